@@ -1,0 +1,345 @@
+//! The tape interpreter: runs any verified function instruction by instruction.
+//!
+//! It is the oracle for the JIT and the baseline the JIT is measured against, so it is honest:
+//! `Program::new` plans everything once (a workspace slot for every value, with liveness-based
+//! reuse; strides for every layout op); `Program::run` then walks the planned steps over a
+//! caller-held `Workspace` with no heap allocation and no lookups. `reshape` costs nothing: its
+//! result shares its operand's storage. Kernels come from `crate::ops`; nothing here is shared
+//! with the JIT's lowering.
+
+use crate::call::{CallError, Signature};
+use crate::ir::{verify, Binary, Compare, Func, Literal, Op, Unary, VerifyError};
+use crate::ops::contract::{self, MatmulDims};
+use crate::ops::layout::{self, Walk};
+use crate::ops::{binary, reduce, unary};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where a value lives during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    /// The caller's input buffer `i`.
+    Input(usize),
+    /// `len` elements of the workspace from `off`.
+    Work { off: usize, len: usize },
+}
+
+#[derive(Clone, Debug)]
+enum Kernel {
+    Unary(Unary),
+    Binary(Binary),
+    Compare(Compare),
+    Select,
+    ReduceSum(Box<Walk>),
+    ReduceMax(Box<Walk>),
+    /// `broadcast`, `transpose` and `slice`: one strided copy.
+    Copy(Box<Walk>),
+    /// Zero-fill, then place the operand.
+    Pad(Box<Walk>),
+    /// Place each operand in turn.
+    Concat(Box<[(Loc, Walk)]>),
+    Matmul(MatmulDims),
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    kernel: Kernel,
+    args: [Loc; 3],
+    out: usize,
+    len: usize,
+}
+
+/// A function prepared for repeated interpretation.
+#[derive(Debug)]
+pub struct Program {
+    id: u64,
+    signature: Signature,
+    steps: Vec<Step>,
+    outputs: Vec<Loc>,
+    consts: Vec<(usize, usize, Literal)>,
+    workspace_len: usize,
+}
+
+/// Scratch memory for one thread's calls of one `Program`. Reused between calls.
+pub struct Workspace {
+    program: u64,
+    buf: Vec<f64>,
+}
+
+impl Workspace {
+    /// Size in f64 elements.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// Why a function cannot be interpreted or a call failed.
+#[derive(Debug)]
+pub enum InterpError {
+    Verify(VerifyError),
+    Call(CallError),
+}
+
+impl fmt::Display for InterpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InterpError::Verify(e) => e.fmt(f),
+            InterpError::Call(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for InterpError {}
+
+impl From<CallError> for InterpError {
+    fn from(e: CallError) -> Self {
+        InterpError::Call(e)
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Allocates workspace ranges, reusing freed ranges of exactly the same length.
+struct Allocator {
+    top: usize,
+    free: HashMap<usize, Vec<usize>>,
+}
+
+impl Allocator {
+    fn alloc(&mut self, len: usize) -> usize {
+        if let Some(off) = self.free.get_mut(&len).and_then(Vec::pop) {
+            return off;
+        }
+        let off = self.top;
+        self.top += len;
+        off
+    }
+
+    fn release(&mut self, off: usize, len: usize) {
+        self.free.entry(len).or_default().push(off);
+    }
+}
+
+impl Program {
+    /// Verifies `f` and plans its execution.
+    pub fn new(f: &Func) -> Result<Program, VerifyError> {
+        verify(f)?;
+        let nv = f.num_values();
+        let np = f.params.len();
+        let n = f.insts.len();
+
+        // Storage roots: a reshape shares its operand's storage.
+        let mut root: Vec<u32> = (0..nv as u32).collect();
+        for (k, inst) in f.insts.iter().enumerate() {
+            if let Op::Reshape { .. } = inst.op {
+                root[np + k] = root[inst.args[0].index()];
+            }
+        }
+        // The last instruction that reads each root; results live to the end.
+        let mut last_use: Vec<usize> = (0..nv).map(|v| v.saturating_sub(np)).collect();
+        for (k, inst) in f.insts.iter().enumerate() {
+            for &a in inst.args.iter() {
+                let r = root[a.index()] as usize;
+                last_use[r] = last_use[r].max(k);
+            }
+        }
+        for &r in &f.results {
+            last_use[root[r.index()] as usize] = n;
+        }
+        // Roots that die at each instruction, freed once the instruction's result is placed.
+        let mut dies_at: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for v in np..nv {
+            let is_root = root[v] as usize == v;
+            let is_const = matches!(f.insts[v - np].op, Op::Const { .. });
+            if is_root && !is_const && last_use[v] < n {
+                dies_at[last_use[v]].push(v as u32);
+            }
+        }
+
+        let mut loc: Vec<Loc> = (0..np).map(Loc::Input).collect();
+        let mut alloc = Allocator {
+            top: 0,
+            free: HashMap::new(),
+        };
+        let mut steps = Vec::with_capacity(n);
+        let mut consts = Vec::new();
+        for (k, inst) in f.insts.iter().enumerate() {
+            let len = inst.ty.numel();
+            let arg = |i: usize| loc[inst.args[i].index()];
+            let arg_ty = |i: usize| f.value_type(inst.args[i]);
+            let kernel = match &inst.op {
+                Op::Reshape { .. } => {
+                    loc.push(arg(0));
+                    continue;
+                }
+                Op::Const { value, .. } => {
+                    let off = alloc.top;
+                    alloc.top += len;
+                    consts.push((off, len, value.clone()));
+                    loc.push(Loc::Work { off, len });
+                    continue;
+                }
+                Op::Unary(u) => Kernel::Unary(*u),
+                Op::Binary(b) => Kernel::Binary(*b),
+                Op::Compare(c) => Kernel::Compare(*c),
+                Op::Select => Kernel::Select,
+                Op::ReduceSum { axes } => {
+                    Kernel::ReduceSum(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
+                }
+                Op::ReduceMax { axes } => {
+                    Kernel::ReduceMax(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
+                }
+                Op::Broadcast { shape, axes } => Kernel::Copy(Box::new(layout::broadcast_walk(*shape, *axes))),
+                Op::Transpose { perm } => {
+                    Kernel::Copy(Box::new(layout::transpose_walk(arg_ty(0).shape, *perm)))
+                }
+                Op::Slice { start, stop } => {
+                    Kernel::Copy(Box::new(layout::slice_walk(arg_ty(0).shape, *start, *stop)))
+                }
+                Op::Pad { lo, .. } => {
+                    Kernel::Pad(Box::new(layout::place_walk(arg_ty(0).shape, inst.ty.shape, &lo.to_vec())))
+                }
+                Op::Concat { axis } => {
+                    let axis = *axis as usize;
+                    let mut at = 0;
+                    let parts = (0..inst.args.len())
+                        .map(|i| {
+                            let s = arg_ty(i).shape;
+                            let mut lo = vec![0; s.len()];
+                            lo[axis] = at;
+                            at += s.get(axis);
+                            (arg(i), layout::place_walk(s, inst.ty.shape, &lo))
+                        })
+                        .collect();
+                    Kernel::Concat(parts)
+                }
+                Op::Matmul { ta, tb } => Kernel::Matmul(contract::matmul_dims(arg_ty(0), arg_ty(1), *ta, *tb)),
+            };
+            let mut args = [Loc::Input(usize::MAX); 3];
+            if !matches!(kernel, Kernel::Concat(_)) {
+                for (slot, i) in args.iter_mut().zip(0..inst.args.len()) {
+                    *slot = arg(i);
+                }
+            }
+            let out = alloc.alloc(len);
+            steps.push(Step {
+                kernel,
+                args,
+                out,
+                len,
+            });
+            loc.push(Loc::Work { off: out, len });
+            for &r in &dies_at[k] {
+                if let Loc::Work { off, len } = loc[r as usize] {
+                    alloc.release(off, len);
+                }
+            }
+        }
+        Ok(Program {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            signature: Signature::of(f),
+            steps,
+            outputs: f.results.iter().map(|r| loc[r.index()]).collect(),
+            consts,
+            workspace_len: alloc.top,
+        })
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// Number of planned steps (instructions other than `const` and `reshape`).
+    pub fn num_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// A fresh workspace, with the function's constants in place.
+    pub fn workspace(&self) -> Workspace {
+        let mut buf = vec![0.0; self.workspace_len];
+        for (off, len, value) in &self.consts {
+            for (i, slot) in buf[*off..off + len].iter_mut().enumerate() {
+                *slot = value.get(i);
+            }
+        }
+        Workspace { program: self.id, buf }
+    }
+
+    /// Runs the function: `inputs` and `outputs` are flat row-major buffers, one per parameter
+    /// and per result, checked against the signature.
+    pub fn run(&self, ws: &mut Workspace, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<(), CallError> {
+        if ws.program != self.id {
+            return Err(CallError::ForeignWorkspace);
+        }
+        self.signature.check(inputs, outputs)?;
+        let buf = &mut ws.buf[..];
+        for step in &self.steps {
+            exec(step, buf, inputs);
+        }
+        for (out, &l) in outputs.iter_mut().zip(&self.outputs) {
+            out.copy_from_slice(read(l, inputs, buf, 0, &[]));
+        }
+        Ok(())
+    }
+}
+
+/// The operand slice for `l`, given the workspace split around a step's output range: `before`
+/// holds the offsets below the output, `after` those from `after_base` on.
+#[inline]
+fn read<'a>(l: Loc, inputs: &[&'a [f64]], before: &'a [f64], after_base: usize, after: &'a [f64]) -> &'a [f64] {
+    match l {
+        Loc::Input(i) => inputs[i],
+        Loc::Work { off, len } => {
+            if off < before.len() {
+                &before[off..off + len]
+            } else {
+                &after[off - after_base..off - after_base + len]
+            }
+        }
+    }
+}
+
+#[inline]
+fn exec(step: &Step, buf: &mut [f64], inputs: &[&[f64]]) {
+    let (before, rest) = buf.split_at_mut(step.out);
+    let (out, after) = rest.split_at_mut(step.len);
+    let (before, after): (&[f64], &[f64]) = (before, after);
+    let base = step.out + step.len;
+    let arg = |i: usize| read(step.args[i], inputs, before, base, after);
+    match &step.kernel {
+        Kernel::Unary(u) => unary::kernel(*u, arg(0), out),
+        Kernel::Binary(b) => binary::kernel(*b, arg(0), arg(1), out),
+        Kernel::Compare(c) => binary::compare_kernel(*c, arg(0), arg(1), out),
+        Kernel::Select => binary::select_kernel(arg(0), arg(1), arg(2), out),
+        Kernel::ReduceSum(w) => reduce::sum_kernel(w, arg(0), out),
+        Kernel::ReduceMax(w) => reduce::max_kernel(w, arg(0), out),
+        Kernel::Copy(w) => w.copy(arg(0), out),
+        Kernel::Pad(w) => {
+            out.fill(0.0);
+            w.copy(arg(0), out);
+        }
+        Kernel::Concat(parts) => {
+            for (l, w) in parts.iter() {
+                w.copy(read(*l, inputs, before, base, after), out);
+            }
+        }
+        Kernel::Matmul(d) => contract::kernel(d, arg(0), arg(1), out),
+    }
+}
+
+/// Evaluates `f` once on `inputs` (one flat buffer per parameter) and returns its results.
+/// For repeated calls, keep a `Program` and a `Workspace` instead.
+pub fn eval(f: &Func, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, InterpError> {
+    let prog = Program::new(f).map_err(InterpError::Verify)?;
+    let mut ws = prog.workspace();
+    let ins: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
+    let mut outs: Vec<Vec<f64>> = prog.signature.outputs.iter().map(|t| vec![0.0; t.numel()]).collect();
+    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+    prog.run(&mut ws, &ins, &mut refs)?;
+    Ok(outs)
+}

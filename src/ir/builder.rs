@@ -1,0 +1,642 @@
+//! The Builder: the way Rust code (users and the AD rules alike) writes IR.
+//!
+//! `Var` is a copyable handle on a value with arithmetic operators and methods (`a * b + c`,
+//! `x.exp()`, `2.0 * x`). Binary operators broadcast numpy-style by inserting explicit `reshape`
+//! and `broadcast` instructions: the IR itself never broadcasts implicitly. Every instruction is
+//! hash-consed, so the same op on the same operands returns the existing value.
+//!
+//! Misuse from Rust (mismatched shapes, bad axes) panics with a `#[track_caller]` message naming
+//! the op and its operand types; `Builder::try_op` is the fallible twin for generated code.
+
+use super::func::{Func, Init, Inst, Param, Role, Value};
+use super::op::{Binary, Compare, Literal, Op, Unary};
+use super::types::{Dims, Type};
+use super::verify::{verify, VerifyError};
+use crate::ops::{self, ShapeError};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::sync::Arc;
+
+/// Builds one function. Methods take `&self` so that many `Var` handles can be alive at once.
+pub struct Builder {
+    state: RefCell<State>,
+}
+
+struct State {
+    func: Func,
+    cse: HashMap<(Op, Box<[Value]>), Value>,
+}
+
+/// A value under construction, tied to its builder.
+#[derive(Clone, Copy)]
+pub struct Var<'b> {
+    b: &'b Builder,
+    v: Value,
+}
+
+impl std::fmt::Debug for Var<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.v, self.ty())
+    }
+}
+
+impl Builder {
+    pub fn new(name: impl Into<String>) -> Builder {
+        Builder {
+            state: RefCell::new(State {
+                func: Func::new(name),
+                cse: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Adds a parameter with an explicit role and default-input distribution. Parameters must
+    /// all be declared before the first instruction.
+    #[track_caller]
+    pub fn param_with(&self, name: &str, ty: Type, role: Role, init: Option<Init>) -> Var<'_> {
+        let mut st = self.state.borrow_mut();
+        assert!(
+            st.func.insts.is_empty(),
+            "parameter '{name}' declared after the first instruction; declare parameters first"
+        );
+        assert!(
+            st.func.param_index(name).is_none(),
+            "parameter '{name}' is declared twice"
+        );
+        st.func.params.push(Param {
+            name: name.to_string(),
+            ty,
+            role,
+            init,
+        });
+        let v = Value(st.func.params.len() as u32 - 1);
+        Var { b: self, v }
+    }
+
+    /// Adds a parameter that is differentiated by default.
+    #[track_caller]
+    pub fn param(&self, name: &str, shape: &[usize]) -> Var<'_> {
+        self.param_with(name, Type::f64(shape), Role::Wrt, None)
+    }
+
+    /// Adds a data parameter (not differentiated unless asked for).
+    #[track_caller]
+    pub fn data(&self, name: &str, shape: &[usize]) -> Var<'_> {
+        self.param_with(name, Type::f64(shape), Role::Data, None)
+    }
+
+    /// The handle of an existing value.
+    pub fn var(&self, v: Value) -> Var<'_> {
+        Var { b: self, v }
+    }
+
+    /// Type of a value built so far.
+    pub fn type_of(&self, v: Value) -> Type {
+        self.state.borrow().func.value_type(v)
+    }
+
+    /// Number of instructions emitted so far.
+    pub fn len(&self) -> usize {
+        self.state.borrow().func.insts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Emits `op` on `args` (or returns the identical instruction already emitted).
+    pub fn try_op(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
+        let mut st = self.state.borrow_mut();
+        let key = (op, Box::<[Value]>::from(args));
+        if let Some(&v) = st.cse.get(&key) {
+            return Ok(Var { b: self, v });
+        }
+        let types: Vec<Type> = args.iter().map(|&a| st.func.value_type(a)).collect();
+        let ty = ops::result_type(&key.0, &types)?;
+        let v = st.func.inst_value(st.func.insts.len());
+        st.func.insts.push(Inst {
+            op: key.0.clone(),
+            args: key.1.clone(),
+            ty,
+            name: None,
+        });
+        st.cse.insert(key, v);
+        Ok(Var { b: self, v })
+    }
+
+    /// Emits `op` on `args`, panicking with the shape rule's message on misuse.
+    #[track_caller]
+    pub fn op(&self, op: Op, args: &[Value]) -> Var<'_> {
+        match self.try_op(op, args) {
+            Ok(v) => v,
+            Err(e) => panic!("adjit builder: {e}"),
+        }
+    }
+
+    /// A scalar f64 constant.
+    pub fn scalar(&self, x: f64) -> Var<'_> {
+        self.splat(x, &[])
+    }
+
+    /// An f64 constant of the given shape with every element `x`.
+    #[track_caller]
+    pub fn splat(&self, x: f64, shape: &[usize]) -> Var<'_> {
+        let ty = Type::f64(shape);
+        self.op(
+            Op::Const {
+                ty,
+                value: Literal::Splat(x),
+            },
+            &[],
+        )
+    }
+
+    /// A bool constant of the given shape with every element `x`.
+    #[track_caller]
+    pub fn splat_bool(&self, x: bool, shape: &[usize]) -> Var<'_> {
+        let ty = Type::bool(shape);
+        self.op(
+            Op::Const {
+                ty,
+                value: Literal::Splat(if x { 1.0 } else { 0.0 }),
+            },
+            &[],
+        )
+    }
+
+    /// An f64 constant tensor, elements in row-major order.
+    #[track_caller]
+    pub fn tensor(&self, shape: &[usize], data: &[f64]) -> Var<'_> {
+        let ty = Type::f64(shape);
+        self.op(
+            Op::Const {
+                ty,
+                value: Literal::Elements(Arc::from(data)),
+            },
+            &[],
+        )
+    }
+
+    /// `select c, a, b`: `a` where `c` is true, else `b` (branches broadcast to `c`'s shape).
+    #[track_caller]
+    pub fn select<'b>(&'b self, c: Var<'b>, a: Var<'b>, b: Var<'b>) -> Var<'b> {
+        let shape = c.shape();
+        let a = a.broadcast_to(&shape);
+        let b = b.broadcast_to(&shape);
+        self.op(Op::Select, &[c.v, a.v, b.v])
+    }
+
+    /// Joins values along `axis`.
+    #[track_caller]
+    pub fn concat<'b>(&'b self, parts: &[Var<'b>], axis: usize) -> Var<'b> {
+        let args: Vec<Value> = parts.iter().map(|p| p.v).collect();
+        self.op(Op::Concat { axis: axis as u32 }, &args)
+    }
+
+    /// Finishes the function with the given results and verifies it. The builder is left
+    /// empty (a function with no parameters), and its handles refer to nothing useful.
+    pub fn finish(&self, results: &[Var<'_>]) -> Result<Func, VerifyError> {
+        let results: Vec<Value> = results.iter().map(|r| r.v).collect();
+        let func = self.finish_unverified(&results);
+        verify(&func)?;
+        Ok(func)
+    }
+
+    /// Finishes without verifying (for passes that verify in bulk, and for tests of the verifier).
+    pub fn finish_unverified(&self, results: &[Value]) -> Func {
+        let mut st = self.state.borrow_mut();
+        let name = st.func.name.clone();
+        st.cse.clear();
+        let mut func = std::mem::replace(&mut st.func, Func::new(name));
+        func.results = results.to_vec();
+        func
+    }
+}
+
+/// The numpy broadcast of two shapes, or why they do not broadcast.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    let r = a.len().max(b.len());
+    let mut out = vec![0; r];
+    for i in 0..r {
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(format!("shapes {a:?} and {b:?} do not broadcast"));
+        };
+    }
+    Ok(out)
+}
+
+impl<'b> Var<'b> {
+    pub fn value(self) -> Value {
+        self.v
+    }
+
+    pub fn builder(self) -> &'b Builder {
+        self.b
+    }
+
+    pub fn ty(self) -> Type {
+        self.b.type_of(self.v)
+    }
+
+    pub fn shape(self) -> Vec<usize> {
+        self.ty().shape.to_vec()
+    }
+
+    pub fn rank(self) -> usize {
+        self.ty().rank()
+    }
+
+    /// Gives the value a name in the text form (parameters keep their own).
+    pub fn named(self, name: &str) -> Var<'b> {
+        let mut st = self.b.state.borrow_mut();
+        let nparams = st.func.params.len();
+        if let Some(i) = self.v.index().checked_sub(nparams) {
+            st.func.insts[i].name = Some(name.into());
+        }
+        self
+    }
+
+    #[track_caller]
+    fn unary(self, u: Unary) -> Var<'b> {
+        self.b.op(Op::Unary(u), &[self.v])
+    }
+
+    #[track_caller]
+    pub fn abs(self) -> Var<'b> {
+        self.unary(Unary::Abs)
+    }
+    #[track_caller]
+    pub fn sign(self) -> Var<'b> {
+        self.unary(Unary::Sign)
+    }
+    #[track_caller]
+    pub fn exp(self) -> Var<'b> {
+        self.unary(Unary::Exp)
+    }
+    #[track_caller]
+    pub fn log(self) -> Var<'b> {
+        self.unary(Unary::Log)
+    }
+    #[track_caller]
+    pub fn log1p(self) -> Var<'b> {
+        self.unary(Unary::Log1p)
+    }
+    #[track_caller]
+    pub fn expm1(self) -> Var<'b> {
+        self.unary(Unary::Expm1)
+    }
+    #[track_caller]
+    pub fn sqrt(self) -> Var<'b> {
+        self.unary(Unary::Sqrt)
+    }
+    #[track_caller]
+    pub fn sin(self) -> Var<'b> {
+        self.unary(Unary::Sin)
+    }
+    #[track_caller]
+    pub fn cos(self) -> Var<'b> {
+        self.unary(Unary::Cos)
+    }
+    #[track_caller]
+    pub fn tan(self) -> Var<'b> {
+        self.unary(Unary::Tan)
+    }
+    #[track_caller]
+    pub fn tanh(self) -> Var<'b> {
+        self.unary(Unary::Tanh)
+    }
+    #[track_caller]
+    pub fn sigmoid(self) -> Var<'b> {
+        self.unary(Unary::Sigmoid)
+    }
+    #[track_caller]
+    pub fn floor(self) -> Var<'b> {
+        self.unary(Unary::Floor)
+    }
+
+    /// `self * self`.
+    #[track_caller]
+    pub fn square(self) -> Var<'b> {
+        self * self
+    }
+
+    /// Broadcasts two values to their common numpy shape.
+    #[track_caller]
+    pub fn broadcast_pair(self, other: Var<'b>) -> (Var<'b>, Var<'b>) {
+        let (sa, sb) = (self.shape(), other.shape());
+        if sa == sb {
+            return (self, other);
+        }
+        let out = broadcast_shapes(&sa, &sb).unwrap_or_else(|e| panic!("adjit builder: {e}"));
+        (self.broadcast_to(&out), other.broadcast_to(&out))
+    }
+
+    /// Broadcasts to `shape` numpy-style: a `reshape` drops stretched unit axes, then one
+    /// `broadcast` inserts the missing axes.
+    #[track_caller]
+    pub fn broadcast_to(self, shape: &[usize]) -> Var<'b> {
+        let s = self.shape();
+        if s == shape {
+            return self;
+        }
+        let r = shape.len();
+        assert!(s.len() <= r, "adjit builder: cannot broadcast {s:?} to the lower rank {shape:?}");
+        let lead = r - s.len();
+        let mut kept = Vec::new();
+        let mut new_axes = Vec::new();
+        for (j, &d) in shape.iter().enumerate() {
+            match j.checked_sub(lead).map(|i| s[i]) {
+                Some(sd) if sd == d => kept.push(d),
+                Some(1) | None => new_axes.push(j),
+                Some(sd) => panic!("adjit builder: cannot broadcast {s:?} to {shape:?} (axis {j}: {sd} vs {d})"),
+            }
+        }
+        let x = if kept.len() == s.len() { self } else { self.reshape(&kept) };
+        self.b.op(
+            Op::Broadcast {
+                shape: Dims::new(shape),
+                axes: Dims::new(&new_axes),
+            },
+            &[x.v],
+        )
+    }
+
+    /// A constant with this value's shape.
+    fn like(self, x: f64) -> Var<'b> {
+        self.b.splat(x, &self.shape())
+    }
+
+    #[track_caller]
+    fn binary(self, op: Binary, other: Var<'b>) -> Var<'b> {
+        let (a, b) = self.broadcast_pair(other);
+        self.b.op(Op::Binary(op), &[a.v, b.v])
+    }
+
+    #[track_caller]
+    pub fn pow(self, other: Var<'b>) -> Var<'b> {
+        self.binary(Binary::Pow, other)
+    }
+    #[track_caller]
+    pub fn powf(self, y: f64) -> Var<'b> {
+        self.binary(Binary::Pow, self.like(y))
+    }
+    #[track_caller]
+    pub fn max(self, other: Var<'b>) -> Var<'b> {
+        self.binary(Binary::Max, other)
+    }
+    #[track_caller]
+    pub fn min(self, other: Var<'b>) -> Var<'b> {
+        self.binary(Binary::Min, other)
+    }
+
+    #[track_caller]
+    fn compare(self, op: Compare, other: Var<'b>) -> Var<'b> {
+        let (a, b) = self.broadcast_pair(other);
+        self.b.op(Op::Compare(op), &[a.v, b.v])
+    }
+    #[track_caller]
+    pub fn lt(self, other: Var<'b>) -> Var<'b> {
+        self.compare(Compare::Lt, other)
+    }
+    #[track_caller]
+    pub fn le(self, other: Var<'b>) -> Var<'b> {
+        self.compare(Compare::Le, other)
+    }
+    #[track_caller]
+    pub fn gt(self, other: Var<'b>) -> Var<'b> {
+        self.compare(Compare::Gt, other)
+    }
+    #[track_caller]
+    pub fn ge(self, other: Var<'b>) -> Var<'b> {
+        self.compare(Compare::Ge, other)
+    }
+    #[track_caller]
+    pub fn eq(self, other: Var<'b>) -> Var<'b> {
+        self.compare(Compare::Eq, other)
+    }
+    #[track_caller]
+    pub fn ne(self, other: Var<'b>) -> Var<'b> {
+        self.compare(Compare::Ne, other)
+    }
+
+    /// Sum over `axes` (removed from the shape).
+    #[track_caller]
+    pub fn sum_axes(self, axes: &[usize]) -> Var<'b> {
+        self.b.op(Op::ReduceSum { axes: Dims::new(axes) }, &[self.v])
+    }
+
+    /// Sum of all elements, as a scalar.
+    #[track_caller]
+    pub fn sum(self) -> Var<'b> {
+        let axes: Vec<usize> = (0..self.rank()).collect();
+        if axes.is_empty() {
+            return self;
+        }
+        self.sum_axes(&axes)
+    }
+
+    /// Mean of all elements, as a scalar.
+    #[track_caller]
+    pub fn mean(self) -> Var<'b> {
+        let n = self.ty().numel() as f64;
+        self.sum() / n
+    }
+
+    /// Maximum over `axes` (removed from the shape).
+    #[track_caller]
+    pub fn max_axes(self, axes: &[usize]) -> Var<'b> {
+        self.b.op(Op::ReduceMax { axes: Dims::new(axes) }, &[self.v])
+    }
+
+    #[track_caller]
+    pub fn reshape(self, shape: &[usize]) -> Var<'b> {
+        if self.shape() == shape {
+            return self;
+        }
+        self.b.op(Op::Reshape { shape: Dims::new(shape) }, &[self.v])
+    }
+
+    #[track_caller]
+    pub fn transpose(self, perm: &[usize]) -> Var<'b> {
+        self.b.op(Op::Transpose { perm: Dims::new(perm) }, &[self.v])
+    }
+
+    /// The transpose of a matrix.
+    #[track_caller]
+    pub fn t(self) -> Var<'b> {
+        self.transpose(&[1, 0])
+    }
+
+    #[track_caller]
+    pub fn slice(self, start: &[usize], stop: &[usize]) -> Var<'b> {
+        self.b.op(
+            Op::Slice {
+                start: Dims::new(start),
+                stop: Dims::new(stop),
+            },
+            &[self.v],
+        )
+    }
+
+    /// Element `i` of a vector, as a scalar.
+    #[track_caller]
+    pub fn at(self, i: usize) -> Var<'b> {
+        self.slice(&[i], &[i + 1]).reshape(&[])
+    }
+
+    /// Inserts new `axes` to reach `shape` (the raw `broadcast` op: unlike `broadcast_to`, the
+    /// operand's axes need not be the trailing ones).
+    #[track_caller]
+    pub fn expand(self, shape: &[usize], axes: &[usize]) -> Var<'b> {
+        self.b.op(
+            Op::Broadcast {
+                shape: Dims::new(shape),
+                axes: Dims::new(axes),
+            },
+            &[self.v],
+        )
+    }
+
+    /// `start..stop` along one axis, everything along the others.
+    #[track_caller]
+    pub fn slice_axis(self, axis: usize, start: usize, stop: usize) -> Var<'b> {
+        let shape = self.shape();
+        let mut lo = vec![0; shape.len()];
+        let mut hi = shape;
+        lo[axis] = start;
+        hi[axis] = stop;
+        self.slice(&lo, &hi)
+    }
+
+    #[track_caller]
+    pub fn pad(self, lo: &[usize], hi: &[usize]) -> Var<'b> {
+        self.b.op(
+            Op::Pad {
+                lo: Dims::new(lo),
+                hi: Dims::new(hi),
+            },
+            &[self.v],
+        )
+    }
+
+    /// The raw op: rank-2 or rank-3 operands, optional transposes of the last two axes.
+    #[track_caller]
+    pub fn matmul_t(self, other: Var<'b>, ta: bool, tb: bool) -> Var<'b> {
+        self.b.op(Op::Matmul { ta, tb }, &[self.v, other.v])
+    }
+
+    /// numpy's `matmul` for ranks 1 to 3: vectors become matrices by reshapes around the op.
+    #[track_caller]
+    pub fn matmul(self, other: Var<'b>) -> Var<'b> {
+        let (sa, sb) = (self.shape(), other.shape());
+        match (sa.len(), sb.len()) {
+            (1, 1) => (self * other).sum(),
+            (2, 1) => self
+                .matmul_t(other.reshape(&[sb[0], 1]), false, false)
+                .reshape(&[sa[0]]),
+            (1, 2) => self
+                .reshape(&[1, sa[0]])
+                .matmul_t(other, false, false)
+                .reshape(&[sb[1]]),
+            _ => self.matmul_t(other, false, false),
+        }
+    }
+
+    /// Inner product of two vectors of equal length.
+    #[track_caller]
+    pub fn dot(self, other: Var<'b>) -> Var<'b> {
+        (self * other).sum()
+    }
+}
+
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident, $op:expr) => {
+        impl<'b> $trait<Var<'b>> for Var<'b> {
+            type Output = Var<'b>;
+            #[track_caller]
+            fn $method(self, rhs: Var<'b>) -> Var<'b> {
+                self.binary($op, rhs)
+            }
+        }
+        impl<'b> $trait<f64> for Var<'b> {
+            type Output = Var<'b>;
+            #[track_caller]
+            fn $method(self, rhs: f64) -> Var<'b> {
+                self.binary($op, self.like(rhs))
+            }
+        }
+        impl<'b> $trait<Var<'b>> for f64 {
+            type Output = Var<'b>;
+            #[track_caller]
+            fn $method(self, rhs: Var<'b>) -> Var<'b> {
+                rhs.like(self).binary($op, rhs)
+            }
+        }
+    };
+}
+
+binary_operator!(Add, add, Binary::Add);
+binary_operator!(Sub, sub, Binary::Sub);
+binary_operator!(Mul, mul, Binary::Mul);
+binary_operator!(Div, div, Binary::Div);
+
+impl<'b> Neg for Var<'b> {
+    type Output = Var<'b>;
+    #[track_caller]
+    fn neg(self) -> Var<'b> {
+        self.unary(Unary::Neg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_consing_and_broadcasting() {
+        let b = Builder::new("f");
+        let x = b.param("x", &[3]);
+        let m = b.param("m", &[2, 1]);
+        let y = x.exp() + x.exp();
+        let n = b.len();
+        let _ = x.exp();
+        assert_eq!(b.len(), n, "x.exp() was emitted twice");
+        let z = m * y; // [2,1] * [3] -> [2,3]
+        assert_eq!(z.shape(), vec![2, 3]);
+        let s = (2.0 * z).sum();
+        let f = b.finish(&[s]).unwrap();
+        let text = f.to_string();
+        assert!(text.contains("broadcast"), "{text}");
+        assert!(text.contains("reshape"), "{text}");
+    }
+
+    #[test]
+    fn mismatched_shapes_panic_clearly() {
+        let caught = std::panic::catch_unwind(|| {
+            let b = Builder::new("f");
+            let x = b.param("x", &[3]);
+            let y = b.param("y", &[4]);
+            let _ = x + y;
+        });
+        let payload = caught.expect_err("adding f64[3] and f64[4] must panic");
+        let msg = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("do not broadcast"), "{msg}");
+    }
+
+    #[test]
+    fn try_op_reports_the_shape_rule() {
+        let b = Builder::new("f");
+        let x = b.param("x", &[3]);
+        let y = b.param("y", &[4]);
+        let e = b.try_op(Op::Binary(Binary::Add), &[x.value(), y.value()]).unwrap_err();
+        assert!(e.message.starts_with("add:"), "{e}");
+        assert!(e.message.contains("f64[3], f64[4]"), "{e}");
+    }
+}

@@ -1,0 +1,20 @@
+//! The IR as data: types, the op table, functions, the builder, the text form and the verifier.
+//!
+//! Owns no algorithms beyond building, printing, parsing and checking: the math of each op lives
+//! in `crate::ops`, transformations in `crate::ad` and `crate::opt`. Knows nothing of Cranelift.
+
+mod builder;
+mod func;
+mod op;
+pub mod read;
+mod types;
+pub mod verify;
+mod write;
+
+pub use builder::{Builder, Var};
+pub use func::{Def, Func, Init, Inst, Param, Role, Value};
+pub use op::{Arity, Binary, Compare, Literal, Op, Opcode, Unary};
+pub use read::{parse, parse_bytes, parse_with_lines, ParseError};
+pub use types::{DType, Dims, Type, MAX_ELEMENTS, MAX_RANK};
+pub use verify::{verify, VerifyError};
+pub use write::Names;

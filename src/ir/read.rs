@@ -1,0 +1,677 @@
+//! The text reader: parses one function from `.ir` text.
+//!
+//! Grammar (comments run from `;` to the end of the line; whitespace is free):
+//!
+//! ```text
+//! func    := 'func' '@' NAME '(' [param {',' param}] ')' '->' '(' [type {',' type}] ')'
+//!            '{' {inst} 'return' NAME {',' NAME} '}'
+//! param   := ['data'] NAME ':' type ['~' init]
+//! init    := 'uniform' '(' NUM ',' NUM ')' | 'normal' '(' NUM ',' NUM ')' | 'sign' | 'onehot'
+//! type    := ('f64' | 'bool') '[' [INT {',' INT}] ']'
+//! inst    := NAME ':' type '=' 'const' literal
+//!          | NAME ':' type '=' OP NAME {',' NAME} ['[' attr {',' attr} ']']
+//! literal := scalar | '[' scalar {',' scalar} ']'        scalar := NUM | inf | nan | true | false
+//! attr    := KEY '=' (INT | 'true' | 'false' | '[' [INT {',' INT}] ']')
+//! ```
+//!
+//! The reader builds the function as written: it resolves names, but checks types only where it
+//! must to build the data (the verifier does the rest). Every error carries `line:column` and the
+//! offending line; no input, however malformed, makes it panic, and nothing recurses.
+
+use super::func::{Func, Init, Inst, Param, Role, Value};
+use super::op::{Literal, Op, Opcode};
+use super::types::{DType, Dims, Type, MAX_ELEMENTS, MAX_RANK};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A parse error: where, what, and the line it is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    pub message: String,
+    /// The text of the offending line.
+    pub source_line: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}:{}: {}", self.line, self.col, self.message)?;
+        writeln!(f, "    {}", self.source_line)?;
+        write!(f, "    {}^", " ".repeat(self.col.saturating_sub(1)))
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn error_at(text: &str, offset: usize, message: impl Into<String>) -> ParseError {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |p| line_start + p);
+    // The offset may sit inside a multi-byte character only if a caller passed one; be safe.
+    let head = text.get(line_start..offset).unwrap_or("");
+    ParseError {
+        line,
+        col: head.chars().count() + 1,
+        message: message.into(),
+        source_line: text[line_start..line_end].trim_end_matches('\r').to_string(),
+    }
+}
+
+/// Parses one function.
+pub fn parse(text: &str) -> Result<Func, ParseError> {
+    parse_with_lines(text).map(|(f, _)| f)
+}
+
+/// Parses bytes, reporting invalid UTF-8 with its position.
+pub fn parse_bytes(bytes: &[u8]) -> Result<(Func, Vec<u32>), ParseError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_with_lines(text),
+        Err(e) => {
+            let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("");
+            Err(error_at(good, good.len(), "the file is not valid UTF-8"))
+        }
+    }
+}
+
+/// Parses one function, also returning the 1-based source line of each instruction.
+pub fn parse_with_lines(text: &str) -> Result<(Func, Vec<u32>), ParseError> {
+    let mut p = Parser {
+        text,
+        pos: 0,
+        line: 1,
+    };
+    p.function()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tok<'a> {
+    Ident(&'a str),
+    Global(&'a str),
+    Number(&'a str),
+    Punct(u8),
+    Arrow,
+    Eof,
+}
+
+impl fmt::Display for Tok<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Ident(s) => write!(f, "'{s}'"),
+            Tok::Global(s) => write!(f, "'@{s}'"),
+            Tok::Number(s) => write!(f, "number '{s}'"),
+            Tok::Punct(c) => write!(f, "'{}'", *c as char),
+            Tok::Arrow => write!(f, "'->'"),
+            Tok::Eof => write!(f, "end of file"),
+        }
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+    line: u32,
+}
+
+type PResult<T> = Result<T, ParseError>;
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn is_ident_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'.'
+}
+
+/// An operand not yet defined where it was used: resolved at the end.
+struct Pending<'a> {
+    inst: usize,
+    arg: usize,
+    name: &'a str,
+    offset: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn err<T>(&self, offset: usize, message: impl Into<String>) -> PResult<T> {
+        Err(error_at(self.text, offset, message))
+    }
+
+    fn skip_space(&mut self) {
+        let b = self.text.as_bytes();
+        while self.pos < b.len() {
+            match b[self.pos] {
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                }
+                b' ' | b'\t' | b'\r' => self.pos += 1,
+                b';' => {
+                    while self.pos < b.len() && b[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The next token and its byte offset, without consuming it.
+    fn peek(&mut self) -> PResult<(Tok<'a>, usize)> {
+        self.skip_space();
+        let save = (self.pos, self.line);
+        let t = self.lex();
+        self.pos = save.0;
+        self.line = save.1;
+        t.map(|t| (t, save.0))
+    }
+
+    fn next(&mut self) -> PResult<(Tok<'a>, usize)> {
+        self.skip_space();
+        let start = self.pos;
+        self.lex().map(|t| (t, start))
+    }
+
+    fn lex(&mut self) -> PResult<Tok<'a>> {
+        let text = self.text;
+        let b = text.as_bytes();
+        let start = self.pos;
+        let Some(&c) = b.get(start) else {
+            return Ok(Tok::Eof);
+        };
+        let take_while = |mut i: usize, f: fn(u8) -> bool| {
+            while i < b.len() && f(b[i]) {
+                i += 1;
+            }
+            i
+        };
+        if is_ident_start(c) {
+            let end = take_while(start + 1, is_ident_char);
+            self.pos = end;
+            return Ok(Tok::Ident(&text[start..end]));
+        }
+        if c == b'@' {
+            let end = take_while(start + 1, is_ident_char);
+            if end == start + 1 || !is_ident_start(b[start + 1]) {
+                return self.err(start, "expected a function name after '@'");
+            }
+            self.pos = end;
+            return Ok(Tok::Global(&text[start + 1..end]));
+        }
+        let next = b.get(start + 1).copied();
+        if c == b'-' && next == Some(b'>') {
+            self.pos = start + 2;
+            return Ok(Tok::Arrow);
+        }
+        let signed_digit = (c == b'-' || c == b'+') && next.is_some_and(|n| n.is_ascii_digit() || n == b'.');
+        if c.is_ascii_digit() || signed_digit || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit())) {
+            let mut i = start + 1;
+            while i < b.len() {
+                let d = b[i];
+                let exp_sign = (d == b'-' || d == b'+') && matches!(b[i - 1], b'e' | b'E');
+                if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || exp_sign {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            self.pos = i;
+            return Ok(Tok::Number(&text[start..i]));
+        }
+        if b"(){}[],:=~-".contains(&c) {
+            self.pos = start + 1;
+            return Ok(Tok::Punct(c));
+        }
+        let ch = text[start..].chars().next().unwrap_or('?');
+        self.err(start, format!("unexpected character '{}'", ch.escape_debug()))
+    }
+
+    fn expect_punct(&mut self, c: u8, context: &str) -> PResult<usize> {
+        match self.next()? {
+            (Tok::Punct(p), at) if p == c => Ok(at),
+            (t, at) => self.err(at, format!("expected '{}' {context}, found {t}", c as char)),
+        }
+    }
+
+    fn eat_punct(&mut self, c: u8) -> PResult<bool> {
+        if let (Tok::Punct(p), _) = self.peek()? {
+            if p == c {
+                self.next()?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn expect_ident(&mut self, context: &str) -> PResult<(&'a str, usize)> {
+        match self.next()? {
+            (Tok::Ident(s), at) => Ok((s, at)),
+            (t, at) => self.err(at, format!("expected {context}, found {t}")),
+        }
+    }
+
+    fn integer(&mut self, what: &str) -> PResult<usize> {
+        match self.next()? {
+            (Tok::Number(s), at) => {
+                if !s.bytes().all(|c| c.is_ascii_digit()) {
+                    return self.err(at, format!("expected a non-negative integer for {what}, found '{s}'"));
+                }
+                match s.parse::<u64>() {
+                    Ok(v) if v <= u32::MAX as u64 => Ok(v as usize),
+                    _ => self.err(at, format!("{what} {s} is too large (at most {})", u32::MAX)),
+                }
+            }
+            (t, at) => self.err(at, format!("expected an integer for {what}, found {t}")),
+        }
+    }
+
+    /// `[INT, ...]` as `Dims`.
+    fn int_list(&mut self, what: &str) -> PResult<Dims> {
+        let open = self.expect_punct(b'[', &format!("to open the {what} list"))?;
+        let mut items = Vec::new();
+        if !self.eat_punct(b']')? {
+            loop {
+                items.push(self.integer(what)?);
+                if items.len() > MAX_RANK {
+                    return self.err(open, format!("a {what} list holds at most {MAX_RANK} entries"));
+                }
+                match self.next()? {
+                    (Tok::Punct(b','), _) => continue,
+                    (Tok::Punct(b']'), _) => break,
+                    (t, at) => return self.err(at, format!("expected ',' or ']' in the {what} list, found {t}")),
+                }
+            }
+        }
+        Dims::try_new(&items).or_else(|e| self.err(open, e))
+    }
+
+    fn ty(&mut self) -> PResult<Type> {
+        let (name, at) = self.expect_ident("a type such as f64[3]")?;
+        let Some(dtype) = DType::from_name(name) else {
+            return self.err(at, format!("unknown element type '{name}' (expected f64 or bool)"));
+        };
+        let shape = self.int_list("dimension")?;
+        if shape.product() > MAX_ELEMENTS {
+            return self.err(at, format!("type {dtype:?}{shape} has more than {MAX_ELEMENTS} elements"));
+        }
+        Ok(Type { dtype, shape })
+    }
+
+    /// A float: a number, or `inf`/`nan` with an optional leading '-'.
+    fn float(&mut self) -> PResult<f64> {
+        let (t, at) = self.next()?;
+        let (neg, t, at) = match t {
+            Tok::Punct(b'-') => {
+                let (t2, at2) = self.next()?;
+                (true, t2, at2)
+            }
+            _ => (false, t, at),
+        };
+        let x = match t {
+            Tok::Number(s) => match s.parse::<f64>() {
+                Ok(x) if x.is_finite() => x,
+                Ok(_) => return self.err(at, format!("number '{s}' is out of range for f64 (write inf for infinity)")),
+                Err(_) => return self.err(at, format!("bad number '{s}'")),
+            },
+            Tok::Ident("inf") => f64::INFINITY,
+            Tok::Ident("nan") | Tok::Ident("NaN") => f64::NAN,
+            t => return self.err(at, format!("expected a number, found {t}")),
+        };
+        Ok(if neg { -x } else { x })
+    }
+
+    fn scalar(&mut self, dtype: DType) -> PResult<f64> {
+        if let (Tok::Ident(s @ ("true" | "false")), at) = self.peek()? {
+            self.next()?;
+            if dtype != DType::Bool {
+                return self.err(at, format!("'{s}' is a bool literal, but the constant is {}", dtype.name()));
+            }
+            return Ok(if s == "true" { 1.0 } else { 0.0 });
+        }
+        let (_, at) = self.peek()?;
+        let x = self.float()?;
+        if dtype == DType::Bool {
+            return self.err(at, "a bool constant takes true or false");
+        }
+        Ok(x)
+    }
+
+    fn literal(&mut self, ty: Type) -> PResult<Literal> {
+        if !self.eat_punct(b'[')? {
+            return Ok(Literal::Splat(self.scalar(ty.dtype)?));
+        }
+        let mut xs = Vec::new();
+        if !self.eat_punct(b']')? {
+            loop {
+                xs.push(self.scalar(ty.dtype)?);
+                match self.next()? {
+                    (Tok::Punct(b','), _) => continue,
+                    (Tok::Punct(b']'), _) => break,
+                    (t, at) => return self.err(at, format!("expected ',' or ']' in the literal, found {t}")),
+                }
+            }
+        }
+        Ok(Literal::Elements(Arc::from(xs)))
+    }
+
+    fn init(&mut self) -> PResult<Init> {
+        let (name, at) = self.expect_ident("a distribution (uniform, normal, sign, onehot)")?;
+        let two = |p: &mut Self| -> PResult<(f64, f64)> {
+            p.expect_punct(b'(', "after the distribution's name")?;
+            let a = p.float()?;
+            p.expect_punct(b',', "between the two parameters")?;
+            let b = p.float()?;
+            p.expect_punct(b')', "after the parameters")?;
+            Ok((a, b))
+        };
+        match name {
+            "uniform" => {
+                let (lo, hi) = two(self)?;
+                if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+                    return self.err(at, "uniform(lo, hi) needs finite lo < hi");
+                }
+                Ok(Init::Uniform(lo, hi))
+            }
+            "normal" => {
+                let (mean, std) = two(self)?;
+                if !(std >= 0.0) || !mean.is_finite() || !std.is_finite() {
+                    return self.err(at, "normal(mean, std) needs a finite mean and std >= 0");
+                }
+                Ok(Init::Normal(mean, std))
+            }
+            "sign" => Ok(Init::Sign),
+            "onehot" => Ok(Init::OneHot),
+            _ => self.err(at, format!("unknown distribution '{name}' (expected uniform, normal, sign or onehot)")),
+        }
+    }
+
+    fn params(&mut self, names: &mut HashMap<&'a str, Value>) -> PResult<Vec<Param>> {
+        self.expect_punct(b'(', "to open the parameter list")?;
+        let mut params = Vec::new();
+        if self.eat_punct(b')')? {
+            return Ok(params);
+        }
+        loop {
+            let (mut name, mut at) = self.expect_ident("a parameter name")?;
+            let mut role = Role::Wrt;
+            if name == "data" {
+                if let (Tok::Ident(_), _) = self.peek()? {
+                    role = Role::Data;
+                    (name, at) = self.expect_ident("a parameter name")?;
+                }
+            }
+            if names.insert(name, Value(params.len() as u32)).is_some() {
+                return self.err(at, format!("parameter '{name}' is declared twice"));
+            }
+            self.expect_punct(b':', "after the parameter name")?;
+            let ty = self.ty()?;
+            let init = if self.eat_punct(b'~')? {
+                Some(self.init()?)
+            } else {
+                None
+            };
+            params.push(Param {
+                name: name.to_string(),
+                ty,
+                role,
+                init,
+            });
+            match self.next()? {
+                (Tok::Punct(b','), _) => continue,
+                (Tok::Punct(b')'), _) => break,
+                (t, at) => return self.err(at, format!("expected ',' or ')' after a parameter, found {t}")),
+            }
+        }
+        Ok(params)
+    }
+
+    fn attrs(&mut self) -> PResult<Vec<(&'a str, usize, AttrValue)>> {
+        let mut attrs: Vec<(&'a str, usize, AttrValue)> = Vec::new();
+        if !self.eat_punct(b'[')? {
+            return Ok(attrs);
+        }
+        loop {
+            let (key, at) = self.expect_ident("an attribute name")?;
+            if attrs.iter().any(|(k, _, _)| *k == key) {
+                return self.err(at, format!("attribute '{key}' is given twice"));
+            }
+            self.expect_punct(b'=', "after the attribute name")?;
+            let value = match self.peek()? {
+                (Tok::Punct(b'['), _) => AttrValue::List(self.int_list(key)?),
+                (Tok::Ident("true"), _) => {
+                    self.next()?;
+                    AttrValue::Bool(true)
+                }
+                (Tok::Ident("false"), _) => {
+                    self.next()?;
+                    AttrValue::Bool(false)
+                }
+                _ => AttrValue::Int(self.integer(key)?),
+            };
+            attrs.push((key, at, value));
+            match self.next()? {
+                (Tok::Punct(b','), _) => continue,
+                (Tok::Punct(b']'), _) => break,
+                (t, at) => return self.err(at, format!("expected ',' or ']' in the attributes, found {t}")),
+            }
+        }
+        Ok(attrs)
+    }
+
+    /// Builds the op for `code` from its attributes, checking names and kinds (not values).
+    fn make_op(&self, code: Opcode, op_at: usize, attrs: Vec<(&'a str, usize, AttrValue)>) -> PResult<Op> {
+        let wanted: &[&str] = match code {
+            Opcode::ReduceSum | Opcode::ReduceMax => &["axes"],
+            Opcode::Broadcast => &["axes", "shape"],
+            Opcode::Reshape => &["shape"],
+            Opcode::Transpose => &["perm"],
+            Opcode::Slice => &["start", "stop"],
+            Opcode::Pad => &["hi", "lo"],
+            Opcode::Concat => &["axis"],
+            Opcode::Matmul => &["ta", "tb"],
+            Opcode::Const | Opcode::Unary(_) | Opcode::Binary(_) | Opcode::Compare(_) | Opcode::Select => &[],
+        };
+        for (k, at, _) in &attrs {
+            if !wanted.contains(k) {
+                let expected = if wanted.is_empty() {
+                    "it takes none".to_string()
+                } else {
+                    format!("it takes {}", wanted.join(", "))
+                };
+                return self.err(*at, format!("{} has no attribute '{k}' ({expected})", code.name()));
+            }
+        }
+        let find = |k: &str| attrs.iter().find(|(key, _, _)| *key == k);
+        let list = |k: &str| -> PResult<Dims> {
+            match find(k) {
+                Some((_, _, AttrValue::List(d))) => Ok(*d),
+                Some((_, at, _)) => self.err(*at, format!("attribute '{k}' takes a list such as [0, 1]")),
+                None => self.err(op_at, format!("{} needs the attribute '{k}'", code.name())),
+            }
+        };
+        let flag = |k: &str| -> PResult<bool> {
+            match find(k) {
+                Some((_, _, AttrValue::Bool(b))) => Ok(*b),
+                Some((_, at, _)) => self.err(*at, format!("attribute '{k}' takes true or false")),
+                None => Ok(false),
+            }
+        };
+        Ok(match code {
+            Opcode::Const => return self.err(op_at, "const takes a literal, not attributes"),
+            Opcode::Unary(u) => Op::Unary(u),
+            Opcode::Binary(b) => Op::Binary(b),
+            Opcode::Compare(c) => Op::Compare(c),
+            Opcode::Select => Op::Select,
+            Opcode::ReduceSum => Op::ReduceSum { axes: list("axes")? },
+            Opcode::ReduceMax => Op::ReduceMax { axes: list("axes")? },
+            Opcode::Broadcast => Op::Broadcast {
+                shape: list("shape")?,
+                axes: list("axes")?,
+            },
+            Opcode::Reshape => Op::Reshape { shape: list("shape")? },
+            Opcode::Transpose => Op::Transpose { perm: list("perm")? },
+            Opcode::Slice => Op::Slice {
+                start: list("start")?,
+                stop: list("stop")?,
+            },
+            Opcode::Pad => Op::Pad {
+                lo: list("lo")?,
+                hi: list("hi")?,
+            },
+            Opcode::Concat => match find("axis") {
+                Some((_, _, AttrValue::Int(a))) => Op::Concat { axis: *a as u32 },
+                Some((_, at, _)) => return self.err(*at, "attribute 'axis' takes an integer"),
+                None => return self.err(op_at, "concat needs the attribute 'axis'"),
+            },
+            Opcode::Matmul => Op::Matmul {
+                ta: flag("ta")?,
+                tb: flag("tb")?,
+            },
+        })
+    }
+
+    fn function(&mut self) -> PResult<(Func, Vec<u32>)> {
+        match self.next()? {
+            (Tok::Ident("func"), _) => {}
+            (Tok::Eof, at) => return self.err(at, "empty file: expected 'func @name(...)'"),
+            (t, at) => return self.err(at, format!("expected 'func', found {t}")),
+        }
+        let name = match self.next()? {
+            (Tok::Global(n), _) => n,
+            (t, at) => return self.err(at, format!("expected the function name '@name', found {t}")),
+        };
+        let mut names: HashMap<&'a str, Value> = HashMap::new();
+        let params = self.params(&mut names)?;
+        match self.next()? {
+            (Tok::Arrow, _) => {}
+            (t, at) => return self.err(at, format!("expected '->' before the result types, found {t}")),
+        }
+        self.expect_punct(b'(', "to open the result types")?;
+        let mut result_types = Vec::new();
+        if !self.eat_punct(b')')? {
+            loop {
+                let (_, at) = self.peek()?;
+                result_types.push((self.ty()?, at));
+                match self.next()? {
+                    (Tok::Punct(b','), _) => continue,
+                    (Tok::Punct(b')'), _) => break,
+                    (t, at) => return self.err(at, format!("expected ',' or ')' after a result type, found {t}")),
+                }
+            }
+        }
+        self.expect_punct(b'{', "to open the function body")?;
+
+        let mut func = Func::new(name);
+        func.params = params;
+        let mut lines = Vec::new();
+        let mut pending: Vec<Pending<'a>> = Vec::new();
+        loop {
+            let (name, at) = match self.next()? {
+                (Tok::Ident("return"), _) => break,
+                (Tok::Ident(n), at) => (n, at),
+                (Tok::Eof, at) => return self.err(at, "unexpected end of file: the function has no 'return'"),
+                (t, at) => return self.err(at, format!("expected an instruction 'name: type = op ...' or 'return', found {t}")),
+            };
+            let line = self.line;
+            let value = func.inst_value(func.insts.len());
+            if names.insert(name, value).is_some() {
+                return self.err(at, format!("'{name}' is already defined"));
+            }
+            self.expect_punct(b':', "after the value's name")?;
+            let ty = self.ty()?;
+            self.expect_punct(b'=', "after the value's type")?;
+            let (opname, op_at) = self.expect_ident("an op name")?;
+            let Some(code) = Opcode::from_name(opname) else {
+                return self.err(op_at, format!("unknown op '{opname}'"));
+            };
+            let (op, args) = if code == Opcode::Const {
+                let value = self.literal(ty)?;
+                (Op::Const { ty, value }, Vec::new())
+            } else {
+                let mut args = Vec::new();
+                loop {
+                    let (arg, arg_at) = match self.next()? {
+                        (Tok::Ident(a), at) => (a, at),
+                        (t, at) => return self.err(at, format!("expected an operand of {opname}, found {t}")),
+                    };
+                    match names.get(arg) {
+                        Some(&v) => args.push(v),
+                        None => {
+                            pending.push(Pending {
+                                inst: func.insts.len(),
+                                arg: args.len(),
+                                name: arg,
+                                offset: arg_at,
+                            });
+                            args.push(Value(u32::MAX));
+                        }
+                    }
+                    if !self.eat_punct(b',')? {
+                        break;
+                    }
+                }
+                let attrs = self.attrs()?;
+                (self.make_op(code, op_at, attrs)?, args)
+            };
+            let default_name = format!("v{}", value.0);
+            func.insts.push(Inst {
+                op,
+                args: args.into_boxed_slice(),
+                ty,
+                name: (name != default_name).then(|| name.into()),
+            });
+            lines.push(line);
+        }
+        loop {
+            let (r, at) = self.expect_ident("a value to return")?;
+            match names.get(r) {
+                Some(&v) => func.results.push(v),
+                None => return self.err(at, format!("undefined value '{r}'")),
+            }
+            let rt = func.value_type(*func.results.last().expect("just pushed"));
+            match result_types.get(func.results.len() - 1) {
+                Some(&(t, _)) if t != rt => {
+                    return self.err(at, format!("'{r}' has type {rt}, but the signature declares {t}"))
+                }
+                Some(_) => {}
+                None => {
+                    return self.err(at, format!("more values returned than the {} declared", result_types.len()))
+                }
+            }
+            if !self.eat_punct(b',')? {
+                break;
+            }
+        }
+        if func.results.len() != result_types.len() {
+            let (_, at) = self.peek()?;
+            return self.err(at, format!("{} values returned, but the signature declares {}", func.results.len(), result_types.len()));
+        }
+        self.expect_punct(b'}', "to close the function body")?;
+        match self.next()? {
+            (Tok::Eof, _) => {}
+            (t, at) => return self.err(at, format!("expected end of file after the function, found {t}")),
+        }
+        for p in pending {
+            match names.get(p.name) {
+                Some(&v) => {
+                    // Defined later: kept as written; the verifier reports the use before definition.
+                    let mut args = func.insts[p.inst].args.to_vec();
+                    args[p.arg] = v;
+                    func.insts[p.inst].args = args.into_boxed_slice();
+                }
+                None => return self.err(p.offset, format!("undefined value '{}'", p.name)),
+            }
+        }
+        Ok((func, lines))
+    }
+}
+
+enum AttrValue {
+    Int(usize),
+    Bool(bool),
+    List(Dims),
+}

@@ -1,0 +1,173 @@
+//! Elementwise ops of two or three operands: arithmetic, comparisons and `select`.
+//!
+//! Semantics, which the JIT reproduces exactly:
+//! - Arithmetic is IEEE 754 binary64 with round-to-nearest; NaN and infinities propagate as the
+//!   standard says (`0 * inf = NaN`, `inf - inf = NaN`, `1 / 0 = inf`).
+//! - `max`/`min` are IEEE 754-2019 `maximum`/`minimum`: NaN if either operand is NaN, and
+//!   `-0 < +0`, so `max(-0, +0) = +0` and `min(-0, +0) = -0`. (Rust's `f64::max` differs: it
+//!   drops a NaN operand.)
+//! - `pow` is the C library's `pow` (Rust's `powf`): `pow(x, 0) = 1` even for NaN `x`.
+//! - Comparisons with a NaN operand are false, except `ne`, which is true.
+//! - `select c, a, b` takes `a` where `c` is true (stored as 1.0) and `b` where false (0.0).
+
+use super::{refuse, ShapeError};
+use crate::ir::{Binary, Compare, DType, Op, Type};
+
+pub(crate) fn binary_shape(op: &Op, a: Type, b: Type) -> Result<Type, ShapeError> {
+    if a.dtype != DType::F64 || b.dtype != DType::F64 {
+        return Err(refuse(op, &[a, b], "operands must be f64"));
+    }
+    if a != b {
+        return Err(refuse(
+            op,
+            &[a, b],
+            "operands must have equal shapes (the IR does not broadcast implicitly)",
+        ));
+    }
+    Ok(a)
+}
+
+pub(crate) fn compare_shape(op: &Op, a: Type, b: Type) -> Result<Type, ShapeError> {
+    binary_shape(op, a, b).map(|t| t.with_dtype(DType::Bool))
+}
+
+pub(crate) fn select_shape(op: &Op, c: Type, a: Type, b: Type) -> Result<Type, ShapeError> {
+    if c.dtype != DType::Bool {
+        return Err(refuse(op, &[c, a, b], "the condition must be bool"));
+    }
+    if a != b {
+        return Err(refuse(op, &[c, a, b], "both branches must have the same type"));
+    }
+    if c.shape != a.shape {
+        return Err(refuse(op, &[c, a, b], "the condition must have the branches' shape"));
+    }
+    Ok(a)
+}
+
+pub extern "C" fn adjit_pow(x: f64, y: f64) -> f64 {
+    x.powf(y)
+}
+
+/// IEEE 754-2019 `maximum`: NaN-propagating, and `+0` above `-0`.
+pub fn maximum(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else if b > a {
+        b
+    } else if a == b {
+        // Equal, possibly zeros of opposite sign: +0 wins.
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else {
+        f64::NAN
+    }
+}
+
+/// IEEE 754-2019 `minimum`: NaN-propagating, and `-0` below `+0`.
+pub fn minimum(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else if b < a {
+        b
+    } else if a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else {
+        f64::NAN
+    }
+}
+
+/// The scalar definition of every binary op.
+pub fn apply(op: Binary, a: f64, b: f64) -> f64 {
+    match op {
+        Binary::Add => a + b,
+        Binary::Sub => a - b,
+        Binary::Mul => a * b,
+        Binary::Div => a / b,
+        Binary::Pow => adjit_pow(a, b),
+        Binary::Max => maximum(a, b),
+        Binary::Min => minimum(a, b),
+    }
+}
+
+/// The scalar definition of every comparison, as 1.0 (true) or 0.0 (false).
+pub fn compare(op: Compare, a: f64, b: f64) -> f64 {
+    let r = match op {
+        Compare::Lt => a < b,
+        Compare::Le => a <= b,
+        Compare::Gt => a > b,
+        Compare::Ge => a >= b,
+        Compare::Eq => a == b,
+        Compare::Ne => a != b,
+    };
+    if r {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+fn zip_map(a: &[f64], b: &[f64], out: &mut [f64], f: impl Fn(f64, f64) -> f64) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = f(x, y);
+    }
+}
+
+/// `out[i] = a[i] op b[i]`.
+pub fn kernel(op: Binary, a: &[f64], b: &[f64], out: &mut [f64]) {
+    match op {
+        Binary::Add => zip_map(a, b, out, |x, y| x + y),
+        Binary::Sub => zip_map(a, b, out, |x, y| x - y),
+        Binary::Mul => zip_map(a, b, out, |x, y| x * y),
+        Binary::Div => zip_map(a, b, out, |x, y| x / y),
+        Binary::Pow => zip_map(a, b, out, |x, y| adjit_pow(x, y)),
+        Binary::Max => zip_map(a, b, out, maximum),
+        Binary::Min => zip_map(a, b, out, minimum),
+    }
+}
+
+/// `out[i] = (a[i] op b[i]) as 0.0/1.0`.
+pub fn compare_kernel(op: Compare, a: &[f64], b: &[f64], out: &mut [f64]) {
+    zip_map(a, b, out, |x, y| compare(op, x, y));
+}
+
+/// `out[i] = if c[i] != 0 { a[i] } else { b[i] }`.
+pub fn select_kernel(c: &[f64], a: &[f64], b: &[f64], out: &mut [f64]) {
+    for (((o, &k), &x), &y) in out.iter_mut().zip(c).zip(a).zip(b) {
+        *o = if k != 0.0 { x } else { y };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_min_follow_ieee_2019() {
+        assert!(maximum(1.0, f64::NAN).is_nan());
+        assert!(maximum(f64::NAN, 1.0).is_nan());
+        assert!(minimum(f64::NAN, 1.0).is_nan());
+        assert!(maximum(-0.0, 0.0).is_sign_positive());
+        assert!(maximum(0.0, -0.0).is_sign_positive());
+        assert!(minimum(0.0, -0.0).is_sign_negative());
+        assert!(minimum(-0.0, 0.0).is_sign_negative());
+        assert_eq!(maximum(2.0, 3.0), 3.0);
+        assert_eq!(minimum(2.0, 3.0), 2.0);
+        assert_eq!(maximum(f64::NEG_INFINITY, -1e308), -1e308);
+    }
+
+    #[test]
+    fn ieee_specials() {
+        assert!(apply(Binary::Mul, 0.0, f64::INFINITY).is_nan());
+        assert_eq!(apply(Binary::Div, 1.0, 0.0), f64::INFINITY);
+        assert_eq!(apply(Binary::Pow, f64::NAN, 0.0), 1.0);
+        assert_eq!(compare(Compare::Ne, f64::NAN, f64::NAN), 1.0);
+        assert_eq!(compare(Compare::Eq, f64::NAN, f64::NAN), 0.0);
+    }
+}

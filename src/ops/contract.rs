@@ -1,0 +1,127 @@
+//! Contractions: `matmul` of rank-2 matrices or rank-3 stacks, with optional transposes of
+//! either operand (so the VJP needs no `transpose` ops).
+//!
+//! Order of evaluation: each result element starts at `+0.0` and adds `a[i,p] * b[p,j]` for
+//! `p = 0, 1, ...` in turn. The JIT's blocked kernel sums in another order, so the two agree to
+//! rounding, not bit for bit.
+
+use super::{refuse, ShapeError};
+use crate::ir::{DType, Dims, Op, Type};
+
+/// The sizes of a matmul: `batch` products of `[m,k] x [k,n]` after the optional transposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulDims {
+    pub batch: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub ta: bool,
+    pub tb: bool,
+}
+
+/// Reads the sizes of a well-typed matmul (see `matmul_shape`).
+pub fn matmul_dims(a: Type, b: Type, ta: bool, tb: bool) -> MatmulDims {
+    let r = a.rank();
+    let (m, k) = if ta {
+        (a.shape.get(r - 1), a.shape.get(r - 2))
+    } else {
+        (a.shape.get(r - 2), a.shape.get(r - 1))
+    };
+    let n = if tb {
+        b.shape.get(r - 2)
+    } else {
+        b.shape.get(r - 1)
+    };
+    let batch = if r == 3 { a.shape.get(0) } else { 1 };
+    MatmulDims {
+        batch,
+        m,
+        k,
+        n,
+        ta,
+        tb,
+    }
+}
+
+pub(crate) fn matmul_shape(op: &Op, a: Type, b: Type, ta: bool, tb: bool) -> Result<Type, ShapeError> {
+    if a.dtype != DType::F64 || b.dtype != DType::F64 {
+        return Err(refuse(op, &[a, b], "operands must be f64"));
+    }
+    let r = a.rank();
+    if !(r == 2 || r == 3) || b.rank() != r {
+        return Err(refuse(op, &[a, b], "operands must both be rank 2, or both rank 3"));
+    }
+    if r == 3 && a.shape.get(0) != b.shape.get(0) {
+        return Err(refuse(op, &[a, b], "batch sizes differ"));
+    }
+    let kb = if tb {
+        b.shape.get(r - 1)
+    } else {
+        b.shape.get(r - 2)
+    };
+    let d = matmul_dims(a, b, ta, tb);
+    if d.k != kb {
+        return Err(refuse(
+            op,
+            &[a, b],
+            format!("contracted sizes differ: {} and {kb}", d.k),
+        ));
+    }
+    let shape = if r == 3 {
+        Dims::new(&[d.batch, d.m, d.n])
+    } else {
+        Dims::new(&[d.m, d.n])
+    };
+    Ok(a.with_shape(shape))
+}
+
+/// The reference matmul: plain loops in `i, p, j` order.
+pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
+    let (m, k, n) = (d.m, d.k, d.n);
+    // Element (i, p) of A sits at i*ai + p*ap; element (p, j) of B at p*bp + j*bj.
+    let (ai, ap) = if d.ta { (1, m) } else { (k, 1) };
+    let (bp, bj) = if d.tb { (1, k) } else { (n, 1) };
+    for t in 0..d.batch {
+        let a = &a[t * m * k..(t + 1) * m * k];
+        let b = &b[t * k * n..(t + 1) * k * n];
+        let o = &mut out[t * m * n..(t + 1) * m * n];
+        o.fill(0.0);
+        for i in 0..m {
+            let row = &mut o[i * n..(i + 1) * n];
+            for p in 0..k {
+                let x = a[i * ai + p * ap];
+                if bj == 1 {
+                    let brow = &b[p * bp..p * bp + n];
+                    for (r, &y) in row.iter_mut().zip(brow) {
+                        *r += x * y;
+                    }
+                } else {
+                    for (j, r) in row.iter_mut().enumerate() {
+                        *r += x * b[p * bp + j * bj];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposes_agree_with_plain_product() {
+        // A = [[1,2,3],[4,5,6]] (2x3), B = [[1,0],[0,1],[1,1]] (3x2); AB = [[4,5],[10,11]].
+        let a = [1., 2., 3., 4., 5., 6.];
+        let b = [1., 0., 0., 1., 1., 1.];
+        let at = [1., 4., 2., 5., 3., 6.];
+        let bt = [1., 0., 1., 0., 1., 1.];
+        let expect = [4., 5., 10., 11.];
+        for (ta, tb, x, y) in [(false, false, &a, &b), (true, false, &at, &b), (false, true, &a, &bt), (true, true, &at, &bt)] {
+            let d = MatmulDims { batch: 1, m: 2, k: 3, n: 2, ta, tb };
+            let mut out = [0.0; 4];
+            kernel(&d, x, y, &mut out);
+            assert_eq!(out, expect, "ta={ta} tb={tb}");
+        }
+    }
+}

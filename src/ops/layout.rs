@@ -1,0 +1,292 @@
+//! Ops that move elements without arithmetic: `broadcast reshape transpose slice pad concat`.
+//! Shape rules, and the strided walk the interpreter uses for all of them (and for reductions).
+//!
+//! Transpose pairs: `broadcast`/`reduce_sum`, `slice`/`pad`, `transpose`/`transpose`;
+//! `reshape` is its own pair and `concat` pairs with one `slice` per operand.
+
+use super::{check_axes, refuse, remove_axes, ShapeError};
+use crate::ir::{Dims, Op, Type, MAX_ELEMENTS, MAX_RANK};
+
+pub(crate) fn broadcast_shape(op: &Op, x: Type, shape: Dims, axes: Dims) -> Result<Type, ShapeError> {
+    check_axes(axes, shape.len()).map_err(|e| refuse(op, &[x], e))?;
+    let expected = remove_axes(shape, axes);
+    if expected != x.shape {
+        return Err(refuse(
+            op,
+            &[x],
+            format!("shape {shape} without axes {axes} is {expected}, not the operand's {}", x.shape),
+        ));
+    }
+    Ok(x.with_shape(shape))
+}
+
+pub(crate) fn reshape_shape(op: &Op, x: Type, shape: Dims) -> Result<Type, ShapeError> {
+    if shape.product() != x.shape.product() {
+        return Err(refuse(
+            op,
+            &[x],
+            format!("shape {shape} holds {} elements, the operand {}", shape.product(), x.numel()),
+        ));
+    }
+    Ok(x.with_shape(shape))
+}
+
+pub(crate) fn transpose_shape(op: &Op, x: Type, perm: Dims) -> Result<Type, ShapeError> {
+    let rank = x.rank();
+    let mut seen = [false; MAX_RANK];
+    let is_perm = perm.len() == rank
+        && perm.iter().all(|p| p < rank && !std::mem::replace(&mut seen[p], true));
+    if !is_perm {
+        return Err(refuse(op, &[x], format!("perm {perm} is not a permutation of 0..{rank}")));
+    }
+    let shape: Vec<usize> = perm.iter().map(|p| x.shape.get(p)).collect();
+    Ok(x.with_shape(Dims::new(&shape)))
+}
+
+pub(crate) fn slice_shape(op: &Op, x: Type, start: Dims, stop: Dims) -> Result<Type, ShapeError> {
+    let rank = x.rank();
+    if start.len() != rank || stop.len() != rank {
+        return Err(refuse(op, &[x], format!("start {start} and stop {stop} need {rank} entries")));
+    }
+    let mut shape = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let (s, e, d) = (start.get(i), stop.get(i), x.shape.get(i));
+        if s > e || e > d {
+            return Err(refuse(
+                op,
+                &[x],
+                format!("axis {i}: need start <= stop <= {d}, got {s}..{e}"),
+            ));
+        }
+        shape.push(e - s);
+    }
+    Ok(x.with_shape(Dims::new(&shape)))
+}
+
+pub(crate) fn pad_shape(op: &Op, x: Type, lo: Dims, hi: Dims) -> Result<Type, ShapeError> {
+    let rank = x.rank();
+    if lo.len() != rank || hi.len() != rank {
+        return Err(refuse(op, &[x], format!("lo {lo} and hi {hi} need {rank} entries")));
+    }
+    let mut shape = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let d = lo.get(i) as u64 + x.shape.get(i) as u64 + hi.get(i) as u64;
+        if d > MAX_ELEMENTS {
+            return Err(refuse(op, &[x], format!("axis {i} would have {d} elements")));
+        }
+        shape.push(d as usize);
+    }
+    Ok(x.with_shape(Dims::new(&shape)))
+}
+
+pub(crate) fn concat_shape(op: &Op, xs: &[Type], axis: u32) -> Result<Type, ShapeError> {
+    let first = xs[0];
+    let axis = axis as usize;
+    if axis >= first.rank() {
+        return Err(refuse(op, xs, format!("axis {axis} is out of range for rank {}", first.rank())));
+    }
+    let mut total: u64 = 0;
+    for x in xs {
+        let same_other_dims = x.rank() == first.rank()
+            && (0..first.rank()).all(|i| i == axis || x.shape.get(i) == first.shape.get(i));
+        if x.dtype != first.dtype || !same_other_dims {
+            return Err(refuse(
+                op,
+                xs,
+                format!("operands must agree in dtype and in every axis but {axis}"),
+            ));
+        }
+        total += x.shape.get(axis) as u64;
+    }
+    if total > MAX_ELEMENTS {
+        return Err(refuse(op, xs, format!("axis {axis} would have {total} elements")));
+    }
+    let mut shape = first.shape.to_vec();
+    shape[axis] = total as usize;
+    Ok(first.with_shape(Dims::new(&shape)))
+}
+
+/// A row-major walk over a shape that tracks two flat offsets, each with its own strides: the
+/// one loop behind every layout op and every reduction of the interpreter. Stored inline, so a
+/// planned step holds no heap memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walk {
+    rank: usize,
+    shape: [usize; MAX_RANK],
+    a: [usize; MAX_RANK],
+    b: [usize; MAX_RANK],
+    a0: usize,
+    b0: usize,
+}
+
+impl Walk {
+    /// A walk over `shape` with strides `a` and `b` and starting offsets `a0` and `b0`.
+    /// Unit axes are dropped and axes that are contiguous in both strides are merged.
+    pub fn new(shape: &[usize], a: &[usize], b: &[usize], a0: usize, b0: usize) -> Walk {
+        let mut w = Walk {
+            rank: 0,
+            shape: [0; MAX_RANK],
+            a: [0; MAX_RANK],
+            b: [0; MAX_RANK],
+            a0,
+            b0,
+        };
+        for i in 0..shape.len() {
+            if shape[i] == 1 {
+                continue;
+            }
+            let r = w.rank;
+            if r > 0 && w.a[r - 1] == a[i] * shape[i] && w.b[r - 1] == b[i] * shape[i] {
+                w.shape[r - 1] *= shape[i];
+                w.a[r - 1] = a[i];
+                w.b[r - 1] = b[i];
+            } else {
+                w.shape[r] = shape[i];
+                w.a[r] = a[i];
+                w.b[r] = b[i];
+                w.rank += 1;
+            }
+        }
+        if shape.contains(&0) {
+            w.rank = 1;
+            w.shape[0] = 0;
+        }
+        w
+    }
+
+    /// Calls `f(offset_a, offset_b)` for every index, in row-major order of the shape.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(usize, usize)) {
+        let r = self.rank;
+        if r == 0 {
+            f(self.a0, self.b0);
+            return;
+        }
+        let (inner, sa, sb) = (self.shape[r - 1], self.a[r - 1], self.b[r - 1]);
+        if inner == 0 {
+            return;
+        }
+        let mut idx = [0usize; MAX_RANK];
+        let (mut oa, mut ob) = (self.a0, self.b0);
+        loop {
+            for j in 0..inner {
+                f(oa + j * sa, ob + j * sb);
+            }
+            let mut d = r - 1;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                idx[d] += 1;
+                oa += self.a[d];
+                ob += self.b[d];
+                if idx[d] < self.shape[d] {
+                    break;
+                }
+                oa -= self.a[d] * self.shape[d];
+                ob -= self.b[d] * self.shape[d];
+                idx[d] = 0;
+            }
+        }
+    }
+
+    /// `dst[b] = src[a]` over the walk.
+    pub fn copy(&self, src: &[f64], dst: &mut [f64]) {
+        self.for_each(|a, b| dst[b] = src[a]);
+    }
+}
+
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![0; shape.len()];
+    let mut acc = 1;
+    for i in (0..shape.len()).rev() {
+        s[i] = acc;
+        acc *= shape[i];
+    }
+    s
+}
+
+/// Broadcast `x` to `shape` by new `axes`: walks the result; source strides are 0 on new axes.
+pub fn broadcast_walk(shape: Dims, axes: Dims) -> Walk {
+    let out = shape.to_vec();
+    let src_shape = remove_axes(shape, axes).to_vec();
+    let src_strides = strides(&src_shape);
+    let mut a = Vec::with_capacity(out.len());
+    let mut k = 0;
+    for i in 0..out.len() {
+        if axes.contains(i) {
+            a.push(0);
+        } else {
+            a.push(src_strides[k]);
+            k += 1;
+        }
+    }
+    Walk::new(&out, &a, &strides(&out), 0, 0)
+}
+
+/// Transpose `x` by `perm`: walks the result in order, reading the source permuted.
+pub fn transpose_walk(x: Dims, perm: Dims) -> Walk {
+    let xs = strides(&x.to_vec());
+    let out: Vec<usize> = perm.iter().map(|p| x.get(p)).collect();
+    let a: Vec<usize> = perm.iter().map(|p| xs[p]).collect();
+    Walk::new(&out, &a, &strides(&out), 0, 0)
+}
+
+/// Slice `x` to `start..stop`: walks the result, reading the source window.
+pub fn slice_walk(x: Dims, start: Dims, stop: Dims) -> Walk {
+    let xs = strides(&x.to_vec());
+    let out: Vec<usize> = start.iter().zip(stop.iter()).map(|(s, e)| e - s).collect();
+    let a0 = start.iter().zip(&xs).map(|(s, st)| s * st).sum();
+    Walk::new(&out, &xs, &strides(&out), a0, 0)
+}
+
+/// Place `x` (of shape `x`) inside a result of shape `out` at offset `lo`: used by `pad` (after
+/// zero-filling) and by `concat` (once per operand).
+pub fn place_walk(x: Dims, out: Dims, lo: &[usize]) -> Walk {
+    let x = x.to_vec();
+    let os = strides(&out.to_vec());
+    let b0 = lo.iter().zip(&os).map(|(l, s)| l * s).sum();
+    Walk::new(&x, &strides(&x), &os, 0, b0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(w: &Walk, src: &[f64], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n];
+        w.copy(src, &mut out);
+        out
+    }
+
+    #[test]
+    fn transpose_and_broadcast() {
+        let x: Vec<f64> = (0..6).map(|i| i as f64).collect(); // [[0,1,2],[3,4,5]]
+        let t = transpose_walk(Dims::new(&[2, 3]), Dims::new(&[1, 0]));
+        assert_eq!(run(&t, &x, 6), vec![0., 3., 1., 4., 2., 5.]);
+        let b = broadcast_walk(Dims::new(&[2, 3]), Dims::new(&[0]));
+        assert_eq!(run(&b, &[7., 8., 9.], 6), vec![7., 8., 9., 7., 8., 9.]);
+        let b = broadcast_walk(Dims::new(&[2, 3]), Dims::new(&[1]));
+        assert_eq!(run(&b, &[7., 8.], 6), vec![7., 7., 7., 8., 8., 8.]);
+    }
+
+    #[test]
+    fn slice_and_place() {
+        let x: Vec<f64> = (0..12).map(|i| i as f64).collect(); // 3x4
+        let s = slice_walk(Dims::new(&[3, 4]), Dims::new(&[1, 1]), Dims::new(&[3, 3]));
+        assert_eq!(run(&s, &x, 4), vec![5., 6., 9., 10.]);
+        let p = place_walk(Dims::new(&[1, 2]), Dims::new(&[2, 3]), &[1, 1]);
+        assert_eq!(run(&p, &[1., 2.], 6), vec![0., 0., 0., 0., 1., 2.]);
+    }
+
+    #[test]
+    fn empty_and_scalar_walks() {
+        let w = Walk::new(&[], &[], &[], 2, 0);
+        assert_eq!(run(&w, &[0., 0., 5.], 1), vec![5.]);
+        let w = Walk::new(&[3, 0], &[0, 1], &[0, 1], 0, 0);
+        let mut count = 0;
+        w.for_each(|_, _| count += 1);
+        assert_eq!(count, 0);
+    }
+}

@@ -1,0 +1,124 @@
+//! The math of every op, by family: shape rules (here and in the family files) and the reference
+//! kernels the interpreter runs. VJP rules join them in the same files.
+//!
+//! Knows nothing of Cranelift. Scalar functions that generated code calls (`exp`, `sigmoid`,
+//! `pow`, ...) are defined once in `unary` and `binary` as `extern "C"` functions, so the
+//! interpreter and the JIT compute them with the same code.
+
+pub mod binary;
+pub mod contract;
+pub mod layout;
+pub mod reduce;
+pub mod unary;
+
+use crate::ir::{DType, Dims, Literal, Op, Type, MAX_ELEMENTS};
+use std::fmt;
+
+/// A shape rule's refusal: names the op and shows its operand types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeError {
+    pub message: String,
+}
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+/// Builds a `ShapeError` that starts with the op's name and ends with its operand types.
+pub(crate) fn refuse(op: &Op, args: &[Type], why: impl fmt::Display) -> ShapeError {
+    let types: Vec<String> = args.iter().map(|t| t.to_string()).collect();
+    let operands = if types.is_empty() {
+        String::new()
+    } else {
+        format!(" (operand types: {})", types.join(", "))
+    };
+    ShapeError {
+        message: format!("{}: {why}{operands}", op.name()),
+    }
+}
+
+/// The type of `op` applied to operands of types `args`, or why that is not well typed.
+pub fn result_type(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
+    let arity = op.opcode().arity();
+    if !arity.accepts(args.len()) {
+        return Err(refuse(op, args, format!("takes {arity}, got {}", args.len())));
+    }
+    let ty = match op {
+        Op::Const { ty, value } => const_type(op, *ty, value)?,
+        Op::Unary(_) => unary::shape(op, args[0])?,
+        Op::Binary(_) => binary::binary_shape(op, args[0], args[1])?,
+        Op::Compare(_) => binary::compare_shape(op, args[0], args[1])?,
+        Op::Select => binary::select_shape(op, args[0], args[1], args[2])?,
+        Op::ReduceSum { axes } | Op::ReduceMax { axes } => reduce::shape(op, args[0], *axes)?,
+        Op::Broadcast { shape, axes } => layout::broadcast_shape(op, args[0], *shape, *axes)?,
+        Op::Reshape { shape } => layout::reshape_shape(op, args[0], *shape)?,
+        Op::Transpose { perm } => layout::transpose_shape(op, args[0], *perm)?,
+        Op::Slice { start, stop } => layout::slice_shape(op, args[0], *start, *stop)?,
+        Op::Pad { lo, hi } => layout::pad_shape(op, args[0], *lo, *hi)?,
+        Op::Concat { axis } => layout::concat_shape(op, args, *axis)?,
+        Op::Matmul { ta, tb } => contract::matmul_shape(op, args[0], args[1], *ta, *tb)?,
+    };
+    if ty.shape.product() > MAX_ELEMENTS {
+        return Err(refuse(
+            op,
+            args,
+            format!("result {ty} has more than {MAX_ELEMENTS} elements"),
+        ));
+    }
+    Ok(ty)
+}
+
+fn const_type(op: &Op, ty: Type, value: &Literal) -> Result<Type, ShapeError> {
+    if ty.shape.product() > MAX_ELEMENTS {
+        return Err(refuse(op, &[], format!("{ty} has more than {MAX_ELEMENTS} elements")));
+    }
+    if let Literal::Elements(xs) = value {
+        if xs.len() as u64 != ty.shape.product() {
+            return Err(refuse(
+                op,
+                &[],
+                format!("{} elements given for type {ty}, which holds {}", xs.len(), ty.numel()),
+            ));
+        }
+    }
+    if ty.dtype == DType::Bool {
+        let ok = match value {
+            Literal::Splat(x) => *x == 0.0 || *x == 1.0,
+            Literal::Elements(xs) => xs.iter().all(|&x| x == 0.0 || x == 1.0),
+        };
+        if !ok {
+            return Err(refuse(op, &[], "a bool constant holds only true and false"));
+        }
+    }
+    Ok(ty)
+}
+
+/// Checks that `axes` is strictly increasing and below `rank`.
+pub(crate) fn check_axes(axes: Dims, rank: usize) -> Result<(), String> {
+    let mut prev: Option<usize> = None;
+    for a in axes.iter() {
+        if a >= rank {
+            return Err(format!("axis {a} is out of range for rank {rank}"));
+        }
+        if prev.is_some_and(|p| p >= a) {
+            return Err(format!("axes {axes} must be strictly increasing"));
+        }
+        prev = Some(a);
+    }
+    Ok(())
+}
+
+/// `shape` without the entries at `axes` (which must be valid, see `check_axes`).
+pub(crate) fn remove_axes(shape: Dims, axes: Dims) -> Dims {
+    let kept: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(*i))
+        .map(|(_, d)| d)
+        .collect();
+    Dims::new(&kept)
+}

@@ -1,0 +1,129 @@
+//! Elementwise functions of one f64 argument: shape rule, scalar definitions and the
+//! interpreter's kernel.
+//!
+//! The scalar functions are `extern "C"` so that the JIT calls exactly these (it registers them
+//! as host symbols); the interpreter calls them too. Conventions: `sign(±0) = ±0` and
+//! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow.
+
+use super::refuse;
+use crate::ir::{DType, Op, Type, Unary};
+
+pub(crate) fn shape(op: &Op, x: Type) -> Result<Type, super::ShapeError> {
+    if x.dtype != DType::F64 {
+        return Err(refuse(op, &[x], "operand must be f64"));
+    }
+    Ok(x)
+}
+
+pub extern "C" fn adjit_exp(x: f64) -> f64 {
+    x.exp()
+}
+pub extern "C" fn adjit_log(x: f64) -> f64 {
+    x.ln()
+}
+pub extern "C" fn adjit_log1p(x: f64) -> f64 {
+    x.ln_1p()
+}
+pub extern "C" fn adjit_expm1(x: f64) -> f64 {
+    x.exp_m1()
+}
+pub extern "C" fn adjit_sin(x: f64) -> f64 {
+    x.sin()
+}
+pub extern "C" fn adjit_cos(x: f64) -> f64 {
+    x.cos()
+}
+pub extern "C" fn adjit_tan(x: f64) -> f64 {
+    x.tan()
+}
+pub extern "C" fn adjit_tanh(x: f64) -> f64 {
+    x.tanh()
+}
+/// `1 / (1 + exp(-x))`, computed as `e / (1 + e)` with `e = exp(x)` for negative `x`.
+pub extern "C" fn adjit_sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `+1` above zero, `-1` below, the argument itself for `±0` and NaN.
+pub fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+/// The scalar definition of every unary op.
+pub fn apply(u: Unary, x: f64) -> f64 {
+    match u {
+        Unary::Neg => -x,
+        Unary::Abs => x.abs(),
+        Unary::Sign => sign(x),
+        Unary::Exp => adjit_exp(x),
+        Unary::Log => adjit_log(x),
+        Unary::Log1p => adjit_log1p(x),
+        Unary::Expm1 => adjit_expm1(x),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Sin => adjit_sin(x),
+        Unary::Cos => adjit_cos(x),
+        Unary::Tan => adjit_tan(x),
+        Unary::Tanh => adjit_tanh(x),
+        Unary::Sigmoid => adjit_sigmoid(x),
+        Unary::Floor => x.floor(),
+    }
+}
+
+/// `out[i] = u(x[i])`. One match per call, so the loop body is the scalar function alone.
+pub fn kernel(u: Unary, x: &[f64], out: &mut [f64]) {
+    fn map(x: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
+        for (o, &a) in out.iter_mut().zip(x) {
+            *o = f(a);
+        }
+    }
+    match u {
+        Unary::Neg => map(x, out, |a| -a),
+        Unary::Abs => map(x, out, f64::abs),
+        Unary::Sign => map(x, out, sign),
+        Unary::Exp => map(x, out, |a| adjit_exp(a)),
+        Unary::Log => map(x, out, |a| adjit_log(a)),
+        Unary::Log1p => map(x, out, |a| adjit_log1p(a)),
+        Unary::Expm1 => map(x, out, |a| adjit_expm1(a)),
+        Unary::Sqrt => map(x, out, f64::sqrt),
+        Unary::Sin => map(x, out, |a| adjit_sin(a)),
+        Unary::Cos => map(x, out, |a| adjit_cos(a)),
+        Unary::Tan => map(x, out, |a| adjit_tan(a)),
+        Unary::Tanh => map(x, out, |a| adjit_tanh(a)),
+        Unary::Sigmoid => map(x, out, |a| adjit_sigmoid(a)),
+        Unary::Floor => map(x, out, f64::floor),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_stable_and_symmetric() {
+        assert_eq!(adjit_sigmoid(0.0), 0.5);
+        assert_eq!(adjit_sigmoid(-1000.0), 0.0);
+        assert_eq!(adjit_sigmoid(1000.0), 1.0);
+        let x = 0.731;
+        assert!((adjit_sigmoid(x) + adjit_sigmoid(-x) - 1.0).abs() < 1e-15);
+        assert!(adjit_sigmoid(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn sign_keeps_zero_and_nan() {
+        assert_eq!(sign(-3.0), -1.0);
+        assert_eq!(sign(2.0), 1.0);
+        assert!(sign(-0.0).is_sign_negative() && sign(-0.0) == 0.0);
+        assert!(sign(f64::NAN).is_nan());
+    }
+}

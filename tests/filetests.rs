@@ -1,0 +1,194 @@
+//! Filetests: every `.ir` file under `ir/` is a test case (one generated `#[test]` per file).
+//!
+//! Directives live in comments:
+//! - `; error: TEXT` at the end of a line marks the line as bad: the file must then fail to
+//!   parse or verify, with errors on exactly the marked lines, each containing its TEXT.
+//! - Otherwise the file must parse, verify, and print back as its own text without comments.
+//! - `; run: [NAME=VALUE ...] -> OUT, ...` runs the interpreter (unnamed inputs take their
+//!   seeded defaults, seed 0) and compares the outputs to OUT within 1e-12 relative.
+//!   VALUE and OUT are numbers or flat lists `[1.0, 2.0]`.
+//!
+//! `ADJIT_BLESS=1 cargo test --release --test filetests` rewrites the outputs of `run` lines.
+
+mod common;
+
+use adjit::ir::{self, Func};
+use common::{bless, canonical, close, diff, repo_path};
+
+include!(concat!(env!("OUT_DIR"), "/filetests.rs"));
+
+/// Relative tolerance of `run` lines.
+const RUN_TOLERANCE: f64 = 1e-12;
+
+fn check_file(rel: &str) {
+    let path = repo_path(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{rel}: cannot read: {e}"));
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let marks = error_marks(&text);
+    if !marks.is_empty() {
+        return check_errors(rel, &bytes, &marks);
+    }
+    let f = match ir::parse(&text) {
+        Ok(f) => f,
+        Err(e) => panic!("{rel}:{e}"),
+    };
+    if let Err(e) = ir::verify(&f) {
+        panic!("{rel}: {e}");
+    }
+    let printed = f.to_string();
+    let expected = canonical(&text);
+    if printed != expected {
+        panic!("{rel}: the writer does not print the file back (- file, + printed):\n{}", diff(&expected, &printed));
+    }
+    let again = ir::parse(&printed).unwrap_or_else(|e| panic!("{rel}: printed text does not parse: {e}"));
+    assert!(again == f, "{rel}: parse(print(f)) differs from f");
+    check_runs(rel, &text, &f);
+}
+
+/// `(line, text)` of every `; error:` mark.
+fn error_marks(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| l.find("; error:").map(|p| (i + 1, l[p + 8..].trim().to_string())))
+        .collect()
+}
+
+fn check_errors(rel: &str, bytes: &[u8], marks: &[(usize, String)]) {
+    let found: Vec<(usize, String)> = match ir::parse_bytes(bytes) {
+        Err(e) => vec![(e.line, format!("{}:{}: {}", e.line, e.col, e.message))],
+        Ok((f, lines)) => match ir::verify(&f) {
+            Ok(()) => panic!("{rel}: expected errors on lines {:?}, but the file verifies", marks.iter().map(|m| m.0).collect::<Vec<_>>()),
+            Err(e) => e
+                .issues
+                .iter()
+                .map(|i| (i.inst.map_or(1, |k| lines[k] as usize), i.message.clone()))
+                .collect(),
+        },
+    };
+    let mut problems = Vec::new();
+    for (line, want) in marks {
+        if !found.iter().any(|(l, msg)| l == line && msg.contains(want.as_str())) {
+            problems.push(format!("line {line}: expected an error containing {want:?}"));
+        }
+    }
+    for (line, msg) in &found {
+        if !marks.iter().any(|(l, _)| l == line) {
+            problems.push(format!("line {line}: unexpected error: {msg}"));
+        }
+    }
+    if !problems.is_empty() {
+        let all: Vec<String> = found.iter().map(|(l, m)| format!("  line {l}: {m}")).collect();
+        panic!("{rel}:\n{}\nerrors reported:\n{}", problems.join("\n"), all.join("\n"));
+    }
+}
+
+/// A value of a `run` line: a scalar or a flat list.
+fn parse_values(s: &str) -> Result<Vec<Vec<f64>>, String> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let (item, tail) = if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or("unclosed '['")?;
+            let items: Result<Vec<f64>, String> = r[..end]
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse::<f64>().map_err(|_| format!("bad number {x:?}")))
+                .collect();
+            (items?, &r[end + 1..])
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let x = rest[..end].trim();
+            (vec![x.parse::<f64>().map_err(|_| format!("bad number {x:?}"))?], &rest[end..])
+        };
+        out.push(item);
+        rest = tail.trim_start().strip_prefix(',').unwrap_or(tail).trim();
+    }
+    Ok(out)
+}
+
+fn format_float(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else {
+        format!("{x:?}")
+    }
+}
+
+fn format_values(ys: &[Vec<f64>], f: &Func) -> String {
+    ys.iter()
+        .zip(f.result_types())
+        .map(|(y, t)| {
+            if t.is_scalar() {
+                format_float(y[0])
+            } else {
+                format!("[{}]", y.iter().map(|&x| format_float(x)).collect::<Vec<_>>().join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses the inputs of a run line: `NAME=VALUE` pairs, defaults for the rest.
+fn run_inputs(f: &Func, spec: &str) -> Result<Vec<Vec<f64>>, String> {
+    let mut inputs = adjit::inputs::defaults(f, 0);
+    let mut rest = spec.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or_else(|| format!("expected NAME=VALUE in {rest:?}"))?;
+        let name = rest[..eq].trim();
+        let idx = f.param_index(name).ok_or_else(|| format!("no parameter '{name}'"))?;
+        let after = rest[eq + 1..].trim_start();
+        let end = if after.starts_with('[') {
+            after.find(']').map(|i| i + 1).ok_or("unclosed '['")?
+        } else {
+            after.find(char::is_whitespace).unwrap_or(after.len())
+        };
+        let vals = parse_values(&after[..end])?;
+        inputs[idx] = vals.into_iter().next().unwrap_or_default();
+        rest = after[end..].trim_start();
+    }
+    Ok(inputs)
+}
+
+fn check_runs(rel: &str, text: &str, f: &Func) {
+    let mut new_text = String::new();
+    let mut failures = Vec::new();
+    let mut changed = false;
+    for (i, line) in text.lines().enumerate() {
+        let Some(pos) = line.find("; run:") else {
+            new_text.push_str(line);
+            new_text.push('\n');
+            continue;
+        };
+        let body = &line[pos + 6..];
+        let (spec, want) = body.split_once("->").unwrap_or((body, ""));
+        let inputs = run_inputs(f, spec).unwrap_or_else(|e| panic!("{rel}:{}: bad run line: {e}", i + 1));
+        let got = adjit::interp::eval(f, &inputs).unwrap_or_else(|e| panic!("{rel}:{}: {e}", i + 1));
+        let got_text = format_values(&got, f);
+        let ok = match parse_values(want) {
+            Ok(exp) => {
+                exp.len() == got.len()
+                    && exp.iter().zip(&got).all(|(e, g)| e.len() == g.len() && e.iter().zip(g).all(|(&a, &b)| close(a, b, RUN_TOLERANCE)))
+            }
+            Err(_) => false,
+        };
+        let new_line = format!("{}; run:{} -> {}", &line[..pos], spec.trim_end(), got_text);
+        if !ok {
+            failures.push((line.to_string(), new_line.clone()));
+            changed = true;
+        }
+        new_text.push_str(if ok { line } else { &new_line });
+        new_text.push('\n');
+    }
+    if changed && bless() {
+        std::fs::write(repo_path(rel), new_text).expect("write blessed file");
+        return;
+    }
+    if !failures.is_empty() {
+        let (exp, act): (Vec<String>, Vec<String>) = failures.into_iter().unzip();
+        panic!(
+            "{rel}: run results differ (- expected, + interpreter); ADJIT_BLESS=1 rewrites them:\n{}",
+            diff(&exp.join("\n"), &act.join("\n"))
+        );
+    }
+}
