@@ -294,6 +294,7 @@ impl Program {
 fn read<'a>(l: Loc, inputs: &[&'a [f64]], before: &'a [f64], after_base: usize, after: &'a [f64]) -> &'a [f64] {
     match l {
         Loc::Input(i) => inputs[i],
+        Loc::Work { len: 0, .. } => &[],
         Loc::Work { off, len } => {
             if off < before.len() {
                 &before[off..off + len]

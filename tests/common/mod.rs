@@ -58,12 +58,12 @@ pub fn diff(expected: &str, actual: &str) -> String {
                 ops.push((' ', am[i]));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || t[i * (m + 1) + j + 1] >= t[(i + 1) * (m + 1) + j]) {
-                ops.push(('+', bm[j]));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1]) {
                 ops.push(('-', am[i]));
                 i += 1;
+            } else {
+                ops.push(('+', bm[j]));
+                j += 1;
             }
         }
     } else {

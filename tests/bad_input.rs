@@ -1,0 +1,170 @@
+//! Malformed `.ir` text: every case is a clean error with a position and a message that says
+//! what is wrong, never a panic. One `check` drives the table; a property test feeds random text
+//! and random mutations of the shipped files to the reader, the verifier and the interpreter.
+
+use adjit::ir::{self, parse_bytes};
+use proptest::prelude::*;
+
+const HEAD: &str = "func @f(x: f64[]) -> (f64[]) {\n";
+
+/// Parses `text` and verifies it; expects an error on `line` (and `col`, for parse errors) whose
+/// message contains `want`.
+fn check(name: &str, text: &[u8], line: usize, col: Option<usize>, want: &str) {
+    match parse_bytes(text) {
+        Err(e) => {
+            assert_eq!((e.line, name), (line, name), "{name}: wrong line in {e}");
+            if let Some(c) = col {
+                assert_eq!((e.col, name), (c, name), "{name}: wrong column in {e}");
+            }
+            assert!(e.message.contains(want), "{name}: {e:?} lacks {want:?}");
+            let shown = e.to_string();
+            assert!(shown.starts_with(&format!("{}:{}: ", e.line, e.col)), "{name}: {shown}");
+            assert!(shown.contains('^'), "{name}: no caret in {shown}");
+        }
+        Ok((f, lines)) => {
+            let err = ir::verify(&f).expect_err(name);
+            let hit = err.issues.iter().any(|i| {
+                i.message.contains(want) && i.inst.map_or(1, |k| lines[k] as usize) == line
+            });
+            assert!(hit, "{name}: no error on line {line} containing {want:?} in:\n{err}");
+            assert!(err.to_string().contains(&err.issues[0].line), "{name}: rendered line missing");
+        }
+    }
+}
+
+fn body(lines: &str) -> String {
+    format!("{HEAD}{lines}    return v1\n}}\n")
+}
+
+#[test]
+fn malformed_inputs_give_positioned_errors() {
+    let cases: Vec<(&str, Vec<u8>, usize, Option<usize>, &str)> = vec![
+        ("empty file", b"".to_vec(), 1, Some(1), "empty file"),
+        ("only a comment", b"; nothing here\n".to_vec(), 2, Some(1), "empty file"),
+        ("truncated body", format!("{HEAD}    v1: f64[] = neg x\n").into_bytes(), 3, Some(1), "no 'return'"),
+        ("truncated mid-type", b"func @f(x: f64[".to_vec(), 1, Some(16), "expected an integer"),
+        ("unknown op", body("    v1: f64[] = frob x\n").into_bytes(), 2, Some(17), "unknown op 'frob'"),
+        ("wrong arity", body("    v1: f64[] = add x\n").into_bytes(), 2, None, "takes 2 operands, got 1"),
+        ("type mismatch", "func @f(x: f64[]) -> (f64[3]) {\n    v1: f64[3] = neg x\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "declared type f64[3] but neg gives f64[]"),
+        ("operand shapes differ", "func @f(x: f64[2], y: f64[3]) -> (f64[2]) {\n    v2: f64[2] = add x, y\n    return v2\n}\n".as_bytes().to_vec(), 2, None, "equal shapes"),
+        ("duplicate name", body("    v1: f64[] = neg x\n    v1: f64[] = neg x\n").into_bytes(), 3, Some(5), "already defined"),
+        ("use before definition", body("    v1: f64[] = neg v2\n    v2: f64[] = neg x\n").into_bytes(), 2, None, "used before its definition"),
+        ("undefined value", body("    v1: f64[] = neg y\n").into_bytes(), 2, Some(21), "undefined value 'y'"),
+        ("bad shape", body("    v1: f64[3,x] = neg x\n").into_bytes(), 2, Some(15), "expected an integer"),
+        ("bad float", body("    v1: f64[] = const 1.2.3\n").into_bytes(), 2, Some(23), "bad number"),
+        ("huge float", body("    v1: f64[] = const 1e999\n").into_bytes(), 2, Some(23), "out of range"),
+        ("huge dimension", body("    v1: f64[99999999999] = const 0.0\n").into_bytes(), 2, Some(13), "too large"),
+        ("too many elements", body("    v1: f64[100000,100000] = const 0.0\n").into_bytes(), 2, Some(9), "more than"),
+        ("rank too high", body("    v1: f64[1,1,1,1,1,1,1,1,1] = const 0.0\n").into_bytes(), 2, Some(12), "at most 8"),
+        ("non-UTF-8 bytes", [HEAD.as_bytes(), b"    v1: f64[] = neg \xff\xfe\n"].concat(), 2, Some(21), "not valid UTF-8"),
+        ("unknown dtype", body("    v1: i32[] = neg x\n").into_bytes(), 2, Some(9), "unknown element type 'i32'"),
+        ("missing attribute", "func @f(x: f64[3]) -> (f64[]) {\n    v1: f64[] = reduce_sum x\n    return v1\n}\n".as_bytes().to_vec(), 2, Some(17), "needs the attribute 'axes'"),
+        ("unknown attribute", body("    v1: f64[] = neg x [axes=[0]]\n").into_bytes(), 2, Some(24), "has no attribute 'axes'"),
+        ("return type mismatch", "func @f(x: f64[]) -> (f64[3]) {\n    return x\n}\n".as_bytes().to_vec(), 2, Some(12), "signature declares f64[3]"),
+        ("too few results", "func @f(x: f64[]) -> (f64[], f64[]) {\n    return x\n}\n".as_bytes().to_vec(), 3, Some(1), "declares 2"),
+        ("trailing garbage", format!("{}junk\n", body("    v1: f64[] = neg x\n")).into_bytes(), 5, Some(1), "expected end of file"),
+        ("stray character", body("    v1: f64[] = neg $x\n").into_bytes(), 2, Some(21), "unexpected character '$'"),
+        ("duplicate parameter", b"func @f(x: f64[], x: f64[]) -> (f64[]) {\n    return x\n}\n".to_vec(), 1, Some(19), "declared twice"),
+        ("bool literal for f64", body("    v1: f64[] = const true\n").into_bytes(), 2, Some(23), "bool literal"),
+        ("reshape count", "func @f(x: f64[6]) -> (f64[4]) {\n    v1: f64[4] = reshape x [shape=[4]]\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "holds 4 elements"),
+        ("slice out of range", "func @f(x: f64[3]) -> (f64[2]) {\n    v1: f64[2] = slice x [start=[2], stop=[4]]\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "start <= stop <= 3"),
+        ("literal length", "func @f(x: f64[]) -> (f64[3]) {\n    v1: f64[3] = const [1.0, 2.0]\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "2 elements given"),
+        ("matmul sizes", "func @f(a: f64[2,3], b: f64[2,3]) -> (f64[2,3]) {\n    v2: f64[2,3] = matmul a, b\n    return v2\n}\n".as_bytes().to_vec(), 2, None, "contracted sizes differ"),
+        ("bad permutation", "func @f(a: f64[2,3]) -> (f64[3,2]) {\n    v1: f64[3,2] = transpose a [perm=[0,0]]\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "not a permutation"),
+        ("select needs a mask", "func @f(a: f64[2]) -> (f64[2]) {\n    v1: f64[2] = select a, a, a\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "condition must be bool"),
+        ("bad distribution", b"func @f(x: f64[] ~ cauchy) -> (f64[]) {\n    return x\n}\n".to_vec(), 1, Some(20), "unknown distribution"),
+        ("no function name", b"func (x: f64[]) -> (f64[]) {\n    return x\n}\n".to_vec(), 1, Some(6), "function name"),
+    ];
+    assert!(cases.len() >= 15);
+    for (name, text, line, col, want) in cases {
+        check(name, &text, line, col, want);
+    }
+}
+
+#[test]
+fn verifier_collects_every_error() {
+    let text = body("    v1: f64[] = add x\n    v2: f64[2] = neg x\n    v3: f64[] = neg v4\n    v4: f64[] = neg x\n");
+    let f = ir::parse(&text).unwrap();
+    let err = ir::verify(&f).unwrap_err();
+    assert_eq!(err.issues.len(), 3, "{err}");
+    let messages: Vec<&str> = err.issues.iter().map(|i| i.message.as_str()).collect();
+    assert!(messages[0].contains("takes 2 operands"), "{err}");
+    assert!(messages[1].contains("declared type f64[2]"), "{err}");
+    assert!(messages[2].contains("before its definition"), "{err}");
+}
+
+/// Byte-level edits of a valid file.
+fn mutate(text: &str, edits: &[(u8, usize, usize, u8)]) -> Vec<u8> {
+    let mut b = text.as_bytes().to_vec();
+    for &(kind, at, len, byte) in edits {
+        if b.is_empty() {
+            break;
+        }
+        let at = at % b.len();
+        match kind % 5 {
+            0 => {
+                let end = (at + len % 16).min(b.len());
+                b.drain(at..end);
+            }
+            1 => b.insert(at, byte),
+            2 => b[at] = byte,
+            3 => {
+                // Duplicate a chunk (often a whole line).
+                let end = (at + len % 64).min(b.len());
+                let chunk = b[at..end].to_vec();
+                b.splice(at..at, chunk);
+            }
+            _ => {
+                let tokens: [&[u8]; 10] = [b"[", b"]", b",", b"f64[0]", b"-", b"1e400", b"axes=[9]", b"v1", b"\n", b"const"];
+                let t = tokens[byte as usize % tokens.len()];
+                b.splice(at..at, t.iter().copied());
+            }
+        }
+    }
+    b
+}
+
+/// Parses, verifies and (when small) runs whatever `bytes` holds; must never panic.
+fn survive(bytes: &[u8]) {
+    if let Ok((f, _)) = parse_bytes(bytes) {
+        let _ = f.to_string();
+        if ir::verify(&f).is_ok() {
+            let elems: usize = f.params.iter().map(|p| p.ty.numel()).chain(f.insts.iter().map(|i| i.ty.numel())).sum();
+            if elems < 1_000_000 {
+                let inputs = adjit::inputs::defaults(&f, 1);
+                adjit::interp::eval(&f, &inputs).expect("a verified function runs");
+            }
+        }
+    }
+}
+
+fn corpus() -> Vec<&'static str> {
+    adjit::models::ALL.iter().filter(|m| m.text.len() < 20_000).map(|m| m.text).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        survive(&bytes);
+    }
+
+    #[test]
+    fn random_token_soup_never_panics(words in proptest::collection::vec(
+        prop::sample::select(vec!["func", "@f", "(", ")", "->", "{", "}", "x", ":", "f64", "bool", "[", "]", "3", ",",
+            "=", "const", "add", "neg", "return", "v1", "1.5", "-", "~", "uniform", "data", "reduce_sum", "axes", "\n", ";"]),
+        0..60)) {
+        survive(words.join(" ").as_bytes());
+    }
+
+    #[test]
+    fn mutated_models_never_panic(
+        which in 0usize..16,
+        edits in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<usize>(), any::<u8>()), 1..6),
+    ) {
+        let files = corpus();
+        let text = files[which % files.len()];
+        survive(&mutate(text, &edits));
+    }
+}
