@@ -29,9 +29,17 @@ fn main() {
         let name: String = rel
             .trim_end_matches(".ir")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        code.push_str(&format!("#[test]\nfn {name}() {{\n    check_file(\"{rel}\");\n}}\n"));
+        code.push_str(&format!(
+            "#[test]\nfn {name}() {{\n    check_file(\"{rel}\");\n}}\n"
+        ));
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("filetests.rs"), code).expect("OUT_DIR is writable");

@@ -8,10 +8,25 @@ use std::fmt;
 /// A call whose buffers do not match the function's signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallError {
-    InputCount { expected: usize, got: usize },
-    InputLength { index: usize, name: String, ty: Type, got: usize },
-    OutputCount { expected: usize, got: usize },
-    OutputLength { index: usize, ty: Type, got: usize },
+    InputCount {
+        expected: usize,
+        got: usize,
+    },
+    InputLength {
+        index: usize,
+        name: String,
+        ty: Type,
+        got: usize,
+    },
+    OutputCount {
+        expected: usize,
+        got: usize,
+    },
+    OutputLength {
+        index: usize,
+        ty: Type,
+        got: usize,
+    },
     /// The workspace was made for another function.
     ForeignWorkspace,
 }
@@ -22,7 +37,12 @@ impl fmt::Display for CallError {
             CallError::InputCount { expected, got } => {
                 write!(f, "expected {expected} inputs, got {got}")
             }
-            CallError::InputLength { index, name, ty, got } => write!(
+            CallError::InputLength {
+                index,
+                name,
+                ty,
+                got,
+            } => write!(
                 f,
                 "input {index} ('{name}': {ty}) needs {} elements, got {got}",
                 ty.numel()

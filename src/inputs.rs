@@ -68,12 +68,14 @@ pub fn draw(param: &Param, seed: u64) -> Vec<f64> {
             .collect(),
         Init::OneHot => {
             let shape = param.ty.shape;
-            let row = if shape.is_empty() { 1 } else { shape.get(shape.len() - 1) };
+            let row = if shape.is_empty() {
+                1
+            } else {
+                shape.get(shape.len() - 1)
+            };
             let mut out = vec![0.0; n];
-            if row > 0 {
-                for r in 0..n / row {
-                    out[r * row + rng.below(row)] = 1.0;
-                }
+            for r in 0..n.checked_div(row).unwrap_or(0) {
+                out[r * row + rng.below(row)] = 1.0;
             }
             out
         }

@@ -194,16 +194,20 @@ impl Program {
                 Op::ReduceMax { axes } => {
                     Kernel::ReduceMax(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
                 }
-                Op::Broadcast { shape, axes } => Kernel::Copy(Box::new(layout::broadcast_walk(*shape, *axes))),
+                Op::Broadcast { shape, axes } => {
+                    Kernel::Copy(Box::new(layout::broadcast_walk(*shape, *axes)))
+                }
                 Op::Transpose { perm } => {
                     Kernel::Copy(Box::new(layout::transpose_walk(arg_ty(0).shape, *perm)))
                 }
                 Op::Slice { start, stop } => {
                     Kernel::Copy(Box::new(layout::slice_walk(arg_ty(0).shape, *start, *stop)))
                 }
-                Op::Pad { lo, .. } => {
-                    Kernel::Pad(Box::new(layout::place_walk(arg_ty(0).shape, inst.ty.shape, &lo.to_vec())))
-                }
+                Op::Pad { lo, .. } => Kernel::Pad(Box::new(layout::place_walk(
+                    arg_ty(0).shape,
+                    inst.ty.shape,
+                    &lo.to_vec(),
+                ))),
                 Op::Concat { axis } => {
                     let axis = *axis as usize;
                     let mut at = 0;
@@ -218,7 +222,9 @@ impl Program {
                         .collect();
                     Kernel::Concat(parts)
                 }
-                Op::Matmul { ta, tb } => Kernel::Matmul(contract::matmul_dims(arg_ty(0), arg_ty(1), *ta, *tb)),
+                Op::Matmul { ta, tb } => {
+                    Kernel::Matmul(contract::matmul_dims(arg_ty(0), arg_ty(1), *ta, *tb))
+                }
             };
             let mut args = [Loc::Input(usize::MAX); 3];
             if !matches!(kernel, Kernel::Concat(_)) {
@@ -267,12 +273,20 @@ impl Program {
                 *slot = value.get(i);
             }
         }
-        Workspace { program: self.id, buf }
+        Workspace {
+            program: self.id,
+            buf,
+        }
     }
 
     /// Runs the function: `inputs` and `outputs` are flat row-major buffers, one per parameter
     /// and per result, checked against the signature.
-    pub fn run(&self, ws: &mut Workspace, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<(), CallError> {
+    pub fn run(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) -> Result<(), CallError> {
         if ws.program != self.id {
             return Err(CallError::ForeignWorkspace);
         }
@@ -291,7 +305,13 @@ impl Program {
 /// The operand slice for `l`, given the workspace split around a step's output range: `before`
 /// holds the offsets below the output, `after` those from `after_base` on.
 #[inline]
-fn read<'a>(l: Loc, inputs: &[&'a [f64]], before: &'a [f64], after_base: usize, after: &'a [f64]) -> &'a [f64] {
+fn read<'a>(
+    l: Loc,
+    inputs: &[&'a [f64]],
+    before: &'a [f64],
+    after_base: usize,
+    after: &'a [f64],
+) -> &'a [f64] {
     match l {
         Loc::Input(i) => inputs[i],
         Loc::Work { len: 0, .. } => &[],
@@ -339,7 +359,12 @@ pub fn eval(f: &Func, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, InterpError>
     let prog = Program::new(f).map_err(InterpError::Verify)?;
     let mut ws = prog.workspace();
     let ins: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
-    let mut outs: Vec<Vec<f64>> = prog.signature.outputs.iter().map(|t| vec![0.0; t.numel()]).collect();
+    let mut outs: Vec<Vec<f64>> = prog
+        .signature
+        .outputs
+        .iter()
+        .map(|t| vec![0.0; t.numel()])
+        .collect();
     let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
     prog.run(&mut ws, &ins, &mut refs)?;
     Ok(outs)

@@ -205,8 +205,14 @@ pub fn pendulum() -> Func {
     let dt = PENDULUM_DT;
     for _ in 0..PENDULUM_STEPS {
         let (k1t, k1o) = (om, acc(th, om));
-        let (k2t, k2o) = (om + (dt / 2.0) * k1o, acc(th + (dt / 2.0) * k1t, om + (dt / 2.0) * k1o));
-        let (k3t, k3o) = (om + (dt / 2.0) * k2o, acc(th + (dt / 2.0) * k2t, om + (dt / 2.0) * k2o));
+        let (k2t, k2o) = (
+            om + (dt / 2.0) * k1o,
+            acc(th + (dt / 2.0) * k1t, om + (dt / 2.0) * k1o),
+        );
+        let (k3t, k3o) = (
+            om + (dt / 2.0) * k2o,
+            acc(th + (dt / 2.0) * k2t, om + (dt / 2.0) * k2o),
+        );
         let (k4t, k4o) = (om + dt * k3o, acc(th + dt * k3t, om + dt * k3o));
         th = th + (dt / 6.0) * (k1t + 2.0 * k2t + 2.0 * k3t + k4t);
         om = om + (dt / 6.0) * (k1o + 2.0 * k2o + 2.0 * k3o + k4o);
@@ -244,7 +250,9 @@ pub fn nbody() -> Func {
     let kinetic = 0.5 * (m.expand(&[n, 3], &[1]) * v * v).sum();
     let diff = p.expand(&[n, n, 3], &[1]) - p.expand(&[n, n, 3], &[0]);
     let r = ((diff * diff).sum_axes(&[2]) + SOFTENING * SOFTENING).sqrt();
-    let off_diagonal: Vec<f64> = (0..n * n).map(|i| if i / n == i % n { 0.0 } else { 1.0 }).collect();
+    let off_diagonal: Vec<f64> = (0..n * n)
+        .map(|i| if i / n == i % n { 0.0 } else { 1.0 })
+        .collect();
     let mask = b.tensor(&[n, n], &off_diagonal);
     let mm = m.expand(&[n, n], &[1]) * m.expand(&[n, n], &[0]);
     let potential = -0.5 * (mm * mask / r).sum();

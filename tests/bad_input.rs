@@ -18,7 +18,10 @@ fn check(name: &str, text: &[u8], line: usize, col: Option<usize>, want: &str) {
             }
             assert!(e.message.contains(want), "{name}: {e:?} lacks {want:?}");
             let shown = e.to_string();
-            assert!(shown.starts_with(&format!("{}:{}: ", e.line, e.col)), "{name}: {shown}");
+            assert!(
+                shown.starts_with(&format!("{}:{}: ", e.line, e.col)),
+                "{name}: {shown}"
+            );
             assert!(shown.contains('^'), "{name}: no caret in {shown}");
         }
         Ok((f, lines)) => {
@@ -26,11 +29,20 @@ fn check(name: &str, text: &[u8], line: usize, col: Option<usize>, want: &str) {
             let hit = err.issues.iter().any(|i| {
                 i.message.contains(want) && i.inst.map_or(1, |k| lines[k] as usize) == line
             });
-            assert!(hit, "{name}: no error on line {line} containing {want:?} in:\n{err}");
-            assert!(err.to_string().contains(&err.issues[0].line), "{name}: rendered line missing");
+            assert!(
+                hit,
+                "{name}: no error on line {line} containing {want:?} in:\n{err}"
+            );
+            assert!(
+                err.to_string().contains(&err.issues[0].line),
+                "{name}: rendered line missing"
+            );
         }
     }
 }
+
+/// Name, text, expected line, expected column (parse errors), expected message fragment.
+type Case = (&'static str, Vec<u8>, usize, Option<usize>, &'static str);
 
 fn body(lines: &str) -> String {
     format!("{HEAD}{lines}    return v1\n}}\n")
@@ -38,7 +50,7 @@ fn body(lines: &str) -> String {
 
 #[test]
 fn malformed_inputs_give_positioned_errors() {
-    let cases: Vec<(&str, Vec<u8>, usize, Option<usize>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("empty file", b"".to_vec(), 1, Some(1), "empty file"),
         ("only a comment", b"; nothing here\n".to_vec(), 2, Some(1), "empty file"),
         ("truncated body", format!("{HEAD}    v1: f64[] = neg x\n").into_bytes(), 3, Some(1), "no 'return'"),
@@ -115,7 +127,18 @@ fn mutate(text: &str, edits: &[(u8, usize, usize, u8)]) -> Vec<u8> {
                 b.splice(at..at, chunk);
             }
             _ => {
-                let tokens: [&[u8]; 10] = [b"[", b"]", b",", b"f64[0]", b"-", b"1e400", b"axes=[9]", b"v1", b"\n", b"const"];
+                let tokens: [&[u8]; 10] = [
+                    b"[",
+                    b"]",
+                    b",",
+                    b"f64[0]",
+                    b"-",
+                    b"1e400",
+                    b"axes=[9]",
+                    b"v1",
+                    b"\n",
+                    b"const",
+                ];
                 let t = tokens[byte as usize % tokens.len()];
                 b.splice(at..at, t.iter().copied());
             }
@@ -129,7 +152,12 @@ fn survive(bytes: &[u8]) {
     if let Ok((f, _)) = parse_bytes(bytes) {
         let _ = f.to_string();
         if ir::verify(&f).is_ok() {
-            let elems: usize = f.params.iter().map(|p| p.ty.numel()).chain(f.insts.iter().map(|i| i.ty.numel())).sum();
+            let elems: usize = f
+                .params
+                .iter()
+                .map(|p| p.ty.numel())
+                .chain(f.insts.iter().map(|i| i.ty.numel()))
+                .sum();
             if elems < 1_000_000 {
                 let inputs = adjit::inputs::defaults(&f, 1);
                 adjit::interp::eval(&f, &inputs).expect("a verified function runs");
@@ -139,7 +167,11 @@ fn survive(bytes: &[u8]) {
 }
 
 fn corpus() -> Vec<&'static str> {
-    adjit::models::ALL.iter().filter(|m| m.text.len() < 20_000).map(|m| m.text).collect()
+    adjit::models::ALL
+        .iter()
+        .filter(|m| m.text.len() < 20_000)
+        .map(|m| m.text)
+        .collect()
 }
 
 proptest! {

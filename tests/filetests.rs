@@ -38,9 +38,13 @@ fn check_file(rel: &str) {
     let printed = f.to_string();
     let expected = canonical(&text);
     if printed != expected {
-        panic!("{rel}: the writer does not print the file back (- file, + printed):\n{}", diff(&expected, &printed));
+        panic!(
+            "{rel}: the writer does not print the file back (- file, + printed):\n{}",
+            diff(&expected, &printed)
+        );
     }
-    let again = ir::parse(&printed).unwrap_or_else(|e| panic!("{rel}: printed text does not parse: {e}"));
+    let again =
+        ir::parse(&printed).unwrap_or_else(|e| panic!("{rel}: printed text does not parse: {e}"));
     assert!(again == f, "{rel}: parse(print(f)) differs from f");
     check_runs(rel, &text, &f);
 }
@@ -49,7 +53,10 @@ fn check_file(rel: &str) {
 fn error_marks(text: &str) -> Vec<(usize, String)> {
     text.lines()
         .enumerate()
-        .filter_map(|(i, l)| l.find("; error:").map(|p| (i + 1, l[p + 8..].trim().to_string())))
+        .filter_map(|(i, l)| {
+            l.find("; error:")
+                .map(|p| (i + 1, l[p + 8..].trim().to_string()))
+        })
         .collect()
 }
 
@@ -57,7 +64,10 @@ fn check_errors(rel: &str, bytes: &[u8], marks: &[(usize, String)]) {
     let found: Vec<(usize, String)> = match ir::parse_bytes(bytes) {
         Err(e) => vec![(e.line, format!("{}:{}: {}", e.line, e.col, e.message))],
         Ok((f, lines)) => match ir::verify(&f) {
-            Ok(()) => panic!("{rel}: expected errors on lines {:?}, but the file verifies", marks.iter().map(|m| m.0).collect::<Vec<_>>()),
+            Ok(()) => panic!(
+                "{rel}: expected errors on lines {:?}, but the file verifies",
+                marks.iter().map(|m| m.0).collect::<Vec<_>>()
+            ),
             Err(e) => e
                 .issues
                 .iter()
@@ -67,8 +77,13 @@ fn check_errors(rel: &str, bytes: &[u8], marks: &[(usize, String)]) {
     };
     let mut problems = Vec::new();
     for (line, want) in marks {
-        if !found.iter().any(|(l, msg)| l == line && msg.contains(want.as_str())) {
-            problems.push(format!("line {line}: expected an error containing {want:?}"));
+        if !found
+            .iter()
+            .any(|(l, msg)| l == line && msg.contains(want.as_str()))
+        {
+            problems.push(format!(
+                "line {line}: expected an error containing {want:?}"
+            ));
         }
     }
     for (line, msg) in &found {
@@ -77,8 +92,15 @@ fn check_errors(rel: &str, bytes: &[u8], marks: &[(usize, String)]) {
         }
     }
     if !problems.is_empty() {
-        let all: Vec<String> = found.iter().map(|(l, m)| format!("  line {l}: {m}")).collect();
-        panic!("{rel}:\n{}\nerrors reported:\n{}", problems.join("\n"), all.join("\n"));
+        let all: Vec<String> = found
+            .iter()
+            .map(|(l, m)| format!("  line {l}: {m}"))
+            .collect();
+        panic!(
+            "{rel}:\n{}\nerrors reported:\n{}",
+            problems.join("\n"),
+            all.join("\n")
+        );
     }
 }
 
@@ -99,7 +121,10 @@ fn parse_values(s: &str) -> Result<Vec<Vec<f64>>, String> {
         } else {
             let end = rest.find(',').unwrap_or(rest.len());
             let x = rest[..end].trim();
-            (vec![x.parse::<f64>().map_err(|_| format!("bad number {x:?}"))?], &rest[end..])
+            (
+                vec![x.parse::<f64>().map_err(|_| format!("bad number {x:?}"))?],
+                &rest[end..],
+            )
         };
         out.push(item);
         rest = tail.trim_start().strip_prefix(',').unwrap_or(tail).trim();
@@ -122,7 +147,13 @@ fn format_values(ys: &[Vec<f64>], f: &Func) -> String {
             if t.is_scalar() {
                 format_float(y[0])
             } else {
-                format!("[{}]", y.iter().map(|&x| format_float(x)).collect::<Vec<_>>().join(", "))
+                format!(
+                    "[{}]",
+                    y.iter()
+                        .map(|&x| format_float(x))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
         })
         .collect::<Vec<_>>()
@@ -134,9 +165,13 @@ fn run_inputs(f: &Func, spec: &str) -> Result<Vec<Vec<f64>>, String> {
     let mut inputs = adjit::inputs::defaults(f, 0);
     let mut rest = spec.trim();
     while !rest.is_empty() {
-        let eq = rest.find('=').ok_or_else(|| format!("expected NAME=VALUE in {rest:?}"))?;
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("expected NAME=VALUE in {rest:?}"))?;
         let name = rest[..eq].trim();
-        let idx = f.param_index(name).ok_or_else(|| format!("no parameter '{name}'"))?;
+        let idx = f
+            .param_index(name)
+            .ok_or_else(|| format!("no parameter '{name}'"))?;
         let after = rest[eq + 1..].trim_start();
         let end = if after.starts_with('[') {
             after.find(']').map(|i| i + 1).ok_or("unclosed '['")?
@@ -162,13 +197,18 @@ fn check_runs(rel: &str, text: &str, f: &Func) {
         };
         let body = &line[pos + 6..];
         let (spec, want) = body.split_once("->").unwrap_or((body, ""));
-        let inputs = run_inputs(f, spec).unwrap_or_else(|e| panic!("{rel}:{}: bad run line: {e}", i + 1));
-        let got = adjit::interp::eval(f, &inputs).unwrap_or_else(|e| panic!("{rel}:{}: {e}", i + 1));
+        let inputs =
+            run_inputs(f, spec).unwrap_or_else(|e| panic!("{rel}:{}: bad run line: {e}", i + 1));
+        let got =
+            adjit::interp::eval(f, &inputs).unwrap_or_else(|e| panic!("{rel}:{}: {e}", i + 1));
         let got_text = format_values(&got, f);
         let ok = match parse_values(want) {
             Ok(exp) => {
                 exp.len() == got.len()
-                    && exp.iter().zip(&got).all(|(e, g)| e.len() == g.len() && e.iter().zip(g).all(|(&a, &b)| close(a, b, RUN_TOLERANCE)))
+                    && exp.iter().zip(&got).all(|(e, g)| {
+                        e.len() == g.len()
+                            && e.iter().zip(g).all(|(&a, &b)| close(a, b, RUN_TOLERANCE))
+                    })
             }
             Err(_) => false,
         };

@@ -21,18 +21,62 @@ fn wrong_calls_are_errors() {
     let (x, y) = ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]);
     let (mut s, mut m) = ([0.0], [0.0; 3]);
     let err = p.run(&mut ws, &[&x], &mut [&mut s, &mut m]).unwrap_err();
-    assert_eq!(err, CallError::InputCount { expected: 2, got: 1 });
-    let err = p.run(&mut ws, &[&x, &y[..2]], &mut [&mut s, &mut m]).unwrap_err();
-    assert!(matches!(err, CallError::InputLength { index: 1, got: 2, .. }), "{err}");
-    assert!(err.to_string().contains("'y': f64[3]) needs 3 elements, got 2"), "{err}");
+    assert_eq!(
+        err,
+        CallError::InputCount {
+            expected: 2,
+            got: 1
+        }
+    );
+    let err = p
+        .run(&mut ws, &[&x, &y[..2]], &mut [&mut s, &mut m])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::InputLength {
+                index: 1,
+                got: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("'y': f64[3]) needs 3 elements, got 2"),
+        "{err}"
+    );
     let err = p.run(&mut ws, &[&x, &y], &mut [&mut s]).unwrap_err();
-    assert_eq!(err, CallError::OutputCount { expected: 2, got: 1 });
+    assert_eq!(
+        err,
+        CallError::OutputCount {
+            expected: 2,
+            got: 1
+        }
+    );
     let mut short = [0.0; 2];
-    let err = p.run(&mut ws, &[&x, &y], &mut [&mut s, &mut short]).unwrap_err();
-    assert!(matches!(err, CallError::OutputLength { index: 1, got: 2, .. }), "{err}");
+    let err = p
+        .run(&mut ws, &[&x, &y], &mut [&mut s, &mut short])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::OutputLength {
+                index: 1,
+                got: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let other = Program::new(&f).unwrap();
     let mut foreign = other.workspace();
-    assert_eq!(p.run(&mut foreign, &[&x, &y], &mut [&mut s, &mut m]).unwrap_err(), CallError::ForeignWorkspace);
+    assert_eq!(
+        p.run(&mut foreign, &[&x, &y], &mut [&mut s, &mut m])
+            .unwrap_err(),
+        CallError::ForeignWorkspace
+    );
     p.run(&mut ws, &[&x, &y], &mut [&mut s, &mut m]).unwrap();
     assert_eq!(s, [32.0]);
     assert_eq!(m, [4.0, 5.0, 6.0]);
@@ -43,12 +87,22 @@ fn wrong_calls_are_errors() {
 
 #[test]
 fn ieee_specials_propagate_as_documented() {
-    let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 1.0, -2.5];
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1.0,
+        -2.5,
+    ];
     let n = specials.len();
     let b = Builder::new("specials");
     let x = b.param("x", &[n * n]);
     let y = b.param("y", &[n * n]);
-    let f = b.finish(&[x * y, x.max(y), x.min(y), x / y, x - y, x.pow(y), x.lt(y)]).unwrap();
+    let f = b
+        .finish(&[x * y, x.max(y), x.min(y), x / y, x - y, x.pow(y), x.lt(y)])
+        .unwrap();
     let xs: Vec<f64> = (0..n * n).map(|i| specials[i / n]).collect();
     let ys: Vec<f64> = (0..n * n).map(|i| specials[i % n]).collect();
     let out = eval(&f, &[xs.clone(), ys.clone()]).unwrap();
@@ -66,7 +120,10 @@ fn ieee_specials_propagate_as_documented() {
     // The documented cases, spelled out.
     let at = |a: usize, b: usize| a * n + b;
     assert!(out[0][at(3, 1)].is_nan(), "0 * inf is NaN");
-    assert!(out[1][at(0, 5)].is_nan() && out[1][at(5, 0)].is_nan(), "max propagates NaN");
+    assert!(
+        out[1][at(0, 5)].is_nan() && out[1][at(5, 0)].is_nan(),
+        "max propagates NaN"
+    );
     assert!(out[1][at(4, 3)].is_sign_positive(), "max(-0, +0) = +0");
     assert!(out[2][at(3, 4)].is_sign_negative(), "min(+0, -0) = -0");
 }
@@ -80,7 +137,11 @@ fn workspace_reuses_dead_buffers() {
     }
     let f = b.finish(&[x.sum()]).unwrap();
     let p = Program::new(&f).unwrap();
-    assert!(p.workspace().len() <= 4 * 100, "workspace of {} elements for a chain", p.workspace().len());
+    assert!(
+        p.workspace().len() <= 4 * 100,
+        "workspace of {} elements for a chain",
+        p.workspace().len()
+    );
 }
 
 #[test]
@@ -91,7 +152,7 @@ fn reshape_shares_storage_and_results_survive() {
     let s = r.exp();
     let f = b.finish(&[r, s, x.t()]).unwrap();
     let xs = vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
-    let out = eval(&f, &[xs.clone()]).unwrap();
+    let out = eval(&f, std::slice::from_ref(&xs)).unwrap();
     assert_eq!(out[0], xs);
     assert_eq!(out[1], xs.iter().map(|v| v.exp()).collect::<Vec<_>>());
     assert_eq!(out[2], vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);

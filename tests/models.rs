@@ -16,26 +16,46 @@ fn every_file_is_what_its_builder_prints() {
         let rel = format!("ir/models/{}.ir", m.name);
         let text = std::fs::read_to_string(repo_path(&rel)).expect("model file exists");
         let built = (m.build)().to_string();
-        let header: String = m.header.lines().map(|l| format!("; {}\n", l.trim())).collect();
+        let header: String = m
+            .header
+            .lines()
+            .map(|l| format!("; {}\n", l.trim()))
+            .collect();
         if canonical(&text) == built && text.starts_with(&header) {
             continue;
         }
         if bless() {
             // Keep the file's `run` lines; rewrite the header and the function.
-            let runs: String = text.lines().filter(|l| l.starts_with("; run:")).map(|l| format!("{l}\n")).collect();
+            let runs: String = text
+                .lines()
+                .filter(|l| l.starts_with("; run:"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             std::fs::write(repo_path(&rel), format!("{header}{runs}{built}")).expect("write model");
         } else {
-            failures.push(format!("{rel} (- file, + builder):\n{}", diff(&canonical(&text), &built)));
+            failures.push(format!(
+                "{rel} (- file, + builder):\n{}",
+                diff(&canonical(&text), &built)
+            ));
         }
     }
-    assert!(failures.is_empty(), "{}\nADJIT_BLESS=1 rewrites the files.", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\nADJIT_BLESS=1 rewrites the files.",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn embedded_texts_are_the_files() {
     for m in models::ALL {
-        let on_disk = std::fs::read_to_string(repo_path(&format!("ir/models/{}.ir", m.name))).unwrap();
-        assert_eq!(m.text, on_disk, "{}: rebuild to embed the current file", m.name);
+        let on_disk =
+            std::fs::read_to_string(repo_path(&format!("ir/models/{}.ir", m.name))).unwrap();
+        assert_eq!(
+            m.text, on_disk,
+            "{}: rebuild to embed the current file",
+            m.name
+        );
     }
 }
 
@@ -52,7 +72,10 @@ fn check(name: &str, reference: impl Fn(&[Vec<f64>]) -> f64) {
     let (got, inputs) = interpreted(m);
     let want = reference(&inputs);
     let rel = (got - want).abs() / want.abs().max(f64::MIN_POSITIVE);
-    assert!(rel <= 1e-12, "{name}: interpreter {got:e}, reference {want:e}, relative {rel:e}");
+    assert!(
+        rel <= 1e-12,
+        "{name}: interpreter {got:e}, reference {want:e}, relative {rel:e}"
+    );
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -114,7 +137,8 @@ fn dense_tanh(x: &[f64], rows: usize, inp: usize, w: &[f64], b: &[f64], out: usi
 #[test]
 fn mlp() {
     check("mlp", |i| {
-        let (w1, b1, w2, b2, w3, b3, xm, t) = (&i[0], &i[1], &i[2], &i[3], &i[4], i[5][0], &i[6], &i[7]);
+        let (w1, b1, w2, b2, w3, b3, xm, t) =
+            (&i[0], &i[1], &i[2], &i[3], &i[4], i[5][0], &i[6], &i[7]);
         let h1 = dense_tanh(xm, 32, 64, w1, b1, 128);
         let h2 = dense_tanh(&h1, 32, 128, w2, b2, 128);
         let mut loss = 0.0;
@@ -141,21 +165,33 @@ fn pendulum() {
                 })
                 .collect()
         };
-        let axpy = |x: &[f64], a: f64, y: &[f64]| -> Vec<f64> { x.iter().zip(y).map(|(x, y)| x + a * y).collect() };
+        let axpy = |x: &[f64], a: f64, y: &[f64]| -> Vec<f64> {
+            x.iter().zip(y).map(|(x, y)| x + a * y).collect()
+        };
         let mut th = z[..n].to_vec();
         let mut om = z[n..2 * n].to_vec();
         let dt = models::PENDULUM_DT;
         for _ in 0..models::PENDULUM_STEPS {
             let (k1t, k1o) = (om.clone(), acc(&th, &om));
-            let (k2t, k2o) = (axpy(&om, dt / 2.0, &k1o), acc(&axpy(&th, dt / 2.0, &k1t), &axpy(&om, dt / 2.0, &k1o)));
-            let (k3t, k3o) = (axpy(&om, dt / 2.0, &k2o), acc(&axpy(&th, dt / 2.0, &k2t), &axpy(&om, dt / 2.0, &k2o)));
-            let (k4t, k4o) = (axpy(&om, dt, &k3o), acc(&axpy(&th, dt, &k3t), &axpy(&om, dt, &k3o)));
+            let (k2t, k2o) = (
+                axpy(&om, dt / 2.0, &k1o),
+                acc(&axpy(&th, dt / 2.0, &k1t), &axpy(&om, dt / 2.0, &k1o)),
+            );
+            let (k3t, k3o) = (
+                axpy(&om, dt / 2.0, &k2o),
+                acc(&axpy(&th, dt / 2.0, &k2t), &axpy(&om, dt / 2.0, &k2o)),
+            );
+            let (k4t, k4o) = (
+                axpy(&om, dt, &k3o),
+                acc(&axpy(&th, dt, &k3t), &axpy(&om, dt, &k3o)),
+            );
             for j in 0..n {
                 th[j] += dt / 6.0 * (k1t[j] + 2.0 * k2t[j] + 2.0 * k3t[j] + k4t[j]);
                 om[j] += dt / 6.0 * (k1o[j] + 2.0 * k2o[j] + 2.0 * k3o[j] + k4o[j]);
             }
         }
-        (0..n).map(|j| (th[j] - target[j]).powi(2)).sum::<f64>() + (0..n).map(|j| (om[j] - target[n + j]).powi(2)).sum::<f64>()
+        (0..n).map(|j| (th[j] - target[j]).powi(2)).sum::<f64>()
+            + (0..n).map(|j| (om[j] - target[n + j]).powi(2)).sum::<f64>()
     });
 }
 
@@ -167,11 +203,18 @@ fn softmax() {
         let mut loss = 0.0;
         for s in 0..samples {
             let logits: Vec<f64> = (0..classes)
-                .map(|c| (0..features).map(|f| xm[s * features + f] * w[f * classes + c]).sum::<f64>() + b[c])
+                .map(|c| {
+                    (0..features)
+                        .map(|f| xm[s * features + f] * w[f * classes + c])
+                        .sum::<f64>()
+                        + b[c]
+                })
                 .collect();
             let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let lse = m + logits.iter().map(|l| (l - m).exp()).sum::<f64>().ln();
-            let label = (0..classes).find(|&c| y[s * classes + c] == 1.0).expect("one-hot row");
+            let label = (0..classes)
+                .find(|&c| y[s * classes + c] == 1.0)
+                .expect("one-hot row");
             loss += lse - logits[label];
         }
         loss / samples as f64
@@ -184,7 +227,9 @@ fn nbody() {
         let (p, v, m) = (&i[0], &i[1], &i[2]);
         let n = models::BODIES;
         let eps2 = models::SOFTENING * models::SOFTENING;
-        let kinetic: f64 = (0..n).map(|a| 0.5 * m[a] * (0..3).map(|d| v[a * 3 + d].powi(2)).sum::<f64>()).sum();
+        let kinetic: f64 = (0..n)
+            .map(|a| 0.5 * m[a] * (0..3).map(|d| v[a * 3 + d].powi(2)).sum::<f64>())
+            .sum();
         let mut potential = 0.0;
         for a in 0..n {
             for b in 0..n {
@@ -200,8 +245,21 @@ fn nbody() {
 
 #[test]
 fn every_model_has_a_value_test() {
-    let tested = ["tiny", "neuron", "rosenbrock", "logistic", "mlp", "pendulum", "softmax", "nbody"];
+    let tested = [
+        "tiny",
+        "neuron",
+        "rosenbrock",
+        "logistic",
+        "mlp",
+        "pendulum",
+        "softmax",
+        "nbody",
+    ];
     for m in models::ALL {
-        assert!(tested.contains(&m.name), "model {} has no independent value test", m.name);
+        assert!(
+            tested.contains(&m.name),
+            "model {} has no independent value test",
+            m.name
+        );
     }
 }

@@ -40,6 +40,12 @@ fn interpreter_calls_do_not_allocate() {
             p.run(&mut ws, &ins, &mut [&mut out]).unwrap();
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);
-        assert_eq!(after - before, 0, "{}: {} allocations in 3 calls", m.name, after - before);
+        assert_eq!(
+            after - before,
+            0,
+            "{}: {} allocations in 3 calls",
+            m.name,
+            after - before
+        );
     }
 }

@@ -219,8 +219,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -347,7 +355,10 @@ impl<'b> Var<'b> {
             return self;
         }
         let r = shape.len();
-        assert!(s.len() <= r, "adjit builder: cannot broadcast {s:?} to the lower rank {shape:?}");
+        assert!(
+            s.len() <= r,
+            "adjit builder: cannot broadcast {s:?} to the lower rank {shape:?}"
+        );
         let lead = r - s.len();
         let mut kept = Vec::new();
         let mut new_axes = Vec::new();
@@ -355,10 +366,16 @@ impl<'b> Var<'b> {
             match j.checked_sub(lead).map(|i| s[i]) {
                 Some(sd) if sd == d => kept.push(d),
                 Some(1) | None => new_axes.push(j),
-                Some(sd) => panic!("adjit builder: cannot broadcast {s:?} to {shape:?} (axis {j}: {sd} vs {d})"),
+                Some(sd) => panic!(
+                    "adjit builder: cannot broadcast {s:?} to {shape:?} (axis {j}: {sd} vs {d})"
+                ),
             }
         }
-        let x = if kept.len() == s.len() { self } else { self.reshape(&kept) };
+        let x = if kept.len() == s.len() {
+            self
+        } else {
+            self.reshape(&kept)
+        };
         self.b.op(
             Op::Broadcast {
                 shape: Dims::new(shape),
@@ -429,7 +446,12 @@ impl<'b> Var<'b> {
     /// Sum over `axes` (removed from the shape).
     #[track_caller]
     pub fn sum_axes(self, axes: &[usize]) -> Var<'b> {
-        self.b.op(Op::ReduceSum { axes: Dims::new(axes) }, &[self.v])
+        self.b.op(
+            Op::ReduceSum {
+                axes: Dims::new(axes),
+            },
+            &[self.v],
+        )
     }
 
     /// Sum of all elements, as a scalar.
@@ -452,7 +474,12 @@ impl<'b> Var<'b> {
     /// Maximum over `axes` (removed from the shape).
     #[track_caller]
     pub fn max_axes(self, axes: &[usize]) -> Var<'b> {
-        self.b.op(Op::ReduceMax { axes: Dims::new(axes) }, &[self.v])
+        self.b.op(
+            Op::ReduceMax {
+                axes: Dims::new(axes),
+            },
+            &[self.v],
+        )
     }
 
     #[track_caller]
@@ -460,12 +487,22 @@ impl<'b> Var<'b> {
         if self.shape() == shape {
             return self;
         }
-        self.b.op(Op::Reshape { shape: Dims::new(shape) }, &[self.v])
+        self.b.op(
+            Op::Reshape {
+                shape: Dims::new(shape),
+            },
+            &[self.v],
+        )
     }
 
     #[track_caller]
     pub fn transpose(self, perm: &[usize]) -> Var<'b> {
-        self.b.op(Op::Transpose { perm: Dims::new(perm) }, &[self.v])
+        self.b.op(
+            Op::Transpose {
+                perm: Dims::new(perm),
+            },
+            &[self.v],
+        )
     }
 
     /// The transpose of a matrix.
@@ -626,7 +663,10 @@ mod tests {
             let _ = x + y;
         });
         let payload = caught.expect_err("adding f64[3] and f64[4] must panic");
-        let msg = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
         assert!(msg.contains("do not broadcast"), "{msg}");
     }
 
@@ -635,7 +675,9 @@ mod tests {
         let b = Builder::new("f");
         let x = b.param("x", &[3]);
         let y = b.param("y", &[4]);
-        let e = b.try_op(Op::Binary(Binary::Add), &[x.value(), y.value()]).unwrap_err();
+        let e = b
+            .try_op(Op::Binary(Binary::Add), &[x.value(), y.value()])
+            .unwrap_err();
         assert!(e.message.starts_with("add:"), "{e}");
         assert!(e.message.contains("f64[3], f64[4]"), "{e}");
     }

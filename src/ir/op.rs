@@ -150,11 +150,13 @@ impl PartialEq for Literal {
         match (self, other) {
             (Literal::Splat(a), Literal::Splat(b)) => a.to_bits() == b.to_bits(),
             (Literal::Elements(a), Literal::Elements(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits())
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|(x, y)| x.to_bits() == y.to_bits())
             }
-            (Literal::Splat(_), Literal::Elements(_)) | (Literal::Elements(_), Literal::Splat(_)) => {
-                false
-            }
+            (Literal::Splat(_), Literal::Elements(_))
+            | (Literal::Elements(_), Literal::Splat(_)) => false,
         }
     }
 }
@@ -217,21 +219,46 @@ impl Literal {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// A constant of type `ty` (stored here because a splat does not determine its shape).
-    Const { ty: Type, value: Literal },
+    Const {
+        ty: Type,
+        value: Literal,
+    },
     Unary(Unary),
     Binary(Binary),
     Compare(Compare),
     /// `select c, a, b`: where `c` is true, `a`, else `b`.
     Select,
-    ReduceSum { axes: Dims },
-    ReduceMax { axes: Dims },
-    Broadcast { shape: Dims, axes: Dims },
-    Reshape { shape: Dims },
-    Transpose { perm: Dims },
-    Slice { start: Dims, stop: Dims },
-    Pad { lo: Dims, hi: Dims },
-    Concat { axis: u32 },
-    Matmul { ta: bool, tb: bool },
+    ReduceSum {
+        axes: Dims,
+    },
+    ReduceMax {
+        axes: Dims,
+    },
+    Broadcast {
+        shape: Dims,
+        axes: Dims,
+    },
+    Reshape {
+        shape: Dims,
+    },
+    Transpose {
+        perm: Dims,
+    },
+    Slice {
+        start: Dims,
+        stop: Dims,
+    },
+    Pad {
+        lo: Dims,
+        hi: Dims,
+    },
+    Concat {
+        axis: u32,
+    },
+    Matmul {
+        ta: bool,
+        tb: bool,
+    },
 }
 
 /// The name of an op without its attributes: one entry per word of the text form.

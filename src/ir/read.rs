@@ -50,16 +50,23 @@ impl std::error::Error for ParseError {}
 fn error_at(text: &str, offset: usize, message: impl Into<String>) -> ParseError {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_end = text[line_start..].find('\n').map_or(text.len(), |p| line_start + p);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |p| line_start + p);
     // The offset may sit inside a multi-byte character only if a caller passed one; be safe.
     let head = text.get(line_start..offset).unwrap_or("");
     ParseError {
         line,
         col: head.chars().count() + 1,
         message: message.into(),
-        source_line: text[line_start..line_end].trim_end_matches('\r').to_string(),
+        source_line: text[line_start..line_end]
+            .trim_end_matches('\r')
+            .to_string(),
     }
 }
 
@@ -207,8 +214,12 @@ impl<'a> Parser<'a> {
             self.pos = start + 2;
             return Ok(Tok::Arrow);
         }
-        let signed_digit = (c == b'-' || c == b'+') && next.is_some_and(|n| n.is_ascii_digit() || n == b'.');
-        if c.is_ascii_digit() || signed_digit || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit())) {
+        let signed_digit =
+            (c == b'-' || c == b'+') && next.is_some_and(|n| n.is_ascii_digit() || n == b'.');
+        if c.is_ascii_digit()
+            || signed_digit
+            || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit()))
+        {
             let mut i = start + 1;
             while i < b.len() {
                 let d = b[i];
@@ -227,7 +238,10 @@ impl<'a> Parser<'a> {
             return Ok(Tok::Punct(c));
         }
         let ch = text[start..].chars().next().unwrap_or('?');
-        self.err(start, format!("unexpected character '{}'", ch.escape_debug()))
+        self.err(
+            start,
+            format!("unexpected character '{}'", ch.escape_debug()),
+        )
     }
 
     fn expect_punct(&mut self, c: u8, context: &str) -> PResult<usize> {
@@ -258,11 +272,17 @@ impl<'a> Parser<'a> {
         match self.next()? {
             (Tok::Number(s), at) => {
                 if !s.bytes().all(|c| c.is_ascii_digit()) {
-                    return self.err(at, format!("expected a non-negative integer for {what}, found '{s}'"));
+                    return self.err(
+                        at,
+                        format!("expected a non-negative integer for {what}, found '{s}'"),
+                    );
                 }
                 match s.parse::<u64>() {
                     Ok(v) if v <= u32::MAX as u64 => Ok(v as usize),
-                    _ => self.err(at, format!("{what} {s} is too large (at most {})", u32::MAX)),
+                    _ => self.err(
+                        at,
+                        format!("{what} {s} is too large (at most {})", u32::MAX),
+                    ),
                 }
             }
             (t, at) => self.err(at, format!("expected an integer for {what}, found {t}")),
@@ -277,12 +297,20 @@ impl<'a> Parser<'a> {
             loop {
                 items.push(self.integer(what)?);
                 if items.len() > MAX_RANK {
-                    return self.err(open, format!("a {what} list holds at most {MAX_RANK} entries"));
+                    return self.err(
+                        open,
+                        format!("a {what} list holds at most {MAX_RANK} entries"),
+                    );
                 }
                 match self.next()? {
                     (Tok::Punct(b','), _) => continue,
                     (Tok::Punct(b']'), _) => break,
-                    (t, at) => return self.err(at, format!("expected ',' or ']' in the {what} list, found {t}")),
+                    (t, at) => {
+                        return self.err(
+                            at,
+                            format!("expected ',' or ']' in the {what} list, found {t}"),
+                        )
+                    }
                 }
             }
         }
@@ -292,11 +320,17 @@ impl<'a> Parser<'a> {
     fn ty(&mut self) -> PResult<Type> {
         let (name, at) = self.expect_ident("a type such as f64[3]")?;
         let Some(dtype) = DType::from_name(name) else {
-            return self.err(at, format!("unknown element type '{name}' (expected f64 or bool)"));
+            return self.err(
+                at,
+                format!("unknown element type '{name}' (expected f64 or bool)"),
+            );
         };
         let shape = self.int_list("dimension")?;
         if shape.product() > MAX_ELEMENTS {
-            return self.err(at, format!("type {dtype:?}{shape} has more than {MAX_ELEMENTS} elements"));
+            return self.err(
+                at,
+                format!("type {dtype:?}{shape} has more than {MAX_ELEMENTS} elements"),
+            );
         }
         Ok(Type { dtype, shape })
     }
@@ -314,7 +348,12 @@ impl<'a> Parser<'a> {
         let x = match t {
             Tok::Number(s) => match s.parse::<f64>() {
                 Ok(x) if x.is_finite() => x,
-                Ok(_) => return self.err(at, format!("number '{s}' is out of range for f64 (write inf for infinity)")),
+                Ok(_) => {
+                    return self.err(
+                        at,
+                        format!("number '{s}' is out of range for f64 (write inf for infinity)"),
+                    )
+                }
                 Err(_) => return self.err(at, format!("bad number '{s}'")),
             },
             Tok::Ident("inf") => f64::INFINITY,
@@ -328,7 +367,13 @@ impl<'a> Parser<'a> {
         if let (Tok::Ident(s @ ("true" | "false")), at) = self.peek()? {
             self.next()?;
             if dtype != DType::Bool {
-                return self.err(at, format!("'{s}' is a bool literal, but the constant is {}", dtype.name()));
+                return self.err(
+                    at,
+                    format!(
+                        "'{s}' is a bool literal, but the constant is {}",
+                        dtype.name()
+                    ),
+                );
             }
             return Ok(if s == "true" { 1.0 } else { 0.0 });
         }
@@ -351,7 +396,10 @@ impl<'a> Parser<'a> {
                 match self.next()? {
                     (Tok::Punct(b','), _) => continue,
                     (Tok::Punct(b']'), _) => break,
-                    (t, at) => return self.err(at, format!("expected ',' or ']' in the literal, found {t}")),
+                    (t, at) => {
+                        return self
+                            .err(at, format!("expected ',' or ']' in the literal, found {t}"))
+                    }
                 }
             }
         }
@@ -371,21 +419,24 @@ impl<'a> Parser<'a> {
         match name {
             "uniform" => {
                 let (lo, hi) = two(self)?;
-                if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+                if lo >= hi || !lo.is_finite() || !hi.is_finite() {
                     return self.err(at, "uniform(lo, hi) needs finite lo < hi");
                 }
                 Ok(Init::Uniform(lo, hi))
             }
             "normal" => {
                 let (mean, std) = two(self)?;
-                if !(std >= 0.0) || !mean.is_finite() || !std.is_finite() {
+                if std < 0.0 || !mean.is_finite() || !std.is_finite() {
                     return self.err(at, "normal(mean, std) needs a finite mean and std >= 0");
                 }
                 Ok(Init::Normal(mean, std))
             }
             "sign" => Ok(Init::Sign),
             "onehot" => Ok(Init::OneHot),
-            _ => self.err(at, format!("unknown distribution '{name}' (expected uniform, normal, sign or onehot)")),
+            _ => self.err(
+                at,
+                format!("unknown distribution '{name}' (expected uniform, normal, sign or onehot)"),
+            ),
         }
     }
 
@@ -423,7 +474,12 @@ impl<'a> Parser<'a> {
             match self.next()? {
                 (Tok::Punct(b','), _) => continue,
                 (Tok::Punct(b')'), _) => break,
-                (t, at) => return self.err(at, format!("expected ',' or ')' after a parameter, found {t}")),
+                (t, at) => {
+                    return self.err(
+                        at,
+                        format!("expected ',' or ')' after a parameter, found {t}"),
+                    )
+                }
             }
         }
         Ok(params)
@@ -456,14 +512,24 @@ impl<'a> Parser<'a> {
             match self.next()? {
                 (Tok::Punct(b','), _) => continue,
                 (Tok::Punct(b']'), _) => break,
-                (t, at) => return self.err(at, format!("expected ',' or ']' in the attributes, found {t}")),
+                (t, at) => {
+                    return self.err(
+                        at,
+                        format!("expected ',' or ']' in the attributes, found {t}"),
+                    )
+                }
             }
         }
         Ok(attrs)
     }
 
     /// Builds the op for `code` from its attributes, checking names and kinds (not values).
-    fn make_op(&self, code: Opcode, op_at: usize, attrs: Vec<(&'a str, usize, AttrValue)>) -> PResult<Op> {
+    fn make_op(
+        &self,
+        code: Opcode,
+        op_at: usize,
+        attrs: Vec<(&'a str, usize, AttrValue)>,
+    ) -> PResult<Op> {
         let wanted: &[&str] = match code {
             Opcode::ReduceSum | Opcode::ReduceMax => &["axes"],
             Opcode::Broadcast => &["axes", "shape"],
@@ -473,7 +539,11 @@ impl<'a> Parser<'a> {
             Opcode::Pad => &["hi", "lo"],
             Opcode::Concat => &["axis"],
             Opcode::Matmul => &["ta", "tb"],
-            Opcode::Const | Opcode::Unary(_) | Opcode::Binary(_) | Opcode::Compare(_) | Opcode::Select => &[],
+            Opcode::Const
+            | Opcode::Unary(_)
+            | Opcode::Binary(_)
+            | Opcode::Compare(_)
+            | Opcode::Select => &[],
         };
         for (k, at, _) in &attrs {
             if !wanted.contains(k) {
@@ -482,14 +552,19 @@ impl<'a> Parser<'a> {
                 } else {
                     format!("it takes {}", wanted.join(", "))
                 };
-                return self.err(*at, format!("{} has no attribute '{k}' ({expected})", code.name()));
+                return self.err(
+                    *at,
+                    format!("{} has no attribute '{k}' ({expected})", code.name()),
+                );
             }
         }
         let find = |k: &str| attrs.iter().find(|(key, _, _)| *key == k);
         let list = |k: &str| -> PResult<Dims> {
             match find(k) {
                 Some((_, _, AttrValue::List(d))) => Ok(*d),
-                Some((_, at, _)) => self.err(*at, format!("attribute '{k}' takes a list such as [0, 1]")),
+                Some((_, at, _)) => {
+                    self.err(*at, format!("attribute '{k}' takes a list such as [0, 1]"))
+                }
                 None => self.err(op_at, format!("{} needs the attribute '{k}'", code.name())),
             }
         };
@@ -506,14 +581,22 @@ impl<'a> Parser<'a> {
             Opcode::Binary(b) => Op::Binary(b),
             Opcode::Compare(c) => Op::Compare(c),
             Opcode::Select => Op::Select,
-            Opcode::ReduceSum => Op::ReduceSum { axes: list("axes")? },
-            Opcode::ReduceMax => Op::ReduceMax { axes: list("axes")? },
+            Opcode::ReduceSum => Op::ReduceSum {
+                axes: list("axes")?,
+            },
+            Opcode::ReduceMax => Op::ReduceMax {
+                axes: list("axes")?,
+            },
             Opcode::Broadcast => Op::Broadcast {
                 shape: list("shape")?,
                 axes: list("axes")?,
             },
-            Opcode::Reshape => Op::Reshape { shape: list("shape")? },
-            Opcode::Transpose => Op::Transpose { perm: list("perm")? },
+            Opcode::Reshape => Op::Reshape {
+                shape: list("shape")?,
+            },
+            Opcode::Transpose => Op::Transpose {
+                perm: list("perm")?,
+            },
             Opcode::Slice => Op::Slice {
                 start: list("start")?,
                 stop: list("stop")?,
@@ -542,13 +625,20 @@ impl<'a> Parser<'a> {
         }
         let name = match self.next()? {
             (Tok::Global(n), _) => n,
-            (t, at) => return self.err(at, format!("expected the function name '@name', found {t}")),
+            (t, at) => {
+                return self.err(at, format!("expected the function name '@name', found {t}"))
+            }
         };
         let mut names: HashMap<&'a str, Value> = HashMap::new();
         let params = self.params(&mut names)?;
         match self.next()? {
             (Tok::Arrow, _) => {}
-            (t, at) => return self.err(at, format!("expected '->' before the result types, found {t}")),
+            (t, at) => {
+                return self.err(
+                    at,
+                    format!("expected '->' before the result types, found {t}"),
+                )
+            }
         }
         self.expect_punct(b'(', "to open the result types")?;
         let mut result_types = Vec::new();
@@ -559,7 +649,12 @@ impl<'a> Parser<'a> {
                 match self.next()? {
                     (Tok::Punct(b','), _) => continue,
                     (Tok::Punct(b')'), _) => break,
-                    (t, at) => return self.err(at, format!("expected ',' or ')' after a result type, found {t}")),
+                    (t, at) => {
+                        return self.err(
+                            at,
+                            format!("expected ',' or ')' after a result type, found {t}"),
+                        )
+                    }
                 }
             }
         }
@@ -573,8 +668,17 @@ impl<'a> Parser<'a> {
             let (name, at) = match self.next()? {
                 (Tok::Ident("return"), _) => break,
                 (Tok::Ident(n), at) => (n, at),
-                (Tok::Eof, at) => return self.err(at, "unexpected end of file: the function has no 'return'"),
-                (t, at) => return self.err(at, format!("expected an instruction 'name: type = op ...' or 'return', found {t}")),
+                (Tok::Eof, at) => {
+                    return self.err(at, "unexpected end of file: the function has no 'return'")
+                }
+                (t, at) => {
+                    return self.err(
+                        at,
+                        format!(
+                            "expected an instruction 'name: type = op ...' or 'return', found {t}"
+                        ),
+                    )
+                }
             };
             let line = self.line;
             let value = func.inst_value(func.insts.len());
@@ -596,7 +700,10 @@ impl<'a> Parser<'a> {
                 loop {
                     let (arg, arg_at) = match self.next()? {
                         (Tok::Ident(a), at) => (a, at),
-                        (t, at) => return self.err(at, format!("expected an operand of {opname}, found {t}")),
+                        (t, at) => {
+                            return self
+                                .err(at, format!("expected an operand of {opname}, found {t}"))
+                        }
                     };
                     match names.get(arg) {
                         Some(&v) => args.push(v),
@@ -635,11 +742,20 @@ impl<'a> Parser<'a> {
             let rt = func.value_type(*func.results.last().expect("just pushed"));
             match result_types.get(func.results.len() - 1) {
                 Some(&(t, _)) if t != rt => {
-                    return self.err(at, format!("'{r}' has type {rt}, but the signature declares {t}"))
+                    return self.err(
+                        at,
+                        format!("'{r}' has type {rt}, but the signature declares {t}"),
+                    )
                 }
                 Some(_) => {}
                 None => {
-                    return self.err(at, format!("more values returned than the {} declared", result_types.len()))
+                    return self.err(
+                        at,
+                        format!(
+                            "more values returned than the {} declared",
+                            result_types.len()
+                        ),
+                    )
                 }
             }
             if !self.eat_punct(b',')? {
@@ -648,12 +764,24 @@ impl<'a> Parser<'a> {
         }
         if func.results.len() != result_types.len() {
             let (_, at) = self.peek()?;
-            return self.err(at, format!("{} values returned, but the signature declares {}", func.results.len(), result_types.len()));
+            return self.err(
+                at,
+                format!(
+                    "{} values returned, but the signature declares {}",
+                    func.results.len(),
+                    result_types.len()
+                ),
+            );
         }
         self.expect_punct(b'}', "to close the function body")?;
         match self.next()? {
             (Tok::Eof, _) => {}
-            (t, at) => return self.err(at, format!("expected end of file after the function, found {t}")),
+            (t, at) => {
+                return self.err(
+                    at,
+                    format!("expected end of file after the function, found {t}"),
+                )
+            }
         }
         for p in pending {
             match names.get(p.name) {

@@ -64,7 +64,8 @@ impl Dims {
         }
         let mut d = [0u32; MAX_RANK];
         for (slot, &x) in d.iter_mut().zip(items) {
-            *slot = u32::try_from(x).map_err(|_| format!("{x} is too large (at most {})", u32::MAX))?;
+            *slot =
+                u32::try_from(x).map_err(|_| format!("{x} is too large (at most {})", u32::MAX))?;
         }
         Ok(Dims {
             len: items.len() as u8,

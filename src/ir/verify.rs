@@ -38,7 +38,12 @@ pub struct VerifyError {
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
-        write!(f, "@{} fails verification ({n} error{})", self.func, if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "@{} fails verification ({n} error{})",
+            self.func,
+            if n == 1 { "" } else { "s" }
+        )?;
         for issue in &self.issues {
             write!(f, "\n  {}\n      {}", issue.message, issue.line)?;
         }
@@ -53,7 +58,8 @@ pub fn is_identifier(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
         && name != "return"
 }
 
@@ -121,13 +127,20 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
         }
         if let Op::Const { ty, .. } = &inst.op {
             if *ty != inst.ty {
-                fail(format!("const carries type {ty} but is declared {}", inst.ty));
+                fail(format!(
+                    "const carries type {ty} but is declared {}",
+                    inst.ty
+                ));
                 continue;
             }
         }
         match crate::ops::result_type(&inst.op, &arg_types) {
             Ok(t) if t == inst.ty => {}
-            Ok(t) => fail(format!("declared type {} but {} gives {t}", inst.ty, inst.op.name())),
+            Ok(t) => fail(format!(
+                "declared type {} but {} gives {t}",
+                inst.ty,
+                inst.op.name()
+            )),
             Err(e) => fail(e.message),
         }
     }

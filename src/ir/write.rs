@@ -98,8 +98,19 @@ fn write_init(out: &mut impl Write, init: Init) -> fmt::Result {
 }
 
 /// Writes one instruction as its line of text, without indentation or newline.
-pub(crate) fn write_inst(out: &mut impl Write, names: &Names, value: Value, inst: &Inst) -> fmt::Result {
-    write!(out, "{}: {} = {}", names.get(value), inst.ty, inst.op.name())?;
+pub(crate) fn write_inst(
+    out: &mut impl Write,
+    names: &Names,
+    value: Value,
+    inst: &Inst,
+) -> fmt::Result {
+    write!(
+        out,
+        "{}: {} = {}",
+        names.get(value),
+        inst.ty,
+        inst.op.name()
+    )?;
     if let Op::Const { ty, value } = &inst.op {
         out.write_str(" ")?;
         match value {
@@ -121,11 +132,7 @@ pub(crate) fn write_inst(out: &mut impl Write, names: &Names, value: Value, inst
         out.write_str(&names.get(a))?;
     }
     let attrs: Vec<(&str, String)> = match &inst.op {
-        Op::Const { .. }
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select => vec![],
+        Op::Const { .. } | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => vec![],
         Op::ReduceSum { axes } | Op::ReduceMax { axes } => vec![("axes", axes.to_string())],
         Op::Broadcast { shape, axes } => {
             vec![("axes", axes.to_string()), ("shape", shape.to_string())]

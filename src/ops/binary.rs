@@ -36,10 +36,18 @@ pub(crate) fn select_shape(op: &Op, c: Type, a: Type, b: Type) -> Result<Type, S
         return Err(refuse(op, &[c, a, b], "the condition must be bool"));
     }
     if a != b {
-        return Err(refuse(op, &[c, a, b], "both branches must have the same type"));
+        return Err(refuse(
+            op,
+            &[c, a, b],
+            "both branches must have the same type",
+        ));
     }
     if c.shape != a.shape {
-        return Err(refuse(op, &[c, a, b], "the condition must have the branches' shape"));
+        return Err(refuse(
+            op,
+            &[c, a, b],
+            "the condition must have the branches' shape",
+        ));
     }
     Ok(a)
 }

@@ -43,13 +43,23 @@ pub fn matmul_dims(a: Type, b: Type, ta: bool, tb: bool) -> MatmulDims {
     }
 }
 
-pub(crate) fn matmul_shape(op: &Op, a: Type, b: Type, ta: bool, tb: bool) -> Result<Type, ShapeError> {
+pub(crate) fn matmul_shape(
+    op: &Op,
+    a: Type,
+    b: Type,
+    ta: bool,
+    tb: bool,
+) -> Result<Type, ShapeError> {
     if a.dtype != DType::F64 || b.dtype != DType::F64 {
         return Err(refuse(op, &[a, b], "operands must be f64"));
     }
     let r = a.rank();
     if !(r == 2 || r == 3) || b.rank() != r {
-        return Err(refuse(op, &[a, b], "operands must both be rank 2, or both rank 3"));
+        return Err(refuse(
+            op,
+            &[a, b],
+            "operands must both be rank 2, or both rank 3",
+        ));
     }
     if r == 3 && a.shape.get(0) != b.shape.get(0) {
         return Err(refuse(op, &[a, b], "batch sizes differ"));
@@ -75,7 +85,8 @@ pub(crate) fn matmul_shape(op: &Op, a: Type, b: Type, ta: bool, tb: bool) -> Res
     Ok(a.with_shape(shape))
 }
 
-/// The reference matmul: plain loops in `i, p, j` order.
+/// The reference matmul: plain loops. Each result element sums `p = 0, 1, ...` in turn from
+/// `+0.0` whichever loop order is used, so the choice below changes speed, not results.
 pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
     let (m, k, n) = (d.m, d.k, d.n);
     // Element (i, p) of A sits at i*ai + p*ap; element (p, j) of B at p*bp + j*bj.
@@ -85,20 +96,27 @@ pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
         let a = &a[t * m * k..(t + 1) * m * k];
         let b = &b[t * k * n..(t + 1) * k * n];
         let o = &mut out[t * m * n..(t + 1) * m * n];
-        o.fill(0.0);
-        for i in 0..m {
-            let row = &mut o[i * n..(i + 1) * n];
-            for p in 0..k {
-                let x = a[i * ai + p * ap];
-                if bj == 1 {
-                    let brow = &b[p * bp..p * bp + n];
-                    for (r, &y) in row.iter_mut().zip(brow) {
+        if bj == 1 && n > 1 {
+            // Rows of B are contiguous: accumulate whole rows of the result (i, p, j order).
+            o.fill(0.0);
+            for i in 0..m {
+                let row = &mut o[i * n..(i + 1) * n];
+                for p in 0..k {
+                    let x = a[i * ai + p * ap];
+                    for (r, &y) in row.iter_mut().zip(&b[p * bp..p * bp + n]) {
                         *r += x * y;
                     }
-                } else {
-                    for (j, r) in row.iter_mut().enumerate() {
-                        *r += x * b[p * bp + j * bj];
+                }
+            }
+        } else {
+            // Columns of B are contiguous (or there is one): one dot product per element.
+            for i in 0..m {
+                for j in 0..n {
+                    let mut s = 0.0;
+                    for p in 0..k {
+                        s += a[i * ai + p * ap] * b[p * bp + j * bj];
                     }
+                    o[i * n + j] = s;
                 }
             }
         }
@@ -117,8 +135,20 @@ mod tests {
         let at = [1., 4., 2., 5., 3., 6.];
         let bt = [1., 0., 1., 0., 1., 1.];
         let expect = [4., 5., 10., 11.];
-        for (ta, tb, x, y) in [(false, false, &a, &b), (true, false, &at, &b), (false, true, &a, &bt), (true, true, &at, &bt)] {
-            let d = MatmulDims { batch: 1, m: 2, k: 3, n: 2, ta, tb };
+        for (ta, tb, x, y) in [
+            (false, false, &a, &b),
+            (true, false, &at, &b),
+            (false, true, &a, &bt),
+            (true, true, &at, &bt),
+        ] {
+            let d = MatmulDims {
+                batch: 1,
+                m: 2,
+                k: 3,
+                n: 2,
+                ta,
+                tb,
+            };
             let mut out = [0.0; 4];
             kernel(&d, x, y, &mut out);
             assert_eq!(out, expect, "ta={ta} tb={tb}");

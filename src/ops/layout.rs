@@ -7,14 +7,22 @@
 use super::{check_axes, refuse, remove_axes, ShapeError};
 use crate::ir::{Dims, Op, Type, MAX_ELEMENTS, MAX_RANK};
 
-pub(crate) fn broadcast_shape(op: &Op, x: Type, shape: Dims, axes: Dims) -> Result<Type, ShapeError> {
+pub(crate) fn broadcast_shape(
+    op: &Op,
+    x: Type,
+    shape: Dims,
+    axes: Dims,
+) -> Result<Type, ShapeError> {
     check_axes(axes, shape.len()).map_err(|e| refuse(op, &[x], e))?;
     let expected = remove_axes(shape, axes);
     if expected != x.shape {
         return Err(refuse(
             op,
             &[x],
-            format!("shape {shape} without axes {axes} is {expected}, not the operand's {}", x.shape),
+            format!(
+                "shape {shape} without axes {axes} is {expected}, not the operand's {}",
+                x.shape
+            ),
         ));
     }
     Ok(x.with_shape(shape))
@@ -25,7 +33,11 @@ pub(crate) fn reshape_shape(op: &Op, x: Type, shape: Dims) -> Result<Type, Shape
         return Err(refuse(
             op,
             &[x],
-            format!("shape {shape} holds {} elements, the operand {}", shape.product(), x.numel()),
+            format!(
+                "shape {shape} holds {} elements, the operand {}",
+                shape.product(),
+                x.numel()
+            ),
         ));
     }
     Ok(x.with_shape(shape))
@@ -35,9 +47,15 @@ pub(crate) fn transpose_shape(op: &Op, x: Type, perm: Dims) -> Result<Type, Shap
     let rank = x.rank();
     let mut seen = [false; MAX_RANK];
     let is_perm = perm.len() == rank
-        && perm.iter().all(|p| p < rank && !std::mem::replace(&mut seen[p], true));
+        && perm
+            .iter()
+            .all(|p| p < rank && !std::mem::replace(&mut seen[p], true));
     if !is_perm {
-        return Err(refuse(op, &[x], format!("perm {perm} is not a permutation of 0..{rank}")));
+        return Err(refuse(
+            op,
+            &[x],
+            format!("perm {perm} is not a permutation of 0..{rank}"),
+        ));
     }
     let shape: Vec<usize> = perm.iter().map(|p| x.shape.get(p)).collect();
     Ok(x.with_shape(Dims::new(&shape)))
@@ -46,7 +64,11 @@ pub(crate) fn transpose_shape(op: &Op, x: Type, perm: Dims) -> Result<Type, Shap
 pub(crate) fn slice_shape(op: &Op, x: Type, start: Dims, stop: Dims) -> Result<Type, ShapeError> {
     let rank = x.rank();
     if start.len() != rank || stop.len() != rank {
-        return Err(refuse(op, &[x], format!("start {start} and stop {stop} need {rank} entries")));
+        return Err(refuse(
+            op,
+            &[x],
+            format!("start {start} and stop {stop} need {rank} entries"),
+        ));
     }
     let mut shape = Vec::with_capacity(rank);
     for i in 0..rank {
@@ -66,13 +88,21 @@ pub(crate) fn slice_shape(op: &Op, x: Type, start: Dims, stop: Dims) -> Result<T
 pub(crate) fn pad_shape(op: &Op, x: Type, lo: Dims, hi: Dims) -> Result<Type, ShapeError> {
     let rank = x.rank();
     if lo.len() != rank || hi.len() != rank {
-        return Err(refuse(op, &[x], format!("lo {lo} and hi {hi} need {rank} entries")));
+        return Err(refuse(
+            op,
+            &[x],
+            format!("lo {lo} and hi {hi} need {rank} entries"),
+        ));
     }
     let mut shape = Vec::with_capacity(rank);
     for i in 0..rank {
         let d = lo.get(i) as u64 + x.shape.get(i) as u64 + hi.get(i) as u64;
         if d > MAX_ELEMENTS {
-            return Err(refuse(op, &[x], format!("axis {i} would have {d} elements")));
+            return Err(refuse(
+                op,
+                &[x],
+                format!("axis {i} would have {d} elements"),
+            ));
         }
         shape.push(d as usize);
     }
@@ -83,7 +113,11 @@ pub(crate) fn concat_shape(op: &Op, xs: &[Type], axis: u32) -> Result<Type, Shap
     let first = xs[0];
     let axis = axis as usize;
     if axis >= first.rank() {
-        return Err(refuse(op, xs, format!("axis {axis} is out of range for rank {}", first.rank())));
+        return Err(refuse(
+            op,
+            xs,
+            format!("axis {axis} is out of range for rank {}", first.rank()),
+        ));
     }
     let mut total: u64 = 0;
     for x in xs {
@@ -99,7 +133,11 @@ pub(crate) fn concat_shape(op: &Op, xs: &[Type], axis: u32) -> Result<Type, Shap
         total += x.shape.get(axis) as u64;
     }
     if total > MAX_ELEMENTS {
-        return Err(refuse(op, xs, format!("axis {axis} would have {total} elements")));
+        return Err(refuse(
+            op,
+            xs,
+            format!("axis {axis} would have {total} elements"),
+        ));
     }
     let mut shape = first.shape.to_vec();
     shape[axis] = total as usize;

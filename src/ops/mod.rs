@@ -45,7 +45,11 @@ pub(crate) fn refuse(op: &Op, args: &[Type], why: impl fmt::Display) -> ShapeErr
 pub fn result_type(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
     let arity = op.opcode().arity();
     if !arity.accepts(args.len()) {
-        return Err(refuse(op, args, format!("takes {arity}, got {}", args.len())));
+        return Err(refuse(
+            op,
+            args,
+            format!("takes {arity}, got {}", args.len()),
+        ));
     }
     let ty = match op {
         Op::Const { ty, value } => const_type(op, *ty, value)?,
@@ -74,14 +78,22 @@ pub fn result_type(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
 
 fn const_type(op: &Op, ty: Type, value: &Literal) -> Result<Type, ShapeError> {
     if ty.shape.product() > MAX_ELEMENTS {
-        return Err(refuse(op, &[], format!("{ty} has more than {MAX_ELEMENTS} elements")));
+        return Err(refuse(
+            op,
+            &[],
+            format!("{ty} has more than {MAX_ELEMENTS} elements"),
+        ));
     }
     if let Literal::Elements(xs) = value {
         if xs.len() as u64 != ty.shape.product() {
             return Err(refuse(
                 op,
                 &[],
-                format!("{} elements given for type {ty}, which holds {}", xs.len(), ty.numel()),
+                format!(
+                    "{} elements given for type {ty}, which holds {}",
+                    xs.len(),
+                    ty.numel()
+                ),
             ));
         }
     }

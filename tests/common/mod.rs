@@ -37,7 +37,12 @@ pub fn diff(expected: &str, actual: &str) -> String {
     let b: Vec<&str> = actual.lines().collect();
     // Trim the common prefix and suffix, then run an LCS on what is left (bounded in size).
     let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suf = a[pre..].iter().rev().zip(b[pre..].iter().rev()).take_while(|(x, y)| x == y).count();
+    let suf = a[pre..]
+        .iter()
+        .rev()
+        .zip(b[pre..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
     let (am, bm) = (&a[pre..a.len() - suf], &b[pre..b.len() - suf]);
     let mut ops: Vec<(char, &str)> = Vec::new();
     if am.len() * bm.len() <= 4_000_000 {

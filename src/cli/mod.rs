@@ -1,0 +1,67 @@
+//! The command line's plumbing: reading `.ir` files with positioned errors, reading inputs from
+//! arguments and JSON, and printing results as text or JSON. Commands live in `main.rs`.
+
+pub mod values;
+
+use adjit::ir::{self, Func};
+use std::fmt;
+use std::path::Path;
+
+/// A user-facing error: printed as it is, then the process exits with status 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError(s)
+    }
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+/// Reads, parses and verifies a `.ir` file. Errors read `path:line:col: message`, followed by
+/// the offending line.
+pub fn load(path: &Path) -> CliResult<Func> {
+    let shown = path.display();
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError(format!("{shown}: cannot read the file: {e}")))?;
+    let (f, lines) = ir::parse_bytes(&bytes).map_err(|e| {
+        CliError(format!(
+            "{shown}:{}:{}: {}\n    {}\n    {}^",
+            e.line,
+            e.col,
+            e.message,
+            e.source_line,
+            " ".repeat(e.col.saturating_sub(1))
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let source_lines: Vec<&str> = text.lines().collect();
+    verified(f, |inst| {
+        let line = inst.map_or(1, |k| lines[k] as usize);
+        let indent = source_lines
+            .get(line - 1)
+            .map_or(0, |l| l.len() - l.trim_start().len());
+        format!("{shown}:{line}:{}", indent + 1)
+    })
+}
+
+fn verified(f: Func, place: impl Fn(Option<usize>) -> String) -> CliResult<Func> {
+    match ir::verify(&f) {
+        Ok(()) => Ok(f),
+        Err(e) => {
+            let msgs: Vec<String> = e
+                .issues
+                .iter()
+                .map(|i| format!("{}: {}\n    {}", place(i.inst), i.message, i.line))
+                .collect();
+            Err(CliError(msgs.join("\n")))
+        }
+    }
+}
