@@ -25,9 +25,12 @@
 //! assert!((out[0] - (0.5f64.sin() * 2.0f64.exp() + 1.0)).abs() < 1e-15);
 //! ```
 
+pub mod ad;
 pub mod call;
+pub mod check;
 pub mod inputs;
 pub mod interp;
 pub mod ir;
 pub mod models;
 pub mod ops;
+pub mod opt;

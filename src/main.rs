@@ -1,15 +1,18 @@
-//! `adjit`: the command line. Evaluates and prints `.ir` functions; later issues add the
-//! derivative, checking and benchmarking commands. User errors print `file:line:col: message`
-//! (or a plain message for arguments) and exit with status 1; usage errors exit with status 2.
+//! `adjit`: the command line. Evaluates, differentiates, checks and prints `.ir` functions.
+//! User errors print `file:line:col: message` (or a plain message for arguments) and exit with
+//! status 1; usage errors exit with status 2.
 
 mod cli;
 
+use adjit::ad;
+use adjit::check::{check, CheckOptions};
 use adjit::interp::Program;
-use adjit::ir::Func;
+use adjit::ir::{Func, Type};
 use clap::{Args, Parser, Subcommand};
-use cli::values::{apply_inputs, to_json, to_text};
+use cli::values::{apply_values, to_json, to_text, Slots};
 use cli::{load, CliError, CliResult};
-use std::path::PathBuf;
+use serde_json::{json, Map, Value as Json};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -27,8 +30,29 @@ struct Cli {
 enum Command {
     /// Evaluate a function and print its results.
     Eval(EvalArgs),
-    /// Print a function's IR after parsing and verifying it.
+    /// Evaluate a function and its gradient.
+    Grad(GradArgs),
+    /// Evaluate a function, its gradient and a Hessian-vector product.
+    Hvp(HvpArgs),
+    /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
+    /// Compare the gradient with central differences and the hvp with differences of
+    /// gradients; exit with status 1 above tolerance.
+    Check(CheckArgs),
+}
+
+/// Which inputs to differentiate.
+#[derive(Args)]
+struct WrtArgs {
+    /// Inputs to differentiate, comma-separated [default: every f64 input not marked data].
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    wrt: Vec<String>,
+}
+
+impl WrtArgs {
+    fn names(&self) -> Option<Vec<&str>> {
+        (!self.wrt.is_empty()).then(|| self.wrt.iter().map(String::as_str).collect())
+    }
 }
 
 /// Where input values come from; anything not given takes seeded defaults.
@@ -57,38 +81,146 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
+struct GradArgs {
+    /// The .ir file (one scalar result).
+    file: PathBuf,
+    #[command(flatten)]
+    wrt: WrtArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// Print {"value": y, "grad": {"NAME": ...}}, each gradient in its input's shape.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct HvpArgs {
+    /// The .ir file (one scalar result).
+    file: PathBuf,
+    #[command(flatten)]
+    wrt: WrtArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// The direction for an input: NAME=v1,v2,... or NAME=PATH.json [default: seeded random].
+    #[arg(long = "v", value_name = "NAME=VALUES")]
+    v: Vec<String>,
+    /// A JSON object of directions keyed by input name.
+    #[arg(long = "vs", value_name = "PATH.json")]
+    vs: Vec<String>,
+    /// Print {"value": y, "grad": {...}, "hvp": {"NAME": ...}}, keyed by input name.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+#[group(multiple = false)]
+struct TransformFlags {
+    /// Show the gradient function (simplified).
+    #[arg(long)]
+    grad: bool,
+    /// Show the Hessian-vector-product function (simplified).
+    #[arg(long)]
+    hvp: bool,
+}
+
+#[derive(Args)]
 struct ShowArgs {
     /// The .ir file.
     file: PathBuf,
+    #[command(flatten)]
+    transform: TransformFlags,
+    #[command(flatten)]
+    wrt: WrtArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The .ir file (one scalar result).
+    file: PathBuf,
+    #[command(flatten)]
+    wrt: WrtArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// Largest relative error of the gradient that passes.
+    #[arg(long, default_value_t = 1e-6)]
+    grad_tol: f64,
+    /// Largest relative error of the hvp that passes.
+    #[arg(long, default_value_t = 1e-5)]
+    hvp_tol: f64,
+    /// Coordinates checked per input (the first ones).
+    #[arg(long, default_value_t = 4)]
+    coordinates: usize,
+    /// Random directions checked.
+    #[arg(long, default_value_t = 3)]
+    directions: usize,
 }
 
 /// The values of every parameter: seeded defaults, overridden by the arguments.
 fn gather_inputs(f: &Func, args: &InputArgs) -> CliResult<Vec<Vec<f64>>> {
     let mut values = adjit::inputs::defaults(f, args.seed);
-    apply_inputs(f, &mut values, &args.inputs, &args.input)?;
+    apply_values(&Slots::inputs(f), &mut values, &args.inputs, &args.input)?;
     Ok(values)
+}
+
+/// Runs `f` once on `inputs` and returns its results.
+fn execute(f: &Func, inputs: &[Vec<f64>]) -> CliResult<Vec<Vec<f64>>> {
+    let prog = Program::new(f).map_err(|e| CliError(e.to_string()))?;
+    let mut ws = prog.workspace();
+    let mut outs: Vec<Vec<f64>> = f
+        .result_types()
+        .iter()
+        .map(|t| vec![0.0; t.numel()])
+        .collect();
+    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    prog.run(&mut ws, &ins, &mut refs)
+        .map_err(|e| CliError(e.to_string()))?;
+    Ok(outs)
+}
+
+/// An AD error, prefixed with the file it concerns.
+fn ad_error(file: &Path, e: ad::AdError) -> CliError {
+    CliError(format!("{}: {e}", file.display()))
+}
+
+/// The differentiated inputs of `f`, as (name, type) in order.
+fn wrt_slots(f: &Func, wrt: &WrtArgs, file: &Path) -> CliResult<Vec<(String, Type)>> {
+    let names = wrt.names();
+    let idx = ad::resolve_wrt(f, names.as_deref()).map_err(|e| ad_error(file, e))?;
+    Ok(idx
+        .iter()
+        .map(|&i| (f.params[i].name.clone(), f.params[i].ty))
+        .collect())
+}
+
+/// `{"NAME": value, ...}` for buffers named by `slots`.
+fn keyed(slots: &[(String, Type)], values: &[Vec<f64>]) -> Json {
+    let map: Map<String, Json> = slots
+        .iter()
+        .zip(values)
+        .map(|((n, t), v)| (n.clone(), to_json(v, *t)))
+        .collect();
+    Json::Object(map)
+}
+
+fn print_named(label: &str, slots: &[(String, Type)], values: &[Vec<f64>]) {
+    for ((n, t), v) in slots.iter().zip(values) {
+        println!("{label} {n}: {t} = {}", to_text(v, *t));
+    }
 }
 
 fn eval(args: &EvalArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let inputs = gather_inputs(&f, &args.inputs)?;
-    let prog = Program::new(&f).map_err(|e| CliError(e.to_string()))?;
-    let mut ws = prog.workspace();
     let types = f.result_types();
-    let mut outs: Vec<Vec<f64>> = types.iter().map(|t| vec![0.0; t.numel()]).collect();
-    {
-        let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-        let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-        prog.run(&mut ws, &ins, &mut refs)
-            .map_err(|e| CliError(e.to_string()))?;
-    }
+    let outs = execute(&f, &inputs)?;
     if args.json {
-        let list: Vec<serde_json::Value> = outs
+        let list: Vec<Json> = outs
             .iter()
             .zip(&types)
             .map(|(o, t)| to_json(o, *t))
             .collect();
-        println!("{}", serde_json::json!({ "outputs": list }));
+        println!("{}", json!({ "outputs": list }));
     } else {
         for (i, (o, t)) in outs.iter().zip(&types).enumerate() {
             println!("{i}: {t} = {}", to_text(o, *t));
@@ -97,9 +229,111 @@ fn eval(args: &EvalArgs) -> CliResult<()> {
     Ok(())
 }
 
+fn grad(args: &GradArgs) -> CliResult<()> {
+    let f = load(&args.file)?;
+    let slots = wrt_slots(&f, &args.wrt, &args.file)?;
+    let g = ad::grad(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let inputs = gather_inputs(&f, &args.inputs)?;
+    let outs = execute(&g, &inputs)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "value": to_json(&outs[0], Type::scalar()), "grad": keyed(&slots, &outs[1..]) })
+        );
+    } else {
+        println!("value: f64[] = {}", to_text(&outs[0], Type::scalar()));
+        print_named("grad", &slots, &outs[1..]);
+    }
+    Ok(())
+}
+
+fn hvp(args: &HvpArgs) -> CliResult<()> {
+    let f = load(&args.file)?;
+    let slots = wrt_slots(&f, &args.wrt, &args.file)?;
+    let h = ad::hvp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let mut inputs = gather_inputs(&f, &args.inputs)?;
+    // The directions are the hvp function's last parameters, one per differentiated input.
+    let all = adjit::inputs::defaults(&h, args.inputs.seed);
+    let mut dirs = all[f.params.len()..].to_vec();
+    let dir_slots = Slots {
+        kind: "direction",
+        func: &f.name,
+        slots: slots.clone(),
+    };
+    apply_values(&dir_slots, &mut dirs, &args.vs, &args.v)?;
+    inputs.extend(dirs);
+    let outs = execute(&h, &inputs)?;
+    let k = slots.len();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "value": to_json(&outs[0], Type::scalar()),
+                "grad": keyed(&slots, &outs[1..1 + k]),
+                "hvp": keyed(&slots, &outs[1 + k..]),
+            })
+        );
+    } else {
+        println!("value: f64[] = {}", to_text(&outs[0], Type::scalar()));
+        print_named("grad", &slots, &outs[1..1 + k]);
+        print_named("hvp", &slots, &outs[1 + k..]);
+    }
+    Ok(())
+}
+
+fn check_command(args: &CheckArgs) -> CliResult<()> {
+    let f = load(&args.file)?;
+    let inputs = gather_inputs(&f, &args.inputs)?;
+    let opts = CheckOptions {
+        coordinates: args.coordinates,
+        directions: args.directions,
+        seed: args.inputs.seed,
+    };
+    let r = check(&f, args.wrt.names().as_deref(), &inputs, &opts)
+        .map_err(|e| ad_error(&args.file, e))?;
+    let verdict = |e: f64, tol: f64| if e <= tol { "ok" } else { "FAILED" };
+    println!(
+        "@{}: value {:?}, {} directions checked",
+        f.name, r.value, r.checks
+    );
+    for (what, w, tol) in [
+        (
+            "gradient vs central differences",
+            &r.gradient,
+            args.grad_tol,
+        ),
+        ("hvp vs differences of gradients", &r.hvp, args.hvp_tol),
+    ] {
+        println!(
+            "  {what}: largest relative error {:.2e} at {} ({:e} vs {:e}), tolerance {tol:e}: {}",
+            w.error,
+            w.at,
+            w.computed,
+            w.differenced,
+            verdict(w.error, tol)
+        );
+    }
+    if r.gradient.error <= args.grad_tol && r.hvp.error <= args.hvp_tol {
+        Ok(())
+    } else {
+        Err(CliError(format!(
+            "{}: derivatives differ from finite differences beyond tolerance",
+            args.file.display()
+        )))
+    }
+}
+
 fn show(args: &ShowArgs) -> CliResult<()> {
     let f = load(&args.file)?;
-    print!("{f}");
+    let wrt = args.wrt.names();
+    let shown = if args.transform.grad {
+        ad::grad(&f, wrt.as_deref()).map_err(|e| ad_error(&args.file, e))?
+    } else if args.transform.hvp {
+        ad::hvp(&f, wrt.as_deref()).map_err(|e| ad_error(&args.file, e))?
+    } else {
+        f
+    };
+    print!("{shown}");
     Ok(())
 }
 
@@ -107,7 +341,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Eval(a) => eval(a),
+        Command::Grad(a) => grad(a),
+        Command::Hvp(a) => hvp(a),
         Command::Show(a) => show(a),
+        Command::Check(a) => check_command(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -160,7 +160,7 @@ fn user_errors_are_positioned_and_clean() {
     fails(
         &["eval", "ir/models/tiny.ir", "-i", "y=1"],
         1,
-        "@tiny has no parameter 'y' (it has: x)",
+        "@tiny has no input 'y' (it has: x)",
     );
     fails(
         &["eval", "ir/models/tiny.ir", "-i", "x=1,2,3"],
@@ -191,14 +191,129 @@ fn user_errors_are_positioned_and_clean() {
 }
 
 #[test]
-fn every_command_has_help() {
-    for cmd in [
-        vec!["--help"],
-        vec!["eval", "--help"],
-        vec!["show", "--help"],
-    ] {
-        let o = adjit(&cmd);
-        assert!(o.status.success(), "{cmd:?}");
-        assert!(stdout(&o).contains("Usage"), "{cmd:?}");
+fn grad_and_hvp_print_keyed_json() {
+    let (a, b) = (0.5f64, 2.0f64);
+    let j = json(&adjit(&[
+        "grad",
+        "ir/models/tiny.ir",
+        "-i",
+        "x=0.5,2",
+        "--json",
+    ]));
+    assert_eq!(j["value"].as_f64(), Some(a.sin() * b.exp() + a * b));
+    let g = &j["grad"]["x"];
+    assert_eq!(g[0].as_f64(), Some(a.cos() * b.exp() + b));
+    assert_eq!(g[1].as_f64(), Some(a.sin() * b.exp() + a));
+    let j = json(&adjit(&[
+        "hvp",
+        "ir/models/tiny.ir",
+        "-i",
+        "x=0.5,2",
+        "--v",
+        "x=0,1",
+        "--json",
+    ]));
+    let hv = &j["hvp"]["x"];
+    assert!((hv[0].as_f64().unwrap() - (a.cos() * b.exp() + 1.0)).abs() < 1e-14);
+    assert!((hv[1].as_f64().unwrap() - a.sin() * b.exp()).abs() < 1e-14);
+    assert_eq!(
+        j["grad"],
+        json(&adjit(&[
+            "grad",
+            "ir/models/tiny.ir",
+            "-i",
+            "x=0.5,2",
+            "--json"
+        ]))["grad"]
+    );
+    // --wrt narrows the gradient; data inputs can be named explicitly.
+    let j = json(&adjit(&[
+        "grad",
+        "ir/models/neuron.ir",
+        "--wrt",
+        "x",
+        "--json",
+    ]));
+    assert_eq!(
+        j["grad"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["x"]
+    );
+    let j = json(&adjit(&["grad", "ir/models/mlp.ir", "--json"]));
+    assert_eq!(j["grad"]["W1"].as_array().unwrap().len(), 64);
+    assert_eq!(j["grad"]["W1"][0].as_array().unwrap().len(), 128);
+    assert!(j["grad"]["b3"].is_number());
+}
+
+#[test]
+fn show_prints_transformed_ir() {
+    let o = adjit(&["show", "ir/ad/square.ir", "--grad"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("func @square.grad(x: f64[]) -> (f64[], f64[]) {"),
+        "{}",
+        stdout(&o)
+    );
+    let o = adjit(&["show", "ir/ad/square.ir", "--hvp"]);
+    assert!(stdout(&o).contains("data v_x: f64[]"), "{}", stdout(&o));
+    fails(
+        &["show", "ir/ad/square.ir", "--grad", "--hvp"],
+        2,
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn check_passes_on_models_and_fails_on_a_wrong_tolerance() {
+    for m in ["tiny", "rosenbrock", "softmax"] {
+        let file = format!("ir/models/{m}.ir");
+        let o = adjit(&["check", &file]);
+        assert!(o.status.success(), "{m}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains("gradient vs central differences"),
+            "{}",
+            stdout(&o)
+        );
     }
+    let o = adjit(&["check", "ir/models/tiny.ir", "--grad-tol", "1e-20"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+}
+
+#[test]
+fn derivative_errors_are_clear() {
+    fails(
+        &["grad", "ir/models/tiny.ir", "--wrt", "y"],
+        1,
+        "ir/models/tiny.ir: @tiny has no input 'y' (its inputs: x)",
+    );
+    fails(
+        &["grad", "ir/filetests/run/layout.ir"],
+        1,
+        "one scalar f64 result",
+    );
+    fails(
+        &["hvp", "ir/models/tiny.ir", "--v", "x=1,2,3"],
+        1,
+        "direction 'x': 3 values given, but f64[2] holds 2",
+    );
+    fails(
+        &["hvp", "ir/models/neuron.ir", "--v", "x=1"],
+        1,
+        "@neuron has no direction 'x' (it has: w, b)",
+    );
+    fails(
+        &["check", "ir/models/tiny.ir", "--grad-tol", "small"],
+        2,
+        "invalid value",
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["eval", "grad", "hvp", "show", "check"] {
+        let o = adjit(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd}");
+        assert!(stdout(&o).contains("Usage"), "{cmd}");
+    }
+    assert!(stdout(&adjit(&["--help"])).contains("Usage"));
 }

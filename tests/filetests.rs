@@ -8,7 +8,11 @@
 //!   seeded defaults, seed 0) and compares the outputs to OUT within 1e-12 relative.
 //!   VALUE and OUT are numbers or flat lists `[1.0, 2.0]`.
 //!
-//! `ADJIT_BLESS=1 cargo test --release --test filetests` rewrites the outputs of `run` lines.
+//! - `; expect grad:` (or `hvp`, `vjp`) followed by lines `;   ...` holds the transformed,
+//!   simplified IR of the file's function (the golden files of `ir/ad/`).
+//!
+//! `ADJIT_BLESS=1 cargo test --release --test filetests` rewrites the outputs of `run` lines and
+//! the `expect` blocks.
 
 mod common;
 
@@ -46,7 +50,68 @@ fn check_file(rel: &str) {
     let again =
         ir::parse(&printed).unwrap_or_else(|e| panic!("{rel}: printed text does not parse: {e}"));
     assert!(again == f, "{rel}: parse(print(f)) differs from f");
-    check_runs(rel, &text, &f);
+    let mut failures = Vec::new();
+    let after_runs = check_runs(rel, &text, &f, &mut failures);
+    let after_expects = check_expects(&after_runs, &f, &mut failures);
+    if failures.is_empty() {
+        return;
+    }
+    if bless() {
+        std::fs::write(repo_path(rel), after_expects).expect("write blessed file");
+        return;
+    }
+    panic!(
+        "{rel}: {}\nADJIT_BLESS=1 rewrites the expectations.",
+        failures.join("\n")
+    );
+}
+
+/// The `expect` blocks: transformed IR, one `;   ` line per line of text. Returns the text
+/// with every block replaced by what the transform produces now.
+fn check_expects(text: &str, f: &Func, failures: &mut Vec<String>) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        out.push_str(lines[i]);
+        out.push('\n');
+        let Some(kind) = lines[i]
+            .strip_prefix("; expect ")
+            .and_then(|k| k.strip_suffix(':'))
+        else {
+            i += 1;
+            continue;
+        };
+        i += 1;
+        let start = i;
+        while i < lines.len() && lines[i].starts_with(";   ") {
+            i += 1;
+        }
+        let expected: String = lines[start..i]
+            .iter()
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect();
+        let actual = match kind {
+            "grad" => adjit::ad::grad(f, None),
+            "hvp" => adjit::ad::hvp(f, None),
+            "vjp" => adjit::ad::vjp(f, None),
+            other => panic!("unknown expectation '{other}' (expected grad, hvp or vjp)"),
+        }
+        .map(|g| g.to_string())
+        .unwrap_or_else(|e| format!("error: {e}\n"));
+        if actual != expected {
+            failures.push(format!(
+                "{kind} differs (- expected, + actual):\n{}",
+                diff(&expected, &actual)
+            ));
+        }
+        for l in actual.lines() {
+            out.push_str(";   ");
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// `(line, text)` of every `; error:` mark.
@@ -185,10 +250,10 @@ fn run_inputs(f: &Func, spec: &str) -> Result<Vec<Vec<f64>>, String> {
     Ok(inputs)
 }
 
-fn check_runs(rel: &str, text: &str, f: &Func) {
+/// Checks the `run` lines; returns the text with their outputs as the interpreter gives them.
+fn check_runs(rel: &str, text: &str, f: &Func, failures: &mut Vec<String>) -> String {
     let mut new_text = String::new();
-    let mut failures = Vec::new();
-    let mut changed = false;
+    let mut mismatches = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let Some(pos) = line.find("; run:") else {
             new_text.push_str(line);
@@ -214,21 +279,17 @@ fn check_runs(rel: &str, text: &str, f: &Func) {
         };
         let new_line = format!("{}; run:{} -> {}", &line[..pos], spec.trim_end(), got_text);
         if !ok {
-            failures.push((line.to_string(), new_line.clone()));
-            changed = true;
+            mismatches.push((line.to_string(), new_line.clone()));
         }
         new_text.push_str(if ok { line } else { &new_line });
         new_text.push('\n');
     }
-    if changed && bless() {
-        std::fs::write(repo_path(rel), new_text).expect("write blessed file");
-        return;
-    }
-    if !failures.is_empty() {
-        let (exp, act): (Vec<String>, Vec<String>) = failures.into_iter().unzip();
-        panic!(
-            "{rel}: run results differ (- expected, + interpreter); ADJIT_BLESS=1 rewrites them:\n{}",
+    if !mismatches.is_empty() {
+        let (exp, act): (Vec<String>, Vec<String>) = mismatches.into_iter().unzip();
+        failures.push(format!(
+            "run results differ (- expected, + interpreter):\n{}",
             diff(&exp.join("\n"), &act.join("\n"))
-        );
+        ));
     }
+    new_text
 }

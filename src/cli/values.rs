@@ -59,12 +59,12 @@ fn json_number(v: &Json, ty: Type, what: &str) -> CliResult<f64> {
         },
         other => Err(CliError(format!(
             "{what}: expected a number, found {}",
-            kind(other)
+            kind_of(other)
         ))),
     }
 }
 
-fn kind(v: &Json) -> &'static str {
+fn kind_of(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
         Json::Bool(_) => "a bool",
@@ -103,7 +103,7 @@ pub fn from_json(v: &Json, ty: Type, what: &str) -> CliResult<Vec<f64>> {
                                 xs.len()
                             )))
                         }
-                        other => return Err(CliError(format!("{what}: expected an array at depth {axis} for {ty}, found {}", kind(other)))),
+                        other => return Err(CliError(format!("{what}: expected an array at depth {axis} for {ty}, found {}", kind_of(other)))),
                     }
                 }
                 level = next;
@@ -150,43 +150,68 @@ fn from_list(text: &str, ty: Type, what: &str) -> CliResult<Vec<f64>> {
     Ok(out)
 }
 
-/// Fills `values` (one buffer per parameter of `f`, prefilled with defaults) from `--inputs`
-/// files and `--input` assignments, in that order.
-pub fn apply_inputs(
-    f: &Func,
+/// Named slots that values can be given for: a function's inputs, or an hvp's directions.
+pub struct Slots<'a> {
+    /// What the slots are called in messages ("input", "direction").
+    pub kind: &'a str,
+    pub func: &'a str,
+    pub slots: Vec<(String, Type)>,
+}
+
+impl Slots<'_> {
+    /// The inputs of `f`.
+    pub fn inputs(f: &Func) -> Slots<'_> {
+        Slots {
+            kind: "input",
+            func: &f.name,
+            slots: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
+        }
+    }
+
+    fn index(&self, name: &str, source: &str) -> CliResult<usize> {
+        self.slots
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.slots.iter().map(|(n, _)| n.as_str()).collect();
+                CliError(format!(
+                    "{source}: @{} has no {} '{name}' (it has: {})",
+                    self.func,
+                    self.kind,
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// Fills `values` (one buffer per slot, prefilled with defaults) from JSON object files and
+/// `NAME=...` assignments, in that order.
+pub fn apply_values(
+    slots: &Slots,
     values: &mut [Vec<f64>],
     files: &[String],
     assignments: &[String],
 ) -> CliResult<()> {
-    let index = |name: &str, source: &str| {
-        f.param_index(name).ok_or_else(|| {
-            let names: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
-            CliError(format!(
-                "{source}: @{} has no parameter '{name}' (it has: {})",
-                f.name,
-                names.join(", ")
-            ))
-        })
-    };
+    let kind = slots.kind;
     for file in files {
         let path = Path::new(file);
         let json = read_json(path)?;
         let Json::Object(map) = json else {
             return Err(CliError(format!(
-                "{file}: expected a JSON object of inputs such as {{\"x\": [1, 2]}}, found {}",
-                kind(&json)
+                "{file}: expected a JSON object of {kind}s such as {{\"x\": [1, 2]}}, found {}",
+                kind_of(&json)
             )));
         };
         for (name, v) in &map {
-            let i = index(name, file)?;
-            values[i] = from_json(v, f.params[i].ty, &format!("{file}: input '{name}'"))?;
+            let i = slots.index(name, file)?;
+            values[i] = from_json(v, slots.slots[i].1, &format!("{file}: {kind} '{name}'"))?;
         }
     }
     for arg in assignments {
         let (name, value) = split_assignment(arg)?;
-        let i = index(name, &format!("input '{arg}'"))?;
-        let ty = f.params[i].ty;
-        let what = format!("input '{name}'");
+        let i = slots.index(name, &format!("{kind} '{arg}'"))?;
+        let ty = slots.slots[i].1;
+        let what = format!("{kind} '{name}'");
         let looks_numeric = value.split(',').all(|x| {
             let x = x.trim();
             x.parse::<f64>().is_ok() || (ty.dtype == DType::Bool && (x == "true" || x == "false"))

@@ -9,23 +9,45 @@
 //! the op and its operand types; `Builder::try_op` is the fallible twin for generated code.
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
+use super::hash::{FastBuild, FastHasher};
 use super::op::{Binary, Compare, Literal, Op, Unary};
 use super::types::{Dims, Type};
 use super::verify::{verify, VerifyError};
 use crate::ops::{self, ShapeError};
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::sync::Arc;
 
 /// Builds one function. Methods take `&self` so that many `Var` handles can be alive at once.
 pub struct Builder {
     state: RefCell<State>,
+    rewrite: Option<Rewrite>,
 }
+
+/// A rewrite hook: given an op about to be emitted, returns a value that already computes it
+/// (possibly emitting simpler instructions), or `None` to emit it as is. `crate::opt` provides
+/// the simplifier's rules; a hook emits through `Builder::try_op_plain` to avoid re-entering.
+pub type Rewrite = fn(&Builder, &Op, &[Value]) -> Option<Value>;
 
 struct State {
     func: Func,
-    cse: HashMap<(Op, Box<[Value]>), Value>,
+    /// Hash of (op, operands) to the values with that hash (almost always one).
+    cse: HashMap<u64, Bucket, FastBuild>,
+}
+
+enum Bucket {
+    One(Value),
+    Many(Vec<Value>),
+}
+
+fn key_hash(op: &Op, args: &[Value]) -> u64 {
+    let mut h = FastHasher::default();
+    op.hash(&mut h);
+    args.hash(&mut h);
+    h.finish()
 }
 
 /// A value under construction, tied to its builder.
@@ -43,11 +65,27 @@ impl std::fmt::Debug for Var<'_> {
 
 impl Builder {
     pub fn new(name: impl Into<String>) -> Builder {
+        Builder::with_capacity(name, 0)
+    }
+
+    /// A builder with room for about `insts` instructions before it reallocates.
+    pub fn with_capacity(name: impl Into<String>, insts: usize) -> Builder {
+        let mut func = Func::new(name);
+        func.insts.reserve(insts);
         Builder {
             state: RefCell::new(State {
-                func: Func::new(name),
-                cse: HashMap::new(),
+                func,
+                cse: HashMap::with_capacity_and_hasher(insts, FastBuild::default()),
             }),
+            rewrite: None,
+        }
+    }
+
+    /// A builder that passes every instruction through `rewrite` before emitting it.
+    pub fn with_rewrite(name: impl Into<String>, insts: usize, rewrite: Rewrite) -> Builder {
+        Builder {
+            rewrite: Some(rewrite),
+            ..Builder::with_capacity(name, insts)
         }
     }
 
@@ -96,6 +134,39 @@ impl Builder {
         self.state.borrow().func.value_type(v)
     }
 
+    /// The op that defines `v` and its first operand, or `None` for a parameter.
+    pub fn definition(&self, v: Value) -> Option<(Op, Option<Value>)> {
+        let st = self.state.borrow();
+        let i = v.index().checked_sub(st.func.params.len())?;
+        let inst = &st.func.insts[i];
+        Some((inst.op.clone(), inst.args.first().copied()))
+    }
+
+    /// The literal of `v` if it is a constant.
+    pub fn literal(&self, v: Value) -> Option<Literal> {
+        let st = self.state.borrow();
+        let i = v.index().checked_sub(st.func.params.len())?;
+        match &st.func.insts[i].op {
+            Op::Const { value, .. } => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// Names `v` if it is an instruction without a name and `name` is not taken by a parameter.
+    pub fn name_if_unnamed(&self, v: Value, name: &str) {
+        let mut st = self.state.borrow_mut();
+        if st.func.param_index(name).is_some() {
+            return;
+        }
+        let np = st.func.params.len();
+        if let Some(i) = v.index().checked_sub(np) {
+            let inst = &mut st.func.insts[i];
+            if inst.name.is_none() {
+                inst.name = Some(name.into());
+            }
+        }
+    }
+
     /// Number of instructions emitted so far.
     pub fn len(&self) -> usize {
         self.state.borrow().func.insts.len()
@@ -105,24 +176,77 @@ impl Builder {
         self.len() == 0
     }
 
-    /// Emits `op` on `args` (or returns the identical instruction already emitted).
+    /// Emits `op` on `args` (or returns the identical instruction already emitted), through the
+    /// rewrite hook if the builder has one.
     pub fn try_op(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
-        let mut st = self.state.borrow_mut();
-        let key = (op, Box::<[Value]>::from(args));
-        if let Some(&v) = st.cse.get(&key) {
-            return Ok(Var { b: self, v });
+        if let Some(rewrite) = self.rewrite {
+            if let Some(v) = rewrite(self, &op, args) {
+                return Ok(Var { b: self, v });
+            }
         }
-        let types: Vec<Type> = args.iter().map(|&a| st.func.value_type(a)).collect();
-        let ty = ops::result_type(&key.0, &types)?;
+        self.try_op_plain(op, args)
+    }
+
+    /// Emits `op` on `args` without the rewrite hook (hash-consing still applies).
+    pub fn try_op_plain(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
+        let mut st = self.state.borrow_mut();
+        let hash = key_hash(&op, args);
+        let same = |f: &Func, v: Value| {
+            let inst = &f.insts[v.index() - f.params.len()];
+            inst.op == op && *inst.args == *args
+        };
+        match st.cse.get(&hash) {
+            Some(Bucket::One(v)) if same(&st.func, *v) => return Ok(Var { b: self, v: *v }),
+            Some(Bucket::Many(vs)) => {
+                if let Some(&v) = vs.iter().find(|&&v| same(&st.func, v)) {
+                    return Ok(Var { b: self, v });
+                }
+            }
+            _ => {}
+        }
+        let ty = {
+            let mut small = [Type::scalar(); 3];
+            let mut large = Vec::new();
+            let types: &[Type] = if args.len() <= small.len() {
+                for (t, &a) in small.iter_mut().zip(args) {
+                    *t = st.func.value_type(a);
+                }
+                &small[..args.len()]
+            } else {
+                large.extend(args.iter().map(|&a| st.func.value_type(a)));
+                &large
+            };
+            ops::result_type(&op, types)?
+        };
         let v = st.func.inst_value(st.func.insts.len());
         st.func.insts.push(Inst {
-            op: key.0.clone(),
-            args: key.1.clone(),
+            op,
+            args: args.into(),
             ty,
             name: None,
         });
-        st.cse.insert(key, v);
+        match st.cse.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert(Bucket::One(v));
+            }
+            Entry::Occupied(mut e) => {
+                let bucket = e.get_mut();
+                match bucket {
+                    Bucket::One(first) => *bucket = Bucket::Many(vec![*first, v]),
+                    Bucket::Many(vs) => vs.push(v),
+                }
+            }
+        }
         Ok(Var { b: self, v })
+    }
+
+    /// `try_op_plain` for ops known to be well typed.
+    #[track_caller]
+    pub fn op_plain(&self, op: Op, args: &[Value]) -> Value {
+        match self.try_op_plain(op, args) {
+            Ok(v) => v.v,
+            Err(e) => panic!("adjit builder: {e}"),
+        }
     }
 
     /// Emits `op` on `args`, panicking with the shape rule's message on misuse.

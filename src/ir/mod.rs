@@ -5,6 +5,7 @@
 
 mod builder;
 mod func;
+mod hash;
 mod op;
 pub mod read;
 mod types;

@@ -65,7 +65,9 @@ pub fn is_identifier(name: &str) -> bool {
 
 /// Checks every invariant of `f`, returning all violations at once.
 pub fn verify(f: &Func) -> Result<(), VerifyError> {
-    let names = Names::new(f);
+    // Printed names are needed only to report errors: built on the first one.
+    let names_cell = std::cell::OnceCell::new();
+    let names = || names_cell.get_or_init(|| Names::new(f));
     let mut issues = Vec::new();
     let signature = || format!("func @{}(...)", f.name);
     if !is_identifier(&f.name) {
@@ -98,7 +100,7 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
         let mut fail = |message: String| {
             issues.push(VerifyIssue {
                 inst: Some(k),
-                line: f.render_inst(&names, k),
+                line: f.render_inst(names(), k),
                 message,
             })
         };
@@ -116,7 +118,10 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
                 fail(format!("operand {a} is not a value of this function"));
                 operands_ok = false;
             } else if a >= own {
-                fail(format!("'{}' is used before its definition", names.get(a)));
+                fail(format!(
+                    "'{}' is used before its definition",
+                    names().get(a)
+                ));
                 operands_ok = false;
             } else {
                 arg_types.push(f.value_type(a));

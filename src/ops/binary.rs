@@ -11,7 +11,7 @@
 //! - `select c, a, b` takes `a` where `c` is true (stored as 1.0) and `b` where false (0.0).
 
 use super::{refuse, ShapeError};
-use crate::ir::{Binary, Compare, DType, Op, Type};
+use crate::ir::{Binary, Compare, DType, Op, Type, Var};
 
 pub(crate) fn binary_shape(op: &Op, a: Type, b: Type) -> Result<Type, ShapeError> {
     if a.dtype != DType::F64 || b.dtype != DType::F64 {
@@ -150,6 +150,59 @@ pub fn select_kernel(c: &[f64], a: &[f64], b: &[f64], out: &mut [f64]) {
     for (((o, &k), &x), &y) in out.iter_mut().zip(c).zip(a).zip(b) {
         *o = if k != 0.0 { x } else { y };
     }
+}
+
+/// The VJP of `y = a op b`: cotangents of `a` and `b` (each only if `need_a`/`need_b`).
+///
+/// Conventions: `max`/`min` give the whole cotangent to `a` at ties (`a >= b` for max,
+/// `a <= b` for min), so `max(x, x)` has derivative 1. `pow(a, b)`: `d/da = b a^(b-1)`, taken
+/// as 0 where `b = 0` (so `a^0` is flat even at `a = 0`); `d/db = y log(a)`, taken as 0 where
+/// `a = 0`; for negative `a` it is NaN (the log is).
+pub fn vjp<'b>(
+    op: Binary,
+    a: Var<'b>,
+    b: Var<'b>,
+    y: Var<'b>,
+    g: Var<'b>,
+    need_a: bool,
+    need_b: bool,
+) -> [Option<Var<'b>>; 2] {
+    let zero = || g.builder().splat(0.0, &g.shape());
+    match op {
+        Binary::Add => [Some(g), Some(g)],
+        Binary::Sub => [Some(g), need_b.then(|| -g)],
+        Binary::Mul => [need_a.then(|| g * b), need_b.then(|| g * a)],
+        Binary::Div => {
+            let t = g / b;
+            [Some(t), need_b.then(|| -(t * y))]
+        }
+        Binary::Pow => {
+            let da = need_a.then(|| {
+                let slope = b * a.pow(b - 1.0);
+                g * g.builder().select(b.eq(zero()), zero(), slope)
+            });
+            let db = need_b.then(|| g * g.builder().select(a.eq(zero()), zero(), y * a.log()));
+            [da, db]
+        }
+        Binary::Max | Binary::Min => {
+            let first = if op == Binary::Max { a.ge(b) } else { a.le(b) };
+            let s = g.builder();
+            [
+                need_a.then(|| s.select(first, g, zero())),
+                need_b.then(|| s.select(first, zero(), g)),
+            ]
+        }
+    }
+}
+
+/// The VJP of `select c, a, b`: the mask gets nothing; each branch gets `g` where it was taken.
+pub fn select_vjp<'b>(c: Var<'b>, g: Var<'b>, need_a: bool, need_b: bool) -> [Option<Var<'b>>; 2] {
+    let s = g.builder();
+    let zero = || s.splat(0.0, &g.shape());
+    [
+        need_a.then(|| s.select(c, g, zero())),
+        need_b.then(|| s.select(c, zero(), g)),
+    ]
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! rounding, not bit for bit.
 
 use super::{refuse, ShapeError};
-use crate::ir::{DType, Dims, Op, Type};
+use crate::ir::{DType, Dims, Op, Type, Var};
 
 /// The sizes of a matmul: `batch` products of `[m,k] x [k,n]` after the optional transposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +121,34 @@ pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
             }
         }
     }
+}
+
+/// The VJP of `C = op(A) op(B)` (`op` transposes where `ta`/`tb` say): two more matmuls with
+/// the transposes folded into their flags, so no `transpose` op is emitted.
+pub fn vjp<'b>(
+    a: Var<'b>,
+    b: Var<'b>,
+    ta: bool,
+    tb: bool,
+    g: Var<'b>,
+    need_a: bool,
+    need_b: bool,
+) -> [Option<Var<'b>>; 2] {
+    let da = need_a.then(|| {
+        if ta {
+            b.matmul_t(g, tb, true)
+        } else {
+            g.matmul_t(b, false, !tb)
+        }
+    });
+    let db = need_b.then(|| {
+        if tb {
+            g.matmul_t(a, true, ta)
+        } else {
+            a.matmul_t(g, !ta, false)
+        }
+    });
+    [da, db]
 }
 
 #[cfg(test)]

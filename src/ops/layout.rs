@@ -5,7 +5,7 @@
 //! `reshape` is its own pair and `concat` pairs with one `slice` per operand.
 
 use super::{check_axes, refuse, remove_axes, ShapeError};
-use crate::ir::{Dims, Op, Type, MAX_ELEMENTS, MAX_RANK};
+use crate::ir::{Dims, Op, Type, Var, MAX_ELEMENTS, MAX_RANK};
 
 pub(crate) fn broadcast_shape(
     op: &Op,
@@ -286,6 +286,53 @@ pub fn place_walk(x: Dims, out: Dims, lo: &[usize]) -> Walk {
     let os = strides(&out.to_vec());
     let b0 = lo.iter().zip(&os).map(|(l, s)| l * s).sum();
     Walk::new(&x, &strides(&x), &os, 0, b0)
+}
+
+// The VJPs of the layout ops: each is the op's transpose applied to the cotangent.
+
+pub fn broadcast_vjp<'b>(axes: Dims, g: Var<'b>) -> Var<'b> {
+    g.sum_axes(&axes.to_vec())
+}
+
+pub fn reshape_vjp<'b>(x: Var<'b>, g: Var<'b>) -> Var<'b> {
+    g.reshape(&x.shape())
+}
+
+pub fn transpose_vjp<'b>(perm: Dims, g: Var<'b>) -> Var<'b> {
+    let mut inverse = vec![0; perm.len()];
+    for (i, p) in perm.iter().enumerate() {
+        inverse[p] = i;
+    }
+    g.transpose(&inverse)
+}
+
+pub fn slice_vjp<'b>(x: Var<'b>, start: Dims, stop: Dims, g: Var<'b>) -> Var<'b> {
+    let hi: Vec<usize> = stop.iter().zip(x.shape()).map(|(e, d)| d - e).collect();
+    g.pad(&start.to_vec(), &hi)
+}
+
+pub fn pad_vjp<'b>(x: Var<'b>, lo: Dims, g: Var<'b>) -> Var<'b> {
+    let stop: Vec<usize> = lo.iter().zip(x.shape()).map(|(l, d)| l + d).collect();
+    g.slice(&lo.to_vec(), &stop)
+}
+
+/// One slice of the cotangent per operand that needs it.
+pub fn concat_vjp<'b>(
+    args: &[Var<'b>],
+    axis: u32,
+    g: Var<'b>,
+    needs: &[bool],
+) -> Vec<Option<Var<'b>>> {
+    let axis = axis as usize;
+    let mut at = 0;
+    args.iter()
+        .zip(needs)
+        .map(|(a, &need)| {
+            let d = a.shape()[axis];
+            at += d;
+            need.then(|| g.slice_axis(axis, at - d, at))
+        })
+        .collect()
 }
 
 #[cfg(test)]

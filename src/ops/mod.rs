@@ -11,7 +11,7 @@ pub mod layout;
 pub mod reduce;
 pub mod unary;
 
-use crate::ir::{DType, Dims, Literal, Op, Type, MAX_ELEMENTS};
+use crate::ir::{DType, Dims, Literal, Op, Type, Var, MAX_ELEMENTS};
 use std::fmt;
 
 /// A shape rule's refusal: names the op and shows its operand types.
@@ -107,6 +107,41 @@ fn const_type(op: &Op, ty: Type, value: &Literal) -> Result<Type, ShapeError> {
         }
     }
     Ok(ty)
+}
+
+/// The vector-Jacobian product of one instruction: given the cotangent `g` of its result `y`,
+/// the cotangent of each operand (`None` is a symbolic zero). `needs[i]` says whether operand
+/// `i` wants one at all; rules may skip work for the others. Rules emit IR with the Builder,
+/// and every op they emit has a rule here, so the transform applies to its own output.
+pub fn vjp<'b>(
+    op: &Op,
+    args: &[Var<'b>],
+    y: Var<'b>,
+    g: Var<'b>,
+    needs: &[bool],
+) -> Vec<Option<Var<'b>>> {
+    match op {
+        Op::Const { .. } => vec![],
+        Op::Unary(u) => vec![unary::vjp(*u, args[0], y, g)],
+        Op::Binary(b) => binary::vjp(*b, args[0], args[1], y, g, needs[0], needs[1]).to_vec(),
+        // Comparisons are piecewise constant, and masks carry no cotangent.
+        Op::Compare(_) => vec![None, None],
+        Op::Select => {
+            let [a, b] = binary::select_vjp(args[0], g, needs[1], needs[2]);
+            vec![None, a, b]
+        }
+        Op::ReduceSum { axes } => vec![Some(reduce::sum_vjp(args[0], *axes, g))],
+        Op::ReduceMax { axes } => vec![Some(reduce::max_vjp(args[0], y, *axes, g))],
+        Op::Broadcast { axes, .. } => vec![Some(layout::broadcast_vjp(*axes, g))],
+        Op::Reshape { .. } => vec![Some(layout::reshape_vjp(args[0], g))],
+        Op::Transpose { perm } => vec![Some(layout::transpose_vjp(*perm, g))],
+        Op::Slice { start, stop } => vec![Some(layout::slice_vjp(args[0], *start, *stop, g))],
+        Op::Pad { lo, .. } => vec![Some(layout::pad_vjp(args[0], *lo, g))],
+        Op::Concat { axis } => layout::concat_vjp(args, *axis, g, needs),
+        Op::Matmul { ta, tb } => {
+            contract::vjp(args[0], args[1], *ta, *tb, g, needs[0], needs[1]).to_vec()
+        }
+    }
 }
 
 /// Checks that `axes` is strictly increasing and below `rank`.

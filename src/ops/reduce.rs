@@ -6,7 +6,7 @@
 
 use super::layout::Walk;
 use super::{check_axes, refuse, remove_axes, ShapeError};
-use crate::ir::{DType, Dims, Op, Type};
+use crate::ir::{DType, Dims, Op, Type, Var};
 
 pub(crate) fn shape(op: &Op, x: Type, axes: Dims) -> Result<Type, ShapeError> {
     if x.dtype != DType::F64 {
@@ -42,6 +42,23 @@ pub fn sum_kernel(walk: &Walk, x: &[f64], out: &mut [f64]) {
 pub fn max_kernel(walk: &Walk, x: &[f64], out: &mut [f64]) {
     out.fill(f64::NEG_INFINITY);
     walk.for_each(|a, b| out[b] = super::binary::maximum(out[b], x[a]));
+}
+
+/// The VJP of `reduce_sum` over `axes`: broadcast the cotangent back (its transpose).
+pub fn sum_vjp<'b>(x: Var<'b>, axes: Dims, g: Var<'b>) -> Var<'b> {
+    g.expand(&x.shape(), &axes.to_vec())
+}
+
+/// The VJP of `reduce_max` over `axes`: the cotangent is shared equally among the elements
+/// that equal the maximum (ties split it; a NaN maximum sends it nowhere).
+pub fn max_vjp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, g: Var<'b>) -> Var<'b> {
+    let (shape, axes) = (x.shape(), axes.to_vec());
+    let b = x.builder();
+    let hit = x.eq(y.expand(&shape, &axes));
+    let count = b
+        .select(hit, b.splat(1.0, &shape), b.splat(0.0, &shape))
+        .sum_axes(&axes);
+    b.select(hit, (g / count).expand(&shape, &axes), b.splat(0.0, &shape))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow.
 
 use super::refuse;
-use crate::ir::{DType, Op, Type, Unary};
+use crate::ir::{DType, Op, Type, Unary, Var};
 
 pub(crate) fn shape(op: &Op, x: Type) -> Result<Type, super::ShapeError> {
     if x.dtype != DType::F64 {
@@ -103,6 +103,30 @@ pub fn kernel(u: Unary, x: &[f64], out: &mut [f64]) {
         Unary::Sigmoid => map(x, out, |a| adjit_sigmoid(a)),
         Unary::Floor => map(x, out, f64::floor),
     }
+}
+
+/// The VJP of `y = u(x)` for cotangent `g`, written with the Builder so that it can itself be
+/// differentiated. `None` is a symbolic zero.
+///
+/// Conventions at kinks and domain edges: `abs'(0) = 0` (through `sign`); `sign`, `floor` have
+/// zero derivative everywhere (they are not differentiable where they jump); `sqrt'(0) = inf`;
+/// `log'(0) = inf`. Rules reuse the forward result where it is cheaper (`exp`, `tanh`, ...).
+pub fn vjp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, g: Var<'b>) -> Option<Var<'b>> {
+    Some(match u {
+        Unary::Neg => -g,
+        Unary::Abs => g * x.sign(),
+        Unary::Sign | Unary::Floor => return None,
+        Unary::Exp => g * y,
+        Unary::Log => g / x,
+        Unary::Log1p => g / (1.0 + x),
+        Unary::Expm1 => g * (y + 1.0),
+        Unary::Sqrt => g / (2.0 * y),
+        Unary::Sin => g * x.cos(),
+        Unary::Cos => -(g * x.sin()),
+        Unary::Tan => g * (1.0 + y * y),
+        Unary::Tanh => g * (1.0 - y * y),
+        Unary::Sigmoid => g * (y * (1.0 - y)),
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! canonical (comment-free) form of `.ir` text.
 #![allow(dead_code)]
 
+pub mod random_graph;
+
 use std::path::PathBuf;
 
 /// True when `ADJIT_BLESS` is set: expectations are rewritten in place instead of compared.

@@ -1,0 +1,455 @@
+//! Reverse mode as an IR transform: `vjp`, `grad` and `hvp` take a function and return a new one.
+//!
+//! The result holds the forward instructions first, then the adjoint sweep, which reads the
+//! forward values (nothing is recomputed). The sweep is the seed's backward pass: walk the tape
+//! in reverse, take the cotangent of each instruction's result, apply its VJP rule
+//! (`crate::ops::vjp`), accumulate into the operands' cotangents. Cotangents are `Option`s:
+//! absent means zero, and no zero tensor is built unless an output needs one. Only values that
+//! depend on a differentiated input get cotangents.
+//!
+//! Rules emit IR with the Builder, so the transform applies to its own output: `hvp` is the
+//! reverse transform of `x -> <grad f(x), v>`, giving value, gradient and Hessian-vector product
+//! in one function; the Hessian is never formed. Every result is simplified (`crate::opt`) and
+//! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
+
+use crate::ir::{
+    verify, Builder, DType, Dims, Func, Names, Op, Role, Type, Value, Var, VerifyError,
+};
+use crate::opt::{dce, simplifying_builder};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// Why a function cannot be differentiated as asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdError {
+    NoSuchInput {
+        func: String,
+        name: String,
+        inputs: Vec<String>,
+    },
+    NotDifferentiable {
+        name: String,
+        ty: Type,
+    },
+    NothingToDifferentiate {
+        func: String,
+    },
+    NotScalar {
+        func: String,
+        results: Vec<Type>,
+    },
+    /// A transform produced a function that fails verification: a bug in adjit.
+    Internal(VerifyError),
+}
+
+impl fmt::Display for AdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdError::NoSuchInput { func, name, inputs } => {
+                write!(f, "@{func} has no input '{name}' (its inputs: {})", inputs.join(", "))
+            }
+            AdError::NotDifferentiable { name, ty } => {
+                write!(f, "input '{name}' has type {ty}; only f64 inputs can be differentiated")
+            }
+            AdError::NothingToDifferentiate { func } => write!(
+                f,
+                "@{func} has no input to differentiate: every f64 input is marked data (name some with wrt)"
+            ),
+            AdError::NotScalar { func, results } => {
+                let types: Vec<String> = results.iter().map(|t| t.to_string()).collect();
+                write!(
+                    f,
+                    "grad and hvp need one scalar f64 result, but @{func} returns ({}); use vjp for others",
+                    types.join(", ")
+                )
+            }
+            AdError::Internal(e) => write!(f, "internal error, please report: the transform produced invalid IR: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdError {}
+
+/// The inputs to differentiate: the named ones, or by default every f64 input not marked data.
+pub fn resolve_wrt(f: &Func, wrt: Option<&[&str]>) -> Result<Vec<usize>, AdError> {
+    let indices: Vec<usize> = match wrt {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                f.param_index(n).ok_or_else(|| AdError::NoSuchInput {
+                    func: f.name.clone(),
+                    name: n.to_string(),
+                    inputs: f.params.iter().map(|p| p.name.clone()).collect(),
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => (0..f.params.len())
+            .filter(|&i| f.params[i].role == Role::Wrt && f.params[i].ty.dtype == DType::F64)
+            .collect(),
+    };
+    for &i in &indices {
+        let p = &f.params[i];
+        if p.ty.dtype != DType::F64 {
+            return Err(AdError::NotDifferentiable {
+                name: p.name.clone(),
+                ty: p.ty,
+            });
+        }
+    }
+    let mut unique = indices.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.is_empty() {
+        return Err(AdError::NothingToDifferentiate {
+            func: f.name.clone(),
+        });
+    }
+    Ok(indices.into_iter().fold(Vec::new(), |mut acc, i| {
+        if !acc.contains(&i) {
+            acc.push(i);
+        }
+        acc
+    }))
+}
+
+fn check_scalar(f: &Func) -> Result<(), AdError> {
+    let results = f.result_types();
+    if results.len() != 1 || results[0] != Type::scalar() {
+        return Err(AdError::NotScalar {
+            func: f.name.clone(),
+            results,
+        });
+    }
+    Ok(())
+}
+
+/// Where the cotangents of the outputs come from.
+enum Seed {
+    /// One new parameter per result (`vjp`).
+    Params,
+    /// Cotangent 1 for the scalar result at this index, none for the others (`grad`, `hvp`).
+    One(usize),
+}
+
+/// Hands out names that no value of a function uses yet: `base`, or `base_1`, `base_2`, ...
+struct FreshNames(HashSet<String>);
+
+impl FreshNames {
+    fn of(f: &Func) -> FreshNames {
+        let names = Names::new(f);
+        FreshNames(
+            (0..f.num_values())
+                .map(|i| names.get(Value(i as u32)))
+                .collect(),
+        )
+    }
+
+    fn get(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut k = 1;
+        while self.0.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        self.0.insert(name.clone());
+        name
+    }
+}
+
+/// The forward instructions of `f` followed by the adjoint sweep, unsimplified. The result
+/// returns the results of `f` listed in `keep`, then the cotangent of every input in `wrt`.
+fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) -> Func {
+    let b = simplifying_builder(name, 3 * f.insts.len());
+    let mut map: Vec<Value> = Vec::with_capacity(f.num_values());
+    for p in &f.params {
+        map.push(b.param_with(&p.name, p.ty, p.role, p.init).value());
+    }
+    let mut seeds: Vec<(Value, Var<'_>)> = Vec::new();
+    if let Seed::Params = seed {
+        let names = Names::new(f);
+        let mut fresh = FreshNames::of(f);
+        for &r in &f.results {
+            let n = fresh.get(&format!("{}_bar", names.get(r)));
+            let ty = f.value_type(r);
+            seeds.push((r, b.param_with(&n, ty, Role::Data, None)));
+        }
+    }
+    // Forward: re-emit every instruction (hash-consing merges duplicates).
+    for (k, inst) in f.insts.iter().enumerate() {
+        let args: Vec<Value> = inst.args.iter().map(|a| map[a.index()]).collect();
+        let v = b.op(inst.op.clone(), &args).value();
+        if let Some(n) = &inst.name {
+            b.name_if_unnamed(v, n);
+        }
+        debug_assert_eq!(map.len(), f.params.len() + k);
+        map.push(v);
+    }
+    if let Seed::One(i) = seed {
+        seeds.push((f.results[i], b.scalar(1.0)));
+    }
+    // Activity: which values depend on an input being differentiated.
+    let mut active = vec![false; f.num_values()];
+    for &i in wrt {
+        active[i] = true;
+    }
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k).index();
+        active[v] = inst.ty.dtype == DType::F64 && inst.args.iter().any(|a| active[a.index()]);
+    }
+    // The sweep.
+    let mut adj = Adjoints {
+        dense: vec![None; f.num_values()],
+        pieces: HashMap::new(),
+    };
+    for (v, g) in seeds {
+        if active[v.index()] {
+            adj.add(v.index(), g);
+        }
+    }
+    let mut needs = Vec::new();
+    let mut args = Vec::new();
+    for k in (0..f.insts.len()).rev() {
+        let v = f.inst_value(k).index();
+        let Some(g) = adj.take(&b, v, f.insts[k].ty) else {
+            continue;
+        };
+        let inst = &f.insts[k];
+        if let Op::Slice { start, .. } = inst.op {
+            // Kept as a piece of the operand's cotangent, assembled once when it is complete.
+            if active[inst.args[0].index()] {
+                adj.add_piece(inst.args[0].index(), start, g);
+            }
+            continue;
+        }
+        needs.clear();
+        needs.extend(inst.args.iter().map(|a| active[a.index()]));
+        args.clear();
+        args.extend(inst.args.iter().map(|a| b.var(map[a.index()])));
+        let cts = crate::ops::vjp(&inst.op, &args, b.var(map[v]), g, &needs);
+        for ((a, ct), &need) in inst.args.iter().zip(cts).zip(needs.iter()) {
+            if let (Some(ct), true) = (ct, need) {
+                adj.add(a.index(), ct);
+            }
+        }
+    }
+    let mut results: Vec<Value> = keep.iter().map(|&i| map[f.results[i].index()]).collect();
+    for &i in wrt {
+        let ct = match adj.take(&b, i, f.params[i].ty) {
+            Some(ct) => ct,
+            None => b.splat(0.0, &f.params[i].ty.shape.to_vec()),
+        };
+        results.push(ct.value());
+    }
+    b.finish_unverified(&results)
+}
+
+/// The cotangents of a function's values during the sweep. A contribution through a `slice`
+/// is kept as a piece (its offset and value) rather than padded to the operand's full shape at
+/// once: summing one padded tensor per slice would make code that reads a vector element by
+/// element quadratic. Pieces are assembled with one `concat` per layer of non-overlapping
+/// pieces when the cotangent is taken.
+struct Adjoints<'b> {
+    dense: Vec<Option<Var<'b>>>,
+    pieces: HashMap<usize, Vec<(Dims, Var<'b>)>>,
+}
+
+impl<'b> Adjoints<'b> {
+    /// Adds a contribution: the first one is stored, later ones are summed.
+    fn add(&mut self, v: usize, ct: Var<'b>) {
+        let slot = &mut self.dense[v];
+        *slot = Some(match *slot {
+            None => ct,
+            Some(prev) => prev + ct,
+        });
+    }
+
+    fn add_piece(&mut self, v: usize, start: Dims, ct: Var<'b>) {
+        if ct.ty().numel() > 0 {
+            self.pieces.entry(v).or_default().push((start, ct));
+        }
+    }
+
+    /// The whole cotangent of `v` (of type `ty`), if it has any; it is then cleared.
+    fn take(&mut self, b: &'b Builder, v: usize, ty: Type) -> Option<Var<'b>> {
+        let dense = self.dense[v].take();
+        let Some(pieces) = self.pieces.remove(&v) else {
+            return dense;
+        };
+        let assembled = assemble(b, ty, pieces);
+        Some(match dense {
+            None => assembled,
+            Some(d) => d + assembled,
+        })
+    }
+}
+
+/// Sums pieces placed in a zero tensor of type `ty`. Pieces that differ from the full shape
+/// along one common axis are laid side by side with `concat` (zeros filling the gaps), one
+/// concat per layer of non-overlapping pieces; others are padded and added.
+fn assemble<'b>(b: &'b Builder, ty: Type, mut pieces: Vec<(Dims, Var<'b>)>) -> Var<'b> {
+    let shape = ty.shape.to_vec();
+    let partial_axes = |start: &Dims, piece: &Var<'b>| -> Vec<usize> {
+        let ps = piece.shape();
+        (0..shape.len())
+            .filter(|&a| start.get(a) != 0 || ps[a] != shape[a])
+            .collect()
+    };
+    let axis = {
+        let mut axes: Vec<usize> = pieces
+            .iter()
+            .flat_map(|(s, p)| partial_axes(s, p))
+            .collect();
+        axes.sort_unstable();
+        axes.dedup();
+        (axes.len() == 1).then(|| axes[0])
+    };
+    let Some(axis) = axis else {
+        // No single axis: pad each piece to the full shape and add them up.
+        let mut total: Option<Var<'b>> = None;
+        for (start, piece) in pieces {
+            let hi: Vec<usize> = (0..shape.len())
+                .map(|a| shape[a] - start.get(a) - piece.shape()[a])
+                .collect();
+            let padded = piece.pad(&start.to_vec(), &hi);
+            total = Some(total.map_or(padded, |t| t + padded));
+        }
+        return total.expect("at least one piece");
+    };
+    pieces.sort_by_key(|(start, _)| start.get(axis));
+    // Greedy layering: each piece joins the first layer it does not overlap.
+    let mut layers: Vec<(usize, Vec<(usize, Var<'b>)>)> = Vec::new();
+    for (start, piece) in pieces {
+        let (lo, len) = (start.get(axis), piece.shape()[axis]);
+        match layers.iter_mut().find(|(end, _)| *end <= lo) {
+            Some((end, parts)) => {
+                parts.push((lo, piece));
+                *end = lo + len;
+            }
+            None => layers.push((lo + len, vec![(lo, piece)])),
+        }
+    }
+    let zeros = |len: usize| {
+        let mut s = shape.clone();
+        s[axis] = len;
+        b.splat(0.0, &s)
+    };
+    let mut total: Option<Var<'b>> = None;
+    for (_, parts) in layers {
+        let mut row = Vec::with_capacity(2 * parts.len() + 1);
+        let mut at = 0;
+        for (lo, piece) in parts {
+            if lo > at {
+                row.push(zeros(lo - at));
+            }
+            at = lo + piece.shape()[axis];
+            row.push(piece);
+        }
+        if at < shape[axis] {
+            row.push(zeros(shape[axis] - at));
+        }
+        let layer = if row.len() == 1 {
+            row[0]
+        } else {
+            b.concat(&row, axis)
+        };
+        total = Some(total.map_or(layer, |t| t + layer));
+    }
+    total.expect("at least one piece")
+}
+
+/// Drops what the outputs do not need (the builder has simplified already) and verifies.
+fn finish(f: Func) -> Result<Func, AdError> {
+    let f = dce(f);
+    verify(&f).map_err(AdError::Internal)?;
+    Ok(f)
+}
+
+/// `f.vjp(inputs..., ybar...) -> (outputs..., xbar...)`: the vector-Jacobian product for any `f`.
+/// The cotangent parameters are named after the results (`<result>_bar`) and marked data.
+pub fn vjp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    let wrt = resolve_wrt(f, wrt)?;
+    let keep: Vec<usize> = (0..f.results.len()).collect();
+    finish(transform(
+        f,
+        format!("{}.vjp", f.name),
+        &wrt,
+        Seed::Params,
+        &keep,
+    ))
+}
+
+/// `f.grad(inputs...) -> (y, grad...)` for a function with one scalar result: its value and
+/// its gradient with respect to each input in `wrt`, in that order.
+pub fn grad(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    check_scalar(f)?;
+    let wrt = resolve_wrt(f, wrt)?;
+    finish(transform(
+        f,
+        format!("{}.grad", f.name),
+        &wrt,
+        Seed::One(0),
+        &[0],
+    ))
+}
+
+/// The name of the direction parameter for input `name` in an hvp function (unless taken).
+pub fn direction_name(name: &str) -> String {
+    format!("v_{name}")
+}
+
+/// `f.hvp(inputs..., v...) -> (y, grad..., Hv...)`: value, gradient and Hessian-vector product
+/// for a function with one scalar result, one direction `v_<name>` per input in `wrt` (marked
+/// data). Computed as the gradient of `x -> <grad f(x), v>`; the Hessian is never formed.
+pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    check_scalar(f)?;
+    let wrt = resolve_wrt(f, wrt)?;
+    let g = finish(transform(
+        f,
+        format!("{}.grad", f.name),
+        &wrt,
+        Seed::One(0),
+        &[0],
+    ))?;
+    // x, v -> (y, grad..., <grad, v>)
+    let b = simplifying_builder(format!("{}.hvp", f.name), g.insts.len());
+    let mut map: Vec<Value> = Vec::with_capacity(g.num_values());
+    for p in &g.params {
+        map.push(b.param_with(&p.name, p.ty, p.role, p.init).value());
+    }
+    let mut fresh = FreshNames::of(&g);
+    let dirs: Vec<Var<'_>> = wrt
+        .iter()
+        .map(|&i| {
+            let n = fresh.get(&direction_name(&f.params[i].name));
+            b.param_with(&n, f.params[i].ty, Role::Data, None)
+        })
+        .collect();
+    for inst in &g.insts {
+        let args: Vec<Value> = inst.args.iter().map(|a| map[a.index()]).collect();
+        let v = b.op(inst.op.clone(), &args).value();
+        if let Some(n) = &inst.name {
+            b.name_if_unnamed(v, n);
+        }
+        map.push(v);
+    }
+    let mut dot: Option<Var<'_>> = None;
+    for (j, v) in dirs.iter().enumerate() {
+        let term = (b.var(map[g.results[1 + j].index()]) * *v).sum();
+        dot = Some(match dot {
+            None => term,
+            Some(d) => d + term,
+        });
+    }
+    let mut results: Vec<Value> = g.results.iter().map(|r| map[r.index()]).collect();
+    let k = results.len();
+    results.push(dot.expect("wrt is not empty").value());
+    let inner = b.finish_unverified(&results);
+    let keep: Vec<usize> = (0..k).collect();
+    finish(transform(
+        &inner,
+        format!("{}.hvp", f.name),
+        &wrt,
+        Seed::One(k),
+        &keep,
+    ))
+}

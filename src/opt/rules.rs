@@ -1,0 +1,268 @@
+//! The rewrite rules of `simplify`, applied as each instruction is rebuilt. Every rule is exact
+//! in IEEE arithmetic (same bits for every input, NaN payloads aside):
+//!
+//! - constant folding: an op on constants becomes a constant, computed by the same kernels the
+//!   interpreter runs (splats of any size, other constants up to `FOLD_LIMIT` elements);
+//! - `x * 1`, `1 * x`, `x / 1`, `x - 0`, `x + (-0)` are `x`; `x * -1` is `-x`;
+//!   `--x` is `x`; `a + (-b)` is `a - b` and `a - (-b)` is `a + b`;
+//! - `select(c, a, a)` is `a`; a constant mask picks its branch;
+//! - broadcast of broadcast, reshape of reshape and transpose of transpose become one op; a
+//!   broadcast, reshape, transpose, slice, pad, reduction or concat that changes nothing is
+//!   dropped; a slice that undoes a pad is its operand;
+//! - the operands of `add` and `mul` are put in a canonical order so CSE sees `a*b` and `b*a`
+//!   as one value.
+//!
+//! Not rewritten, because IEEE forbids it: `x + 0` (wrong for `x = -0`), `x * 0` (wrong for
+//! infinite or NaN `x`), `x - x` (NaN for infinite `x`), and anything that reassociates.
+
+use crate::interp;
+use crate::ir::{Binary, Builder, Dims, Func, Inst, Literal, Op, Type, Unary, Value};
+use crate::ops::{self, binary, unary};
+use std::sync::Arc;
+
+/// Non-splat constants up to this many elements are folded.
+const FOLD_LIMIT: usize = 4096;
+
+/// Reductions of a splat up to this many elements are folded (summed in order).
+const SPLAT_SUM_LIMIT: usize = 1 << 20;
+
+/// The simplifier's rewrite hook for `Builder::with_rewrite`: a value equal to `op` on `args`,
+/// or `None` to emit the op as it is. Ill-typed ops are left alone for the builder to report.
+pub fn rewrite(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
+    if matches!(op, Op::Binary(Binary::Add | Binary::Mul)) && args[0] > args[1] {
+        return Some(emit(b, op, &[args[1], args[0]]));
+    }
+    let mut types = [Type::scalar(); 3];
+    if args.len() > types.len() {
+        // Only concat takes more operands; its rules need no types.
+        return identity(b, op, args);
+    }
+    for (t, &a) in types.iter_mut().zip(args) {
+        *t = b.type_of(a);
+    }
+    let ty = ops::result_type(op, &types[..args.len()]).ok()?;
+    fold(b, op, args, ty).or_else(|| identity(b, op, args))
+}
+
+/// Emits through the builder (and so through its hook).
+fn emit(b: &Builder, op: &Op, args: &[Value]) -> Value {
+    b.op(op.clone(), args).value()
+}
+
+fn splat_of(b: &Builder, v: Value) -> Option<f64> {
+    b.literal(v).and_then(|l| l.as_splat())
+}
+
+fn is_splat(b: &Builder, v: Value, x: f64) -> bool {
+    splat_of(b, v).is_some_and(|c| c.to_bits() == x.to_bits())
+}
+
+fn constant(b: &Builder, ty: Type, value: Literal) -> Value {
+    b.op_plain(Op::Const { ty, value }, &[])
+}
+
+/// Constant folding.
+fn fold(b: &Builder, op: &Op, args: &[Value], ty: Type) -> Option<Value> {
+    if args.is_empty() {
+        return None;
+    }
+    let lits: Vec<Literal> = args.iter().map(|&a| b.literal(a)).collect::<Option<_>>()?;
+    let types: Vec<Type> = args.iter().map(|&a| b.type_of(a)).collect();
+    let splats: Option<Vec<f64>> = lits.iter().map(|l| l.as_splat()).collect();
+    if let Some(s) = splats {
+        if let Some(x) = fold_splat(op, &s, &types) {
+            return Some(constant(b, ty, Literal::Splat(x)));
+        }
+    }
+    let too_big = ty.numel() > FOLD_LIMIT || types.iter().any(|t| t.numel() > FOLD_LIMIT);
+    if too_big {
+        return None;
+    }
+    // Evaluate with the interpreter: a function of constants and the op.
+    let mut f = Func::new("fold");
+    for (lit, t) in lits.iter().zip(&types) {
+        f.insts.push(Inst {
+            op: Op::Const {
+                ty: *t,
+                value: lit.clone(),
+            },
+            args: Box::new([]),
+            ty: *t,
+            name: None,
+        });
+    }
+    f.insts.push(Inst {
+        op: op.clone(),
+        args: (0..args.len() as u32).map(Value).collect(),
+        ty,
+        name: None,
+    });
+    f.results = vec![Value(args.len() as u32)];
+    let out = interp::eval(&f, &[]).ok()?.pop()?;
+    Some(constant(b, ty, Literal::Elements(Arc::from(out))))
+}
+
+/// The value of every element of `op` applied to splat operands, when that result is a splat.
+fn fold_splat(op: &Op, s: &[f64], types: &[Type]) -> Option<f64> {
+    let sum_of = |x: f64, n: usize| -> Option<f64> {
+        (n <= SPLAT_SUM_LIMIT).then(|| (0..n).fold(0.0, |acc, _| acc + x))
+    };
+    match op {
+        Op::Const { .. } => None,
+        Op::Unary(u) => Some(unary::apply(*u, s[0])),
+        Op::Binary(o) => Some(binary::apply(*o, s[0], s[1])),
+        Op::Compare(c) => Some(binary::compare(*c, s[0], s[1])),
+        Op::Select => Some(if s[0] != 0.0 { s[1] } else { s[2] }),
+        Op::ReduceSum { axes } => {
+            let n = axes.iter().map(|a| types[0].shape.get(a)).product();
+            sum_of(s[0], n)
+        }
+        Op::ReduceMax { axes } => {
+            let n: usize = axes.iter().map(|a| types[0].shape.get(a)).product();
+            Some(if n == 0 {
+                f64::NEG_INFINITY
+            } else {
+                binary::maximum(f64::NEG_INFINITY, s[0])
+            })
+        }
+        Op::Broadcast { .. } | Op::Reshape { .. } | Op::Transpose { .. } | Op::Slice { .. } => {
+            Some(s[0])
+        }
+        Op::Pad { .. } => (s[0].to_bits() == 0f64.to_bits()).then_some(0.0),
+        Op::Concat { .. } => s
+            .iter()
+            .all(|x| x.to_bits() == s[0].to_bits())
+            .then_some(s[0]),
+        Op::Matmul { ta, tb } => {
+            let d = ops::contract::matmul_dims(types[0], types[1], *ta, *tb);
+            sum_of(s[0] * s[1], d.k)
+        }
+    }
+}
+
+/// Algebraic identities; `None` when none applies.
+fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
+    let def = |v: Value| b.definition(v);
+    let shape_of = |v: Value| b.type_of(v).shape;
+    match op {
+        Op::Binary(Binary::Mul) => {
+            for (x, c) in [(args[0], args[1]), (args[1], args[0])] {
+                if is_splat(b, c, 1.0) {
+                    return Some(x);
+                }
+                if is_splat(b, c, -1.0) {
+                    return Some(emit(b, &Op::Unary(Unary::Neg), &[x]));
+                }
+            }
+            None
+        }
+        Op::Binary(Binary::Div) => is_splat(b, args[1], 1.0).then_some(args[0]),
+        Op::Binary(Binary::Sub) => {
+            if is_splat(b, args[1], 0.0) {
+                return Some(args[0]);
+            }
+            match def(args[1]) {
+                Some((Op::Unary(Unary::Neg), Some(inner))) => {
+                    Some(emit(b, &Op::Binary(Binary::Add), &[args[0], inner]))
+                }
+                _ => None,
+            }
+        }
+        Op::Binary(Binary::Add) => {
+            for (x, y) in [(args[0], args[1]), (args[1], args[0])] {
+                if is_splat(b, y, -0.0) {
+                    return Some(x);
+                }
+                if let Some((Op::Unary(Unary::Neg), Some(inner))) = def(y) {
+                    return Some(emit(b, &Op::Binary(Binary::Sub), &[x, inner]));
+                }
+            }
+            None
+        }
+        Op::Unary(Unary::Neg) => match def(args[0]) {
+            Some((Op::Unary(Unary::Neg), inner)) => inner,
+            _ => None,
+        },
+        Op::Select => {
+            if args[1] == args[2] {
+                return Some(args[1]);
+            }
+            splat_of(b, args[0]).map(|c| if c != 0.0 { args[1] } else { args[2] })
+        }
+        Op::Broadcast { shape, axes } => {
+            if axes.is_empty() {
+                return Some(args[0]);
+            }
+            match def(args[0]) {
+                Some((Op::Broadcast { axes: inner, .. }, Some(x))) => {
+                    // The inner op's axes, seen in the outer result: the positions not added by
+                    // the outer broadcast, in order.
+                    let kept: Vec<usize> =
+                        (0..shape.len()).filter(|i| !axes.contains(*i)).collect();
+                    let mut all: Vec<usize> =
+                        axes.iter().chain(inner.iter().map(|a| kept[a])).collect();
+                    all.sort_unstable();
+                    let op = Op::Broadcast {
+                        shape: *shape,
+                        axes: Dims::new(&all),
+                    };
+                    Some(emit(b, &op, &[x]))
+                }
+                _ => None,
+            }
+        }
+        Op::Reshape { shape } => {
+            if *shape == shape_of(args[0]) {
+                return Some(args[0]);
+            }
+            match def(args[0]) {
+                Some((Op::Reshape { .. }, Some(x))) => Some(emit(b, op, &[x])),
+                _ => None,
+            }
+        }
+        Op::Transpose { perm } => {
+            if perm.iter().enumerate().all(|(i, p)| i == p) {
+                return Some(args[0]);
+            }
+            match def(args[0]) {
+                Some((Op::Transpose { perm: inner }, Some(x))) => {
+                    let composed: Vec<usize> = perm.iter().map(|p| inner.get(p)).collect();
+                    Some(emit(
+                        b,
+                        &Op::Transpose {
+                            perm: Dims::new(&composed),
+                        },
+                        &[x],
+                    ))
+                }
+                _ => None,
+            }
+        }
+        Op::Slice { start, stop } => {
+            let shape = shape_of(args[0]);
+            if start.iter().all(|s| s == 0) && *stop == shape {
+                return Some(args[0]);
+            }
+            match def(args[0]) {
+                Some((Op::Pad { lo, .. }, Some(x))) => {
+                    let inner = shape_of(x);
+                    let exact = *start == lo
+                        && stop
+                            .iter()
+                            .zip(lo.iter().zip(inner.iter()))
+                            .all(|(e, (l, d))| e == l + d);
+                    exact.then_some(x)
+                }
+                _ => None,
+            }
+        }
+        Op::Pad { lo, hi } => {
+            (lo.iter().all(|x| x == 0) && hi.iter().all(|x| x == 0)).then_some(args[0])
+        }
+        Op::ReduceSum { axes } | Op::ReduceMax { axes } => axes.is_empty().then_some(args[0]),
+        Op::Concat { .. } => (args.len() == 1).then_some(args[0]),
+        Op::Const { .. } | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Matmul { .. } => {
+            None
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Property tests of the transforms on random well-typed graphs over the whole op set:
+//! simplification never changes a result (bit for bit, NaN matching NaN), and grad, hvp and
+//! vjp always produce functions that verify and run.
+
+mod common;
+
+use adjit::{ad, interp, ir, opt};
+use common::random_graph::random_func;
+use proptest::prelude::*;
+
+fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn simplify_preserves_results(seed in any::<u64>(), ops in 1usize..25) {
+        let f = random_func(seed, ops);
+        let s = opt::simplify(&f);
+        ir::verify(&s).unwrap();
+        prop_assert!(s.insts.len() <= f.insts.len());
+        let inputs = adjit::inputs::defaults(&f, seed);
+        let (a, b) = (interp::eval(&f, &inputs).unwrap(), interp::eval(&s, &inputs).unwrap());
+        prop_assert!(same_bits(&a, &b), "simplify changed the result of\n{f}\ninto\n{s}\n{a:?} vs {b:?}");
+    }
+
+    #[test]
+    fn transforms_verify_and_run(seed in any::<u64>(), ops in 1usize..20) {
+        let f = random_func(seed, ops);
+        let inputs = adjit::inputs::defaults(&f, seed);
+        let g = ad::grad(&f, None).unwrap();
+        let y = interp::eval(&f, &inputs).unwrap();
+        let gy = interp::eval(&g, &inputs).unwrap();
+        // The value computed by grad is the function's, bit for bit.
+        prop_assert!(same_bits(&y[..1], &gy[..1]));
+        let h = ad::hvp(&f, None).unwrap();
+        let mut hin = inputs.clone();
+        for p in &f.params {
+            hin.push(vec![0.5; p.ty.numel()]);
+        }
+        interp::eval(&h, &hin).unwrap();
+        let v = ad::vjp(&f, None).unwrap();
+        ir::verify(&v).unwrap();
+    }
+}
