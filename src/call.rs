@@ -69,49 +69,77 @@ impl std::error::Error for CallError {}
 pub struct Signature {
     pub inputs: Vec<(String, Type)>,
     pub outputs: Vec<Type>,
+    /// Element counts, precomputed so that checking a call is a few compares.
+    input_lens: Box<[usize]>,
+    output_lens: Box<[usize]>,
 }
 
 impl Signature {
     pub fn of(f: &Func) -> Signature {
+        let inputs: Vec<(String, Type)> = f.params.iter().map(|p| (p.name.clone(), p.ty)).collect();
+        let outputs = f.result_types();
         Signature {
-            inputs: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
-            outputs: f.result_types(),
+            input_lens: inputs.iter().map(|(_, t)| t.numel()).collect(),
+            output_lens: outputs.iter().map(|t| t.numel()).collect(),
+            inputs,
+            outputs,
         }
     }
 
     /// Checks counts and lengths of a call's buffers.
+    #[inline]
     pub fn check(&self, inputs: &[&[f64]], outputs: &[&mut [f64]]) -> Result<(), CallError> {
+        let ok = inputs.len() == self.input_lens.len()
+            && outputs.len() == self.output_lens.len()
+            && inputs
+                .iter()
+                .zip(self.input_lens.iter())
+                .all(|(x, &n)| x.len() == n)
+            && outputs
+                .iter()
+                .zip(self.output_lens.iter())
+                .all(|(y, &n)| y.len() == n);
+        if ok {
+            Ok(())
+        } else {
+            Err(self.mismatch(inputs, outputs))
+        }
+    }
+
+    /// The first mismatch of a call that failed `check`.
+    #[cold]
+    fn mismatch(&self, inputs: &[&[f64]], outputs: &[&mut [f64]]) -> CallError {
         if inputs.len() != self.inputs.len() {
-            return Err(CallError::InputCount {
+            return CallError::InputCount {
                 expected: self.inputs.len(),
                 got: inputs.len(),
-            });
+            };
         }
         for (index, ((name, ty), x)) in self.inputs.iter().zip(inputs).enumerate() {
             if x.len() != ty.numel() {
-                return Err(CallError::InputLength {
+                return CallError::InputLength {
                     index,
                     name: name.clone(),
                     ty: *ty,
                     got: x.len(),
-                });
+                };
             }
         }
         if outputs.len() != self.outputs.len() {
-            return Err(CallError::OutputCount {
+            return CallError::OutputCount {
                 expected: self.outputs.len(),
                 got: outputs.len(),
-            });
+            };
         }
         for (index, (ty, y)) in self.outputs.iter().zip(outputs).enumerate() {
             if y.len() != ty.numel() {
-                return Err(CallError::OutputLength {
+                return CallError::OutputLength {
                     index,
                     ty: *ty,
                     got: y.len(),
-                });
+                };
             }
         }
-        Ok(())
+        unreachable!("mismatch is only called for calls that fail check")
     }
 }

@@ -31,6 +31,7 @@ pub mod check;
 pub mod inputs;
 pub mod interp;
 pub mod ir;
+pub mod jit;
 pub mod models;
 pub mod ops;
 pub mod opt;

@@ -8,6 +8,7 @@ use adjit::ad;
 use adjit::check::{check, CheckOptions};
 use adjit::interp::Program;
 use adjit::ir::{Func, Type};
+use adjit::jit;
 use clap::{Args, Parser, Subcommand};
 use cli::values::{apply_values, to_json, to_text, Slots};
 use cli::{load, CliError, CliResult};
@@ -36,9 +37,17 @@ enum Command {
     Hvp(HvpArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
-    /// Compare the gradient with central differences and the hvp with differences of
-    /// gradients; exit with status 1 above tolerance.
+    /// Compare the gradient with central differences, the hvp with differences of gradients,
+    /// and compiled code with the interpreter; exit with status 1 on failure.
     Check(CheckArgs),
+}
+
+/// Which executor runs the function.
+#[derive(Args)]
+struct EngineArgs {
+    /// Run the tape interpreter instead of compiled code.
+    #[arg(long)]
+    interp: bool,
 }
 
 /// Which inputs to differentiate.
@@ -74,6 +83,8 @@ struct EvalArgs {
     /// The .ir file.
     file: PathBuf,
     #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
     inputs: InputArgs,
     /// Print {"outputs": [...]}: one entry per result, a number or nested arrays.
     #[arg(long)]
@@ -87,6 +98,8 @@ struct GradArgs {
     #[command(flatten)]
     wrt: WrtArgs,
     #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
     inputs: InputArgs,
     /// Print {"value": y, "grad": {"NAME": ...}}, each gradient in its input's shape.
     #[arg(long)]
@@ -99,6 +112,8 @@ struct HvpArgs {
     file: PathBuf,
     #[command(flatten)]
     wrt: WrtArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
     /// The direction for an input: NAME=v1,v2,... or NAME=PATH.json [default: seeded random].
@@ -162,10 +177,9 @@ fn gather_inputs(f: &Func, args: &InputArgs) -> CliResult<Vec<Vec<f64>>> {
     Ok(values)
 }
 
-/// Runs `f` once on `inputs` and returns its results.
-fn execute(f: &Func, inputs: &[Vec<f64>]) -> CliResult<Vec<Vec<f64>>> {
-    let prog = Program::new(f).map_err(|e| CliError(e.to_string()))?;
-    let mut ws = prog.workspace();
+/// Runs `f` once on `inputs`, compiled (or interpreted with `interp`), and returns its results.
+fn execute(f: &Func, inputs: &[Vec<f64>], interp: bool) -> CliResult<Vec<Vec<f64>>> {
+    let fail = |e: &dyn std::fmt::Display| CliError(format!("@{}: {e}", f.name));
     let mut outs: Vec<Vec<f64>> = f
         .result_types()
         .iter()
@@ -173,8 +187,17 @@ fn execute(f: &Func, inputs: &[Vec<f64>]) -> CliResult<Vec<Vec<f64>>> {
         .collect();
     let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
     let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-    prog.run(&mut ws, &ins, &mut refs)
-        .map_err(|e| CliError(e.to_string()))?;
+    if interp {
+        let prog = Program::new(f).map_err(|e| fail(&e))?;
+        let mut ws = prog.workspace();
+        prog.run(&mut ws, &ins, &mut refs).map_err(|e| fail(&e))?;
+    } else {
+        let compiled = jit::compile(f).map_err(|e| fail(&e))?;
+        let mut ws = compiled.workspace();
+        compiled
+            .call(&mut ws, &ins, &mut refs)
+            .map_err(|e| fail(&e))?;
+    }
     Ok(outs)
 }
 
@@ -213,7 +236,7 @@ fn eval(args: &EvalArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let inputs = gather_inputs(&f, &args.inputs)?;
     let types = f.result_types();
-    let outs = execute(&f, &inputs)?;
+    let outs = execute(&f, &inputs, args.engine.interp)?;
     if args.json {
         let list: Vec<Json> = outs
             .iter()
@@ -234,7 +257,7 @@ fn grad(args: &GradArgs) -> CliResult<()> {
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
     let g = ad::grad(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let inputs = gather_inputs(&f, &args.inputs)?;
-    let outs = execute(&g, &inputs)?;
+    let outs = execute(&g, &inputs, args.engine.interp)?;
     if args.json {
         println!(
             "{}",
@@ -262,7 +285,7 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
     };
     apply_values(&dir_slots, &mut dirs, &args.vs, &args.v)?;
     inputs.extend(dirs);
-    let outs = execute(&h, &inputs)?;
+    let outs = execute(&h, &inputs, args.engine.interp)?;
     let k = slots.len();
     if args.json {
         println!(
@@ -292,6 +315,24 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
     let r = check(&f, args.wrt.names().as_deref(), &inputs, &opts)
         .map_err(|e| ad_error(&args.file, e))?;
     let verdict = |e: f64, tol: f64| if e <= tol { "ok" } else { "FAILED" };
+    // Compiled code against the interpreter, on f, grad and hvp.
+    let names = args.wrt.names();
+    let g = ad::grad(&f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let h = ad::hvp(&f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let mut hin = inputs.clone();
+    hin.extend(adjit::inputs::defaults(&h, args.inputs.seed).drain(f.params.len()..));
+    let mut worst_jit = 0.0f64;
+    let mut differing = 0usize;
+    for (func, ins) in [(&f, &inputs), (&g, &inputs), (&h, &hin)] {
+        let (a, b) = (execute(func, ins, true)?, execute(func, ins, false)?);
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            if x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()) {
+                differing += 1;
+                let d = (x - y).abs() / x.abs().max(y.abs());
+                worst_jit = worst_jit.max(if d.is_nan() { f64::INFINITY } else { d });
+            }
+        }
+    }
     println!(
         "@{}: value {:?}, {} directions checked",
         f.name, r.value, r.checks
@@ -313,7 +354,14 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
             verdict(w.error, tol)
         );
     }
-    if r.gradient.error <= args.grad_tol && r.hvp.error <= args.hvp_tol {
+    if differing == 0 {
+        println!("  compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok");
+    } else {
+        println!(
+            "  compiled code vs interpreter (f, grad, hvp): {differing} values differ, largest relative difference {worst_jit:.2e}: FAILED"
+        );
+    }
+    if r.gradient.error <= args.grad_tol && r.hvp.error <= args.hvp_tol && differing == 0 {
         Ok(())
     } else {
         Err(CliError(format!(

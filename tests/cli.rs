@@ -274,6 +274,13 @@ fn check_passes_on_models_and_fails_on_a_wrong_tolerance() {
             stdout(&o)
         );
     }
+    let o = adjit(&["check", "ir/models/pendulum.ir"]);
+    assert!(
+        stdout(&o)
+            .contains("compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok"),
+        "{}",
+        stdout(&o)
+    );
     let o = adjit(&["check", "ir/models/tiny.ir", "--grad-tol", "1e-20"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));

@@ -5,8 +5,9 @@
 //!   parse or verify, with errors on exactly the marked lines, each containing its TEXT.
 //! - Otherwise the file must parse, verify, and print back as its own text without comments.
 //! - `; run: [NAME=VALUE ...] -> OUT, ...` runs the interpreter (unnamed inputs take their
-//!   seeded defaults, seed 0) and compares the outputs to OUT within 1e-12 relative.
-//!   VALUE and OUT are numbers or flat lists `[1.0, 2.0]`.
+//!   seeded defaults, seed 0) and compares the outputs to OUT within 1e-12 relative; compiled
+//!   code must then give the interpreter's outputs bit for bit. VALUE and OUT are numbers or
+//!   flat lists `[1.0, 2.0]`.
 //!
 //! - `; expect grad:` (or `hvp`, `vjp`) followed by lines `;   ...` holds the transformed,
 //!   simplified IR of the file's function (the golden files of `ir/ad/`).

@@ -1,0 +1,587 @@
+//! Planning a function for code generation, before any Cranelift: how every value is computed
+//! and where it lives, which instructions fuse into one loop, how the work is cut into chunks,
+//! and the workspace layout.
+//!
+//! Every value gets a `Kind`:
+//! - `Scalar`: one element (`f64[]`, `f64[1]`, ...). Kept in a register (an SSA value of the
+//!   generated code); stored to a workspace slot only when a later chunk reads it.
+//! - `Splat`: a constant with every element equal: an immediate wherever it is read.
+//! - `Mem`: readable from memory at `storage + offset + sum(index[d] * strides[d])`. Parameters,
+//!   tensor constants and materialized results are `Mem` with row-major strides; `broadcast`,
+//!   `slice`, `transpose` and (of row-major data) `reshape` are `Mem` views of their operand's
+//!   storage with other strides, so they cost nothing until read.
+//! - `Bcast`: a scalar seen over a larger shape (a broadcast of a one-element value).
+//! - `Fused`: an elementwise value with one use, in an elementwise op or reduction of the same
+//!   shape: computed inside its consumer's loop, never stored.
+//!
+//! Values that need code are emitted as `Unit`s in instruction order; a unit is a scalar op, a
+//! loop nest (a fused elementwise group, a reduction, a copy, pad, concat or small matmul) or a
+//! call of the matmul kernel. Units are cut into chunks (one generated function each) so that
+//! compile time stays linear. Workspace ranges are reused once their value is dead.
+
+use crate::ir::{Def, Func, Literal, Op, Type, Value, MAX_RANK};
+use std::collections::HashMap;
+
+/// Where a `Mem` value's elements are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    /// The value that owns the storage (a parameter, a tensor constant or a materialized value).
+    pub storage: Value,
+    /// In elements from the start of the storage.
+    pub offset: i64,
+    /// In elements, one per axis of the value's shape.
+    pub strides: [i64; MAX_RANK],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Scalar,
+    Splat(f64),
+    Mem(Mem),
+    Bcast(Value),
+    Fused,
+}
+
+/// Where a storage owner lives at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Home {
+    Input(usize),
+    Output(usize),
+    /// Workspace offset, in elements.
+    Work(usize),
+}
+
+/// One piece of generated code, in execution order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Compute value `v` (a scalar op, or a loop nest writing `v`'s storage).
+    Compute(Value),
+    /// Compute several elementwise values of one shape in one loop nest: the values
+    /// `loop_roots[first..first + count]`, in order (each may read the earlier ones, at the
+    /// same index only).
+    Loop { first: u32, count: u32 },
+    /// Copy value `v` into output `k` (results that are not computed in place).
+    CopyOut(Value, usize),
+}
+
+/// The plan of a whole function.
+pub struct Plan {
+    pub kinds: Vec<Kind>,
+    /// Home of every storage owner (indexed by value; `None` for values without storage).
+    pub homes: Vec<Option<Home>>,
+    /// Workspace slot of every scalar that a later chunk reads (or that is an operand read from
+    /// memory, such as a matmul input).
+    pub slots: Vec<Option<usize>>,
+    /// The root that computes each fused value.
+    pub fused_into: Vec<u32>,
+    /// Members of each root's group, in instruction order (fused values only).
+    pub groups: HashMap<u32, Vec<Value>>,
+    pub units: Vec<Unit>,
+    /// The values of every `Unit::Loop`.
+    pub loop_roots: Vec<Value>,
+    /// `chunks[c]` is the range of `units` that chunk `c` emits.
+    pub chunks: Vec<std::ops::Range<usize>>,
+    /// Constant tensors to write into a new workspace: offset and data.
+    pub consts: Vec<(usize, Literal, usize)>,
+    pub workspace_len: usize,
+    /// Scalars read by each chunk that were computed in an earlier one, loaded at its entry.
+    pub live_in: Vec<Vec<Value>>,
+    /// For one-element values that are register views of another (a reshape of a scalar),
+    /// the value that holds the register; every other value maps to itself.
+    pub scalar_source: Vec<u32>,
+}
+
+pub fn row_major(shape: &[usize]) -> [i64; MAX_RANK] {
+    let mut s = [0i64; MAX_RANK];
+    let mut acc = 1i64;
+    for i in (0..shape.len()).rev() {
+        s[i] = acc;
+        acc *= shape[i] as i64;
+    }
+    s
+}
+
+fn is_row_major(m: &Mem, shape: &[usize]) -> bool {
+    let want = row_major(shape);
+    (0..shape.len()).all(|d| shape[d] == 1 || m.strides[d] == want[d])
+}
+
+fn is_elementwise(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select
+    )
+}
+
+/// The values a unit computes.
+pub fn unit_values(u: Unit, loop_roots: &[Value]) -> &[Value] {
+    match u {
+        Unit::Compute(_) => &[],
+        Unit::Loop { first, count } => &loop_roots[first as usize..(first + count) as usize],
+        Unit::CopyOut(..) => &[],
+    }
+}
+
+/// Cost of computing one value, in rough instruction counts, for chunking.
+fn value_cost(f: &Func, groups: &HashMap<u32, Vec<Value>>, v: Value) -> usize {
+    1 + groups.get(&v.0).map_or(0, |g| g.len())
+        + match f.def(v) {
+            Def::Inst(i) => f.insts[i].args.len(),
+            Def::Param(_) => 0,
+        }
+}
+
+/// Plans `f` (which must verify) with chunks of about `chunk_cost` units of work.
+pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
+    let np = f.params.len();
+    let nv = f.num_values();
+    // Uses: count, the single user, and whether a value is returned.
+    let mut uses = vec![0u32; nv];
+    let mut user = vec![u32::MAX; nv];
+    let mut returned = vec![false; nv];
+    for (k, inst) in f.insts.iter().enumerate() {
+        for &a in inst.args.iter() {
+            uses[a.index()] += 1;
+            user[a.index()] = (np + k) as u32;
+        }
+    }
+    for &r in &f.results {
+        returned[r.index()] = true;
+    }
+
+    // Kinds, in instruction order (operands first).
+    let mut kinds: Vec<Kind> = Vec::with_capacity(nv);
+    for p in &f.params {
+        kinds.push(if p.ty.numel() == 1 {
+            Kind::Scalar
+        } else {
+            Kind::Mem(Mem {
+                storage: Value(kinds.len() as u32),
+                offset: 0,
+                strides: row_major(&p.ty.shape.to_vec()),
+            })
+        });
+    }
+    let own = |v: usize, t: Type| {
+        Kind::Mem(Mem {
+            storage: Value(v as u32),
+            offset: 0,
+            strides: row_major(&t.shape.to_vec()),
+        })
+    };
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = np + k;
+        let ty = inst.ty;
+        let shape = ty.shape.to_vec();
+        if ty.numel() == 1 {
+            kinds.push(Kind::Scalar);
+            continue;
+        }
+        let arg = |i: usize| kinds[inst.args[i].index()];
+        let kind = match &inst.op {
+            Op::Const { value, .. } => match value.as_splat() {
+                Some(x) => Kind::Splat(x),
+                None => own(v, ty),
+            },
+            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => {
+                let u = user[v] as usize;
+                let fusable = uses[v] == 1
+                    && !returned[v]
+                    && u != u32::MAX as usize
+                    && match &f.insts[u - np].op {
+                        op if is_elementwise(op) => true,
+                        Op::ReduceSum { .. } | Op::ReduceMax { .. } => true,
+                        _ => false,
+                    };
+                if fusable {
+                    Kind::Fused
+                } else {
+                    own(v, ty)
+                }
+            }
+            Op::Broadcast { axes, .. } => match arg(0) {
+                Kind::Scalar => Kind::Bcast(inst.args[0]),
+                Kind::Splat(x) => Kind::Splat(x),
+                Kind::Bcast(s) => Kind::Bcast(s),
+                Kind::Mem(m) => {
+                    let mut strides = [0i64; MAX_RANK];
+                    let mut k = 0;
+                    for (d, s) in strides.iter_mut().enumerate().take(shape.len()) {
+                        if !axes.contains(d) {
+                            *s = m.strides[k];
+                            k += 1;
+                        }
+                    }
+                    Kind::Mem(Mem { strides, ..m })
+                }
+                Kind::Fused => own(v, ty),
+            },
+            Op::Transpose { perm } => match arg(0) {
+                Kind::Mem(m) => {
+                    let mut strides = [0i64; MAX_RANK];
+                    for (d, p) in perm.iter().enumerate() {
+                        strides[d] = m.strides[p];
+                    }
+                    Kind::Mem(Mem { strides, ..m })
+                }
+                other @ (Kind::Splat(_) | Kind::Bcast(_)) => other,
+                Kind::Scalar | Kind::Fused => own(v, ty),
+            },
+            Op::Slice { start, .. } => match arg(0) {
+                Kind::Mem(m) => {
+                    let offset = m.offset
+                        + start
+                            .iter()
+                            .enumerate()
+                            .map(|(d, s)| s as i64 * m.strides[d])
+                            .sum::<i64>();
+                    Kind::Mem(Mem { offset, ..m })
+                }
+                other @ (Kind::Splat(_) | Kind::Bcast(_)) => other,
+                Kind::Scalar | Kind::Fused => own(v, ty),
+            },
+            Op::Reshape { .. } => {
+                let src_shape = f.value_type(inst.args[0]).shape.to_vec();
+                match arg(0) {
+                    Kind::Mem(m) if is_row_major(&m, &src_shape) => Kind::Mem(Mem {
+                        strides: row_major(&shape),
+                        ..m
+                    }),
+                    other @ (Kind::Splat(_) | Kind::Bcast(_)) => other,
+                    Kind::Scalar => Kind::Bcast(inst.args[0]),
+                    Kind::Mem(_) | Kind::Fused => own(v, ty),
+                }
+            }
+            Op::ReduceSum { .. }
+            | Op::ReduceMax { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::Matmul { .. } => own(v, ty),
+        };
+        kinds.push(kind);
+    }
+
+    // Groups: each fused value's root is its user's root.
+    let mut fused_into = vec![u32::MAX; nv];
+    for v in (np..nv).rev() {
+        if kinds[v] == Kind::Fused {
+            let u = user[v] as usize;
+            fused_into[v] = if kinds[u] == Kind::Fused {
+                fused_into[u]
+            } else {
+                u as u32
+            };
+        }
+    }
+    let mut groups: HashMap<u32, Vec<Value>> = HashMap::new();
+    for v in np..nv {
+        if kinds[v] == Kind::Fused {
+            groups
+                .entry(fused_into[v])
+                .or_default()
+                .push(Value(v as u32));
+        }
+    }
+
+    // Units: every value that needs code, in order; results not computed in place are copied.
+    let mut homes: Vec<Option<Home>> = vec![None; nv];
+    for (i, p) in f.params.iter().enumerate() {
+        if p.ty.numel() != 1 {
+            homes[i] = Some(Home::Input(i));
+        }
+    }
+    let mut units = Vec::new();
+    let mut pending_out: Vec<Vec<usize>> = vec![Vec::new(); nv];
+    for (k, &r) in f.results.iter().enumerate() {
+        pending_out[r.index()].push(k);
+    }
+    let copy_outs =
+        |units: &mut Vec<Unit>, homes: &mut [Option<Home>], v: usize, computed_in_place: bool| {
+            for (n, &k) in pending_out[v].iter().enumerate() {
+                if n == 0 && computed_in_place {
+                    homes[v] = Some(Home::Output(k));
+                } else {
+                    units.push(Unit::CopyOut(Value(v as u32), k));
+                }
+            }
+        };
+    for v in 0..np {
+        copy_outs(&mut units, &mut homes, v, false);
+    }
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = np + k;
+        let needs_code = match kinds[v] {
+            Kind::Scalar => {
+                !matches!(inst.op, Op::Const { .. }) && {
+                    // One-element views of scalars are the same register.
+                    !matches!(
+                        (&inst.op, kinds[inst.args.first().map_or(v, |a| a.index())]),
+                        (
+                            Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. },
+                            Kind::Scalar
+                        )
+                    )
+                }
+            }
+            Kind::Mem(m) => m.storage.index() == v && !matches!(inst.op, Op::Const { .. }),
+            Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => false,
+        };
+        if needs_code {
+            units.push(Unit::Compute(Value(v as u32)));
+        }
+        let in_place = needs_code && matches!(kinds[v], Kind::Mem(_));
+        copy_outs(&mut units, &mut homes, v, in_place);
+    }
+
+    // Consecutive elementwise loops over one shape become one loop nest, unless a later one
+    // reads an earlier one's result at other indices (through a view).
+    let elementwise_root = |v: Value| match f.def(v) {
+        Def::Inst(k) => {
+            is_elementwise(&f.insts[k].op)
+                && matches!(kinds[v.index()], Kind::Mem(m) if m.storage == v)
+        }
+        Def::Param(_) => false,
+    };
+    let leaves_read_same_index = |v: Value, produced: &[Value]| {
+        let mut ok = true;
+        let mut check = |inst: usize| {
+            for &a in f.insts[inst].args.iter() {
+                if let Kind::Mem(m) = kinds[a.index()] {
+                    if a != m.storage && produced.contains(&m.storage) {
+                        ok = false;
+                    }
+                }
+            }
+        };
+        for &m in groups.get(&v.0).map_or(&[][..], |g| &g[..]) {
+            if let Def::Inst(k) = f.def(m) {
+                check(k);
+            }
+        }
+        if let Def::Inst(k) = f.def(v) {
+            check(k);
+        }
+        ok
+    };
+    let mut loop_roots: Vec<Value> = Vec::new();
+    let mut merged: Vec<Unit> = Vec::with_capacity(units.len());
+    let mut current: Vec<Value> = Vec::new();
+    let flush = |current: &mut Vec<Value>, merged: &mut Vec<Unit>, loop_roots: &mut Vec<Value>| {
+        match current.len() {
+            0 => {}
+            1 => merged.push(Unit::Compute(current[0])),
+            n => {
+                merged.push(Unit::Loop {
+                    first: loop_roots.len() as u32,
+                    count: n as u32,
+                });
+                loop_roots.extend(current.iter().copied());
+            }
+        }
+        current.clear();
+    };
+    for &u in &units {
+        match u {
+            Unit::Compute(v) if elementwise_root(v) => {
+                let fits = current
+                    .last()
+                    .is_some_and(|&c| f.value_type(c).shape == f.value_type(v).shape)
+                    && current.len() < 256
+                    && leaves_read_same_index(v, &current);
+                if !fits {
+                    flush(&mut current, &mut merged, &mut loop_roots);
+                }
+                current.push(v);
+            }
+            other => {
+                flush(&mut current, &mut merged, &mut loop_roots);
+                merged.push(other);
+            }
+        }
+    }
+    flush(&mut current, &mut merged, &mut loop_roots);
+    let units = merged;
+    let computes = |u: Unit| -> Vec<Value> {
+        match u {
+            Unit::Compute(v) => vec![v],
+            Unit::Loop { .. } => unit_values(u, &loop_roots).to_vec(),
+            Unit::CopyOut(..) => Vec::new(),
+        }
+    };
+
+    // Chunks.
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut cost = 0;
+    for (i, &u) in units.iter().enumerate() {
+        cost += match u {
+            Unit::CopyOut(..) => 2,
+            _ => computes(u).iter().map(|&v| value_cost(f, &groups, v)).sum(),
+        };
+        if cost >= chunk_cost {
+            chunks.push(start..i + 1);
+            start = i + 1;
+            cost = 0;
+        }
+    }
+    if start < units.len() || chunks.is_empty() {
+        chunks.push(start..units.len());
+    }
+    let mut chunk_of_unit = vec![0u32; units.len()];
+    for (c, r) in chunks.iter().enumerate() {
+        for u in r.clone() {
+            chunk_of_unit[u] = c as u32;
+        }
+    }
+
+    // Reads: which values each unit reads directly (operands, group leaves, copies).
+    let mut unit_of: Vec<u32> = vec![u32::MAX; nv];
+    for (i, &u) in units.iter().enumerate() {
+        for v in computes(u) {
+            unit_of[v.index()] = i as u32;
+        }
+    }
+    let reads_of = |u: Unit, out: &mut Vec<Value>| {
+        out.clear();
+        if let Unit::CopyOut(v, _) = u {
+            out.push(v);
+        }
+        for v in computes(u) {
+            if let Def::Inst(i) = f.def(v) {
+                out.extend(f.insts[i].args.iter().copied());
+            }
+            if let Some(g) = groups.get(&v.0) {
+                for m in g {
+                    if let Def::Inst(i) = f.def(*m) {
+                        out.extend(f.insts[i].args.iter().copied());
+                    }
+                }
+            }
+        }
+    };
+    // The storage or scalar behind a read, for liveness.
+    let underlying = |v: Value| -> Option<Value> {
+        match kinds[v.index()] {
+            Kind::Mem(m) => Some(m.storage),
+            Kind::Bcast(s) => Some(s),
+            Kind::Scalar => Some(v),
+            Kind::Splat(_) | Kind::Fused => None,
+        }
+    };
+    // A scalar that is a register view (reshape of a scalar) reads as its source.
+    let mut scalar_source: Vec<u32> = (0..nv as u32).collect();
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = np + k;
+        if kinds[v] == Kind::Scalar
+            && matches!(
+                inst.op,
+                Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. }
+            )
+            && kinds[inst.args[0].index()] == Kind::Scalar
+        {
+            scalar_source[v] = scalar_source[inst.args[0].index()];
+        }
+    }
+    let mut last_unit = vec![0u32; nv];
+    let mut first_chunk_use = vec![u32::MAX; nv];
+    let mut live_in: Vec<Vec<Value>> = vec![Vec::new(); chunks.len()];
+    let mut reads = Vec::new();
+    let mut needs_slot = vec![false; nv];
+    for (i, &u) in units.iter().enumerate() {
+        reads_of(u, &mut reads);
+        let c = chunk_of_unit[i];
+        for &r in &reads {
+            let Some(s) = underlying(r) else { continue };
+            let s = if kinds[s.index()] == Kind::Scalar {
+                Value(scalar_source[s.index()])
+            } else {
+                s
+            };
+            last_unit[s.index()] = last_unit[s.index()].max(i as u32);
+            if kinds[s.index()] == Kind::Scalar {
+                let def_chunk = match f.def(s) {
+                    Def::Param(_) => u32::MAX,
+                    Def::Inst(k) => {
+                        if matches!(f.insts[k].op, Op::Const { .. }) {
+                            continue;
+                        }
+                        chunk_of_unit[unit_of[s.index()] as usize]
+                    }
+                };
+                // Parameters are loaded from their input in every chunk that reads them.
+                let from_earlier = def_chunk == u32::MAX || def_chunk < c;
+                if from_earlier && first_chunk_use[s.index()] != c {
+                    first_chunk_use[s.index()] = c;
+                    live_in[c as usize].push(s);
+                    if def_chunk != u32::MAX {
+                        needs_slot[s.index()] = true;
+                    }
+                }
+            }
+        }
+    }
+
+    // Workspace: tensor constants first (never reused), then materialized values and scalar
+    // slots, each range reused after its last reader.
+    let mut top = 0usize;
+    let mut consts = Vec::new();
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = np + k;
+        if let (Op::Const { value, .. }, Kind::Mem(m)) = (&inst.op, kinds[v]) {
+            if m.storage.index() == v {
+                homes[v] = Some(Home::Work(top));
+                consts.push((top, value.clone(), inst.ty.numel()));
+                top += inst.ty.numel();
+            }
+        }
+    }
+    let mut free: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut dies: Vec<Vec<(usize, usize)>> = vec![Vec::new(); units.len()];
+    let mut slots = vec![None; nv];
+    for (i, &u) in units.iter().enumerate() {
+        for v in computes(u) {
+            let vi = v.index();
+            let len = if needs_slot[vi] {
+                1
+            } else if homes[vi].is_none() && matches!(kinds[vi], Kind::Mem(_)) {
+                f.value_type(v).numel()
+            } else {
+                0
+            };
+            if len > 0 {
+                let off = match free.get_mut(&len).and_then(Vec::pop) {
+                    Some(off) => off,
+                    None => {
+                        top += len;
+                        top - len
+                    }
+                };
+                if needs_slot[vi] {
+                    slots[vi] = Some(off);
+                } else {
+                    homes[vi] = Some(Home::Work(off));
+                }
+                // Freed after its last reader (or right away if nothing reads it).
+                let last = (last_unit[vi] as usize).max(i);
+                dies[last].push((off, len));
+            }
+        }
+        for (off, len) in std::mem::take(&mut dies[i]) {
+            free.entry(len).or_default().push(off);
+        }
+    }
+    Plan {
+        kinds,
+        homes,
+        slots,
+        fused_into,
+        groups,
+        units,
+        loop_roots,
+        chunks,
+        consts,
+        workspace_len: top,
+        live_in,
+        scalar_source,
+    }
+}

@@ -1,0 +1,296 @@
+//! The Cranelift backend against the interpreter: every model (f, grad, hvp), random graphs
+//! over the whole op set, IEEE special values, threads, call checking, big graphs and memory.
+//!
+//! Agreement is bit for bit (NaN matching NaN): the JIT evaluates every op with the
+//! interpreter's scalar functions and sums in the interpreter's order.
+
+mod common;
+
+use adjit::call::CallError;
+use adjit::interp;
+use adjit::ir::{self, Builder, Func, Op};
+use adjit::jit::{self, Compiled, Jit, JitOptions, Tier};
+use common::random_graph::random_func;
+use proptest::prelude::*;
+use std::sync::Arc;
+
+fn run_jit(c: &Compiled, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let mut ws = c.workspace();
+    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut outs: Vec<Vec<f64>> = c
+        .signature()
+        .outputs
+        .iter()
+        .map(|t| vec![0.0; t.numel()])
+        .collect();
+    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    c.call(&mut ws, &ins, &mut refs).unwrap();
+    outs
+}
+
+/// 0 when bit-identical (NaN matching NaN); otherwise the largest norm-wise relative difference
+/// of an output, `max |a - b| / max |a|` (infinite if NaN-ness differs), for the message.
+fn difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let mut worst = 0.0f64;
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.len(), y.len());
+        let scale = x.iter().fold(
+            0.0f64,
+            |m, v| if v.is_finite() { m.max(v.abs()) } else { m },
+        );
+        for (&p, &q) in x.iter().zip(y) {
+            if p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()) {
+                continue;
+            }
+            let d = if p == q { 0.0 } else { (p - q).abs() / scale };
+            worst = worst.max(if d.is_nan() {
+                f64::INFINITY
+            } else {
+                d.max(f64::MIN_POSITIVE)
+            });
+        }
+    }
+    worst
+}
+
+fn check_agrees(name: &str, f: &Func, inputs: &[Vec<f64>]) {
+    let want = interp::eval(f, inputs).unwrap();
+    for tier in [Tier::FastCode, Tier::FastCompile] {
+        let c = Jit::new(JitOptions {
+            tier,
+            verify: true,
+            chunk_cost: None,
+        })
+        .compile(f)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = run_jit(&c, inputs);
+        let d = difference(&want, &got);
+        assert_eq!(
+            d, 0.0,
+            "{name} ({tier:?}): JIT differs from the interpreter by {d:e}"
+        );
+    }
+}
+
+#[test]
+fn every_model_f_grad_hvp() {
+    for m in adjit::models::ALL {
+        let f = ir::parse(m.text).unwrap();
+        let g = adjit::ad::grad(&f, None).unwrap();
+        let h = adjit::ad::hvp(&f, None).unwrap();
+        for (kind, func) in [("f", &f), ("grad", &g), ("hvp", &h)] {
+            let inputs = adjit::inputs::defaults(func, 2);
+            check_agrees(&format!("{} {kind}", m.name), func, &inputs);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_graphs_agree_with_the_interpreter(seed in any::<u64>(), ops in 1usize..24) {
+        let f = random_func(seed, ops);
+        let inputs = adjit::inputs::defaults(&f, seed);
+        check_agrees(&format!("random {seed} {ops} f"), &f, &inputs);
+        let g = adjit::ad::grad(&f, None).unwrap();
+        check_agrees(&format!("random {seed} {ops} grad"), &g, &inputs);
+        let h = adjit::ad::hvp(&f, None).unwrap();
+        let hin = adjit::inputs::defaults(&h, seed);
+        check_agrees(&format!("random {seed} {ops} hvp"), &h, &hin);
+    }
+}
+
+#[test]
+fn ieee_specials_match_the_interpreter() {
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1.0,
+        -2.5,
+        1e308,
+        5e-324,
+    ];
+    let n = specials.len();
+    let b = Builder::new("specials");
+    let x = b.param("x", &[n * n]);
+    let y = b.param("y", &[n * n]);
+    let mut outs = vec![
+        x * y,
+        x + y,
+        x - y,
+        x / y,
+        x.max(y),
+        x.min(y),
+        x.pow(y),
+        b.select(x.lt(y), x, y),
+    ];
+    for u in adjit::ir::Unary::ALL {
+        outs.push(b.op(Op::Unary(u), &[x.value()]));
+    }
+    outs.push(x.sum_axes(&[0]));
+    outs.push(x.max_axes(&[0]));
+    let f = b.finish(&outs).unwrap();
+    let xs: Vec<f64> = (0..n * n).map(|i| specials[i / n]).collect();
+    let ys: Vec<f64> = (0..n * n).map(|i| specials[i % n]).collect();
+    check_agrees("specials", &f, &[xs.clone(), ys.clone()]);
+    // And as scalars (register code rather than loops).
+    for i in 0..n * n {
+        let b = Builder::new("scalar_specials");
+        let p = b.param("p", &[]);
+        let q = b.param("q", &[]);
+        let mut outs = vec![
+            p * q,
+            p.max(q),
+            p.min(q),
+            p.pow(q),
+            b.select(p.ge(q), p, q),
+            p.sign(),
+            p.floor(),
+        ];
+        outs.push(p.sigmoid());
+        let f = b.finish(&outs).unwrap();
+        check_agrees("scalar specials", &f, &[vec![xs[i]], vec![ys[i]]]);
+    }
+}
+
+#[test]
+fn wrong_calls_are_errors() {
+    let f = ir::parse(adjit::models::find("logistic").unwrap().text).unwrap();
+    let c = jit::compile(&f).unwrap();
+    let mut ws = c.workspace();
+    let inputs = adjit::inputs::defaults(&f, 0);
+    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut y = [0.0];
+    assert_eq!(
+        c.call(&mut ws, &ins[..2], &mut [&mut y]).unwrap_err(),
+        CallError::InputCount {
+            expected: 3,
+            got: 2
+        }
+    );
+    let short = vec![0.0; 99];
+    let err = c
+        .call(&mut ws, &[ins[0], ins[1], &short], &mut [&mut y])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::InputLength {
+                index: 2,
+                got: 99,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mut long = [0.0; 2];
+    assert!(matches!(
+        c.call(&mut ws, &ins, &mut [&mut long]).unwrap_err(),
+        CallError::OutputLength { .. }
+    ));
+    assert!(matches!(
+        c.call(&mut ws, &ins, &mut []).unwrap_err(),
+        CallError::OutputCount { .. }
+    ));
+    let other = jit::compile(&f).unwrap();
+    let mut foreign = other.workspace();
+    assert_eq!(
+        c.call(&mut foreign, &ins, &mut [&mut y]).unwrap_err(),
+        CallError::ForeignWorkspace
+    );
+    c.call(&mut ws, &ins, &mut [&mut y]).unwrap();
+    assert_eq!(
+        y[0].to_bits(),
+        interp::eval(&f, &inputs).unwrap()[0][0].to_bits()
+    );
+}
+
+#[test]
+fn four_threads_share_one_compiled_function() {
+    let f = ir::parse(adjit::models::find("mlp").unwrap().text).unwrap();
+    let g = adjit::ad::grad(&f, None).unwrap();
+    let c = Arc::new(jit::compile(&g).unwrap());
+    let inputs: Vec<Vec<Vec<f64>>> = (0..4).map(|t| adjit::inputs::defaults(&g, t)).collect();
+    let alone: Vec<Vec<Vec<f64>>> = inputs.iter().map(|i| run_jit(&c, i)).collect();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (c, inputs) = (Arc::clone(&c), inputs[t].clone());
+            std::thread::spawn(move || {
+                let mut ws = c.workspace();
+                let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+                let mut outs: Vec<Vec<f64>> = c
+                    .signature()
+                    .outputs
+                    .iter()
+                    .map(|t| vec![0.0; t.numel()])
+                    .collect();
+                let mut last = Vec::new();
+                for _ in 0..200 {
+                    let mut refs: Vec<&mut [f64]> =
+                        outs.iter_mut().map(Vec::as_mut_slice).collect();
+                    c.call(&mut ws, &ins, &mut refs).unwrap();
+                    if !last.is_empty() {
+                        assert_eq!(last, outs, "a call gave a different answer");
+                    }
+                    last = outs.clone();
+                }
+                last
+            })
+        })
+        .collect();
+    for (t, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap(), alone[t], "thread {t}");
+    }
+}
+
+#[test]
+fn a_million_instructions_compile() {
+    const N: usize = 1_000_000;
+    let b = Builder::new("big");
+    let x = b.param("x", &[]);
+    let mut v = x.sin();
+    for k in 2..=N {
+        v = if k % 2 == 0 { v + x } else { v.sin() };
+    }
+    let f = b.finish(&[v]).unwrap();
+    assert_eq!(f.insts.len(), N);
+    let c = jit::compile(&f).unwrap();
+    assert!(
+        c.num_chunks() > 10,
+        "a million instructions in {} chunks",
+        c.num_chunks()
+    );
+    let got = run_jit(&c, &[vec![0.3]]);
+    let x = 0.3f64;
+    let mut want = x.sin();
+    for k in 2..=N {
+        want = if k % 2 == 0 { want + x } else { want.sin() };
+    }
+    assert_eq!(got[0][0].to_bits(), want.to_bits());
+}
+
+#[test]
+fn results_that_are_inputs_views_or_repeated_are_copied() {
+    let b = Builder::new("copies");
+    let x = b.param("x", &[2, 3]);
+    let s = b.param("s", &[]);
+    let e = x.exp();
+    let f = b
+        .finish(&[
+            x,
+            x.t(),
+            e,
+            e,
+            s,
+            x.slice(&[1, 0], &[2, 3]),
+            b.splat(2.5, &[3]),
+            s.broadcast_to(&[2]),
+        ])
+        .unwrap();
+    let inputs = vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], vec![7.0]];
+    check_agrees("copies", &f, &inputs);
+}
