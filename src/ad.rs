@@ -246,8 +246,8 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
 /// The cotangents of a function's values during the sweep. A contribution through a `slice`
 /// is kept as a piece (its offset and value) rather than padded to the operand's full shape at
 /// once: summing one padded tensor per slice would make code that reads a vector element by
-/// element quadratic. Pieces are assembled with one `concat` per layer of non-overlapping
-/// pieces when the cotangent is taken.
+/// element quadratic. When the cotangent is taken, the pieces are assembled with one `concat`
+/// of segments, each the sum of the pieces that cover it.
 struct Adjoints<'b> {
     dense: Vec<Option<Var<'b>>>,
     pieces: HashMap<usize, Vec<(Dims, Var<'b>)>>,
@@ -284,8 +284,8 @@ impl<'b> Adjoints<'b> {
 }
 
 /// Sums pieces placed in a zero tensor of type `ty`. Pieces that differ from the full shape
-/// along one common axis are laid side by side with `concat` (zeros filling the gaps), one
-/// concat per layer of non-overlapping pieces; others are padded and added.
+/// along one common axis become one `concat` of segments (zeros filling the gaps); others are
+/// padded and added.
 fn assemble<'b>(b: &'b Builder, ty: Type, mut pieces: Vec<(Dims, Var<'b>)>) -> Var<'b> {
     let shape = ty.shape.to_vec();
     let partial_axes = |start: &Dims, piece: &Var<'b>| -> Vec<usize> {
@@ -316,45 +316,44 @@ fn assemble<'b>(b: &'b Builder, ty: Type, mut pieces: Vec<(Dims, Var<'b>)>) -> V
         return total.expect("at least one piece");
     };
     pieces.sort_by_key(|(start, _)| start.get(axis));
-    // Greedy layering: each piece joins the first layer it does not overlap.
-    let mut layers: Vec<(usize, Vec<(usize, Var<'b>)>)> = Vec::new();
-    for (start, piece) in pieces {
-        let (lo, len) = (start.get(axis), piece.shape()[axis]);
-        match layers.iter_mut().find(|(end, _)| *end <= lo) {
-            Some((end, parts)) => {
-                parts.push((lo, piece));
-                *end = lo + len;
-            }
-            None => layers.push((lo + len, vec![(lo, piece)])),
-        }
-    }
+    // Cut the axis at every piece's ends; each segment is the sum of the pieces covering it
+    // (or zeros), and one concat lays the segments side by side.
+    let span =
+        |(start, piece): &(Dims, Var<'b>)| (start.get(axis), start.get(axis) + piece.shape()[axis]);
+    let mut cuts: Vec<usize> = pieces
+        .iter()
+        .flat_map(|p| [span(p).0, span(p).1])
+        .chain([0, shape[axis]])
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
     let zeros = |len: usize| {
         let mut s = shape.clone();
         s[axis] = len;
         b.splat(0.0, &s)
     };
-    let mut total: Option<Var<'b>> = None;
-    for (_, parts) in layers {
-        let mut row = Vec::with_capacity(2 * parts.len() + 1);
-        let mut at = 0;
-        for (lo, piece) in parts {
-            if lo > at {
-                row.push(zeros(lo - at));
-            }
-            at = lo + piece.shape()[axis];
-            row.push(piece);
+    let mut parts = Vec::with_capacity(cuts.len());
+    let mut active: Vec<(Dims, Var<'b>)> = Vec::new();
+    let mut next = 0;
+    for w in cuts.windows(2) {
+        let (lo, hi) = (w[0], w[1]);
+        active.retain(|p| span(p).1 > lo);
+        while next < pieces.len() && span(&pieces[next]).0 <= lo {
+            active.push(pieces[next]);
+            next += 1;
         }
-        if at < shape[axis] {
-            row.push(zeros(shape[axis] - at));
+        let mut segment: Option<Var<'b>> = None;
+        for p in &active {
+            let part = p.1.slice_axis(axis, lo - span(p).0, hi - span(p).0);
+            segment = Some(segment.map_or(part, |acc| acc + part));
         }
-        let layer = if row.len() == 1 {
-            row[0]
-        } else {
-            b.concat(&row, axis)
-        };
-        total = Some(total.map_or(layer, |t| t + layer));
+        parts.push(segment.unwrap_or_else(|| zeros(hi - lo)));
     }
-    total.expect("at least one piece")
+    if parts.len() == 1 {
+        parts[0]
+    } else {
+        b.concat(&parts, axis)
+    }
 }
 
 /// Drops what the outputs do not need (the builder has simplified already) and verifies.

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod ad;
+pub mod bench;
 pub mod call;
 pub mod check;
 pub mod inputs;

@@ -37,9 +37,27 @@ enum Command {
     Hvp(HvpArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
+    /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
+    /// hvp, interpreted and compiled. With no file, the shipped models.
+    Bench(BenchArgs),
     /// Compare the gradient with central differences, the hvp with differences of gradients,
     /// and compiled code with the interpreter; exit with status 1 on failure.
     Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// .ir files to measure (one scalar result each) [default: the shipped models].
+    files: Vec<PathBuf>,
+    /// A fast pass with fewer, shorter samples.
+    #[arg(long)]
+    quick: bool,
+    /// Print a JSON array, one object per model, instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the times as an SVG bar chart.
+    #[arg(long, value_name = "PATH.svg")]
+    plot: Option<PathBuf>,
 }
 
 /// Which executor runs the function.
@@ -232,6 +250,61 @@ fn print_named(label: &str, slots: &[(String, Type)], values: &[Vec<f64>]) {
     }
 }
 
+fn bench_command(args: &BenchArgs) -> CliResult<()> {
+    // Read every file first, so that a bad argument fails before any measuring.
+    let mut models: Vec<(String, String)> = Vec::new();
+    if args.files.is_empty() {
+        for m in adjit::models::ALL {
+            models.push((m.name.to_string(), m.text.to_string()));
+        }
+    }
+    for path in &args.files {
+        let f = load(path)?;
+        let results = f.result_types();
+        if results.len() != 1
+            || !results[0].is_scalar()
+            || results[0].dtype != adjit::ir::DType::F64
+        {
+            return Err(CliError(format!(
+                "{}: bench needs a function with one scalar f64 result (for grad and hvp)",
+                path.display()
+            )));
+        }
+        ad::resolve_wrt(&f, None).map_err(|e| ad_error(path, e))?;
+        let name = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        models.push((name, f.to_string()));
+    }
+    let budget = if args.quick {
+        adjit::bench::Budget::QUICK
+    } else {
+        adjit::bench::Budget::NORMAL
+    };
+    let mut reports = Vec::new();
+    let total = models.len();
+    for (i, (name, text)) in models.iter().enumerate() {
+        eprintln!("[{}/{total}] {name}", i + 1);
+        let r = adjit::bench::measure(name, text, budget)
+            .map_err(|e| CliError(format!("{name}: {e}")))?;
+        reports.push(r);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&cli::bench::to_json(&reports)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", cli::bench::table(&reports));
+    }
+    if let Some(path) = &args.plot {
+        cli::bench::plot(&reports, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn eval(args: &EvalArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let inputs = gather_inputs(&f, &args.inputs)?;
@@ -393,6 +466,7 @@ fn main() -> ExitCode {
         Command::Hvp(a) => hvp(a),
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
+        Command::Bench(a) => bench_command(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -317,10 +317,97 @@ fn derivative_errors_are_clear() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["eval", "grad", "hvp", "show", "check"] {
+    for cmd in ["eval", "grad", "hvp", "show", "check", "bench"] {
         let o = adjit(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd}");
         assert!(stdout(&o).contains("Usage"), "{cmd}");
     }
     assert!(stdout(&adjit(&["--help"])).contains("Usage"));
+}
+
+#[test]
+fn bench_reports_json_table_and_plot() {
+    let dir = std::env::temp_dir().join(format!("adjit-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("bench.svg");
+    let o = adjit(&[
+        "bench",
+        "--quick",
+        "--json",
+        "ir/models/tiny.ir",
+        "ir/ad/square.ir",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    let j = json(&o);
+    let rows = j.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["model"], "tiny");
+    assert_eq!(rows[1]["model"], "square");
+    for key in [
+        "instructions_f",
+        "instructions_grad",
+        "instructions_hvp",
+        "compile_s",
+        "interp_f_s",
+        "interp_grad_s",
+        "interp_hvp_s",
+        "jit_f_s",
+        "jit_grad_s",
+        "jit_hvp_s",
+    ] {
+        let v = rows[0][key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(v > 0.0, "{key} = {v}");
+    }
+    assert_eq!(rows[0]["instructions_f"], 9);
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.starts_with("<svg")
+            && picture.contains("tiny")
+            && picture.contains("compiled f+grad"),
+        "{picture}"
+    );
+    let o = adjit(&["bench", "--quick", "ir/models/neuron.ir"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(
+        table.contains("speed-up") && table.lines().any(|l| l.starts_with("neuron")),
+        "{table}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bench_argument_errors_are_clear() {
+    fails(
+        &["bench", "no/such.ir"],
+        1,
+        "no/such.ir: cannot read the file",
+    );
+    fails(
+        &["bench", "ir/filetests/errors/parse.ir"],
+        1,
+        "ir/filetests/errors/parse.ir:4:18: unknown op 'softplus'",
+    );
+    fails(
+        &["bench", "ir/filetests/run/layout.ir"],
+        1,
+        "bench needs a function with one scalar f64 result",
+    );
+    fails(&["bench", "--fast"], 2, "unexpected argument '--fast'");
+    let dir = std::env::temp_dir();
+    let bad = dir.join(format!("adjit-no-dir-{}/x.svg", std::process::id()));
+    fails(
+        &[
+            "bench",
+            "--quick",
+            "ir/ad/square.ir",
+            "--plot",
+            bad.to_str().unwrap(),
+        ],
+        1,
+        "cannot draw the plot",
+    );
 }

@@ -47,6 +47,20 @@ struct Tile {
     n: usize,
 }
 
+/// The innermost loop level as a loop body sees it: elements per iteration, and each walker's
+/// byte stride along it (0 for a value that does not change along it).
+struct Inner {
+    lanes: usize,
+    strides: Vec<i64>,
+}
+
+impl Inner {
+    /// Walker `w`'s byte stride along the innermost axis (only consulted for several lanes).
+    fn stride(&self, w: usize) -> i64 {
+        self.strides.get(w).copied().unwrap_or(8)
+    }
+}
+
 /// A pointer walked by a loop nest: its start and its byte stride along each axis.
 struct Walker {
     start: CV,
@@ -153,6 +167,52 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.ins().store(flags(), x, addr, 0);
     }
 
+    /// Loads `lanes` elements (one repeated if `stride` is 0) of type `dtype` at `addr`.
+    fn load_lanes(&mut self, addr: CV, dtype: DType, lanes: usize, stride: i64) -> CV {
+        if lanes == 1 {
+            return self.load(addr, dtype);
+        }
+        if stride == 0 {
+            let x = self.load(addr, dtype);
+            return self.widen(x, dtype);
+        }
+        let x = self.fb.ins().load(types::F64X2, vector_flags(), addr, 0);
+        match dtype {
+            DType::F64 => x,
+            DType::Bool => {
+                let zero = self.float(0.0, 2);
+                self.compare(FloatCC::NotEqual, x, zero, 2)
+            }
+        }
+    }
+
+    /// A one-lane value repeated over two lanes (a bool becomes a lane mask).
+    fn widen(&mut self, x: CV, dtype: DType) -> CV {
+        match dtype {
+            DType::F64 => self.fb.ins().splat(types::F64X2, x),
+            DType::Bool => {
+                let m = self.fb.ins().bmask(types::I64, x);
+                let v = self.fb.ins().splat(types::I64X2, m);
+                self.fb.ins().bitcast(types::F64X2, MemFlagsData::new(), v)
+            }
+        }
+    }
+
+    /// Stores `lanes` elements of type `dtype` at `addr`.
+    fn store_lanes(&mut self, addr: CV, x: CV, dtype: DType, lanes: usize) {
+        if lanes == 1 {
+            return self.store(addr, x, dtype);
+        }
+        let x = match dtype {
+            DType::F64 => x,
+            DType::Bool => {
+                let one = self.float(1.0, 2);
+                self.fb.ins().band(x, one)
+            }
+        };
+        self.fb.ins().store(vector_flags(), x, addr, 0);
+    }
+
     fn immediate(&mut self, x: f64, dtype: DType) -> CV {
         match dtype {
             DType::F64 => self.fb.ins().f64const(x),
@@ -164,7 +224,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
     fn base(&mut self, storage: Value) -> CV {
         match self.plan.homes[storage.index()].expect("storage owners have homes") {
             Home::Input(i) => self.ins[i],
-            Home::Output(k) => self.outs[k],
+            Home::Output(k, 0) => self.outs[k],
+            Home::Output(k, off) => self.fb.ins().iadd_imm_s(self.outs[k], (8 * off) as i64),
             Home::Work(off) => self.fb.ins().iadd_imm_s(self.ws, (8 * off) as i64),
         }
     }
@@ -203,8 +264,53 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.inst_results(call)[0]
     }
 
-    /// One elementwise op on registers.
-    fn op(&mut self, op: &Op, a: &[CV]) -> CV {
+    /// A host function on each lane.
+    fn call_lanes(&mut self, name: &'static str, args: &[CV], lanes: usize) -> CV {
+        if lanes == 1 {
+            return self.call1(name, args);
+        }
+        let mut results = Vec::with_capacity(lanes);
+        for k in 0..lanes as u8 {
+            let lane: Vec<CV> = args
+                .iter()
+                .map(|&a| self.fb.ins().extractlane(a, k))
+                .collect();
+            results.push(self.call1(name, &lane));
+        }
+        let v = self.fb.ins().scalar_to_vector(types::F64X2, results[0]);
+        self.fb.ins().insertlane(v, results[1], 1)
+    }
+
+    /// A float constant, splat over the lanes.
+    fn float(&mut self, x: f64, lanes: usize) -> CV {
+        let c = self.fb.ins().f64const(x);
+        if lanes == 1 {
+            c
+        } else {
+            self.fb.ins().splat(types::F64X2, c)
+        }
+    }
+
+    /// A comparison: an `i8` for one lane, a two-lane all-ones/all-zeros mask (as `f64x2`) else.
+    fn compare(&mut self, cc: FloatCC, x: CV, y: CV, lanes: usize) -> CV {
+        let c = self.fb.ins().fcmp(cc, x, y);
+        if lanes == 1 {
+            c
+        } else {
+            self.fb.ins().bitcast(types::F64X2, MemFlagsData::new(), c)
+        }
+    }
+
+    fn choose(&mut self, c: CV, x: CV, y: CV, lanes: usize) -> CV {
+        if lanes == 1 {
+            self.fb.ins().select(c, x, y)
+        } else {
+            self.fb.ins().bitselect(c, x, y)
+        }
+    }
+
+    /// One elementwise op on registers of `lanes` lanes.
+    fn op(&mut self, op: &Op, a: &[CV], lanes: usize) -> CV {
         match op {
             Op::Unary(u) => match u {
                 Unary::Neg => self.fb.ins().fneg(a[0]),
@@ -213,29 +319,29 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 Unary::Floor => self.fb.ins().floor(a[0]),
                 Unary::Sign => {
                     // +1 above zero, -1 below, the argument itself for +-0 and NaN.
-                    let zero = self.fb.ins().f64const(0.0);
-                    let (one, minus) = (self.fb.ins().f64const(1.0), self.fb.ins().f64const(-1.0));
-                    let gt = self.fb.ins().fcmp(FloatCC::GreaterThan, a[0], zero);
-                    let lt = self.fb.ins().fcmp(FloatCC::LessThan, a[0], zero);
-                    let neg = self.fb.ins().select(lt, minus, a[0]);
-                    self.fb.ins().select(gt, one, neg)
+                    let zero = self.float(0.0, lanes);
+                    let (one, minus) = (self.float(1.0, lanes), self.float(-1.0, lanes));
+                    let gt = self.compare(FloatCC::GreaterThan, a[0], zero, lanes);
+                    let lt = self.compare(FloatCC::LessThan, a[0], zero, lanes);
+                    let neg = self.choose(lt, minus, a[0], lanes);
+                    self.choose(gt, one, neg, lanes)
                 }
-                Unary::Exp => self.call1("adjit_exp", a),
-                Unary::Log => self.call1("adjit_log", a),
-                Unary::Log1p => self.call1("adjit_log1p", a),
-                Unary::Expm1 => self.call1("adjit_expm1", a),
-                Unary::Sin => self.call1("adjit_sin", a),
-                Unary::Cos => self.call1("adjit_cos", a),
-                Unary::Tan => self.call1("adjit_tan", a),
-                Unary::Tanh => self.call1("adjit_tanh", a),
-                Unary::Sigmoid => self.call1("adjit_sigmoid", a),
+                Unary::Exp => self.call_lanes("adjit_exp", a, lanes),
+                Unary::Log => self.call_lanes("adjit_log", a, lanes),
+                Unary::Log1p => self.call_lanes("adjit_log1p", a, lanes),
+                Unary::Expm1 => self.call_lanes("adjit_expm1", a, lanes),
+                Unary::Sin => self.call_lanes("adjit_sin", a, lanes),
+                Unary::Cos => self.call_lanes("adjit_cos", a, lanes),
+                Unary::Tan => self.call_lanes("adjit_tan", a, lanes),
+                Unary::Tanh => self.call_lanes("adjit_tanh", a, lanes),
+                Unary::Sigmoid => self.call_lanes("adjit_sigmoid", a, lanes),
             },
             Op::Binary(b) => match b {
                 Binary::Add => self.fb.ins().fadd(a[0], a[1]),
                 Binary::Sub => self.fb.ins().fsub(a[0], a[1]),
                 Binary::Mul => self.fb.ins().fmul(a[0], a[1]),
                 Binary::Div => self.fb.ins().fdiv(a[0], a[1]),
-                Binary::Pow => self.call1("adjit_pow", a),
+                Binary::Pow => self.call_lanes("adjit_pow", a, lanes),
                 Binary::Max => self.fb.ins().fmax(a[0], a[1]),
                 Binary::Min => self.fb.ins().fmin(a[0], a[1]),
             },
@@ -248,9 +354,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
                     Compare::Eq => FloatCC::Equal,
                     Compare::Ne => FloatCC::NotEqual,
                 };
-                self.fb.ins().fcmp(cc, a[0], a[1])
+                self.compare(cc, a[0], a[1], lanes)
             }
-            Op::Select => self.fb.ins().select(a[0], a[1], a[2]),
+            Op::Select => self.choose(a[0], a[1], a[2], lanes),
             Op::Const { .. }
             | Op::ReduceSum { .. }
             | Op::ReduceMax { .. }
@@ -266,6 +372,19 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// A loop nest over `dims`; `body` gets the current pointer of every walker.
     fn nest(&mut self, dims: &[usize], walkers: &[Walker], body: &mut dyn FnMut(&mut Self, &[CV])) {
+        self.nest_lanes(dims, walkers, false, &mut |e, p, _| body(e, p));
+    }
+
+    /// A loop nest over `dims`. With `vector`, when every walker steps its innermost axis by one
+    /// element (or not at all), that axis runs two elements per iteration (then one for an odd
+    /// count); `body` learns the lanes and the innermost byte strides.
+    fn nest_lanes(
+        &mut self,
+        dims: &[usize],
+        walkers: &[Walker],
+        vector: bool,
+        body: &mut dyn FnMut(&mut Self, &[CV], &Inner),
+    ) {
         // Drop unit axes; merge neighbours that every walker steps through contiguously.
         let mut d: Vec<usize> = Vec::new();
         let mut s: Vec<Vec<i64>> = vec![Vec::new(); walkers.len()];
@@ -294,22 +413,22 @@ impl<'a, 'b> Emitter<'a, 'b> {
         if d.contains(&0) {
             return;
         }
+        let vector = vector
+            && d.last().is_some_and(|&n| n >= 2)
+            && s.iter().all(|ws| matches!(ws.last(), Some(&8) | Some(&0)));
         let starts: Vec<CV> = walkers.iter().map(|w| w.start).collect();
-        self.level(0, &d, &s, starts, body);
+        self.level(0, &d, &s, starts, vector, body);
     }
 
-    fn level(
+    /// Emits a counted do-while loop of `count >= 1` iterations stepping each pointer by its
+    /// stride; `body` gets the current pointers.
+    fn counted(
         &mut self,
-        l: usize,
-        dims: &[usize],
-        strides: &[Vec<i64>],
-        ptrs: Vec<CV>,
+        count: usize,
+        ptrs: &[CV],
+        strides: &[i64],
         body: &mut dyn FnMut(&mut Self, &[CV]),
     ) {
-        if l == dims.len() {
-            body(self, &ptrs);
-            return;
-        }
         let idx = self.fb.declare_var(types::I64);
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(idx, zero);
@@ -325,23 +444,74 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.ins().jump(body_block, &[]);
         self.fb.switch_to_block(body_block);
         let cur: Vec<CV> = vars.iter().map(|&v| self.fb.use_var(v)).collect();
-        self.level(l + 1, dims, strides, cur, body);
+        body(self, &cur);
         let i = self.fb.use_var(idx);
         let next = self.fb.ins().iadd_imm_s(i, 1);
         self.fb.def_var(idx, next);
         for (w, &v) in vars.iter().enumerate() {
             let p = self.fb.use_var(v);
-            let q = self.fb.ins().iadd_imm_s(p, strides[w][l]);
+            let q = self.fb.ins().iadd_imm_s(p, strides[w]);
             self.fb.def_var(v, q);
         }
         let more = self
             .fb
             .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, next, dims[l] as i64);
+            .icmp_imm_s(IntCC::UnsignedLessThan, next, count as i64);
         self.fb.ins().brif(more, body_block, &[], exit, &[]);
         self.fb.seal_block(body_block);
         self.fb.switch_to_block(exit);
         self.fb.seal_block(exit);
+    }
+
+    fn level(
+        &mut self,
+        l: usize,
+        dims: &[usize],
+        strides: &[Vec<i64>],
+        ptrs: Vec<CV>,
+        vector: bool,
+        body: &mut dyn FnMut(&mut Self, &[CV], &Inner),
+    ) {
+        let inner_strides = |l: usize| -> Vec<i64> {
+            strides
+                .iter()
+                .map(|s| s.get(l).copied().unwrap_or(0))
+                .collect()
+        };
+        if l == dims.len() {
+            let inner = Inner {
+                lanes: 1,
+                strides: inner_strides(l.saturating_sub(1)),
+            };
+            body(self, &ptrs, &inner);
+            return;
+        }
+        let step: Vec<i64> = strides.iter().map(|s| s[l]).collect();
+        if vector && l + 1 == dims.len() {
+            let (pairs, odd) = (dims[l] / 2, dims[l] % 2 == 1);
+            let twice: Vec<i64> = step.iter().map(|s| 2 * s).collect();
+            let inner = Inner {
+                lanes: 2,
+                strides: step.clone(),
+            };
+            self.counted(pairs, &ptrs, &twice, &mut |e, p| body(e, p, &inner));
+            if odd {
+                let tail: Vec<CV> = ptrs
+                    .iter()
+                    .zip(&twice)
+                    .map(|(&p, &t)| self.fb.ins().iadd_imm_s(p, t * pairs as i64))
+                    .collect();
+                let inner = Inner {
+                    lanes: 1,
+                    strides: step,
+                };
+                body(self, &tail, &inner);
+            }
+            return;
+        }
+        self.counted(dims[l], &ptrs, &step, &mut |e, p| {
+            e.level(l + 1, dims, strides, p.to_vec(), vector, body)
+        });
     }
 
     /// How a loop over `v`'s shape reads `v`; memory reads add a walker (byte strides for the
@@ -377,10 +547,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
         }
     }
 
-    fn fetch(&mut self, r: Read, ptrs: &[CV], dtype: DType) -> CV {
+    fn fetch_lanes(&mut self, r: Read, ptrs: &[CV], dtype: DType, inner: &Inner) -> CV {
         match r {
-            Read::Reg(x) => x,
-            Read::Ptr(w) => self.load(ptrs[w], dtype),
+            Read::Reg(x) if inner.lanes == 1 => x,
+            Read::Reg(x) => self.widen(x, dtype),
+            Read::Ptr(w) => self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w)),
         }
     }
 
@@ -427,9 +598,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 .collect(),
         }];
         let src = self.reader(v, &axes, &mut walkers);
-        self.nest(&shape, &walkers, &mut |e, p| {
-            let x = e.fetch(src, p, ty.dtype);
-            e.store(p[0], x, ty.dtype);
+        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+            let x = e.fetch_lanes(src, p, ty.dtype, inner);
+            e.store_lanes(p[0], x, ty.dtype, inner.lanes);
         });
     }
 
@@ -447,7 +618,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         match &inst.op {
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select if scalar => {
                 let a: Vec<CV> = inst.args.iter().map(|&x| self.reg(x)).collect();
-                let r = self.op(&inst.op, &a);
+                let r = self.op(&inst.op, &a, 1);
                 self.computed(v, r);
             }
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => self.elementwise(&[v]),
@@ -558,7 +729,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
                         let mut lo = vec![0; out.len()];
                         lo[axis] = at;
                         at += s.get(axis);
-                        self.place(a, dst, &out, &lo, ty.dtype);
+                        if !self.plan.in_place[a.index()] {
+                            self.place(a, dst, &out, &lo, ty.dtype);
+                        }
                     }
                 }
             }
@@ -580,9 +753,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
         }];
         let axes: Vec<usize> = (0..shape.len()).collect();
         let src = self.reader(x, &axes, &mut walkers);
-        self.nest(&shape, &walkers, &mut |e, p| {
-            let y = e.fetch(src, p, dtype);
-            e.store(p[0], y, dtype);
+        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+            let y = e.fetch_lanes(src, p, dtype, inner);
+            e.store_lanes(p[0], y, dtype, inner.lanes);
         });
     }
 
@@ -623,49 +796,83 @@ impl<'a, 'b> Emitter<'a, 'b> {
         (order, leaves)
     }
 
-    /// Loads every leaf read through a walker, then computes `order` into `vals`.
+    /// Loads every leaf, then computes `order` into `vals`, `inner.lanes` elements at a time.
     fn evaluate(
         &mut self,
         order: &[Value],
         reads: &[(Value, Read)],
         walker_of: &[usize],
         ptrs: &[CV],
+        inner: &Inner,
         vals: &mut HashMap<u32, CV>,
     ) {
         let f = self.f;
         for (li, &(l, r)) in reads.iter().enumerate() {
+            let dtype = f.value_type(l).dtype;
             let x = match r {
-                Read::Reg(x) => x,
-                Read::Ptr(_) => self.load(ptrs[walker_of[li]], f.value_type(l).dtype),
+                Read::Reg(x) if inner.lanes == 1 => x,
+                Read::Reg(x) => self.widen(x, dtype),
+                Read::Ptr(_) => {
+                    let w = walker_of[li];
+                    self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w))
+                }
             };
             vals.insert(l.0, x);
         }
         for &m in order {
             let Def::Inst(k) = f.def(m) else { continue };
             let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[&a.0]).collect();
-            let r = self.op(&f.insts[k].op, &args);
+            let r = self.op(&f.insts[k].op, &args, inner.lanes);
             vals.insert(m.0, r);
         }
     }
 
-    /// Elementwise values of one shape (with their fused members) in one loop nest; each is
-    /// stored to its storage, and later ones read earlier ones from registers.
+    /// Values over one loop shape in one loop nest: elementwise values (with their fused
+    /// members), each stored to its storage, and reductions of the whole shape to a scalar,
+    /// each accumulated in the loop's element order. Later values read earlier ones from
+    /// registers.
     fn elementwise(&mut self, roots: &[Value]) {
         let f = self.f;
-        let shape = f.value_type(roots[0]).shape.to_vec();
+        let reduction = |v: Value| match f.def(v) {
+            Def::Inst(k) => match f.insts[k].op {
+                Op::ReduceSum { .. } => Some((f.insts[k].args[0], false)),
+                Op::ReduceMax { .. } => Some((f.insts[k].args[0], true)),
+                _ => None,
+            },
+            Def::Param(_) => None,
+        };
+        let shape = match reduction(roots[0]) {
+            Some((input, _)) => f.value_type(input).shape.to_vec(),
+            None => f.value_type(roots[0]).shape.to_vec(),
+        };
         let axes: Vec<usize> = (0..shape.len()).collect();
         let row = row_major(&shape);
         let mut walkers = Vec::new();
+        let mut dst = Vec::new();
+        let mut accs = Vec::new();
         for &r in roots {
-            let start = self.base(r);
-            walkers.push(Walker {
-                start,
-                strides: axes.iter().map(|&d| 8 * row[d]).collect(),
-            });
+            if let Some((_, is_max)) = reduction(r) {
+                let acc = self.fb.declare_var(types::F64);
+                let init = self
+                    .fb
+                    .ins()
+                    .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
+                self.fb.def_var(acc, init);
+                accs.push(Some(acc));
+                dst.push(usize::MAX);
+            } else {
+                let start = self.base(r);
+                walkers.push(Walker {
+                    start,
+                    strides: axes.iter().map(|&d| 8 * row[d]).collect(),
+                });
+                dst.push(walkers.len() - 1);
+                accs.push(None);
+            }
         }
         let mut plans = Vec::new();
         for (n, &r) in roots.iter().enumerate() {
-            let (order, leaves) = self.group_parts(r, true, &roots[..n]);
+            let (order, leaves) = self.group_parts(r, reduction(r).is_none(), &roots[..n]);
             let mut reads = Vec::new();
             let mut walker_of = Vec::new();
             for l in leaves {
@@ -678,14 +885,42 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
             plans.push((order, reads, walker_of));
         }
-        self.nest(&shape, &walkers, &mut |e, p| {
+        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
             let mut vals: HashMap<u32, CV> = HashMap::new();
             for (n, (order, reads, walker_of)) in plans.iter().enumerate() {
-                e.evaluate(order, reads, walker_of, p, &mut vals);
-                let x = vals[&roots[n].0];
-                e.store(p[n], x, f.value_type(roots[n]).dtype);
+                e.evaluate(order, reads, walker_of, p, inner, &mut vals);
+                match (reduction(roots[n]), accs[n]) {
+                    (Some((input, is_max)), Some(acc)) => {
+                        // Lane by lane, in element order.
+                        let x = vals[&input.0];
+                        for k in 0..inner.lanes as u8 {
+                            let xk = if inner.lanes == 1 {
+                                x
+                            } else {
+                                e.fb.ins().extractlane(x, k)
+                            };
+                            let a = e.fb.use_var(acc);
+                            let s = if is_max {
+                                e.fb.ins().fmax(a, xk)
+                            } else {
+                                e.fb.ins().fadd(a, xk)
+                            };
+                            e.fb.def_var(acc, s);
+                        }
+                    }
+                    _ => {
+                        let x = vals[&roots[n].0];
+                        e.store_lanes(p[dst[n]], x, f.value_type(roots[n]).dtype, inner.lanes);
+                    }
+                }
             }
         });
+        for (n, acc) in accs.iter().enumerate() {
+            if let Some(acc) = acc {
+                let total = self.fb.use_var(*acc);
+                self.computed(roots[n], total);
+            }
+        }
     }
 
     /// A reduction over `axes` (with the fused values feeding it) as a loop nest: kept axes
@@ -736,7 +971,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
             e.nest(&inner_dims, &inner, &mut |e2, q| {
                 let mut vals = HashMap::new();
-                e2.evaluate(&order, &reads, &walker_of, q, &mut vals);
+                let one = Inner {
+                    lanes: 1,
+                    strides: Vec::new(),
+                };
+                e2.evaluate(&order, &reads, &walker_of, q, &one, &mut vals);
                 let x = vals[&operand.0];
                 let a = e2.fb.use_var(acc);
                 let s = if is_max {

@@ -62,7 +62,7 @@ impl std::error::Error for JitError {}
 pub enum Tier {
     /// Faster code: Cranelift's backtracking register allocator on chunks of moderate size.
     FastCode,
-    /// Faster compilation: the single-pass register allocator on larger chunks; the code may
+    /// Faster compilation: the single-pass register allocator on smaller chunks; the code may
     /// be up to about 2x slower.
     FastCompile,
     /// `FastCode`, unless the function has more than `AUTO_LIMIT` instructions.
@@ -70,7 +70,7 @@ pub enum Tier {
 }
 
 /// Above this many instructions, `Tier::Auto` compiles for compile time.
-pub const AUTO_LIMIT: usize = 50_000;
+pub const AUTO_LIMIT: usize = 5_000;
 
 #[derive(Clone, Debug)]
 pub struct JitOptions {
@@ -78,7 +78,7 @@ pub struct JitOptions {
     /// Run Cranelift's verifier on every function (slower; on in debug builds by default).
     pub verify: bool,
     /// Work per machine-code function, in rough instruction counts (default: 2,000 for
-    /// `FastCode`, 10,000 for `FastCompile`). Smaller chunks compile in more nearly linear time.
+    /// `FastCode`, 1,000 for `FastCompile`). Smaller chunks compile in more nearly linear time.
     pub chunk_cost: Option<usize>,
 }
 
@@ -153,7 +153,7 @@ impl Jit {
         let chunk_cost =
             self.options
                 .chunk_cost
-                .unwrap_or(if fast_compile { 10_000 } else { 2_000 });
+                .unwrap_or(if fast_compile { 1_000 } else { 2_000 });
         let plan = plan::plan(f, chunk_cost);
 
         let mut flags = settings::builder();

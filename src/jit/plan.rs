@@ -46,9 +46,21 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Home {
     Input(usize),
-    Output(usize),
+    /// Output buffer `k`, from element `offset`.
+    Output(usize, usize),
     /// Workspace offset, in elements.
     Work(usize),
+}
+
+impl Home {
+    /// The same place moved `by` elements on.
+    fn offset(self, by: usize) -> Home {
+        match self {
+            Home::Input(i) => Home::Input(i),
+            Home::Output(k, off) => Home::Output(k, off + by),
+            Home::Work(off) => Home::Work(off + by),
+        }
+    }
 }
 
 /// One piece of generated code, in execution order.
@@ -56,9 +68,10 @@ pub enum Home {
 pub enum Unit {
     /// Compute value `v` (a scalar op, or a loop nest writing `v`'s storage).
     Compute(Value),
-    /// Compute several elementwise values of one shape in one loop nest: the values
-    /// `loop_roots[first..first + count]`, in order (each may read the earlier ones, at the
-    /// same index only).
+    /// Compute several values in one loop nest over one shape: the values
+    /// `loop_roots[first..first + count]`, in order, each an elementwise value of that shape or
+    /// a reduction of that shape to a scalar (each may read the earlier elementwise ones, at
+    /// the same index only).
     Loop { first: u32, count: u32 },
     /// Copy value `v` into output `k` (results that are not computed in place).
     CopyOut(Value, usize),
@@ -81,6 +94,8 @@ pub struct Plan {
     pub loop_roots: Vec<Value>,
     /// `chunks[c]` is the range of `units` that chunk `c` emits.
     pub chunks: Vec<std::ops::Range<usize>>,
+    /// Values computed in place inside the concat that reads them (which then skips them).
+    pub in_place: Vec<bool>,
     /// Constant tensors to write into a new workspace: offset and data.
     pub consts: Vec<(usize, Literal, usize)>,
     pub workspace_len: usize,
@@ -89,6 +104,22 @@ pub struct Plan {
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
     pub scalar_source: Vec<u32>,
+}
+
+/// Workspace ranges: reused when one of exactly the same length is free, else new at the top.
+struct Ranges {
+    top: usize,
+    free: HashMap<usize, Vec<usize>>,
+}
+
+impl Ranges {
+    fn take(&mut self, len: usize) -> usize {
+        if let Some(off) = self.free.get_mut(&len).and_then(Vec::pop) {
+            return off;
+        }
+        self.top += len;
+        self.top - len
+    }
 }
 
 pub fn row_major(shape: &[usize]) -> [i64; MAX_RANK] {
@@ -299,7 +330,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         |units: &mut Vec<Unit>, homes: &mut [Option<Home>], v: usize, computed_in_place: bool| {
             for (n, &k) in pending_out[v].iter().enumerate() {
                 if n == 0 && computed_in_place {
-                    homes[v] = Some(Home::Output(k));
+                    homes[v] = Some(Home::Output(k, 0));
                 } else {
                     units.push(Unit::CopyOut(Value(v as u32), k));
                 }
@@ -335,21 +366,36 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
 
     // Consecutive elementwise loops over one shape become one loop nest, unless a later one
     // reads an earlier one's result at other indices (through a view).
-    let elementwise_root = |v: Value| match f.def(v) {
-        Def::Inst(k) => {
-            is_elementwise(&f.insts[k].op)
-                && matches!(kinds[v.index()], Kind::Mem(m) if m.storage == v)
+    // A loop root: a materialized elementwise value, or a reduction of all axes to a scalar
+    // (accumulated in the loop, in the loop's element order).
+    let loop_shape = |v: Value| -> Option<crate::ir::Dims> {
+        let Def::Inst(k) = f.def(v) else { return None };
+        let inst = &f.insts[k];
+        match &inst.op {
+            op if is_elementwise(op) => {
+                matches!(kinds[v.index()], Kind::Mem(m) if m.storage == v).then_some(inst.ty.shape)
+            }
+            Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
+                let input = f.value_type(inst.args[0]);
+                (kinds[v.index()] == Kind::Scalar
+                    && axes.len() == input.rank()
+                    && input.numel() > 1)
+                    .then_some(input.shape)
+            }
+            _ => None,
         }
-        Def::Param(_) => false,
     };
+    // Whether `v` can join a loop computing `produced`: it reads their results only at the
+    // same index, and reads no reduction among them (not complete until the loop ends).
     let leaves_read_same_index = |v: Value, produced: &[Value]| {
         let mut ok = true;
         let mut check = |inst: usize| {
             for &a in f.insts[inst].args.iter() {
-                if let Kind::Mem(m) = kinds[a.index()] {
-                    if a != m.storage && produced.contains(&m.storage) {
-                        ok = false;
-                    }
+                match kinds[a.index()] {
+                    Kind::Mem(m) if a != m.storage && produced.contains(&m.storage) => ok = false,
+                    Kind::Scalar if produced.contains(&a) => ok = false,
+                    Kind::Bcast(s) if produced.contains(&s) => ok = false,
+                    _ => {}
                 }
             }
         };
@@ -380,26 +426,32 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         }
         current.clear();
     };
+    // Copies of results computed by the open loop wait for it to close, so they do not split it.
+    let mut deferred: Vec<Unit> = Vec::new();
     for &u in &units {
         match u {
-            Unit::Compute(v) if elementwise_root(v) => {
+            Unit::Compute(v) if loop_shape(v).is_some() => {
                 let fits = current
                     .last()
-                    .is_some_and(|&c| f.value_type(c).shape == f.value_type(v).shape)
+                    .is_some_and(|&c| loop_shape(c) == loop_shape(v))
                     && current.len() < 256
                     && leaves_read_same_index(v, &current);
                 if !fits {
                     flush(&mut current, &mut merged, &mut loop_roots);
+                    merged.append(&mut deferred);
                 }
                 current.push(v);
             }
+            Unit::CopyOut(v, _) if current.contains(&v) => deferred.push(u),
             other => {
                 flush(&mut current, &mut merged, &mut loop_roots);
+                merged.append(&mut deferred);
                 merged.push(other);
             }
         }
     }
     flush(&mut current, &mut merged, &mut loop_roots);
+    merged.append(&mut deferred);
     let units = merged;
     let computes = |u: Unit| -> Vec<Value> {
         match u {
@@ -535,12 +587,82 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             }
         }
     }
-    let mut free: HashMap<usize, Vec<usize>> = HashMap::new();
+    // A materialized value read only by a concat, as a contiguous part of it, is computed
+    // directly inside the concat's storage: (concat, element offset).
+    let mut inside: Vec<Option<(u32, usize)>> = vec![None; nv];
+    for (k, inst) in f.insts.iter().enumerate() {
+        let c = np + k;
+        let Op::Concat { axis } = inst.op else {
+            continue;
+        };
+        if !matches!(kinds[c], Kind::Mem(m) if m.storage.index() == c) {
+            continue;
+        }
+        let shape = inst.ty.shape.to_vec();
+        let axis = axis as usize;
+        if shape[..axis].iter().any(|&d| d != 1) {
+            continue;
+        }
+        let stride = row_major(&shape)[axis] as usize;
+        let mut at = 0;
+        for &p in inst.args.iter() {
+            let pi = p.index();
+            let computed =
+                unit_of[pi] != u32::MAX && matches!(kinds[pi], Kind::Mem(m) if m.storage == p);
+            if computed && uses[pi] == 1 && !returned[pi] && homes[pi].is_none() {
+                inside[pi] = Some((c as u32, at * stride));
+            }
+            at += f.value_type(p).shape.get(axis);
+        }
+    }
+    let mut ranges = Ranges {
+        top,
+        free: HashMap::new(),
+    };
     let mut dies: Vec<Vec<(usize, usize)>> = vec![Vec::new(); units.len()];
     let mut slots = vec![None; nv];
+    // Gives `v` its home (a fresh workspace range of `len` elements if it has none yet),
+    // freed after unit `last`.
+    let claim = |homes: &mut Vec<Option<Home>>,
+                 dies: &mut Vec<Vec<(usize, usize)>>,
+                 ranges: &mut Ranges,
+                 v: usize,
+                 len: usize,
+                 last: usize| {
+        if homes[v].is_some() {
+            return;
+        }
+        let off = ranges.take(len);
+        homes[v] = Some(Home::Work(off));
+        dies[last].push((off, len));
+    };
     for (i, &u) in units.iter().enumerate() {
         for v in computes(u) {
             let vi = v.index();
+            if let Some((c, off)) = inside[vi] {
+                // Chains of concats resolve from the outermost one, which is claimed first.
+                let mut chain = vec![(vi, off)];
+                let mut outer = c as usize;
+                while let Some((next, o)) = inside[outer] {
+                    chain.push((outer, o));
+                    outer = next as usize;
+                }
+                let last = (last_unit[outer] as usize).max(i);
+                claim(
+                    &mut homes,
+                    &mut dies,
+                    &mut ranges,
+                    outer,
+                    f.value_type(Value(outer as u32)).numel(),
+                    last,
+                );
+                for &(x, _) in chain.iter().rev() {
+                    let (parent, o) = inside[x].expect("in the chain");
+                    let home = homes[parent as usize].expect("claimed above").offset(o);
+                    homes[x] = Some(home);
+                }
+                continue;
+            }
             let len = if needs_slot[vi] {
                 1
             } else if homes[vi].is_none() && matches!(kinds[vi], Kind::Mem(_)) {
@@ -548,32 +670,27 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             } else {
                 0
             };
-            if len > 0 {
-                let off = match free.get_mut(&len).and_then(Vec::pop) {
-                    Some(off) => off,
-                    None => {
-                        top += len;
-                        top - len
-                    }
-                };
-                if needs_slot[vi] {
-                    slots[vi] = Some(off);
-                } else {
-                    homes[vi] = Some(Home::Work(off));
-                }
-                // Freed after its last reader (or right away if nothing reads it).
-                let last = (last_unit[vi] as usize).max(i);
-                dies[last].push((off, len));
+            // Freed after its last reader (or right away if nothing reads it).
+            let last = (last_unit[vi] as usize).max(i);
+            if len > 0 && needs_slot[vi] {
+                let off = ranges.take(1);
+                slots[vi] = Some(off);
+                dies[last].push((off, 1));
+            } else if len > 0 {
+                claim(&mut homes, &mut dies, &mut ranges, vi, len, last);
             }
         }
         for (off, len) in std::mem::take(&mut dies[i]) {
-            free.entry(len).or_default().push(off);
+            ranges.free.entry(len).or_default().push(off);
         }
     }
+    let top = ranges.top;
+    let in_place = inside.iter().map(Option::is_some).collect();
     Plan {
         kinds,
         homes,
         slots,
+        in_place,
         fused_into,
         groups,
         units,

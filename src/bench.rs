@@ -1,0 +1,278 @@
+//! Measuring models for `adjit bench`: per-call times of f, f+grad and hvp, interpreted and
+//! compiled, and the time from text to a callable f+grad.
+//!
+//! Timing: a warm-up, then repeated batches of calls, each batch sized to take about
+//! `Budget::batch` seconds; the per-call time of each batch is one sample. Reported: the median
+//! sample and the spread (the ratio of the slowest to the fastest of the middle half of the
+//! samples, minus one: 0.05 means the middle half lies within 5%).
+
+use crate::ad::{self, AdError};
+use crate::interp::Program;
+use crate::ir::{self, Func};
+use crate::jit::{self, Compiled, JitError};
+use std::fmt;
+use std::time::Instant;
+
+/// How long to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Warm-up time before the samples.
+    pub warmup: f64,
+    /// Target duration of one batch.
+    pub batch: f64,
+    /// Number of batches (samples).
+    pub samples: usize,
+}
+
+impl Budget {
+    /// The default: about 0.4 s per measured function.
+    pub const NORMAL: Budget = Budget {
+        warmup: 0.05,
+        batch: 0.02,
+        samples: 15,
+    };
+    /// `--quick`: about 0.05 s per measured function.
+    pub const QUICK: Budget = Budget {
+        warmup: 0.005,
+        batch: 0.005,
+        samples: 7,
+    };
+}
+
+/// A measured time per call, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    pub median: f64,
+    pub spread: f64,
+}
+
+/// Times `call`: warm-up, then `budget.samples` batches.
+pub fn time(budget: Budget, mut call: impl FnMut()) -> Timing {
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed().as_secs_f64() < budget.warmup || calls == 0 {
+        call();
+        calls += 1;
+    }
+    let per_call = start.elapsed().as_secs_f64() / calls as f64;
+    let batch = ((budget.batch / per_call.max(1e-9)) as u64).clamp(1, 1 << 24);
+    let mut samples: Vec<f64> = (0..budget.samples.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..batch {
+                call();
+            }
+            t.elapsed().as_secs_f64() / batch as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    let median = samples[n / 2];
+    let (lo, hi) = (samples[n / 4], samples[(3 * n) / 4]);
+    Timing {
+        median,
+        spread: if lo > 0.0 { hi / lo - 1.0 } else { 0.0 },
+    }
+}
+
+/// Why a model could not be measured.
+#[derive(Debug)]
+pub enum BenchError {
+    Parse(ir::ParseError),
+    Verify(ir::VerifyError),
+    Ad(AdError),
+    Jit(JitError),
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BenchError::Parse(e) => write!(f, "{}:{}: {}", e.line, e.col, e.message),
+            BenchError::Verify(e) => e.fmt(f),
+            BenchError::Ad(e) => e.fmt(f),
+            BenchError::Jit(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+/// Everything `adjit bench` reports for one model.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub model: String,
+    pub instructions_f: usize,
+    pub instructions_grad: usize,
+    pub instructions_hvp: usize,
+    /// Text to callable f+grad: parse, verify, differentiate, simplify, compile (median of a few).
+    pub compile_s: f64,
+    /// The same for the hvp function.
+    pub compile_hvp_s: f64,
+    pub interp: [Timing; 3],
+    pub jit: [Timing; 3],
+}
+
+impl Report {
+    /// Compiled f+grad over compiled f.
+    pub fn grad_over_f(&self) -> f64 {
+        self.jit[1].median / self.jit[0].median
+    }
+
+    /// Compiled hvp over compiled f+grad.
+    pub fn hvp_over_grad(&self) -> f64 {
+        self.jit[2].median / self.jit[1].median
+    }
+
+    /// Interpreter time over compiled time, for f+grad.
+    pub fn speedup(&self) -> f64 {
+        self.interp[1].median / self.jit[1].median
+    }
+}
+
+/// Calls of one function on fixed inputs, with the buffers prepared once.
+struct Bound {
+    inputs: Vec<Vec<f64>>,
+    outputs: Vec<Vec<f64>>,
+}
+
+impl Bound {
+    fn new(f: &Func, seed: u64) -> Bound {
+        Bound {
+            inputs: crate::inputs::defaults(f, seed),
+            outputs: f
+                .result_types()
+                .iter()
+                .map(|t| vec![0.0; t.numel()])
+                .collect(),
+        }
+    }
+
+    fn time_interp(&mut self, f: &Func, budget: Budget) -> Result<Timing, BenchError> {
+        let prog = Program::new(f).map_err(BenchError::Verify)?;
+        let mut ws = prog.workspace();
+        let ins: Vec<&[f64]> = self.inputs.iter().map(Vec::as_slice).collect();
+        let mut outs: Vec<&mut [f64]> = self.outputs.iter_mut().map(Vec::as_mut_slice).collect();
+        Ok(time(budget, || {
+            prog.run(&mut ws, std::hint::black_box(&ins), &mut outs)
+                .expect("buffers match the signature");
+        }))
+    }
+
+    fn time_jit(&mut self, c: &Compiled, budget: Budget) -> Timing {
+        let mut ws = c.workspace();
+        let ins: Vec<&[f64]> = self.inputs.iter().map(Vec::as_slice).collect();
+        let mut outs: Vec<&mut [f64]> = self.outputs.iter_mut().map(Vec::as_mut_slice).collect();
+        time(budget, || {
+            c.call(&mut ws, std::hint::black_box(&ins), &mut outs)
+                .expect("buffers match the signature");
+        })
+    }
+}
+
+/// Text to a callable function: parse, verify, transform (with `make`), compile.
+fn compile_from_text(
+    text: &str,
+    make: fn(&Func) -> Result<Func, AdError>,
+) -> Result<(Func, Compiled, f64), BenchError> {
+    let start = Instant::now();
+    let f = ir::parse(text).map_err(BenchError::Parse)?;
+    ir::verify(&f).map_err(BenchError::Verify)?;
+    let g = make(&f).map_err(BenchError::Ad)?;
+    let c = jit::compile(&g).map_err(BenchError::Jit)?;
+    Ok((g, c, start.elapsed().as_secs_f64()))
+}
+
+/// The median time from text to callable, over a few repetitions (fewer for slow models).
+fn compile_time(
+    text: &str,
+    make: fn(&Func) -> Result<Func, AdError>,
+    quick: bool,
+) -> Result<(Func, Compiled, f64), BenchError> {
+    let (g, c, first) = compile_from_text(text, make)?;
+    let reps = if quick || first > 0.2 {
+        1
+    } else if first > 0.02 {
+        3
+    } else {
+        7
+    };
+    let mut times = vec![first];
+    for _ in 1..reps {
+        times.push(compile_from_text(text, make)?.2);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((g, c, times[times.len() / 2]))
+}
+
+fn grad_of(f: &Func) -> Result<Func, AdError> {
+    ad::grad(f, None)
+}
+
+fn hvp_of(f: &Func) -> Result<Func, AdError> {
+    ad::hvp(f, None)
+}
+
+fn identity(f: &Func) -> Result<Func, AdError> {
+    Ok(f.clone())
+}
+
+/// Measures one model given as `.ir` text (one scalar result).
+pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchError> {
+    let quick = budget.samples < Budget::NORMAL.samples;
+    let f = ir::parse(text).map_err(BenchError::Parse)?;
+    let (_, cf, _) = compile_from_text(text, identity)?;
+    let (g, cg, compile_s) = compile_time(text, grad_of, quick)?;
+    let (h, ch, compile_hvp_s) = compile_time(text, hvp_of, true)?;
+    let mut interp = [Timing {
+        median: 0.0,
+        spread: 0.0,
+    }; 3];
+    let mut compiled = interp;
+    for (k, (func, c)) in [(&f, &cf), (&g, &cg), (&h, &ch)].into_iter().enumerate() {
+        let mut bound = Bound::new(func, 0);
+        interp[k] = bound.time_interp(func, budget)?;
+        compiled[k] = bound.time_jit(c, budget);
+    }
+    Ok(Report {
+        model: model.to_string(),
+        instructions_f: f.insts.len(),
+        instructions_grad: g.insts.len(),
+        instructions_hvp: h.insts.len(),
+        compile_s,
+        compile_hvp_s,
+        interp,
+        jit: compiled,
+    })
+}
+
+/// A duration for tables: `812 ns`, `3.41 us`, `1.20 ms`, `2.5 s`.
+pub fn human(seconds: f64) -> String {
+    let ns = seconds.max(0.0) * 1e9;
+    if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} us", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_is_positive_and_ordered() {
+        let mut x = 0u64;
+        let t = time(Budget::QUICK, || {
+            for i in 0..1000 {
+                x = x.wrapping_add(std::hint::black_box(i));
+            }
+        });
+        assert!(t.median > 0.0 && t.spread >= 0.0, "{t:?}");
+        assert_eq!(human(1.5e-9), "1.5 ns");
+        assert_eq!(human(2.5e-3), "2.50 ms");
+    }
+}
