@@ -90,14 +90,13 @@ fn vector_flags() -> MemFlagsData {
 }
 
 impl<'a, 'b> Emitter<'a, 'b> {
-    /// Starts the chunk function: entry block, argument pointers, live-in scalars.
+    /// Starts a chunk function: entry block and argument pointers.
     pub fn new(
         mut fb: FunctionBuilder<'b>,
         f: &'a Func,
         plan: &'a Plan,
         module: &'a mut JITModule,
         imports: &'a HashMap<&'static str, FuncId>,
-        chunk: usize,
     ) -> Self {
         let entry = fb.create_block();
         fb.append_block_params_for_function_params(entry);
@@ -111,7 +110,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let outs = (0..f.results.len())
             .map(|k| fb.ins().load(types::I64, flags(), outs_ptr, (8 * k) as i32))
             .collect();
-        let mut e = Emitter {
+        Emitter {
             fb,
             f,
             plan,
@@ -122,20 +121,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             ins,
             outs,
             ws,
-        };
-        for &v in &plan.live_in[chunk] {
-            let ty = f.value_type(v);
-            let addr = match f.def(v) {
-                Def::Param(i) => e.ins[i],
-                Def::Inst(_) => {
-                    let slot = plan.slots[v.index()].expect("a live-in scalar has a slot");
-                    e.fb.ins().iadd_imm_s(e.ws, (8 * slot) as i64)
-                }
-            };
-            let r = e.load(addr, ty.dtype);
-            e.regs.insert(v.0, r);
         }
-        e
     }
 
     pub fn finish(mut self) {
@@ -222,7 +208,12 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Base address of a storage owner.
     fn base(&mut self, storage: Value) -> CV {
-        match self.plan.homes[storage.index()].expect("storage owners have homes") {
+        let home = self.plan.homes[storage.index()].expect("storage owners have homes");
+        self.home_address(home)
+    }
+
+    fn home_address(&mut self, home: Home) -> CV {
+        match home {
             Home::Input(i) => self.ins[i],
             Home::Output(k, 0) => self.outs[k],
             Home::Output(k, off) => self.fb.ins().iadd_imm_s(self.outs[k], (8 * off) as i64),
@@ -231,21 +222,37 @@ impl<'a, 'b> Emitter<'a, 'b> {
     }
 
     /// The register of a one-element value.
+    /// The register of a one-element value. Values from memory (a scalar parameter, a slot
+    /// written by an earlier chunk, a one-element slice of an input) are loaded at their first
+    /// use in the chunk, which is always in straight-line code that dominates the later uses.
     fn reg(&mut self, v: Value) -> CV {
         let v = Value(self.plan.scalar_source[v.index()]);
         if let Some(&r) = self.regs.get(&v.0) {
             return r;
         }
-        match self.f.def(v) {
-            Def::Inst(i) => match &self.f.insts[i].op {
-                Op::Const { ty, value } => {
+        let dtype = self.f.value_type(v).dtype;
+        let addr = match self.f.def(v) {
+            Def::Inst(i) => match (
+                &self.f.insts[i].op,
+                self.plan.loads[v.index()],
+                self.plan.slots[v.index()],
+            ) {
+                (Op::Const { value, .. }, _, _) => {
                     let x = value.get(0);
-                    self.immediate(x, ty.dtype)
+                    return self.immediate(x, dtype);
                 }
-                _ => panic!("internal: scalar {v} used before it was computed"),
+                (_, Some((storage, off)), _) => {
+                    let base = self.base(storage);
+                    self.fb.ins().iadd_imm_s(base, 8 * off)
+                }
+                (_, None, Some(slot)) => self.home_address(slot),
+                (_, None, None) => panic!("internal: scalar {v} used before it was computed"),
             },
-            Def::Param(_) => panic!("internal: scalar parameter {v} not loaded"),
-        }
+            Def::Param(i) => self.ins[i],
+        };
+        let r = self.load(addr, dtype);
+        self.regs.insert(v.0, r);
+        r
     }
 
     fn host(&mut self, name: &'static str) -> FuncRef {
@@ -559,7 +566,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
     fn computed(&mut self, v: Value, r: CV) {
         self.regs.insert(v.0, r);
         if let Some(slot) = self.plan.slots[v.index()] {
-            let addr = self.fb.ins().iadd_imm_s(self.ws, (8 * slot) as i64);
+            let addr = self.home_address(slot);
             self.store(addr, r, self.f.value_type(v).dtype);
         }
     }

@@ -248,7 +248,7 @@ impl Jit {
             ctx.func.name = UserFuncName::user(0, id.as_u32());
             {
                 let fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-                let mut e = lower::Emitter::new(fb, f, plan, module, &imports, c);
+                let mut e = lower::Emitter::new(fb, f, plan, module, &imports);
                 for &u in &plan.units[range.clone()] {
                     e.unit(u)?;
                 }

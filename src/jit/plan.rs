@@ -82,9 +82,9 @@ pub struct Plan {
     pub kinds: Vec<Kind>,
     /// Home of every storage owner (indexed by value; `None` for values without storage).
     pub homes: Vec<Option<Home>>,
-    /// Workspace slot of every scalar that a later chunk reads (or that is an operand read from
-    /// memory, such as a matmul input).
-    pub slots: Vec<Option<usize>>,
+    /// Where a scalar is stored when computed: a workspace slot if a later chunk reads it, or
+    /// its place inside the concat that reads it.
+    pub slots: Vec<Option<Home>>,
     /// The root that computes each fused value.
     pub fused_into: Vec<u32>,
     /// Members of each root's group, in instruction order (fused values only).
@@ -94,13 +94,14 @@ pub struct Plan {
     pub loop_roots: Vec<Value>,
     /// `chunks[c]` is the range of `units` that chunk `c` emits.
     pub chunks: Vec<std::ops::Range<usize>>,
-    /// Values computed in place inside the concat that reads them (which then skips them).
+    /// One-element slices of a parameter or tensor constant: loaded where they are used (each
+    /// chunk loads its own copy) from `(storage, element offset)`, never stored.
+    pub loads: Vec<Option<(Value, i64)>>,
+    /// Concat operands computed in place inside the concat (which then skips them).
     pub in_place: Vec<bool>,
     /// Constant tensors to write into a new workspace: offset and data.
     pub consts: Vec<(usize, Literal, usize)>,
     pub workspace_len: usize,
-    /// Scalars read by each chunk that were computed in an earlier one, loaded at its entry.
-    pub live_in: Vec<Vec<Value>>,
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
     pub scalar_source: Vec<u32>,
@@ -292,6 +293,29 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         kinds.push(kind);
     }
 
+    // One-element slices of memory that no call writes (parameters, constants): plain loads.
+    let mut loads: Vec<Option<(Value, i64)>> = vec![None; nv];
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = np + k;
+        if let (Kind::Scalar, Op::Slice { start, .. }) = (kinds[v], &inst.op) {
+            if let Kind::Mem(m) = kinds[inst.args[0].index()] {
+                let immutable = match f.def(m.storage) {
+                    Def::Param(_) => true,
+                    Def::Inst(j) => matches!(f.insts[j].op, Op::Const { .. }),
+                };
+                if immutable {
+                    let off = m.offset
+                        + start
+                            .iter()
+                            .enumerate()
+                            .map(|(d, s)| s as i64 * m.strides[d])
+                            .sum::<i64>();
+                    loads[v] = Some((m.storage, off));
+                }
+            }
+        }
+    }
+
     // Groups: each fused value's root is its user's root.
     let mut fused_into = vec![u32::MAX; nv];
     for v in (np..nv).rev() {
@@ -343,7 +367,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         let v = np + k;
         let needs_code = match kinds[v] {
             Kind::Scalar => {
-                !matches!(inst.op, Op::Const { .. }) && {
+                !matches!(inst.op, Op::Const { .. }) && loads[v].is_none() && {
                     // One-element views of scalars are the same register.
                     !matches!(
                         (&inst.op, kinds[inst.args.first().map_or(v, |a| a.index())]),
@@ -453,13 +477,13 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     flush(&mut current, &mut merged, &mut loop_roots);
     merged.append(&mut deferred);
     let units = merged;
-    let computes = |u: Unit| -> Vec<Value> {
+    fn computes<'a>(u: &'a Unit, loop_roots: &'a [Value]) -> &'a [Value] {
         match u {
-            Unit::Compute(v) => vec![v],
-            Unit::Loop { .. } => unit_values(u, &loop_roots).to_vec(),
-            Unit::CopyOut(..) => Vec::new(),
+            Unit::Compute(v) => std::slice::from_ref(v),
+            Unit::Loop { .. } => unit_values(*u, loop_roots),
+            Unit::CopyOut(..) => &[],
         }
-    };
+    }
 
     // Chunks.
     let mut chunks = Vec::new();
@@ -468,7 +492,10 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     for (i, &u) in units.iter().enumerate() {
         cost += match u {
             Unit::CopyOut(..) => 2,
-            _ => computes(u).iter().map(|&v| value_cost(f, &groups, v)).sum(),
+            _ => computes(&u, &loop_roots)
+                .iter()
+                .map(|&v| value_cost(f, &groups, v))
+                .sum(),
         };
         if cost >= chunk_cost {
             chunks.push(start..i + 1);
@@ -489,8 +516,67 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     // Reads: which values each unit reads directly (operands, group leaves, copies).
     let mut unit_of: Vec<u32> = vec![u32::MAX; nv];
     for (i, &u) in units.iter().enumerate() {
-        for v in computes(u) {
+        for &v in computes(&u, &loop_roots) {
             unit_of[v.index()] = i as u32;
+        }
+    }
+    // A scalar that is a register view (reshape of a scalar) reads as its source.
+    let mut scalar_source: Vec<u32> = (0..nv as u32).collect();
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = np + k;
+        if kinds[v] == Kind::Scalar
+            && matches!(
+                inst.op,
+                Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. }
+            )
+            && kinds[inst.args[0].index()] == Kind::Scalar
+        {
+            scalar_source[v] = scalar_source[inst.args[0].index()];
+        }
+    }
+    // A value read only by a concat, as a contiguous part of it, is computed directly inside
+    // the concat's storage (a scalar is stored there): `inside[v] = (concat, element offset)`.
+    // `in_place[a]` marks the concat operands the concat then skips.
+    let mut inside: Vec<Option<(u32, usize)>> = vec![None; nv];
+    let mut in_place = vec![false; nv];
+    for (k, inst) in f.insts.iter().enumerate() {
+        let c = np + k;
+        let Op::Concat { axis } = inst.op else {
+            continue;
+        };
+        if !matches!(kinds[c], Kind::Mem(m) if m.storage.index() == c) {
+            continue;
+        }
+        let shape = inst.ty.shape.to_vec();
+        let axis = axis as usize;
+        if shape[..axis].iter().any(|&d| d != 1) {
+            continue;
+        }
+        let stride = row_major(&shape)[axis] as usize;
+        let mut at = 0;
+        for &a in inst.args.iter() {
+            let ai = a.index();
+            // The value that computes the part (a scalar seen through views counts if every
+            // step on the way has this one use).
+            let mut src = ai;
+            while src != scalar_source[src] as usize && uses[src] == 1 && !returned[src] {
+                let Def::Inst(k) = f.def(Value(src as u32)) else {
+                    break;
+                };
+                src = f.insts[k].args[0].index();
+            }
+            let single = uses[src] == 1 && uses[ai] == 1 && !returned[src] && !returned[ai];
+            let computed = unit_of[src] != u32::MAX
+                && match kinds[src] {
+                    Kind::Mem(m) => m.storage.index() == src && homes[src].is_none(),
+                    Kind::Scalar => true,
+                    Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => false,
+                };
+            if single && computed && (src == scalar_source[ai] as usize || src == ai) {
+                inside[src] = Some((c as u32, at * stride));
+                in_place[ai] = true;
+            }
+            at += f.value_type(a).shape.get(axis);
         }
     }
     let reads_of = |u: Unit, out: &mut Vec<Value>| {
@@ -498,9 +584,15 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         if let Unit::CopyOut(v, _) = u {
             out.push(v);
         }
-        for v in computes(u) {
+        for &v in computes(&u, &loop_roots) {
             if let Def::Inst(i) = f.def(v) {
-                out.extend(f.insts[i].args.iter().copied());
+                out.extend(
+                    f.insts[i]
+                        .args
+                        .iter()
+                        .copied()
+                        .filter(|a| !in_place[a.index()]),
+                );
             }
             if let Some(g) = groups.get(&v.0) {
                 for m in g {
@@ -520,20 +612,6 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             Kind::Splat(_) | Kind::Fused => None,
         }
     };
-    // A scalar that is a register view (reshape of a scalar) reads as its source.
-    let mut scalar_source: Vec<u32> = (0..nv as u32).collect();
-    for (k, inst) in f.insts.iter().enumerate() {
-        let v = np + k;
-        if kinds[v] == Kind::Scalar
-            && matches!(
-                inst.op,
-                Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. }
-            )
-            && kinds[inst.args[0].index()] == Kind::Scalar
-        {
-            scalar_source[v] = scalar_source[inst.args[0].index()];
-        }
-    }
     let mut last_unit = vec![0u32; nv];
     let mut first_chunk_use = vec![u32::MAX; nv];
     let mut live_in: Vec<Vec<Value>> = vec![Vec::new(); chunks.len()];
@@ -550,7 +628,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
                 s
             };
             last_unit[s.index()] = last_unit[s.index()].max(i as u32);
-            if kinds[s.index()] == Kind::Scalar {
+            if kinds[s.index()] == Kind::Scalar && loads[s.index()].is_none() {
                 let def_chunk = match f.def(s) {
                     Def::Param(_) => u32::MAX,
                     Def::Inst(k) => {
@@ -587,40 +665,12 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             }
         }
     }
-    // A materialized value read only by a concat, as a contiguous part of it, is computed
-    // directly inside the concat's storage: (concat, element offset).
-    let mut inside: Vec<Option<(u32, usize)>> = vec![None; nv];
-    for (k, inst) in f.insts.iter().enumerate() {
-        let c = np + k;
-        let Op::Concat { axis } = inst.op else {
-            continue;
-        };
-        if !matches!(kinds[c], Kind::Mem(m) if m.storage.index() == c) {
-            continue;
-        }
-        let shape = inst.ty.shape.to_vec();
-        let axis = axis as usize;
-        if shape[..axis].iter().any(|&d| d != 1) {
-            continue;
-        }
-        let stride = row_major(&shape)[axis] as usize;
-        let mut at = 0;
-        for &p in inst.args.iter() {
-            let pi = p.index();
-            let computed =
-                unit_of[pi] != u32::MAX && matches!(kinds[pi], Kind::Mem(m) if m.storage == p);
-            if computed && uses[pi] == 1 && !returned[pi] && homes[pi].is_none() {
-                inside[pi] = Some((c as u32, at * stride));
-            }
-            at += f.value_type(p).shape.get(axis);
-        }
-    }
     let mut ranges = Ranges {
         top,
         free: HashMap::new(),
     };
     let mut dies: Vec<Vec<(usize, usize)>> = vec![Vec::new(); units.len()];
-    let mut slots = vec![None; nv];
+    let mut slots: Vec<Option<Home>> = vec![None; nv];
     // Gives `v` its home (a fresh workspace range of `len` elements if it has none yet),
     // freed after unit `last`.
     let claim = |homes: &mut Vec<Option<Home>>,
@@ -637,7 +687,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         dies[last].push((off, len));
     };
     for (i, &u) in units.iter().enumerate() {
-        for v in computes(u) {
+        for &v in computes(&u, &loop_roots) {
             let vi = v.index();
             if let Some((c, off)) = inside[vi] {
                 // Chains of concats resolve from the outermost one, which is claimed first.
@@ -659,7 +709,11 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
                 for &(x, _) in chain.iter().rev() {
                     let (parent, o) = inside[x].expect("in the chain");
                     let home = homes[parent as usize].expect("claimed above").offset(o);
-                    homes[x] = Some(home);
+                    if kinds[x] == Kind::Scalar {
+                        slots[x] = Some(home);
+                    } else {
+                        homes[x] = Some(home);
+                    }
                 }
                 continue;
             }
@@ -674,7 +728,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             let last = (last_unit[vi] as usize).max(i);
             if len > 0 && needs_slot[vi] {
                 let off = ranges.take(1);
-                slots[vi] = Some(off);
+                slots[vi] = Some(Home::Work(off));
                 dies[last].push((off, 1));
             } else if len > 0 {
                 claim(&mut homes, &mut dies, &mut ranges, vi, len, last);
@@ -685,11 +739,11 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         }
     }
     let top = ranges.top;
-    let in_place = inside.iter().map(Option::is_some).collect();
     Plan {
         kinds,
         homes,
         slots,
+        loads,
         in_place,
         fused_into,
         groups,
@@ -698,7 +752,6 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         chunks,
         consts,
         workspace_len: top,
-        live_in,
         scalar_source,
     }
 }
