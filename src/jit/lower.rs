@@ -12,7 +12,7 @@ use super::JitError;
 use crate::ir::{Binary, Compare, DType, Def, Func, Op, Type, Unary, Value};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value as CV};
-use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
@@ -427,8 +427,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.level(0, &d, &s, starts, vector, body);
     }
 
-    /// Emits a counted do-while loop of `count >= 1` iterations stepping each pointer by its
-    /// stride; `body` gets the current pointers.
+    /// Emits a counted do-while loop of `count >= 1` iterations; `body` gets each pointer
+    /// advanced by its stride times the iteration number. Pointers that step by the loop's
+    /// most common stride share one carried byte offset (added in the address, where x86 folds
+    /// it); others carry their own pointer; invariant ones carry nothing. Few carried values
+    /// keep register pressure and compile time low.
     fn counted(
         &mut self,
         count: usize,
@@ -436,34 +439,59 @@ impl<'a, 'b> Emitter<'a, 'b> {
         strides: &[i64],
         body: &mut dyn FnMut(&mut Self, &[CV]),
     ) {
-        let idx = self.fb.declare_var(types::I64);
+        let step = {
+            let mut tally: Vec<(i64, usize)> = Vec::new();
+            for &s in strides.iter().filter(|&&s| s != 0) {
+                match tally.iter_mut().find(|(x, _)| *x == s) {
+                    Some((_, n)) => *n += 1,
+                    None => tally.push((s, 1)),
+                }
+            }
+            tally.iter().max_by_key(|(_, n)| *n).map_or(0, |&(s, _)| s)
+        };
+        let offset = self.fb.declare_var(types::I64);
         let zero = self.fb.ins().iconst(types::I64, 0);
-        self.fb.def_var(idx, zero);
-        let vars: Vec<Variable> = ptrs
+        self.fb.def_var(offset, zero);
+        let own: Vec<Option<cranelift_frontend::Variable>> = ptrs
             .iter()
-            .map(|&p| {
-                let v = self.fb.declare_var(types::I64);
-                self.fb.def_var(v, p);
-                v
+            .zip(strides)
+            .map(|(&p, &s)| {
+                (s != 0 && s != step).then(|| {
+                    let v = self.fb.declare_var(types::I64);
+                    self.fb.def_var(v, p);
+                    v
+                })
             })
             .collect();
         let (body_block, exit) = (self.fb.create_block(), self.fb.create_block());
         self.fb.ins().jump(body_block, &[]);
         self.fb.switch_to_block(body_block);
-        let cur: Vec<CV> = vars.iter().map(|&v| self.fb.use_var(v)).collect();
+        let o = self.fb.use_var(offset);
+        let cur: Vec<CV> = ptrs
+            .iter()
+            .zip(strides)
+            .zip(&own)
+            .map(|((&p, &s), v)| match v {
+                Some(v) => self.fb.use_var(*v),
+                None if s == 0 => p,
+                None => self.fb.ins().iadd(p, o),
+            })
+            .collect();
         body(self, &cur);
-        let i = self.fb.use_var(idx);
-        let next = self.fb.ins().iadd_imm_s(i, 1);
-        self.fb.def_var(idx, next);
-        for (w, &v) in vars.iter().enumerate() {
-            let p = self.fb.use_var(v);
-            let q = self.fb.ins().iadd_imm_s(p, strides[w]);
-            self.fb.def_var(v, q);
+        let o = self.fb.use_var(offset);
+        let next = self.fb.ins().iadd_imm_s(o, step.max(1));
+        self.fb.def_var(offset, next);
+        for (v, &s) in own.iter().zip(strides) {
+            if let Some(v) = v {
+                let p = self.fb.use_var(*v);
+                let q = self.fb.ins().iadd_imm_s(p, s);
+                self.fb.def_var(*v, q);
+            }
         }
-        let more = self
-            .fb
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, next, count as i64);
+        let more =
+            self.fb
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, next, (count as i64) * step.max(1));
         self.fb.ins().brif(more, body_block, &[], exit, &[]);
         self.fb.seal_block(body_block);
         self.fb.switch_to_block(exit);
@@ -878,12 +906,21 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
         }
         let mut plans = Vec::new();
+        let mut seen: HashMap<u32, Read> = HashMap::new();
         for (n, &r) in roots.iter().enumerate() {
             let (order, leaves) = self.group_parts(r, reduction(r).is_none(), &roots[..n]);
             let mut reads = Vec::new();
             let mut walker_of = Vec::new();
             for l in leaves {
-                let read = self.reader(l, &axes, &mut walkers);
+                // A leaf read by several roots is walked once.
+                let read = match seen.get(&l.0) {
+                    Some(&read) => read,
+                    None => {
+                        let read = self.reader(l, &axes, &mut walkers);
+                        seen.insert(l.0, read);
+                        read
+                    }
+                };
                 walker_of.push(match read {
                     Read::Ptr(w) => w,
                     Read::Reg(_) => usize::MAX,
