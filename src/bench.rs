@@ -25,11 +25,11 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The default: about 0.4 s per measured function.
+    /// The default: about 0.6 s per measured function.
     pub const NORMAL: Budget = Budget {
         warmup: 0.05,
         batch: 0.02,
-        samples: 15,
+        samples: 25,
     };
     /// `--quick`: about 0.05 s per measured function.
     pub const QUICK: Budget = Budget {

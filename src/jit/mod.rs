@@ -324,7 +324,7 @@ impl Compiled {
         // SAFETY: the workspace is this function's (checked above), and every buffer has the
         // length of its static type, so the generated code stays inside them; outputs are
         // distinct `&mut` slices, so they overlap neither each other nor the inputs.
-        unsafe { self.run(ws) };
+        unsafe { self.run(ws.inputs.as_ptr(), ws.outputs.as_ptr(), ws.buf.as_mut_ptr()) };
         Ok(())
     }
 
@@ -334,22 +334,17 @@ impl Compiled {
     /// `ws` must come from `self.workspace()`; `inputs` must hold one pointer per parameter to
     /// at least as many f64s as its type has elements, `outputs` one per result likewise, valid
     /// for writes; no output may overlap an input or another output.
-    pub unsafe fn call_unchecked(
-        &self,
-        ws: &mut Workspace,
-        inputs: &[*const f64],
-        outputs: &[*mut f64],
-    ) {
-        ws.inputs.copy_from_slice(inputs);
-        ws.outputs.copy_from_slice(outputs);
+    #[inline]
+    pub unsafe fn call_unchecked(&self, ws: &mut Workspace, inputs: &[*const f64], outputs: &[*mut f64]) {
         // SAFETY: the caller's promise above.
-        unsafe { self.run(ws) };
+        unsafe { self.run(inputs.as_ptr(), outputs.as_ptr(), ws.buf.as_mut_ptr()) };
     }
 
     /// # Safety
-    /// `ws.inputs` and `ws.outputs` point to buffers of the signature's sizes.
-    unsafe fn run(&self, ws: &mut Workspace) {
-        let (ins, outs, buf) = (ws.inputs.as_ptr(), ws.outputs.as_ptr(), ws.buf.as_mut_ptr());
+    /// `ins` and `outs` point to one pointer per parameter and per result, to buffers of the
+    /// signature's sizes; `buf` is this function's workspace.
+    #[inline]
+    unsafe fn run(&self, ins: *const *const f64, outs: *const *mut f64, buf: *mut f64) {
         for chunk in &self.chunks {
             // SAFETY: generated code reads inputs and writes outputs and the workspace within
             // the planned sizes.
