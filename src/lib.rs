@@ -1,28 +1,32 @@
 //! adjit: a JIT-compiling graph differentiator.
 //!
 //! A function is built once as a graph of primitive ops on static-shape tensors, through the
-//! [`ir::Builder`] or as `.ir` text; it can be checked, printed, parsed back, and run by the tape
-//! interpreter ([`interp`]).
+//! [`ir::Builder`] or as `.ir` text. [`ad`] transforms it into one function computing value and
+//! gradient (or value, gradient and Hessian-vector product), [`opt`] simplifies it, and
+//! [`jit`] compiles it to native code with Cranelift. The tape interpreter ([`interp`]) runs the
+//! same IR, as the oracle the compiled code must match bit for bit and as a baseline.
 //!
 //! ```
 //! use adjit::ir::Builder;
-//! use adjit::interp::Program;
+//! use adjit::{ad, interp, jit};
 //!
 //! // f(x) = sin(x0) * exp(x1) + x0 * x1
 //! let b = Builder::new("tiny");
 //! let x = b.param("x", &[2]);
-//! let (x0, x1) = (x.slice(&[0], &[1]).sum(), x.slice(&[1], &[2]).sum());
-//! let y = x0.sin() * x1.exp() + x0 * x1;
-//! let f = b.finish(&[y]).unwrap();
+//! let (x0, x1) = (x.at(0), x.at(1));
+//! let f = b.finish(&[x0.sin() * x1.exp() + x0 * x1]).unwrap();
+//! assert_eq!(adjit::ir::parse(&f.to_string()).unwrap(), f); // the .ir text parses back
 //!
-//! let text = f.to_string();                       // the .ir text form
-//! assert_eq!(adjit::ir::parse(&text).unwrap(), f); // parses back exactly
+//! let g = ad::grad(&f, None).unwrap(); // (x) -> (f, df/dx)
+//! let compiled = jit::compile(&g).unwrap();
+//! let mut ws = compiled.workspace();
+//! let (mut y, mut dy) = ([0.0], [0.0; 2]);
+//! compiled.call(&mut ws, &[&[0.5, 2.0]], &mut [&mut y, &mut dy]).unwrap();
+//! assert!((dy[0] - (0.5f64.cos() * 2.0f64.exp() + 2.0)).abs() < 1e-12);
 //!
-//! let prog = Program::new(&f).unwrap();
-//! let mut ws = prog.workspace();
-//! let mut out = [0.0];
-//! prog.run(&mut ws, &[&[0.5, 2.0]], &mut [&mut out]).unwrap();
-//! assert!((out[0] - (0.5f64.sin() * 2.0f64.exp() + 1.0)).abs() < 1e-15);
+//! // The interpreter gives the same bits.
+//! let interpreted = interp::eval(&g, &[vec![0.5, 2.0]]).unwrap();
+//! assert_eq!(interpreted[1], dy.to_vec());
 //! ```
 
 pub mod ad;

@@ -163,14 +163,16 @@ pub fn plot(reports: &[Report], path: &Path) -> CliResult<()> {
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
-    let names = reports.iter().enumerate().map(|(i, r)| {
-        Text::new(
+    // Model names under the axis, centred under each group of bars.
+    for (i, r) in reports.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64 + 0.5, lo));
+        let label = Text::new(
             r.model.clone(),
-            (i as f64 + 0.35, lo * 1.15),
+            (x - 4 * r.model.len() as i32, y + 10),
             ("sans-serif", 15).into_font().color(&BLACK),
-        )
-    });
-    chart.draw_series(names).map_err(|e| fail(&e))?;
+        );
+        root.draw(&label).map_err(|e| fail(&e))?;
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

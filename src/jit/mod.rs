@@ -335,7 +335,12 @@ impl Compiled {
     /// at least as many f64s as its type has elements, `outputs` one per result likewise, valid
     /// for writes; no output may overlap an input or another output.
     #[inline]
-    pub unsafe fn call_unchecked(&self, ws: &mut Workspace, inputs: &[*const f64], outputs: &[*mut f64]) {
+    pub unsafe fn call_unchecked(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[*const f64],
+        outputs: &[*mut f64],
+    ) {
         // SAFETY: the caller's promise above.
         unsafe { self.run(inputs.as_ptr(), outputs.as_ptr(), ws.buf.as_mut_ptr()) };
     }
