@@ -1,0 +1,258 @@
+//! Fused loops: elementwise values with the fused values feeding them, several roots per loop,
+//! and reductions (whole-shape ones inside such loops, others as their own nests).
+
+use super::loops::{Inner, Walker};
+use super::{Emitter, Read};
+use crate::ir::{DType, Def, Op, Value};
+use crate::jit::plan::{row_major, Kind};
+use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
+use std::collections::HashMap;
+
+impl Emitter<'_, '_> {
+    /// The values a group computes in order (its fused members, then the root if elementwise)
+    /// and the values it reads (its leaves), skipping values in `produced`.
+    pub(super) fn group_parts(
+        &self,
+        root: Value,
+        with_root: bool,
+        produced: &[Value],
+    ) -> (Vec<Value>, Vec<Value>) {
+        let f = self.f;
+        let mut order: Vec<Value> = self.plan.groups.get(&root.0).cloned().unwrap_or_default();
+        if with_root {
+            order.push(root);
+        }
+        let mut leaves: Vec<Value> = Vec::new();
+        let is_member = |v: Value| {
+            self.plan.kinds[v.index()] == Kind::Fused && self.plan.fused_into[v.index()] == root.0
+        };
+        let mut consider = |v: Value| {
+            if !is_member(v) && !produced.contains(&v) && !leaves.contains(&v) {
+                leaves.push(v);
+            }
+        };
+        for &m in &order {
+            if let Def::Inst(k) = f.def(m) {
+                for &a in f.insts[k].args.iter() {
+                    consider(a);
+                }
+            }
+        }
+        if !with_root {
+            if let Def::Inst(k) = f.def(root) {
+                consider(f.insts[k].args[0]);
+            }
+        }
+        (order, leaves)
+    }
+
+    /// Loads every leaf, then computes `order` into `vals`, `inner.lanes` elements at a time.
+    pub(super) fn evaluate(
+        &mut self,
+        order: &[Value],
+        reads: &[(Value, Read)],
+        walker_of: &[usize],
+        ptrs: &[CV],
+        inner: &Inner,
+        vals: &mut HashMap<u32, CV>,
+    ) {
+        let f = self.f;
+        for (li, &(l, r)) in reads.iter().enumerate() {
+            let dtype = f.value_type(l).dtype;
+            let x = match r {
+                Read::Reg(x) if inner.lanes == 1 => x,
+                Read::Reg(x) => self.widen(x, dtype),
+                Read::Ptr(_) => {
+                    let w = walker_of[li];
+                    self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w))
+                }
+            };
+            vals.insert(l.0, x);
+        }
+        for &m in order {
+            let Def::Inst(k) = f.def(m) else { continue };
+            let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[&a.0]).collect();
+            let r = self.op(&f.insts[k].op, &args, inner.lanes);
+            vals.insert(m.0, r);
+        }
+    }
+
+    /// Values over one loop shape in one loop nest: elementwise values (with their fused
+    /// members), each stored to its storage, and reductions of the whole shape to a scalar,
+    /// each accumulated in the loop's element order. Later values read earlier ones from
+    /// registers.
+    pub(super) fn elementwise(&mut self, roots: &[Value]) {
+        let f = self.f;
+        let reduction = |v: Value| match f.def(v) {
+            Def::Inst(k) => match f.insts[k].op {
+                Op::ReduceSum { .. } => Some((f.insts[k].args[0], false)),
+                Op::ReduceMax { .. } => Some((f.insts[k].args[0], true)),
+                _ => None,
+            },
+            Def::Param(_) => None,
+        };
+        let shape = match reduction(roots[0]) {
+            Some((input, _)) => f.value_type(input).shape.to_vec(),
+            None => f.value_type(roots[0]).shape.to_vec(),
+        };
+        let axes: Vec<usize> = (0..shape.len()).collect();
+        let row = row_major(&shape);
+        let mut walkers = Vec::new();
+        let mut dst = Vec::new();
+        let mut accs = Vec::new();
+        for &r in roots {
+            if let Some((_, is_max)) = reduction(r) {
+                let acc = self.fb.declare_var(types::F64);
+                let init = self
+                    .fb
+                    .ins()
+                    .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
+                self.fb.def_var(acc, init);
+                accs.push(Some(acc));
+                dst.push(usize::MAX);
+            } else {
+                let start = self.base(r);
+                walkers.push(Walker {
+                    start,
+                    strides: axes.iter().map(|&d| 8 * row[d]).collect(),
+                });
+                dst.push(walkers.len() - 1);
+                accs.push(None);
+            }
+        }
+        let mut plans = Vec::new();
+        let mut seen: HashMap<u32, Read> = HashMap::new();
+        for (n, &r) in roots.iter().enumerate() {
+            let (order, leaves) = self.group_parts(r, reduction(r).is_none(), &roots[..n]);
+            let mut reads = Vec::new();
+            let mut walker_of = Vec::new();
+            for l in leaves {
+                // A leaf read by several roots is walked once.
+                let read = match seen.get(&l.0) {
+                    Some(&read) => read,
+                    None => {
+                        let read = self.reader(l, &axes, &mut walkers);
+                        seen.insert(l.0, read);
+                        read
+                    }
+                };
+                walker_of.push(match read {
+                    Read::Ptr(w) => w,
+                    Read::Reg(_) => usize::MAX,
+                });
+                reads.push((l, read));
+            }
+            plans.push((order, reads, walker_of));
+        }
+        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+            let mut vals: HashMap<u32, CV> = HashMap::new();
+            for (n, (order, reads, walker_of)) in plans.iter().enumerate() {
+                e.evaluate(order, reads, walker_of, p, inner, &mut vals);
+                match (reduction(roots[n]), accs[n]) {
+                    (Some((input, is_max)), Some(acc)) => {
+                        // Lane by lane, in element order.
+                        let x = vals[&input.0];
+                        for k in 0..inner.lanes as u8 {
+                            let xk = if inner.lanes == 1 {
+                                x
+                            } else {
+                                e.fb.ins().extractlane(x, k)
+                            };
+                            let a = e.fb.use_var(acc);
+                            let s = if is_max {
+                                e.fb.ins().fmax(a, xk)
+                            } else {
+                                e.fb.ins().fadd(a, xk)
+                            };
+                            e.fb.def_var(acc, s);
+                        }
+                    }
+                    _ => {
+                        let x = vals[&roots[n].0];
+                        e.store_lanes(p[dst[n]], x, f.value_type(roots[n]).dtype, inner.lanes);
+                    }
+                }
+            }
+        });
+        for (n, acc) in accs.iter().enumerate() {
+            if let Some(acc) = acc {
+                let total = self.fb.use_var(*acc);
+                self.computed(roots[n], total);
+            }
+        }
+    }
+
+    /// A reduction over `axes` (with the fused values feeding it) as a loop nest: kept axes
+    /// outside, reduced axes inside, each result element accumulated in a register in the
+    /// interpreter's order.
+    pub(super) fn reduction(&mut self, root: Value, axes: &[usize], is_max: bool) {
+        let f = self.f;
+        let Def::Inst(k) = f.def(root) else { return };
+        let operand = f.insts[k].args[0];
+        let shape = f.value_type(operand).shape.to_vec();
+        let outer: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+        let (order, leaves) = self.group_parts(root, false, &[]);
+        let scalar_out = self.plan.kinds[root.index()] == Kind::Scalar;
+        let mut walkers = Vec::new();
+        if !scalar_out {
+            let out_shape = f.value_type(root).shape.to_vec();
+            let os = row_major(&out_shape);
+            let start = self.base(root);
+            walkers.push(Walker {
+                start,
+                strides: (0..out_shape.len()).map(|d| 8 * os[d]).collect(),
+            });
+        }
+        let reads: Vec<(Value, Read)> = leaves
+            .iter()
+            .map(|&l| (l, self.reader(l, &outer, &mut walkers)))
+            .collect();
+        let outer_dims: Vec<usize> = outer.iter().map(|&a| shape[a]).collect();
+        let inner_dims: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+        let mut result = None;
+        self.nest(&outer_dims, &walkers, &mut |e, p| {
+            let acc = e.fb.declare_var(types::F64);
+            let init =
+                e.fb.ins()
+                    .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
+            e.fb.def_var(acc, init);
+            // The inner nest walks the same leaves along the reduced axes.
+            let mut inner = Vec::new();
+            let mut walker_of = Vec::new();
+            for &(l, r) in &reads {
+                match r {
+                    Read::Ptr(w) => {
+                        walker_of.push(inner.len());
+                        e.rewalk(l, axes, p[w], &mut inner);
+                    }
+                    Read::Reg(_) => walker_of.push(usize::MAX),
+                }
+            }
+            e.nest(&inner_dims, &inner, &mut |e2, q| {
+                let mut vals = HashMap::new();
+                let one = Inner {
+                    lanes: 1,
+                    strides: Vec::new(),
+                };
+                e2.evaluate(&order, &reads, &walker_of, q, &one, &mut vals);
+                let x = vals[&operand.0];
+                let a = e2.fb.use_var(acc);
+                let s = if is_max {
+                    e2.fb.ins().fmax(a, x)
+                } else {
+                    e2.fb.ins().fadd(a, x)
+                };
+                e2.fb.def_var(acc, s);
+            });
+            let total = e.fb.use_var(acc);
+            if scalar_out {
+                result = Some(total);
+            } else {
+                e.store(p[0], total, DType::F64);
+            }
+        });
+        if let Some(r) = result {
+            self.computed(root, r);
+        }
+    }
+}

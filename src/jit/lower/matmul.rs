@@ -1,0 +1,270 @@
+//! Matmuls as register-tiled loops that sum each element in the interpreter's order.
+
+use super::loops::Walker;
+use super::{flags, vector_flags, Emitter};
+use crate::ir::{DType, Value};
+use crate::jit::plan::Kind;
+use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
+
+/// A matmul operand: in memory (start pointer and element strides along the rows and columns
+/// of the matrix as the product uses it, and between batch entries) or a register.
+struct Operand {
+    ptr: Option<CV>,
+    reg: Option<CV>,
+    row: i64,
+    col: i64,
+    batch: i64,
+}
+
+/// One kind of tile of a matmul's result: where the first one starts, its size, its column
+/// groups (offset, lanes), and the product's sizes.
+struct Tile {
+    row0: usize,
+    col0: usize,
+    height: usize,
+    width: usize,
+    groups: Vec<(usize, usize)>,
+    k: usize,
+    m: usize,
+    n: usize,
+}
+
+impl Emitter<'_, '_> {
+    /// A matmul, as loops that sum every result element in the interpreter's order (`p`
+    /// ascending from `+0.0`), so results are bit-identical to it. The result is computed in
+    /// tiles whose accumulators stay in registers across the `p` loop: 2 rows by 8 columns (four
+    /// two-lane vectors) when B is contiguous along `j`, else 4 rows by 2 columns of scalars. A
+    /// matrix-vector product with A contiguous along `i` is computed as its transpose, so that
+    /// it vectorizes too.
+    pub(super) fn matmul(&mut self, v: Value, inst_index: usize, ta: bool, tb: bool) {
+        let f = self.f;
+        let inst = &f.insts[inst_index];
+        let (a, b) = (inst.args[0], inst.args[1]);
+        let (at, bt) = (f.value_type(a), f.value_type(b));
+        let d = crate::ops::contract::matmul_dims(at, bt, ta, tb);
+        let r = at.rank();
+        let operand = |e: &mut Self, x: Value, transposed: bool| -> Operand {
+            match e.plan.kinds[x.index()] {
+                Kind::Mem(m) => {
+                    let base = e.base(m.storage);
+                    let ptr = e.fb.ins().iadd_imm_s(base, 8 * m.offset);
+                    let (rows, cols) = (m.strides[r - 2], m.strides[r - 1]);
+                    let (row, col) = if transposed {
+                        (cols, rows)
+                    } else {
+                        (rows, cols)
+                    };
+                    Operand {
+                        ptr: Some(ptr),
+                        reg: None,
+                        row,
+                        col,
+                        batch: if r == 3 { m.strides[0] } else { 0 },
+                    }
+                }
+                Kind::Splat(c) => Operand {
+                    ptr: None,
+                    reg: Some(e.immediate(c, DType::F64)),
+                    row: 0,
+                    col: 0,
+                    batch: 0,
+                },
+                Kind::Bcast(s) => Operand {
+                    ptr: None,
+                    reg: Some(e.reg(s)),
+                    row: 0,
+                    col: 0,
+                    batch: 0,
+                },
+                Kind::Scalar | Kind::Fused => Operand {
+                    ptr: None,
+                    reg: Some(e.reg(x)),
+                    row: 0,
+                    col: 0,
+                    batch: 0,
+                },
+            }
+        };
+        // A(i, p) and B(p, j) as (row, col) strides.
+        let mut opa = operand(self, a, ta);
+        let mut opb = operand(self, b, tb);
+        let (mut m, mut n) = (d.m, d.n);
+        if n == 1 && m > 1 && opa.ptr.is_some() && opa.row == 1 {
+            // C = A b, computed as C^T = b^T A^T: a row of length m, contiguous in A^T.
+            std::mem::swap(&mut opa, &mut opb);
+            std::mem::swap(&mut opa.row, &mut opa.col);
+            std::mem::swap(&mut opb.row, &mut opb.col);
+            (m, n) = (1, m);
+        }
+        let scalar_out = self.plan.kinds[v.index()] == Kind::Scalar;
+        let pc = if scalar_out { None } else { Some(self.base(v)) };
+        let vectors = opb.ptr.is_some() && opb.col == 1 && n >= 2;
+        let (rows, cols) = if vectors { (2, 8) } else { (4, 2) };
+        // Column groups of a tile: (offset, lanes).
+        let groups = |width: usize| -> Vec<(usize, usize)> {
+            let mut g = Vec::new();
+            let mut c = 0;
+            while vectors && c + 2 <= width {
+                g.push((c, 2));
+                c += 2;
+            }
+            while c < width {
+                g.push((c, 1));
+                c += 1;
+            }
+            g
+        };
+        let mut result = None;
+        for (row0, row_tiles, height) in [(0, m / rows, rows), (m / rows * rows, 1, m % rows)] {
+            for (col0, col_tiles, width) in [(0, n / cols, cols), (n / cols * cols, 1, n % cols)] {
+                if row_tiles == 0 || col_tiles == 0 || height == 0 || width == 0 {
+                    continue;
+                }
+                let tile = Tile {
+                    row0,
+                    col0,
+                    height,
+                    width,
+                    groups: groups(width),
+                    k: d.k,
+                    m,
+                    n,
+                };
+                let out = self.matmul_tiles(&tile, [d.batch, row_tiles, col_tiles], &opa, &opb, pc);
+                result = result.or(out);
+            }
+        }
+        if let Some(r) = result {
+            self.computed(v, r);
+        }
+    }
+
+    /// One kind of tile of a matmul, repeated over `counts` (batch, row tiles, column tiles).
+    /// Returns the single result for a one-element matmul without memory for `C`.
+    fn matmul_tiles(
+        &mut self,
+        t: &Tile,
+        counts: [usize; 3],
+        a: &Operand,
+        b: &Operand,
+        pc: Option<CV>,
+    ) -> Option<CV> {
+        let (m, n) = (t.m as i64, t.n as i64);
+        let (h, w) = (t.height as i64, t.width as i64);
+        let mut walkers = Vec::new();
+        let mut add = |e: &mut Self, ptr: Option<CV>, offset: i64, strides: [i64; 3]| {
+            ptr.map(|p| {
+                let start = e.fb.ins().iadd_imm_s(p, 8 * offset);
+                walkers.push(Walker {
+                    start,
+                    strides: strides.iter().map(|s| 8 * s).collect(),
+                });
+                walkers.len() - 1
+            })
+        };
+        let wa = add(self, a.ptr, t.row0 as i64 * a.row, [a.batch, a.row * h, 0]);
+        let wb = add(self, b.ptr, t.col0 as i64 * b.col, [b.batch, 0, b.col * w]);
+        let wc = add(
+            self,
+            pc,
+            t.row0 as i64 * n + t.col0 as i64,
+            [m * n, n * h, w],
+        );
+        let mut result = None;
+        self.nest(&counts, &walkers, &mut |e, p| {
+            let mut accs = Vec::new();
+            for _ in 0..t.height {
+                for &(_, lanes) in &t.groups {
+                    let ty = if lanes == 2 { types::F64X2 } else { types::F64 };
+                    let acc = e.fb.declare_var(ty);
+                    let zero = e.fb.ins().f64const(0.0);
+                    let zero = if lanes == 2 {
+                        e.fb.ins().splat(types::F64X2, zero)
+                    } else {
+                        zero
+                    };
+                    e.fb.def_var(acc, zero);
+                    accs.push(acc);
+                }
+            }
+            let mut inner = Vec::new();
+            let ia = wa.map(|w| {
+                inner.push(Walker {
+                    start: p[w],
+                    strides: vec![8 * a.col],
+                });
+                inner.len() - 1
+            });
+            let ib = wb.map(|w| {
+                inner.push(Walker {
+                    start: p[w],
+                    strides: vec![8 * b.row],
+                });
+                inner.len() - 1
+            });
+            e.nest(&[t.k], &inner, &mut |e2, q| {
+                let bs: Vec<CV> = t
+                    .groups
+                    .iter()
+                    .map(|&(col, lanes)| match ib {
+                        Some(ib) if lanes == 2 => e2.fb.ins().load(
+                            types::F64X2,
+                            vector_flags(),
+                            q[ib],
+                            (8 * col as i64 * b.col) as i32,
+                        ),
+                        Some(ib) => e2.fb.ins().load(
+                            types::F64,
+                            flags(),
+                            q[ib],
+                            (8 * col as i64 * b.col) as i32,
+                        ),
+                        None => b.reg.expect("a register operand"),
+                    })
+                    .collect();
+                for row in 0..t.height {
+                    let x = match ia {
+                        Some(ia) => e2.fb.ins().load(
+                            types::F64,
+                            flags(),
+                            q[ia],
+                            (8 * row as i64 * a.row) as i32,
+                        ),
+                        None => a.reg.expect("a register operand"),
+                    };
+                    let xv = if t.groups.iter().any(|g| g.1 == 2) {
+                        Some(e2.fb.ins().splat(types::F64X2, x))
+                    } else {
+                        None
+                    };
+                    for (g, &(_, lanes)) in t.groups.iter().enumerate() {
+                        let acc = accs[row * t.groups.len() + g];
+                        let factor = if lanes == 2 {
+                            xv.expect("splat for vector groups")
+                        } else {
+                            x
+                        };
+                        let prod = e2.fb.ins().fmul(factor, bs[g]);
+                        let s = e2.fb.use_var(acc);
+                        let s = e2.fb.ins().fadd(s, prod);
+                        e2.fb.def_var(acc, s);
+                    }
+                }
+            });
+            for row in 0..t.height {
+                for (g, &(col, lanes)) in t.groups.iter().enumerate() {
+                    let total = e.fb.use_var(accs[row * t.groups.len() + g]);
+                    match wc {
+                        Some(wc) => {
+                            let off = (8 * (row as i64 * n + col as i64)) as i32;
+                            let fl = if lanes == 2 { vector_flags() } else { flags() };
+                            e.fb.ins().store(fl, total, p[wc], off);
+                        }
+                        None => result = Some(total),
+                    }
+                }
+            }
+        });
+        result
+    }
+}

@@ -1,0 +1,547 @@
+//! Lowering one chunk of a planned function to a Cranelift function
+//! `fn(inputs: *const *const f64, outputs: *const *mut f64, workspace: *mut f64)`.
+//!
+//! Scalars are SSA values; tensors are loop nests (`loops`), fused groups (`fused`) and tiled
+//! matmuls (`matmul`). Each op has exactly the interpreter's semantics: the same host functions
+//! for transcendental ops, `fmax`/`fmin` (IEEE 754-2019, as `ops::binary` defines max/min), sums
+//! in the interpreter's order. Bools are `i8` in registers (lane masks in vectors) and
+//! `0.0`/`1.0` in memory. This module holds the emitter, single ops, and the units that are
+//! neither fused loops nor matmuls (scalar ops, copies, pad, concat).
+
+use super::plan::{row_major, unit_values, Home, Kind, Plan, Unit};
+use super::JitError;
+use crate::ir::{Binary, Compare, DType, Def, Func, Op, Type, Unary, Value};
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value as CV};
+use cranelift_frontend::FunctionBuilder;
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Module};
+use std::collections::HashMap;
+
+mod fused;
+mod loops;
+mod matmul;
+
+use loops::Walker;
+
+/// How a loop reads a value: from a register (the same for every index) or through a pointer.
+#[derive(Clone, Copy)]
+enum Read {
+    Reg(CV),
+    Ptr(usize),
+}
+
+pub struct Emitter<'a, 'b> {
+    pub fb: FunctionBuilder<'b>,
+    pub f: &'a Func,
+    pub plan: &'a Plan,
+    pub module: &'a mut JITModule,
+    pub imports: &'a HashMap<&'static str, FuncId>,
+    funcrefs: HashMap<&'static str, FuncRef>,
+    regs: HashMap<u32, CV>,
+    ins: Vec<CV>,
+    outs: Vec<CV>,
+    ws: CV,
+}
+
+fn flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Vector accesses are not necessarily 16-byte aligned.
+fn vector_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+impl<'a, 'b> Emitter<'a, 'b> {
+    /// Starts a chunk function: entry block and argument pointers.
+    pub fn new(
+        mut fb: FunctionBuilder<'b>,
+        f: &'a Func,
+        plan: &'a Plan,
+        module: &'a mut JITModule,
+        imports: &'a HashMap<&'static str, FuncId>,
+    ) -> Self {
+        let entry = fb.create_block();
+        fb.append_block_params_for_function_params(entry);
+        fb.switch_to_block(entry);
+        fb.seal_block(entry);
+        let p = fb.block_params(entry).to_vec();
+        let (ins_ptr, outs_ptr, ws) = (p[0], p[1], p[2]);
+        let ins = (0..f.params.len())
+            .map(|i| fb.ins().load(types::I64, flags(), ins_ptr, (8 * i) as i32))
+            .collect();
+        let outs = (0..f.results.len())
+            .map(|k| fb.ins().load(types::I64, flags(), outs_ptr, (8 * k) as i32))
+            .collect();
+        Emitter {
+            fb,
+            f,
+            plan,
+            module,
+            imports,
+            funcrefs: HashMap::new(),
+            regs: HashMap::new(),
+            ins,
+            outs,
+            ws,
+        }
+    }
+
+    pub fn finish(mut self) {
+        self.fb.ins().return_(&[]);
+        self.fb.seal_all_blocks();
+        let config = self.module.target_config();
+        self.fb.finalize(config);
+    }
+
+    fn load(&mut self, addr: CV, dtype: DType) -> CV {
+        let x = self.fb.ins().load(types::F64, flags(), addr, 0);
+        match dtype {
+            DType::F64 => x,
+            DType::Bool => {
+                let zero = self.fb.ins().f64const(0.0);
+                self.fb.ins().fcmp(FloatCC::NotEqual, x, zero)
+            }
+        }
+    }
+
+    fn store(&mut self, addr: CV, x: CV, dtype: DType) {
+        let x = match dtype {
+            DType::F64 => x,
+            DType::Bool => {
+                let (one, zero) = (self.fb.ins().f64const(1.0), self.fb.ins().f64const(0.0));
+                self.fb.ins().select(x, one, zero)
+            }
+        };
+        self.fb.ins().store(flags(), x, addr, 0);
+    }
+
+    /// Loads `lanes` elements (one repeated if `stride` is 0) of type `dtype` at `addr`.
+    fn load_lanes(&mut self, addr: CV, dtype: DType, lanes: usize, stride: i64) -> CV {
+        if lanes == 1 {
+            return self.load(addr, dtype);
+        }
+        if stride == 0 {
+            let x = self.load(addr, dtype);
+            return self.widen(x, dtype);
+        }
+        let x = self.fb.ins().load(types::F64X2, vector_flags(), addr, 0);
+        match dtype {
+            DType::F64 => x,
+            DType::Bool => {
+                let zero = self.float(0.0, 2);
+                self.compare(FloatCC::NotEqual, x, zero, 2)
+            }
+        }
+    }
+
+    /// A one-lane value repeated over two lanes (a bool becomes a lane mask).
+    fn widen(&mut self, x: CV, dtype: DType) -> CV {
+        match dtype {
+            DType::F64 => self.fb.ins().splat(types::F64X2, x),
+            DType::Bool => {
+                let m = self.fb.ins().bmask(types::I64, x);
+                let v = self.fb.ins().splat(types::I64X2, m);
+                self.fb.ins().bitcast(types::F64X2, MemFlagsData::new(), v)
+            }
+        }
+    }
+
+    /// Stores `lanes` elements of type `dtype` at `addr`.
+    fn store_lanes(&mut self, addr: CV, x: CV, dtype: DType, lanes: usize) {
+        if lanes == 1 {
+            return self.store(addr, x, dtype);
+        }
+        let x = match dtype {
+            DType::F64 => x,
+            DType::Bool => {
+                let one = self.float(1.0, 2);
+                self.fb.ins().band(x, one)
+            }
+        };
+        self.fb.ins().store(vector_flags(), x, addr, 0);
+    }
+
+    fn immediate(&mut self, x: f64, dtype: DType) -> CV {
+        match dtype {
+            DType::F64 => self.fb.ins().f64const(x),
+            DType::Bool => self.fb.ins().iconst(types::I8, (x != 0.0) as i64),
+        }
+    }
+
+    /// Base address of a storage owner.
+    fn base(&mut self, storage: Value) -> CV {
+        let home = self.plan.homes[storage.index()].expect("storage owners have homes");
+        self.home_address(home)
+    }
+
+    fn home_address(&mut self, home: Home) -> CV {
+        match home {
+            Home::Input(i) => self.ins[i],
+            Home::Output(k, 0) => self.outs[k],
+            Home::Output(k, off) => self.fb.ins().iadd_imm_s(self.outs[k], (8 * off) as i64),
+            Home::Work(off) => self.fb.ins().iadd_imm_s(self.ws, (8 * off) as i64),
+        }
+    }
+
+    /// The register of a one-element value.
+    /// The register of a one-element value. Values from memory (a scalar parameter, a slot
+    /// written by an earlier chunk, a one-element slice of an input) are loaded at their first
+    /// use in the chunk, which is always in straight-line code that dominates the later uses.
+    fn reg(&mut self, v: Value) -> CV {
+        let v = Value(self.plan.scalar_source[v.index()]);
+        if let Some(&r) = self.regs.get(&v.0) {
+            return r;
+        }
+        let dtype = self.f.value_type(v).dtype;
+        let addr = match self.f.def(v) {
+            Def::Inst(i) => match (
+                &self.f.insts[i].op,
+                self.plan.loads[v.index()],
+                self.plan.slots[v.index()],
+            ) {
+                (Op::Const { value, .. }, _, _) => {
+                    let x = value.get(0);
+                    return self.immediate(x, dtype);
+                }
+                (_, Some((storage, off)), _) => {
+                    let base = self.base(storage);
+                    self.fb.ins().iadd_imm_s(base, 8 * off)
+                }
+                (_, None, Some(slot)) => self.home_address(slot),
+                (_, None, None) => panic!("internal: scalar {v} used before it was computed"),
+            },
+            Def::Param(i) => self.ins[i],
+        };
+        let r = self.load(addr, dtype);
+        self.regs.insert(v.0, r);
+        r
+    }
+
+    fn host(&mut self, name: &'static str) -> FuncRef {
+        if let Some(&r) = self.funcrefs.get(name) {
+            return r;
+        }
+        let id = self.imports[name];
+        let r = self.module.declare_func_in_func(id, self.fb.func);
+        self.funcrefs.insert(name, r);
+        r
+    }
+
+    fn call1(&mut self, name: &'static str, args: &[CV]) -> CV {
+        let r = self.host(name);
+        let call = self.fb.ins().call(r, args);
+        self.fb.inst_results(call)[0]
+    }
+
+    /// A host function on each lane.
+    fn call_lanes(&mut self, name: &'static str, args: &[CV], lanes: usize) -> CV {
+        if lanes == 1 {
+            return self.call1(name, args);
+        }
+        let mut results = Vec::with_capacity(lanes);
+        for k in 0..lanes as u8 {
+            let lane: Vec<CV> = args
+                .iter()
+                .map(|&a| self.fb.ins().extractlane(a, k))
+                .collect();
+            results.push(self.call1(name, &lane));
+        }
+        let v = self.fb.ins().scalar_to_vector(types::F64X2, results[0]);
+        self.fb.ins().insertlane(v, results[1], 1)
+    }
+
+    /// A float constant, splat over the lanes.
+    fn float(&mut self, x: f64, lanes: usize) -> CV {
+        let c = self.fb.ins().f64const(x);
+        if lanes == 1 {
+            c
+        } else {
+            self.fb.ins().splat(types::F64X2, c)
+        }
+    }
+
+    /// A comparison: an `i8` for one lane, a two-lane all-ones/all-zeros mask (as `f64x2`) else.
+    fn compare(&mut self, cc: FloatCC, x: CV, y: CV, lanes: usize) -> CV {
+        let c = self.fb.ins().fcmp(cc, x, y);
+        if lanes == 1 {
+            c
+        } else {
+            self.fb.ins().bitcast(types::F64X2, MemFlagsData::new(), c)
+        }
+    }
+
+    fn choose(&mut self, c: CV, x: CV, y: CV, lanes: usize) -> CV {
+        if lanes == 1 {
+            self.fb.ins().select(c, x, y)
+        } else {
+            self.fb.ins().bitselect(c, x, y)
+        }
+    }
+
+    /// One elementwise op on registers of `lanes` lanes.
+    fn op(&mut self, op: &Op, a: &[CV], lanes: usize) -> CV {
+        match op {
+            Op::Unary(u) => match u {
+                Unary::Neg => self.fb.ins().fneg(a[0]),
+                Unary::Abs => self.fb.ins().fabs(a[0]),
+                Unary::Sqrt => self.fb.ins().sqrt(a[0]),
+                Unary::Floor => self.fb.ins().floor(a[0]),
+                Unary::Sign => {
+                    // +1 above zero, -1 below, the argument itself for +-0 and NaN.
+                    let zero = self.float(0.0, lanes);
+                    let (one, minus) = (self.float(1.0, lanes), self.float(-1.0, lanes));
+                    let gt = self.compare(FloatCC::GreaterThan, a[0], zero, lanes);
+                    let lt = self.compare(FloatCC::LessThan, a[0], zero, lanes);
+                    let neg = self.choose(lt, minus, a[0], lanes);
+                    self.choose(gt, one, neg, lanes)
+                }
+                Unary::Exp => self.call_lanes("adjit_exp", a, lanes),
+                Unary::Log => self.call_lanes("adjit_log", a, lanes),
+                Unary::Log1p => self.call_lanes("adjit_log1p", a, lanes),
+                Unary::Expm1 => self.call_lanes("adjit_expm1", a, lanes),
+                Unary::Sin => self.call_lanes("adjit_sin", a, lanes),
+                Unary::Cos => self.call_lanes("adjit_cos", a, lanes),
+                Unary::Tan => self.call_lanes("adjit_tan", a, lanes),
+                Unary::Tanh => self.call_lanes("adjit_tanh", a, lanes),
+                Unary::Sigmoid => self.call_lanes("adjit_sigmoid", a, lanes),
+            },
+            Op::Binary(b) => match b {
+                Binary::Add => self.fb.ins().fadd(a[0], a[1]),
+                Binary::Sub => self.fb.ins().fsub(a[0], a[1]),
+                Binary::Mul => self.fb.ins().fmul(a[0], a[1]),
+                Binary::Div => self.fb.ins().fdiv(a[0], a[1]),
+                Binary::Pow => self.call_lanes("adjit_pow", a, lanes),
+                Binary::Max => self.fb.ins().fmax(a[0], a[1]),
+                Binary::Min => self.fb.ins().fmin(a[0], a[1]),
+            },
+            Op::Compare(c) => {
+                let cc = match c {
+                    Compare::Lt => FloatCC::LessThan,
+                    Compare::Le => FloatCC::LessThanOrEqual,
+                    Compare::Gt => FloatCC::GreaterThan,
+                    Compare::Ge => FloatCC::GreaterThanOrEqual,
+                    Compare::Eq => FloatCC::Equal,
+                    Compare::Ne => FloatCC::NotEqual,
+                };
+                self.compare(cc, a[0], a[1], lanes)
+            }
+            Op::Select => self.choose(a[0], a[1], a[2], lanes),
+            Op::Const { .. }
+            | Op::ReduceSum { .. }
+            | Op::ReduceMax { .. }
+            | Op::Broadcast { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::Matmul { .. } => panic!("internal: {} is not elementwise", op.name()),
+        }
+    }
+
+    /// Stores scalar `v` into its slot if a later chunk reads it.
+    fn computed(&mut self, v: Value, r: CV) {
+        self.regs.insert(v.0, r);
+        if let Some(slot) = self.plan.slots[v.index()] {
+            let addr = self.home_address(slot);
+            self.store(addr, r, self.f.value_type(v).dtype);
+        }
+    }
+
+    pub fn unit(&mut self, u: Unit) -> Result<(), JitError> {
+        match u {
+            Unit::Compute(v) => self.compute(v),
+            Unit::Loop { .. } => {
+                let roots = unit_values(u, &self.plan.loop_roots).to_vec();
+                self.elementwise(&roots);
+                Ok(())
+            }
+            Unit::CopyOut(v, k) => {
+                let ty = self.f.value_type(v);
+                let dst = self.outs[k];
+                self.copy(v, ty, dst);
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies value `v` (of type `ty`) to row-major memory at `dst`.
+    fn copy(&mut self, v: Value, ty: Type, dst: CV) {
+        if ty.numel() == 1 {
+            let r = self.reg(v);
+            self.store(dst, r, ty.dtype);
+            return;
+        }
+        let shape = ty.shape.to_vec();
+        let axes: Vec<usize> = (0..shape.len()).collect();
+        let mut walkers = vec![Walker {
+            start: dst,
+            strides: row_major(&shape)[..shape.len()]
+                .iter()
+                .map(|s| 8 * s)
+                .collect(),
+        }];
+        let src = self.reader(v, &axes, &mut walkers);
+        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+            let x = e.fetch_lanes(src, p, ty.dtype, inner);
+            e.store_lanes(p[0], x, ty.dtype, inner.lanes);
+        });
+    }
+
+    fn compute(&mut self, v: Value) -> Result<(), JitError> {
+        let Def::Inst(i) = self.f.def(v) else {
+            return Ok(());
+        };
+        let inst = &self.f.insts[i];
+        let ty = inst.ty;
+        if ty.numel() == 0 {
+            return Ok(());
+        }
+        let scalar = self.plan.kinds[v.index()] == Kind::Scalar;
+        let arg = |k: usize| inst.args[k];
+        match &inst.op {
+            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select if scalar => {
+                let a: Vec<CV> = inst.args.iter().map(|&x| self.reg(x)).collect();
+                let r = self.op(&inst.op, &a, 1);
+                self.computed(v, r);
+            }
+            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => self.elementwise(&[v]),
+            Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
+                let is_max = matches!(inst.op, Op::ReduceMax { .. });
+                if self.f.value_type(arg(0)).numel() == 1 {
+                    let x = self.reg(arg(0));
+                    let init = self
+                        .fb
+                        .ins()
+                        .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
+                    let r = if is_max {
+                        self.fb.ins().fmax(init, x)
+                    } else {
+                        self.fb.ins().fadd(init, x)
+                    };
+                    self.computed(v, r);
+                } else {
+                    self.reduction(v, &axes.to_vec(), is_max);
+                }
+            }
+            Op::Slice { start, .. } if scalar => {
+                let r = match self.plan.kinds[arg(0).index()] {
+                    Kind::Mem(m) => {
+                        let off = m.offset
+                            + start
+                                .iter()
+                                .enumerate()
+                                .map(|(d, s)| s as i64 * m.strides[d])
+                                .sum::<i64>();
+                        let base = self.base(m.storage);
+                        let addr = self.fb.ins().iadd_imm_s(base, 8 * off);
+                        self.load(addr, ty.dtype)
+                    }
+                    Kind::Splat(x) => self.immediate(x, ty.dtype),
+                    Kind::Bcast(s) => self.reg(s),
+                    Kind::Scalar => self.reg(arg(0)),
+                    Kind::Fused => {
+                        return Err(JitError::Internal(format!(
+                            "slice of fused value {}",
+                            arg(0)
+                        )))
+                    }
+                };
+                self.computed(v, r);
+            }
+            Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. } | Op::Slice { .. } => {
+                // A materialized layout op: copy its operand in row-major order of the operand
+                // (a reshape), or fail (views cover the others; see `plan`).
+                if !matches!(inst.op, Op::Reshape { .. }) && !scalar {
+                    return Err(JitError::Internal(format!(
+                        "unplanned materialized {}",
+                        inst.op.name()
+                    )));
+                }
+                if scalar {
+                    let r = self.reg(arg(0));
+                    self.computed(v, r);
+                } else {
+                    let src_ty = self.f.value_type(arg(0));
+                    let dst = self.base(v);
+                    self.copy(arg(0), src_ty, dst);
+                }
+            }
+            Op::Pad { lo, .. } => {
+                if scalar {
+                    let r = if self.f.value_type(arg(0)).numel() == 1 {
+                        self.reg(arg(0))
+                    } else {
+                        self.immediate(0.0, ty.dtype)
+                    };
+                    self.computed(v, r);
+                } else {
+                    let out = ty.shape.to_vec();
+                    let os = row_major(&out);
+                    let dst = self.base(v);
+                    let fill = vec![Walker {
+                        start: dst,
+                        strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
+                    }];
+                    self.nest(&out, &fill, &mut |e, p| {
+                        let z = e.immediate(0.0, ty.dtype);
+                        e.store(p[0], z, ty.dtype);
+                    });
+                    let lo: Vec<usize> = lo.to_vec();
+                    self.place(arg(0), dst, &out, &lo, ty.dtype);
+                }
+            }
+            Op::Concat { axis } => {
+                let axis = *axis as usize;
+                if scalar {
+                    let part = inst
+                        .args
+                        .iter()
+                        .copied()
+                        .find(|&a| self.f.value_type(a).numel() == 1);
+                    let part = part.ok_or_else(|| {
+                        JitError::Internal("one-element concat without a one-element part".into())
+                    })?;
+                    let r = self.reg(part);
+                    self.computed(v, r);
+                } else {
+                    let out = ty.shape.to_vec();
+                    let dst = self.base(v);
+                    let mut at = 0;
+                    for &a in inst.args.iter() {
+                        let s = self.f.value_type(a).shape;
+                        let mut lo = vec![0; out.len()];
+                        lo[axis] = at;
+                        at += s.get(axis);
+                        if !self.plan.in_place[a.index()] {
+                            self.place(a, dst, &out, &lo, ty.dtype);
+                        }
+                    }
+                }
+            }
+            Op::Matmul { ta, tb } => self.matmul(v, i, *ta, *tb),
+            Op::Const { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Writes `x` into the row-major tensor of shape `out` at `dst`, at offset `lo`.
+    fn place(&mut self, x: Value, dst: CV, out: &[usize], lo: &[usize], dtype: DType) {
+        let shape = self.f.value_type(x).shape.to_vec();
+        let os = row_major(out);
+        let off: i64 = lo.iter().enumerate().map(|(d, l)| *l as i64 * os[d]).sum();
+        let start = self.fb.ins().iadd_imm_s(dst, 8 * off);
+        let mut walkers = vec![Walker {
+            start,
+            strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
+        }];
+        let axes: Vec<usize> = (0..shape.len()).collect();
+        let src = self.reader(x, &axes, &mut walkers);
+        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+            let y = e.fetch_lanes(src, p, dtype, inner);
+            e.store_lanes(p[0], y, dtype, inner.lanes);
+        });
+    }
+}
