@@ -269,9 +269,7 @@ impl Program {
     pub fn workspace(&self) -> Workspace {
         let mut buf = vec![0.0; self.workspace_len];
         for (off, len, value) in &self.consts {
-            for (i, slot) in buf[*off..off + len].iter_mut().enumerate() {
-                *slot = value.get(i);
-            }
+            value.write_into(&mut buf[*off..off + len]);
         }
         Workspace {
             program: self.id,

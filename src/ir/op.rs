@@ -190,6 +190,14 @@ impl Literal {
         }
     }
 
+    /// Writes the constant's elements into `dst` (as many as `dst` holds).
+    pub fn write_into(&self, dst: &mut [f64]) {
+        match self {
+            Literal::Splat(x) => dst.fill(*x),
+            Literal::Elements(xs) => dst.copy_from_slice(&xs[..dst.len()]),
+        }
+    }
+
     /// The single value, if every element is the same bit pattern.
     pub fn as_splat(&self) -> Option<f64> {
         match self {

@@ -290,9 +290,7 @@ impl Compiled {
     pub fn workspace(&self) -> Workspace {
         let mut buf = vec![0.0; self.workspace_len];
         for (off, value, len) in &self.consts {
-            for (i, slot) in buf[*off..off + len].iter_mut().enumerate() {
-                *slot = value.get(i);
-            }
+            value.write_into(&mut buf[*off..off + len]);
         }
         Workspace {
             owner: self.id,

@@ -33,6 +33,18 @@ pub struct Mem {
     pub strides: [i64; MAX_RANK],
 }
 
+impl Mem {
+    /// The offset of the element at index `start` (one entry per axis).
+    pub fn element(&self, start: crate::ir::Dims) -> i64 {
+        self.offset
+            + start
+                .iter()
+                .enumerate()
+                .map(|(d, s)| s as i64 * self.strides[d])
+                .sum::<i64>()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     Scalar,
@@ -261,12 +273,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             },
             Op::Slice { start, .. } => match arg(0) {
                 Kind::Mem(m) => {
-                    let offset = m.offset
-                        + start
-                            .iter()
-                            .enumerate()
-                            .map(|(d, s)| s as i64 * m.strides[d])
-                            .sum::<i64>();
+                    let offset = m.element(*start);
                     Kind::Mem(Mem { offset, ..m })
                 }
                 other @ (Kind::Splat(_) | Kind::Bcast(_)) => other,
@@ -304,12 +311,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
                     Def::Inst(j) => matches!(f.insts[j].op, Op::Const { .. }),
                 };
                 if immutable {
-                    let off = m.offset
-                        + start
-                            .iter()
-                            .enumerate()
-                            .map(|(d, s)| s as i64 * m.strides[d])
-                            .sum::<i64>();
+                    let off = m.element(*start);
                     loads[v] = Some((m.storage, off));
                 }
             }

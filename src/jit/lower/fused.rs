@@ -6,9 +6,21 @@ use super::{Emitter, Read};
 use crate::ir::{DType, Def, Op, Value};
 use crate::jit::plan::{row_major, Kind};
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
+use cranelift_frontend::Variable;
 use std::collections::HashMap;
 
 impl Emitter<'_, '_> {
+    /// `acc = acc + x` (or `max(acc, x)`), one element.
+    fn accumulate(&mut self, acc: Variable, x: CV, is_max: bool) {
+        let a = self.fb.use_var(acc);
+        let s = if is_max {
+            self.fb.ins().fmax(a, x)
+        } else {
+            self.fb.ins().fadd(a, x)
+        };
+        self.fb.def_var(acc, s);
+    }
+
     /// The values a group computes in order (its fused members, then the root if elementwise)
     /// and the values it reads (its leaves), skipping values in `produced`.
     pub(super) fn group_parts(
@@ -158,13 +170,7 @@ impl Emitter<'_, '_> {
                             } else {
                                 e.fb.ins().extractlane(x, k)
                             };
-                            let a = e.fb.use_var(acc);
-                            let s = if is_max {
-                                e.fb.ins().fmax(a, xk)
-                            } else {
-                                e.fb.ins().fadd(a, xk)
-                            };
-                            e.fb.def_var(acc, s);
+                            e.accumulate(acc, xk, is_max);
                         }
                     }
                     _ => {
@@ -236,13 +242,7 @@ impl Emitter<'_, '_> {
                 };
                 e2.evaluate(&order, &reads, &walker_of, q, &one, &mut vals);
                 let x = vals[&operand.0];
-                let a = e2.fb.use_var(acc);
-                let s = if is_max {
-                    e2.fb.ins().fmax(a, x)
-                } else {
-                    e2.fb.ins().fadd(a, x)
-                };
-                e2.fb.def_var(acc, s);
+                e2.accumulate(acc, x, is_max);
             });
             let total = e.fb.use_var(acc);
             if scalar_out {

@@ -429,12 +429,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             Op::Slice { start, .. } if scalar => {
                 let r = match self.plan.kinds[arg(0).index()] {
                     Kind::Mem(m) => {
-                        let off = m.offset
-                            + start
-                                .iter()
-                                .enumerate()
-                                .map(|(d, s)| s as i64 * m.strides[d])
-                                .sum::<i64>();
+                        let off = m.element(*start);
                         let base = self.base(m.storage);
                         let addr = self.fb.ins().iadd_imm_s(base, 8 * off);
                         self.load(addr, ty.dtype)
