@@ -294,3 +294,11 @@ fn results_that_are_inputs_views_or_repeated_are_copied() {
     let inputs = vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], vec![7.0]];
     check_agrees("copies", &f, &inputs);
 }
+
+#[test]
+fn compiled_functions_are_send_and_sync_and_workspaces_are_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Compiled>();
+    send::<jit::Workspace>();
+}
