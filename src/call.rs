@@ -1,8 +1,9 @@
-//! The calling convention shared by the interpreter and the JIT: flat row-major `f64` buffers,
-//! one per parameter and one per result, checked against the static signature.
-//! Bool values travel as `0.0`/`1.0`.
+//! What the interpreter and the JIT share: the calling convention (flat row-major `f64`
+//! buffers, one per parameter and one per result, checked against the static signature; bool
+//! values travel as `0.0`/`1.0`) and the allocator that plans workspace ranges.
 
 use crate::ir::{Func, Type};
+use std::collections::HashMap;
 use std::fmt;
 
 /// A call whose buffers do not match the function's signature.
@@ -141,5 +142,52 @@ impl Signature {
             }
         }
         unreachable!("mismatch is only called for calls that fail check")
+    }
+}
+
+/// Workspace ranges for planning an executor's memory: a freed range is reused by the next
+/// request of exactly its length; otherwise the workspace grows at the top.
+#[derive(Debug, Default)]
+pub struct Ranges {
+    top: usize,
+    free: HashMap<usize, Vec<usize>>,
+}
+
+impl Ranges {
+    /// Ranges above a region of `start` elements that is never reused (constants).
+    pub fn above(start: usize) -> Ranges {
+        Ranges {
+            top: start,
+            free: HashMap::new(),
+        }
+    }
+
+    /// A range of `len` elements: its offset.
+    pub fn take(&mut self, len: usize) -> usize {
+        if let Some(off) = self.free.get_mut(&len).and_then(Vec::pop) {
+            return off;
+        }
+        self.top += len;
+        self.top - len
+    }
+
+    /// Returns a range for reuse.
+    pub fn release(&mut self, off: usize, len: usize) {
+        self.free.entry(len).or_default().push(off);
+    }
+
+    /// A range that is never reused.
+    pub fn permanent(&mut self, len: usize) -> usize {
+        self.top += len;
+        self.top - len
+    }
+
+    /// Workspace size so far, in elements.
+    pub fn len(&self) -> usize {
+        self.top
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.top == 0
     }
 }

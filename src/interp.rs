@@ -7,12 +7,11 @@
 //! result shares its operand's storage. Kernels come from `crate::ops`; nothing here is shared
 //! with the JIT's lowering.
 
-use crate::call::{CallError, Signature};
+use crate::call::{CallError, Ranges, Signature};
 use crate::ir::{verify, Binary, Compare, Func, Literal, Op, Unary, VerifyError};
 use crate::ops::contract::{self, MatmulDims};
 use crate::ops::layout::{self, Walk};
 use crate::ops::{binary, reduce, unary};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -104,27 +103,6 @@ impl From<CallError> for InterpError {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Allocates workspace ranges, reusing freed ranges of exactly the same length.
-struct Allocator {
-    top: usize,
-    free: HashMap<usize, Vec<usize>>,
-}
-
-impl Allocator {
-    fn alloc(&mut self, len: usize) -> usize {
-        if let Some(off) = self.free.get_mut(&len).and_then(Vec::pop) {
-            return off;
-        }
-        let off = self.top;
-        self.top += len;
-        off
-    }
-
-    fn release(&mut self, off: usize, len: usize) {
-        self.free.entry(len).or_default().push(off);
-    }
-}
-
 impl Program {
     /// Verifies `f` and plans its execution.
     pub fn new(f: &Func) -> Result<Program, VerifyError> {
@@ -162,10 +140,7 @@ impl Program {
         }
 
         let mut loc: Vec<Loc> = (0..np).map(Loc::Input).collect();
-        let mut alloc = Allocator {
-            top: 0,
-            free: HashMap::new(),
-        };
+        let mut alloc = Ranges::default();
         let mut steps = Vec::with_capacity(n);
         let mut consts = Vec::new();
         for (k, inst) in f.insts.iter().enumerate() {
@@ -178,8 +153,7 @@ impl Program {
                     continue;
                 }
                 Op::Const { value, .. } => {
-                    let off = alloc.top;
-                    alloc.top += len;
+                    let off = alloc.permanent(len);
                     consts.push((off, len, value.clone()));
                     loc.push(Loc::Work { off, len });
                     continue;
@@ -232,7 +206,7 @@ impl Program {
                     *slot = arg(i);
                 }
             }
-            let out = alloc.alloc(len);
+            let out = alloc.take(len);
             steps.push(Step {
                 kernel,
                 args,
@@ -252,7 +226,7 @@ impl Program {
             steps,
             outputs: f.results.iter().map(|r| loc[r.index()]).collect(),
             consts,
-            workspace_len: alloc.top,
+            workspace_len: alloc.len(),
         })
     }
 

@@ -19,6 +19,7 @@
 //! call of the matmul kernel. Units are cut into chunks (one generated function each) so that
 //! compile time stays linear. Workspace ranges are reused once their value is dead.
 
+use crate::call::Ranges;
 use crate::ir::{Def, Func, Literal, Op, Type, Value, MAX_RANK};
 use std::collections::HashMap;
 
@@ -117,22 +118,6 @@ pub struct Plan {
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
     pub scalar_source: Vec<u32>,
-}
-
-/// Workspace ranges: reused when one of exactly the same length is free, else new at the top.
-struct Ranges {
-    top: usize,
-    free: HashMap<usize, Vec<usize>>,
-}
-
-impl Ranges {
-    fn take(&mut self, len: usize) -> usize {
-        if let Some(off) = self.free.get_mut(&len).and_then(Vec::pop) {
-            return off;
-        }
-        self.top += len;
-        self.top - len
-    }
 }
 
 pub fn row_major(shape: &[usize]) -> [i64; MAX_RANK] {
@@ -667,10 +652,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             }
         }
     }
-    let mut ranges = Ranges {
-        top,
-        free: HashMap::new(),
-    };
+    let mut ranges = Ranges::above(top);
     let mut dies: Vec<Vec<(usize, usize)>> = vec![Vec::new(); units.len()];
     let mut slots: Vec<Option<Home>> = vec![None; nv];
     // Gives `v` its home (a fresh workspace range of `len` elements if it has none yet),
@@ -737,10 +719,10 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             }
         }
         for (off, len) in std::mem::take(&mut dies[i]) {
-            ranges.free.entry(len).or_default().push(off);
+            ranges.release(off, len);
         }
     }
-    let top = ranges.top;
+    let top = ranges.len();
     Plan {
         kinds,
         homes,
