@@ -51,3 +51,35 @@ proptest! {
         ir::verify(&v).unwrap();
     }
 }
+
+#[test]
+fn concat_of_adjacent_slices_is_one_slice() {
+    let b = ir::Builder::new("joined");
+    let x = b.param("x", &[3, 6]);
+    let y = b.param("y", &[3, 2]);
+    let whole = b.concat(&[x.slice_axis(1, 0, 2), x.slice_axis(1, 2, 6)], 1);
+    let part = b.concat(
+        &[
+            x.slice_axis(1, 1, 3),
+            x.slice_axis(1, 3, 4),
+            y,
+            x.slice_axis(1, 5, 6),
+        ],
+        1,
+    );
+    let gap = b.concat(&[x.slice_axis(1, 0, 1), x.slice_axis(1, 2, 3)], 1);
+    let f = b
+        .finish(&[whole.sum() + part.sum() + gap.sum(), part])
+        .unwrap();
+    let s = opt::simplify(&f);
+    let text = s.to_string();
+    // `whole` is x itself; `part` joins its first two slices into one; `gap` is left alone.
+    let concats = text.matches("concat").count();
+    assert_eq!(concats, 2, "{text}");
+    assert!(text.contains("slice x [start=[0,1], stop=[3,4]]"), "{text}");
+    let inputs = adjit::inputs::defaults(&f, 3);
+    assert!(same_bits(
+        &interp::eval(&f, &inputs).unwrap(),
+        &interp::eval(&s, &inputs).unwrap()
+    ));
+}

@@ -8,7 +8,8 @@
 //! - `select(c, a, a)` is `a`; a constant mask picks its branch;
 //! - broadcast of broadcast, reshape of reshape and transpose of transpose become one op; a
 //!   broadcast, reshape, transpose, slice, pad, reduction or concat that changes nothing is
-//!   dropped; a slice that undoes a pad is its operand;
+//!   dropped; a slice that undoes a pad is its operand; a concat of adjacent slices of one value
+//!   is one slice;
 //! - the operands of `add` and `mul` are put in a canonical order so CSE sees `a*b` and `b*a`
 //!   as one value.
 //!
@@ -140,6 +141,67 @@ fn fold_splat(op: &Op, s: &[f64], types: &[Type]) -> Option<f64> {
     }
 }
 
+/// `concat` of slices of one value that follow each other along the axis (and agree on the
+/// other axes) is one slice of it; runs of such slices within a longer concat merge too.
+fn join_slices(b: &Builder, axis: usize, args: &[Value]) -> Option<Value> {
+    let slice_of = |v: Value| match b.definition(v) {
+        Some((Op::Slice { start, stop }, Some(x))) => Some((x, start, stop)),
+        _ => None,
+    };
+    let mut merged: Vec<Value> = Vec::with_capacity(args.len());
+    let mut run: Option<(Value, Dims, Dims)> = None;
+    let mut changed = false;
+    let close = |run: &mut Option<(Value, Dims, Dims)>, merged: &mut Vec<Value>, last: Value| {
+        if let Some((x, start, stop)) = run.take() {
+            let whole = b.type_of(x).shape;
+            let full = start.iter().all(|s| s == 0) && stop == whole;
+            merged.push(if full {
+                x
+            } else {
+                emit(b, &Op::Slice { start, stop }, &[x])
+            });
+        } else {
+            merged.push(last);
+        }
+    };
+    for (i, &a) in args.iter().enumerate() {
+        let this = slice_of(a);
+        let extends = match (&run, &this) {
+            (Some((x, start, stop)), Some((y, s2, e2))) => {
+                x == y
+                    && stop.get(axis) == s2.get(axis)
+                    && (0..start.len()).all(|d| {
+                        d == axis || (start.get(d) == s2.get(d) && stop.get(d) == e2.get(d))
+                    })
+            }
+            _ => false,
+        };
+        if extends {
+            let (x, start, mut stop) = run.take().expect("a run to extend");
+            let e2 = this.expect("a slice").2;
+            let mut dims = stop.to_vec();
+            dims[axis] = e2.get(axis);
+            stop = Dims::new(&dims);
+            run = Some((x, start, stop));
+            changed = true;
+            continue;
+        }
+        if i > 0 {
+            close(&mut run, &mut merged, args[i - 1]);
+        }
+        run = this;
+    }
+    close(&mut run, &mut merged, args[args.len() - 1]);
+    if !changed {
+        return None;
+    }
+    Some(if merged.len() == 1 {
+        merged[0]
+    } else {
+        emit(b, &Op::Concat { axis: axis as u32 }, &merged)
+    })
+}
+
 /// Algebraic identities; `None` when none applies.
 fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
     let def = |v: Value| b.definition(v);
@@ -260,7 +322,12 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
             (lo.iter().all(|x| x == 0) && hi.iter().all(|x| x == 0)).then_some(args[0])
         }
         Op::ReduceSum { axes } | Op::ReduceMax { axes } => axes.is_empty().then_some(args[0]),
-        Op::Concat { .. } => (args.len() == 1).then_some(args[0]),
+        Op::Concat { axis } => {
+            if args.len() == 1 {
+                return Some(args[0]);
+            }
+            join_slices(b, *axis as usize, args)
+        }
         Op::Const { .. } | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Matmul { .. } => {
             None
         }
