@@ -240,6 +240,8 @@ impl Jit {
         let mut ctx = module.make_context();
         let mut fctx = FunctionBuilderContext::new();
         let mut ids = Vec::with_capacity(plan.chunks.len());
+        // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
+        let dump = std::env::var_os("ADJIT_DUMP").is_some();
         for (c, range) in plan.chunks.iter().enumerate() {
             let id = module
                 .declare_function(&format!("chunk{c}"), Linkage::Local, &sig)
@@ -254,8 +256,6 @@ impl Jit {
                 }
                 e.finish();
             }
-            // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
-            let dump = std::env::var_os("ADJIT_DUMP").is_some();
             if dump {
                 ctx.set_disasm(true);
                 eprintln!("{}", ctx.func.display());
