@@ -16,6 +16,7 @@
 //! every buffer against the signature before the call; `Compiled::call_unchecked` is the
 //! documented escape hatch.
 
+mod empty;
 mod lower;
 pub mod plan;
 mod runtime;
@@ -145,6 +146,8 @@ impl Jit {
     /// Compiles a function (which must verify) to native code.
     pub fn compile(&self, f: &Func) -> Result<Compiled, JitError> {
         verify(f).map_err(JitError::Verify)?;
+        let without_empty = empty::without_empty(f);
+        let f = without_empty.as_ref().unwrap_or(f);
         let fast_compile = match self.options.tier {
             Tier::FastCode => false,
             Tier::FastCompile => true,

@@ -340,7 +340,9 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     let copy_outs =
         |units: &mut Vec<Unit>, homes: &mut [Option<Home>], v: usize, computed_in_place: bool| {
             for (n, &k) in pending_out[v].iter().enumerate() {
-                if n == 0 && computed_in_place {
+                if f.value_type(Value(v as u32)).numel() == 0 {
+                    // Nothing to write.
+                } else if n == 0 && computed_in_place {
                     homes[v] = Some(Home::Output(k, 0));
                 } else {
                     units.push(Unit::CopyOut(Value(v as u32), k));

@@ -157,7 +157,9 @@ pub fn select_kernel(c: &[f64], a: &[f64], b: &[f64], out: &mut [f64]) {
 /// Conventions: `max`/`min` give the whole cotangent to `a` at ties (`a >= b` for max,
 /// `a <= b` for min), so `max(x, x)` has derivative 1. `pow(a, b)`: `d/da = b a^(b-1)`, taken
 /// as 0 where `b = 0` (so `a^0` is flat even at `a = 0`); `d/db = y log(a)`, taken as 0 where
-/// `a = 0`; for negative `a` it is NaN (the log is).
+/// `a = 0`; for negative `a` it is NaN (the log is). Higher derivatives keep these conventions:
+/// the hvp of `pow` at `a = 0` or `b = 0` is finite where the function is smooth in the other
+/// argument.
 pub fn vjp<'b>(
     op: Binary,
     a: Var<'b>,
@@ -177,11 +179,21 @@ pub fn vjp<'b>(
             [Some(t), need_b.then(|| -(t * y))]
         }
         Binary::Pow => {
+            // The branch a select discards gets a zero cotangent, which times an infinite
+            // derivative would be NaN: so each discarded branch is computed at a harmless
+            // point (b = 1, a = 1), and derivatives of this rule follow its conventions.
+            let s = g.builder();
+            let one = || s.splat(1.0, &g.shape());
             let da = need_a.then(|| {
-                let slope = b * a.pow(b - 1.0);
-                g * g.builder().select(b.eq(zero()), zero(), slope)
+                let b_zero = b.eq(zero());
+                let b_safe = s.select(b_zero, one(), b);
+                g * s.select(b_zero, zero(), b_safe * a.pow(b_safe - 1.0))
             });
-            let db = need_b.then(|| g * g.builder().select(a.eq(zero()), zero(), y * a.log()));
+            let db = need_b.then(|| {
+                let a_zero = a.eq(zero());
+                let log_a = s.select(a_zero, one(), a).log();
+                g * s.select(a_zero, zero(), y * log_a)
+            });
             [da, db]
         }
         Binary::Max | Binary::Min => {
