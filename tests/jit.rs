@@ -93,6 +93,9 @@ proptest! {
         let f = random_func(seed, ops);
         let inputs = adjit::inputs::defaults(&f, seed);
         check_agrees(&format!("random {seed} {ops} f"), &f, &inputs);
+        let text = f.to_string();
+        let back = ir::parse(&text);
+        prop_assert_eq!(back.as_ref(), Ok(&f), "text round trip of\n{}", text);
         let g = adjit::ad::grad(&f, None).unwrap();
         check_agrees(&format!("random {seed} {ops} grad"), &g, &inputs);
         let h = adjit::ad::hvp(&f, None).unwrap();
@@ -301,4 +304,33 @@ fn compiled_functions_are_send_and_sync_and_workspaces_are_send() {
     fn send<T: Send>() {}
     send_sync::<Compiled>();
     send::<jit::Workspace>();
+}
+
+#[test]
+fn the_generator_reaches_edge_shapes() {
+    // The random graphs above are only as good as the shapes they make: rank 0, size-1 axes
+    // and empty axes must all be common, in parameters and in computed values.
+    let (mut scalar, mut unit_axis, mut empty, mut empty_inst) = (0, 0, 0, 0);
+    for seed in 0..200 {
+        let f = random_func(seed, 16);
+        let types = f
+            .params
+            .iter()
+            .map(|p| p.ty)
+            .chain(f.insts.iter().map(|i| i.ty));
+        for t in types {
+            scalar += usize::from(t.rank() == 0);
+            unit_axis += usize::from(t.shape.iter().any(|d| d == 1) && t.rank() > 0);
+            empty += usize::from(t.numel() == 0);
+        }
+        empty_inst += usize::from(f.insts.iter().any(|i| i.ty.numel() == 0));
+    }
+    assert!(
+        scalar > 200 && unit_axis > 200 && empty > 200,
+        "{scalar} {unit_axis} {empty}"
+    );
+    assert!(
+        empty_inst > 40,
+        "{empty_inst} of 200 functions compute an empty value"
+    );
 }

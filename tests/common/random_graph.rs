@@ -1,6 +1,10 @@
 //! Random well-typed functions over the whole op set, for differential tests (simplified
 //! against unsimplified, interpreter against JIT). Every op of `Opcode::ALL` can be drawn; the
 //! result is one scalar (the sum of the last values made), so grad and hvp apply.
+//!
+//! Shapes reach the edges: rank 0, size-1 axes, and empty axes (zero-element tensors, whose
+//! reductions, matmuls and pads still have elements), drawn from the parameters' shapes and
+//! from slices, broadcasts and concats that make new ones.
 
 use adjit::inputs::Rng;
 use adjit::ir::{Builder, Func, Opcode, Var};
@@ -9,7 +13,24 @@ fn pick<'a, T>(rng: &mut Rng, xs: &'a [T]) -> &'a T {
     &xs[rng.below(xs.len())]
 }
 
-const SHAPES: [&[usize]; 6] = [&[], &[3], &[2, 3], &[3, 2], &[2, 2, 3], &[4]];
+const SHAPES: [&[usize]; 11] = [
+    &[],
+    &[3],
+    &[2, 3],
+    &[3, 2],
+    &[2, 2, 3],
+    &[4],
+    &[1],
+    &[3, 1],
+    &[0],
+    &[2, 0],
+    &[0, 1, 3],
+];
+
+/// The size of a new axis (of a broadcast): usually 2, sometimes 1 or 0.
+fn new_axis(rng: &mut Rng) -> usize {
+    *pick(rng, &[2, 2, 2, 1, 0])
+}
 
 /// A random function of `ops` instructions or so, drawn from `seed`.
 pub fn random_func(seed: u64, ops: usize) -> Func {
@@ -124,7 +145,7 @@ fn make<'b>(b: &'b Builder, rng: &mut Rng, op: Opcode, pool: &[Var<'b>]) -> Opti
             }
             let at = rng.below(rank + 1);
             let mut s = shape.clone();
-            s.insert(at, 2);
+            s.insert(at, new_axis(rng));
             a.expand(&s, &[at])
         }
         Opcode::Reshape => {
@@ -153,10 +174,17 @@ fn make<'b>(b: &'b Builder, rng: &mut Rng, op: Opcode, pool: &[Var<'b>]) -> Opti
             }
             let mut start = Vec::new();
             let mut stop = Vec::new();
+            // Mostly non-empty slices; one in eight axes is sliced to nothing.
             for &d in &shape {
-                let s = rng.below(d);
-                start.push(s);
-                stop.push(s + 1 + rng.below(d - s));
+                if d == 0 || rng.uniform() < 0.125 {
+                    let s = rng.below(d + 1);
+                    start.push(s);
+                    stop.push(s);
+                } else {
+                    let s = rng.below(d);
+                    start.push(s);
+                    stop.push(s + 1 + rng.below(d - s));
+                }
             }
             a.slice(&start, &stop)
         }
