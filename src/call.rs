@@ -1,8 +1,9 @@
 //! What the interpreter and the JIT share: the calling convention (flat row-major `f64`
 //! buffers, one per parameter and one per result, checked against the static signature; bool
-//! values travel as `0.0`/`1.0`) and the allocator that plans workspace ranges.
+//! values travel as `0.0`/`1.0`), the allocator that plans workspace ranges, and fallible
+//! allocation of buffers (running out of memory is an error, not an abort).
 
-use crate::ir::{Func, Type};
+use crate::ir::{Func, Type, Value};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -190,4 +191,69 @@ impl Ranges {
     pub fn is_empty(&self) -> bool {
         self.top == 0
     }
+}
+
+/// Memory that could not be had: `bytes` bytes for `what`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocError {
+    pub what: String,
+    pub bytes: u128,
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "out of memory: cannot allocate {} bytes ({:.1} GiB) for {}",
+            self.bytes,
+            self.bytes as f64 / (1u64 << 30) as f64,
+            self.what
+        )
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+/// `n` zeros, or an error naming `what` (called only on failure) if the memory cannot be had.
+pub fn try_zeros(n: usize, what: impl FnOnce() -> String) -> Result<Vec<f64>, AllocError> {
+    let mut v = Vec::new();
+    if v.try_reserve_exact(n).is_err() {
+        return Err(AllocError {
+            what: what(),
+            bytes: n as u128 * std::mem::size_of::<f64>() as u128,
+        });
+    }
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
+/// What a workspace of `f` holds, for out-of-memory messages: `"the workspace of @f (largest
+/// value: e: f64[60000,60000])"`, the largest among the values `in_workspace` accepts.
+pub fn workspace_what(f: &Func, in_workspace: impl Fn(Value) -> bool) -> String {
+    let largest = (0..f.num_values() as u32)
+        .map(Value)
+        .filter(|&v| in_workspace(v))
+        .max_by_key(|&v| f.value_type(v).numel());
+    match largest {
+        Some(v) => {
+            let name = f
+                .value_name(v)
+                .map_or_else(|| v.to_string(), str::to_string);
+            format!(
+                "the workspace of @{} (largest value: {name}: {})",
+                f.name,
+                f.value_type(v)
+            )
+        }
+        None => format!("the workspace of @{}", f.name),
+    }
+}
+
+/// One zeroed output buffer per type, or an error naming the output that did not fit.
+pub fn try_outputs(func: &str, types: &[Type]) -> Result<Vec<Vec<f64>>, AllocError> {
+    types
+        .iter()
+        .enumerate()
+        .map(|(k, t)| try_zeros(t.numel(), || format!("output {k} ({t}) of @{func}")))
+        .collect()
 }

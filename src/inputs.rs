@@ -4,6 +4,7 @@
 //! Each parameter's stream is seeded from the run's seed and the parameter's name, so adding a
 //! parameter does not change the values the others get.
 
+use crate::call::{try_zeros, AllocError};
 use crate::ir::{DType, Func, Init, Param};
 
 /// SplitMix64: tiny, fast, and good enough for test inputs (not for cryptography).
@@ -55,17 +56,21 @@ fn name_hash(name: &str) -> u64 {
 
 /// Draws the default value of one parameter (row-major, `numel` elements).
 pub fn draw(param: &Param, seed: u64) -> Vec<f64> {
+    let mut out = vec![0.0; param.ty.numel()];
+    fill(param, seed, &mut out);
+    out
+}
+
+/// Writes the default value of one parameter into `out` (which holds `numel` zeros).
+fn fill(param: &Param, seed: u64, out: &mut [f64]) {
     let mut rng = Rng::new(seed ^ name_hash(&param.name));
-    let n = param.ty.numel();
     if param.ty.dtype == DType::Bool {
-        return (0..n).map(|_| (rng.uniform() < 0.5) as u8 as f64).collect();
+        return out.fill_with(|| (rng.uniform() < 0.5) as u8 as f64);
     }
     match param.init.unwrap_or(Init::DEFAULT) {
-        Init::Uniform(lo, hi) => (0..n).map(|_| rng.range(lo, hi)).collect(),
-        Init::Normal(mean, std) => (0..n).map(|_| mean + std * rng.normal()).collect(),
-        Init::Sign => (0..n)
-            .map(|_| if rng.uniform() < 0.5 { -1.0 } else { 1.0 })
-            .collect(),
+        Init::Uniform(lo, hi) => out.fill_with(|| rng.range(lo, hi)),
+        Init::Normal(mean, std) => out.fill_with(|| mean + std * rng.normal()),
+        Init::Sign => out.fill_with(|| if rng.uniform() < 0.5 { -1.0 } else { 1.0 }),
         Init::OneHot => {
             let shape = param.ty.shape;
             let row = if shape.is_empty() {
@@ -73,11 +78,9 @@ pub fn draw(param: &Param, seed: u64) -> Vec<f64> {
             } else {
                 shape.get(shape.len() - 1)
             };
-            let mut out = vec![0.0; n];
-            for r in 0..n.checked_div(row).unwrap_or(0) {
+            for r in 0..out.len().checked_div(row).unwrap_or(0) {
                 out[r * row + rng.below(row)] = 1.0;
             }
-            out
         }
     }
 }
@@ -85,6 +88,21 @@ pub fn draw(param: &Param, seed: u64) -> Vec<f64> {
 /// Default values of every parameter of `f`, in order.
 pub fn defaults(f: &Func, seed: u64) -> Vec<Vec<f64>> {
     f.params.iter().map(|p| draw(p, seed)).collect()
+}
+
+/// Default values of every parameter of `f`, or an error naming the parameter whose buffer
+/// could not be allocated.
+pub fn try_defaults(f: &Func, seed: u64) -> Result<Vec<Vec<f64>>, AllocError> {
+    f.params
+        .iter()
+        .map(|p| {
+            let mut out = try_zeros(p.ty.numel(), || {
+                format!("input '{}' ({}) of @{}", p.name, p.ty, f.name)
+            })?;
+            fill(p, seed, &mut out);
+            Ok(out)
+        })
+        .collect()
 }
 
 #[cfg(test)]

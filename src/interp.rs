@@ -7,7 +7,7 @@
 //! result shares its operand's storage. Kernels come from `crate::ops`; nothing here is shared
 //! with the JIT's lowering.
 
-use crate::call::{CallError, Ranges, Signature};
+use crate::call::{try_outputs, try_zeros, AllocError, CallError, Ranges, Signature};
 use crate::ir::{verify, Binary, Compare, Func, Literal, Op, Unary, VerifyError};
 use crate::ops::contract::{self, MatmulDims};
 use crate::ops::layout::{self, Walk};
@@ -58,6 +58,8 @@ pub struct Program {
     outputs: Vec<Loc>,
     consts: Vec<(usize, usize, Literal)>,
     workspace_len: usize,
+    /// What the workspace holds, for an out-of-memory error.
+    workspace_what: String,
 }
 
 /// Scratch memory for one thread's calls of one `Program`. Reused between calls.
@@ -82,6 +84,7 @@ impl Workspace {
 pub enum InterpError {
     Verify(VerifyError),
     Call(CallError),
+    Alloc(AllocError),
 }
 
 impl fmt::Display for InterpError {
@@ -89,6 +92,7 @@ impl fmt::Display for InterpError {
         match self {
             InterpError::Verify(e) => e.fmt(f),
             InterpError::Call(e) => e.fmt(f),
+            InterpError::Alloc(e) => e.fmt(f),
         }
     }
 }
@@ -227,6 +231,9 @@ impl Program {
             outputs: f.results.iter().map(|r| loc[r.index()]).collect(),
             consts,
             workspace_len: alloc.len(),
+            workspace_what: crate::call::workspace_what(f, |v| {
+                v.index() >= np && matches!(loc[v.index()], Loc::Work { .. })
+            }),
         })
     }
 
@@ -239,16 +246,23 @@ impl Program {
         self.steps.len()
     }
 
-    /// A fresh workspace, with the function's constants in place.
+    /// A fresh workspace, with the function's constants in place. Panics if the memory cannot
+    /// be had; `try_workspace` returns an error instead.
     pub fn workspace(&self) -> Workspace {
-        let mut buf = vec![0.0; self.workspace_len];
+        self.try_workspace().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A fresh workspace, or an error naming its size and largest value if the memory cannot
+    /// be had.
+    pub fn try_workspace(&self) -> Result<Workspace, AllocError> {
+        let mut buf = try_zeros(self.workspace_len, || self.workspace_what.clone())?;
         for (off, len, value) in &self.consts {
             value.write_into(&mut buf[*off..off + len]);
         }
-        Workspace {
+        Ok(Workspace {
             program: self.id,
             buf,
-        }
+        })
     }
 
     /// Runs the function: `inputs` and `outputs` are flat row-major buffers, one per parameter
@@ -329,14 +343,9 @@ fn exec(step: &Step, buf: &mut [f64], inputs: &[&[f64]]) {
 /// For repeated calls, keep a `Program` and a `Workspace` instead.
 pub fn eval(f: &Func, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, InterpError> {
     let prog = Program::new(f).map_err(InterpError::Verify)?;
-    let mut ws = prog.workspace();
+    let mut ws = prog.try_workspace().map_err(InterpError::Alloc)?;
     let ins: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
-    let mut outs: Vec<Vec<f64>> = prog
-        .signature
-        .outputs
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
+    let mut outs = try_outputs(&f.name, &prog.signature.outputs).map_err(InterpError::Alloc)?;
     let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
     prog.run(&mut ws, &ins, &mut refs)?;
     Ok(outs)

@@ -5,6 +5,7 @@
 mod cli;
 
 use adjit::ad;
+use adjit::call::try_outputs;
 use adjit::check::{check, CheckOptions};
 use adjit::interp::Program;
 use adjit::ir::{Func, Type};
@@ -190,7 +191,8 @@ struct CheckArgs {
 
 /// The values of every parameter: seeded defaults, overridden by the arguments.
 fn gather_inputs(f: &Func, args: &InputArgs) -> CliResult<Vec<Vec<f64>>> {
-    let mut values = adjit::inputs::defaults(f, args.seed);
+    let mut values =
+        adjit::inputs::try_defaults(f, args.seed).map_err(|e| CliError(e.to_string()))?;
     apply_values(&Slots::inputs(f), &mut values, &args.inputs, &args.input)?;
     Ok(values)
 }
@@ -198,20 +200,16 @@ fn gather_inputs(f: &Func, args: &InputArgs) -> CliResult<Vec<Vec<f64>>> {
 /// Runs `f` once on `inputs`, compiled (or interpreted with `interp`), and returns its results.
 fn execute(f: &Func, inputs: &[Vec<f64>], interp: bool) -> CliResult<Vec<Vec<f64>>> {
     let fail = |e: &dyn std::fmt::Display| CliError(format!("@{}: {e}", f.name));
-    let mut outs: Vec<Vec<f64>> = f
-        .result_types()
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
+    let mut outs = try_outputs(&f.name, &f.result_types()).map_err(|e| fail(&e))?;
     let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
     let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
     if interp {
         let prog = Program::new(f).map_err(|e| fail(&e))?;
-        let mut ws = prog.workspace();
+        let mut ws = prog.try_workspace().map_err(|e| fail(&e))?;
         prog.run(&mut ws, &ins, &mut refs).map_err(|e| fail(&e))?;
     } else {
         let compiled = jit::compile(f).map_err(|e| fail(&e))?;
-        let mut ws = compiled.workspace();
+        let mut ws = compiled.try_workspace().map_err(|e| fail(&e))?;
         compiled
             .call(&mut ws, &ins, &mut refs)
             .map_err(|e| fail(&e))?;

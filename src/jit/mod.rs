@@ -21,7 +21,7 @@ mod lower;
 pub mod plan;
 mod runtime;
 
-use crate::call::{CallError, Signature};
+use crate::call::{try_zeros, workspace_what, AllocError, CallError, Signature};
 use crate::ir::{verify, Func, VerifyError};
 use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
@@ -111,6 +111,8 @@ pub struct Compiled {
     /// Tensor constants: workspace offset, data, length.
     consts: Vec<(usize, crate::ir::Literal, usize)>,
     workspace_len: usize,
+    /// What the workspace holds, for an out-of-memory error.
+    workspace_what: String,
     /// Only touched on drop; the mutex makes `Compiled` `Sync` without unsafe.
     module: Mutex<Option<JITModule>>,
 }
@@ -215,6 +217,9 @@ impl Jit {
             chunks,
             consts: plan.consts,
             workspace_len: plan.workspace_len,
+            workspace_what: workspace_what(f, |v| {
+                matches!(plan.homes[v.index()], Some(plan::Home::Work(_)))
+            }),
             module: Mutex::new(Some(module)),
         })
     }
@@ -289,18 +294,25 @@ impl Compiled {
         self.chunks.len()
     }
 
-    /// A fresh workspace for calls of this function, constants in place.
+    /// A fresh workspace for calls of this function, constants in place. Panics if the memory
+    /// cannot be had; `try_workspace` returns an error instead.
     pub fn workspace(&self) -> Workspace {
-        let mut buf = vec![0.0; self.workspace_len];
+        self.try_workspace().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A fresh workspace, or an error naming its size and largest value if the memory cannot
+    /// be had.
+    pub fn try_workspace(&self) -> Result<Workspace, AllocError> {
+        let mut buf = try_zeros(self.workspace_len, || self.workspace_what.clone())?;
         for (off, value, len) in &self.consts {
             value.write_into(&mut buf[*off..off + len]);
         }
-        Workspace {
+        Ok(Workspace {
             owner: self.id,
             buf,
             inputs: vec![std::ptr::null(); self.signature.inputs.len()],
             outputs: vec![std::ptr::null_mut(); self.signature.outputs.len()],
-        }
+        })
     }
 
     /// Calls the function: one flat row-major buffer per parameter and per result, checked
