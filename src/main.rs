@@ -134,7 +134,8 @@ struct HvpArgs {
     engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// The direction for an input: NAME=v1,v2,... or NAME=PATH.json [default: seeded random].
+    /// The direction for an input: NAME=v1,v2,... or NAME=PATH.json. Inputs given no direction
+    /// take zero [default, when no direction is given: seeded random].
     #[arg(long = "v", value_name = "NAME=VALUES")]
     v: Vec<String>,
     /// A JSON object of directions keyed by input name.
@@ -348,9 +349,13 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
     let h = ad::hvp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let mut inputs = gather_inputs(&f, &args.inputs)?;
-    // The directions are the hvp function's last parameters, one per differentiated input.
+    // The directions are the hvp function's last parameters, one per differentiated input:
+    // seeded random when none is given, else zero for every input not given one.
     let all = adjit::inputs::defaults(&h, args.inputs.seed);
     let mut dirs = all[f.params.len()..].to_vec();
+    if !args.v.is_empty() || !args.vs.is_empty() {
+        dirs.iter_mut().for_each(|d| d.fill(0.0));
+    }
     let dir_slots = Slots {
         kind: "direction",
         func: &f.name,
