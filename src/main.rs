@@ -119,7 +119,7 @@ struct GradArgs {
     engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// Print {"value": y, "grad": {"NAME": ...}}, each gradient in its input's shape.
+    /// Print {"grad": {"NAME": ...}, "value": y}, each gradient in its input's shape.
     #[arg(long)]
     json: bool,
 }
@@ -141,7 +141,7 @@ struct HvpArgs {
     /// A JSON object of directions keyed by input name.
     #[arg(long = "vs", value_name = "PATH.json")]
     vs: Vec<String>,
-    /// Print {"value": y, "grad": {...}, "hvp": {"NAME": ...}}, keyed by input name.
+    /// Print {"grad": {...}, "hvp": {"NAME": ...}, "value": y}, keyed by input name.
     #[arg(long)]
     json: bool,
 }
