@@ -17,6 +17,7 @@ use super::{CliError, CliResult};
 use adjit::ir::{DType, Func, Type};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value as Json;
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
@@ -82,13 +83,12 @@ impl<'de> Visitor<'de> for EntriesVisitor {
 fn read_object(path: &Path) -> CliResult<Vec<(String, Json)>> {
     let Entries(entries) =
         serde_json::from_str(&read_text(path)?).map_err(|e| json_error(path, &e))?;
-    for (i, (key, _)) in entries.iter().enumerate() {
-        if entries[..i].iter().any(|(k, _)| k == key) {
-            return Err(CliError(format!(
-                "{}: the key '{key}' is given twice",
-                path.display()
-            )));
-        }
+    let mut seen = HashSet::new();
+    if let Some((key, _)) = entries.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+        return Err(CliError(format!(
+            "{}: the key '{key}' is given twice",
+            path.display()
+        )));
     }
     Ok(entries)
 }
@@ -305,11 +305,12 @@ pub fn apply_values(
         let i = slots.index(name, &format!("{kind} '{arg}'"))?;
         let ty = slots.slots[i].1;
         let what = format!("{kind} '{name}'");
-        let looks_numeric = value.split(',').all(|x| {
-            let x = x.trim();
-            x.parse::<f64>().is_ok() || (ty.dtype == DType::Bool && (x == "true" || x == "false"))
-        });
-        values[i] = if looks_numeric || !Path::new(value).exists() && !value.ends_with(".json") {
+        // A list unless it names a file: a list of numbers and bools is never a file name.
+        let looks_like_list = value
+            .split(',')
+            .all(|x| !matches!(list_given(x.trim()), Given::Word(_)));
+        let is_file = Path::new(value).exists() || value.ends_with(".json");
+        values[i] = if looks_like_list || !is_file {
             from_list(value, ty, &what)?
         } else {
             let json = read_json(Path::new(value))?;
