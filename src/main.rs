@@ -120,7 +120,7 @@ struct GradArgs {
     engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// Print {"value": y, "grad": {"NAME": ...}}, each gradient in its input's shape.
+    /// Print {"grad": {"NAME": ...}, "value": y}, each gradient in its input's shape.
     #[arg(long)]
     json: bool,
 }
@@ -135,13 +135,14 @@ struct HvpArgs {
     engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// The direction for an input: NAME=v1,v2,... or NAME=PATH.json [default: seeded random].
+    /// The direction for an input: NAME=v1,v2,... or NAME=PATH.json. Inputs given no direction
+    /// take zero [default, when no direction is given: seeded random].
     #[arg(long = "v", value_name = "NAME=VALUES")]
     v: Vec<String>,
     /// A JSON object of directions keyed by input name.
     #[arg(long = "vs", value_name = "PATH.json")]
     vs: Vec<String>,
-    /// Print {"value": y, "grad": {...}, "hvp": {"NAME": ...}}, keyed by input name.
+    /// Print {"grad": {...}, "hvp": {"NAME": ...}, "value": y}, keyed by input name.
     #[arg(long)]
     json: bool,
 }
@@ -346,9 +347,13 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
     let h = ad::hvp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let mut inputs = gather_inputs(&f, &args.inputs)?;
-    // The directions are the hvp function's last parameters, one per differentiated input.
+    // The directions are the hvp function's last parameters, one per differentiated input:
+    // seeded random when none is given, else zero for every input not given one.
     let all = adjit::inputs::defaults(&h, args.inputs.seed);
     let mut dirs = all[f.params.len()..].to_vec();
+    if !args.v.is_empty() || !args.vs.is_empty() {
+        dirs.iter_mut().for_each(|d| d.fill(0.0));
+    }
     let dir_slots = Slots {
         kind: "direction",
         func: &f.name,
