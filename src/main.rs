@@ -9,6 +9,7 @@ use adjit::check::{check, CheckOptions};
 use adjit::interp::Program;
 use adjit::ir::{Func, Type};
 use adjit::jit;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use cli::values::{apply_values, to_json, to_text, Slots};
 use cli::{load, CliError, CliResult};
@@ -277,6 +278,9 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
         );
         models.push((name, f.to_string()));
     }
+    if let Some(path) = &args.plot {
+        cli::bench::check_writable(path)?;
+    }
     let budget = if args.quick {
         adjit::bench::Budget::QUICK
     } else {
@@ -458,8 +462,23 @@ fn show(args: &ShowArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// Refuses argument combinations that clap cannot express, as clap refuses the others: a usage
+/// message and exit status 2.
+fn refuse_bad_usage(cli: &Cli) {
+    if let Command::Check(a) = &cli.command {
+        if a.coordinates == 0 && a.directions == 0 {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                "check: --coordinates 0 with --directions 0 would check nothing; ask for at least one\n",
+            )
+            .exit();
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    refuse_bad_usage(&cli);
     let result = match &cli.command {
         Command::Eval(a) => eval(a),
         Command::Grad(a) => grad(a),
