@@ -11,7 +11,7 @@ use adjit::ir::{Func, Type};
 use adjit::jit;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
-use cli::values::{apply_values, to_json, to_text, Slots};
+use cli::values::{apply_values, split_assignment, to_json, to_text, Slots};
 use cli::{load, CliError, CliResult};
 use serde_json::{json, Map, Value as Json};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,10 @@ enum Command {
     Grad(GradArgs),
     /// Evaluate a function, its gradient and a Hessian-vector product.
     Hvp(HvpArgs),
+    /// Evaluate a function with any results and a vector-Jacobian product: the cotangents of
+    /// its inputs, given one cotangent per result (by default all ones, which gives the
+    /// gradient of the sum of every result's elements).
+    Vjp(VjpArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
     /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
@@ -147,6 +151,27 @@ struct HvpArgs {
 }
 
 #[derive(Args)]
+struct VjpArgs {
+    /// The .ir file (any results).
+    file: PathBuf,
+    #[command(flatten)]
+    wrt: WrtArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// The cotangent of one result, named by its position in the return list (0, 1, ...) or by
+    /// the name of the returned value: RESULT=v1,v2,... or RESULT=PATH.json [default: all ones].
+    /// Repeatable.
+    #[arg(long = "ct", value_name = "RESULT=VALUES")]
+    ct: Vec<String>,
+    /// Print {"outputs": [...], "grad": {"NAME": ...}}: the results, then the cotangent of each
+    /// differentiated input in its input's shape.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 #[group(multiple = false)]
 struct TransformFlags {
     /// Show the gradient function (simplified).
@@ -222,7 +247,13 @@ fn execute(f: &Func, inputs: &[Vec<f64>], interp: bool) -> CliResult<Vec<Vec<f64
 
 /// An AD error, prefixed with the file it concerns.
 fn ad_error(file: &Path, e: ad::AdError) -> CliError {
-    CliError(format!("{}: {e}", file.display()))
+    let shown = file.display();
+    match e {
+        ad::AdError::NotScalar { .. } => CliError(format!(
+            "{shown}: {e} (the command is `adjit vjp {shown}`, with --ct RESULT=VALUES for the results' cotangents)"
+        )),
+        _ => CliError(format!("{shown}: {e}")),
+    }
 }
 
 /// The differentiated inputs of `f`, as (name, type) in order.
@@ -381,6 +412,93 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// Rewrites `--ct RESULT=VALUES` arguments to name results by position: a result may be named
+/// by its index or, if no other result returns a value of that name, by its value's name.
+fn cotangents_by_index(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
+    let names = adjit::ir::Names::new(f);
+    let result_names: Vec<String> = f.results.iter().map(|&r| names.get(r)).collect();
+    let known = || {
+        let list: Vec<String> = result_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{i} ({n})"))
+            .collect();
+        list.join(", ")
+    };
+    let mut out = Vec::with_capacity(cts.len());
+    for arg in cts {
+        let (name, values) = split_assignment(arg)?;
+        let by_name: Vec<usize> = (0..result_names.len())
+            .filter(|&i| result_names[i] == name)
+            .collect();
+        let index = match name.parse::<usize>() {
+            Ok(i) if i < result_names.len() => i,
+            _ if by_name.len() == 1 => by_name[0],
+            _ if by_name.len() > 1 => {
+                return Err(CliError(format!(
+                    "cotangent '{arg}': @{} returns '{name}' more than once; name the result by its position (results: {})",
+                    f.name,
+                    known()
+                )))
+            }
+            _ => {
+                return Err(CliError(format!(
+                    "cotangent '{arg}': @{} has no result '{name}' (results: {})",
+                    f.name,
+                    known()
+                )))
+            }
+        };
+        out.push(format!("{index}={values}"));
+    }
+    Ok(out)
+}
+
+fn vjp(args: &VjpArgs) -> CliResult<()> {
+    let f = load(&args.file)?;
+    let slots = wrt_slots(&f, &args.wrt, &args.file)?;
+    let v = ad::vjp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let mut inputs = gather_inputs(&f, &args.inputs)?;
+    // The cotangents are the vjp function's last parameters, one per result.
+    let types = f.result_types();
+    let ct_slots = Slots {
+        kind: "cotangent",
+        func: &f.name,
+        slots: types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i.to_string(), *t))
+            .collect(),
+    };
+    let mut cts: Vec<Vec<f64>> = types.iter().map(|t| vec![1.0; t.numel()]).collect();
+    apply_values(
+        &ct_slots,
+        &mut cts,
+        &[],
+        &cotangents_by_index(&f, &args.ct)?,
+    )?;
+    inputs.extend(cts);
+    let outs = execute(&v, &inputs, args.engine.interp)?;
+    let (results, grads) = outs.split_at(types.len());
+    if args.json {
+        let list: Vec<Json> = results
+            .iter()
+            .zip(&types)
+            .map(|(o, t)| to_json(o, *t))
+            .collect();
+        println!(
+            "{}",
+            json!({ "outputs": list, "grad": keyed(&slots, grads) })
+        );
+    } else {
+        for (i, (o, t)) in results.iter().zip(&types).enumerate() {
+            println!("{i}: {t} = {}", to_text(o, *t));
+        }
+        print_named("grad", &slots, grads);
+    }
+    Ok(())
+}
+
 fn check_command(args: &CheckArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let inputs = gather_inputs(&f, &args.inputs)?;
@@ -483,6 +601,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval(a),
         Command::Grad(a) => grad(a),
         Command::Hvp(a) => hvp(a),
+        Command::Vjp(a) => vjp(a),
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
         Command::Bench(a) => bench_command(a),

@@ -57,10 +57,17 @@ fn bench_plot_to_an_unwritable_path_fails_before_measuring() {
     let o = adjit(&["bench", "--quick", "--plot", &bad]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains(&bad) && err.contains("cannot draw the plot"), "{err}");
+    assert!(
+        err.contains(&bad) && err.contains("cannot draw the plot"),
+        "{err}"
+    );
     // No model was measured: the progress lines never appeared.
     assert!(!err.contains("[1/"), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     // A directory is not a writable file either.
     let dir = scratch("plotdir");
     let o = adjit(&["bench", "--quick", "--plot", dir.to_str().unwrap()]);
