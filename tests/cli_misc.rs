@@ -75,3 +75,62 @@ fn bench_plot_to_an_unwritable_path_fails_before_measuring() {
     assert!(!stderr(&o).contains("[1/"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `abs`, `max`, `floor`, a comparison with `select`, and `reduce_max`, all on one vector.
+const KINKS: &str = "\
+func @kinks(x: f64[4]) -> (f64[]) {
+    a: f64[4] = abs x
+    z: f64[4] = const 0.0
+    m: f64[4] = max x, z
+    fl: f64[4] = floor x
+    c: bool[4] = gt x, z
+    e: f64[4] = exp x
+    sel: f64[4] = select c, e, x
+    top: f64[] = reduce_max x [axes=[0]]
+    tb: f64[4] = broadcast top [axes=[0], shape=[4]]
+    t0: f64[4] = add a, m
+    t1: f64[4] = add t0, fl
+    t2: f64[4] = add t1, sel
+    t3: f64[4] = add t2, tb
+    t4: f64[4] = mul t3, x
+    s: f64[] = reduce_sum t4 [axes=[0]]
+    return s
+}
+";
+
+#[test]
+fn check_passes_near_kinks_and_names_directions_that_are_not_smooth() {
+    let dir = scratch("kinks");
+    let file = dir.join("kinks.ir");
+    std::fs::write(&file, KINKS).unwrap();
+    let file = file.to_str().unwrap();
+    // Each element within the default step (1e-3 * 1.0002) of a kink.
+    let o = adjit(&["check", file, "-i", "x=0.0005,0.7,-0.0003,1.0002"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        !out.contains("FAILED") && !out.contains("not smooth"),
+        "{out}"
+    );
+    // Exactly on a kink (a tie of max at 0): those directions are named, not failed.
+    let o = adjit(&["check", file, "-i", "x=0.0005,0,-0.0003,1.0002"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(!out.contains("FAILED"), "{out}");
+    assert!(
+        out.contains("not smooth here along x[1], random direction 1"),
+        "{out}"
+    );
+    // What is compared is still judged.
+    let o = adjit(&[
+        "check",
+        file,
+        "-i",
+        "x=0.0005,0.7,-0.0003,1.0002",
+        "--grad-tol",
+        "1e-30",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
