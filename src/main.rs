@@ -412,16 +412,27 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Rewrites `--ct RESULT=VALUES` arguments to name results by position: a result may be named
-/// by its index or, if no other result returns a value of that name, by its value's name.
-fn cotangents_by_index(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
+/// The names of the returned values of `f`, in order.
+fn result_names(f: &Func) -> Vec<String> {
     let names = adjit::ir::Names::new(f);
-    let result_names: Vec<String> = f.results.iter().map(|&r| names.get(r)).collect();
+    f.results.iter().map(|&r| names.get(r)).collect()
+}
+
+/// How messages name result `i`, returning `name`: `0 (y)`.
+fn result_label(i: usize, name: &str) -> String {
+    format!("{i} ({name})")
+}
+
+/// Rewrites `--ct RESULT=VALUES` arguments to name results by their labels: a result may be
+/// named by its position or, if no other result returns a value of that name, by its value's
+/// name.
+fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
+    let result_names = result_names(f);
     let known = || {
         let list: Vec<String> = result_names
             .iter()
             .enumerate()
-            .map(|(i, n)| format!("{i} ({n})"))
+            .map(|(i, n)| result_label(i, n))
             .collect();
         list.join(", ")
     };
@@ -449,7 +460,10 @@ fn cotangents_by_index(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
                 )))
             }
         };
-        out.push(format!("{index}={values}"));
+        out.push(format!(
+            "{}={values}",
+            result_label(index, &result_names[index])
+        ));
     }
     Ok(out)
 }
@@ -464,10 +478,11 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
     let ct_slots = Slots {
         kind: "cotangent",
         func: &f.name,
-        slots: types
+        slots: result_names(&f)
             .iter()
+            .zip(&types)
             .enumerate()
-            .map(|(i, t)| (i.to_string(), *t))
+            .map(|(i, (n, t))| (result_label(i, n), *t))
             .collect(),
     };
     let mut cts: Vec<Vec<f64>> = types.iter().map(|t| vec![1.0; t.numel()]).collect();
@@ -475,7 +490,7 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
         &ct_slots,
         &mut cts,
         &[],
-        &cotangents_by_index(&f, &args.ct)?,
+        &cotangents_by_label(&f, &args.ct)?,
     )?;
     inputs.extend(cts);
     let outs = execute(&v, &inputs, args.engine.interp)?;

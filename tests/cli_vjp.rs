@@ -184,6 +184,10 @@ fn default_cotangents_are_ones_and_names_equal_positions() {
     let by_name = vjp_json(&two, &["--ct", "y=2,0,-1", "--wrt", "x,s"]);
     let by_index = vjp_json(&two, &["--ct", "0=2,0,-1", "--wrt", "x,s"]);
     assert_eq!(by_name, by_index);
+    let ct_file = dir.join("ct.json");
+    std::fs::write(&ct_file, "[2, 0, -1]").unwrap();
+    let from_file = format!("y={}", ct_file.display());
+    assert_eq!(by_name, vjp_json(&two, &["--ct", &from_file, "--wrt", "x,s"]));
     // d/ds of sum(ct_y * exp(x) * s) = sum(ct_y * exp(x)).
     let x: [f64; 3] = [0.3, -0.7, 1.1];
     let want = 2.0 * x[0].exp() - x[2].exp();
@@ -213,7 +217,7 @@ fn vjp_errors_are_clear() {
     fails(
         &["vjp", &two, "--ct", "y=1,2"],
         1,
-        "cotangent '0': 2 values given, but f64[3] holds 3",
+        "cotangent '0 (y)': 2 values given, but f64[3] holds 3",
     );
     fails(
         &["vjp", &two, "--ct", "y"],
