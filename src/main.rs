@@ -46,7 +46,9 @@ enum Command {
     /// hvp, interpreted and compiled. With no file, the shipped models.
     Bench(BenchArgs),
     /// Compare the gradient with central differences, the hvp with differences of gradients,
-    /// and compiled code with the interpreter; exit with status 1 on failure.
+    /// and compiled code with the interpreter; exit with status 1 on failure. Directions along
+    /// which a kink (abs, sign, floor, max, min, a comparison, reduce_max) stays within the
+    /// shrunken step are reported as not smooth and not compared.
     Check(CheckArgs),
 }
 
@@ -209,7 +211,7 @@ struct CheckArgs {
     /// Coordinates checked per input (the first ones).
     #[arg(long, default_value_t = 4)]
     coordinates: usize,
-    /// Random directions checked.
+    /// Random directions checked (this and --coordinates cannot both be 0).
     #[arg(long, default_value_t = 3)]
     directions: usize,
 }
