@@ -187,7 +187,10 @@ fn default_cotangents_are_ones_and_names_equal_positions() {
     let ct_file = dir.join("ct.json");
     std::fs::write(&ct_file, "[2, 0, -1]").unwrap();
     let from_file = format!("y={}", ct_file.display());
-    assert_eq!(by_name, vjp_json(&two, &["--ct", &from_file, "--wrt", "x,s"]));
+    assert_eq!(
+        by_name,
+        vjp_json(&two, &["--ct", &from_file, "--wrt", "x,s"])
+    );
     // d/ds of sum(ct_y * exp(x) * s) = sum(ct_y * exp(x)).
     let x: [f64; 3] = [0.3, -0.7, 1.1];
     let want = 2.0 * x[0].exp() - x[2].exp();
