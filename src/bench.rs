@@ -7,6 +7,7 @@
 //! samples, minus one: 0.05 means the middle half lies within 5%).
 
 use crate::ad::{self, AdError};
+use crate::call::{try_outputs, AllocError};
 use crate::interp::Program;
 use crate::ir::{self, Func};
 use crate::jit::{self, Compiled, JitError};
@@ -82,6 +83,7 @@ pub enum BenchError {
     Verify(ir::VerifyError),
     Ad(AdError),
     Jit(JitError),
+    Alloc(AllocError),
 }
 
 impl fmt::Display for BenchError {
@@ -91,6 +93,7 @@ impl fmt::Display for BenchError {
             BenchError::Verify(e) => e.fmt(f),
             BenchError::Ad(e) => e.fmt(f),
             BenchError::Jit(e) => e.fmt(f),
+            BenchError::Alloc(e) => e.fmt(f),
         }
     }
 }
@@ -136,20 +139,16 @@ struct Bound {
 }
 
 impl Bound {
-    fn new(f: &Func, seed: u64) -> Bound {
-        Bound {
-            inputs: crate::inputs::defaults(f, seed),
-            outputs: f
-                .result_types()
-                .iter()
-                .map(|t| vec![0.0; t.numel()])
-                .collect(),
-        }
+    fn new(f: &Func, seed: u64) -> Result<Bound, AllocError> {
+        Ok(Bound {
+            inputs: crate::inputs::try_defaults(f, seed)?,
+            outputs: try_outputs(&f.name, &f.result_types())?,
+        })
     }
 
     fn time_interp(&mut self, f: &Func, budget: Budget) -> Result<Timing, BenchError> {
         let prog = Program::new(f).map_err(BenchError::Verify)?;
-        let mut ws = prog.workspace();
+        let mut ws = prog.try_workspace().map_err(BenchError::Alloc)?;
         let ins: Vec<&[f64]> = self.inputs.iter().map(Vec::as_slice).collect();
         let mut outs: Vec<&mut [f64]> = self.outputs.iter_mut().map(Vec::as_mut_slice).collect();
         Ok(time(budget, || {
@@ -158,14 +157,14 @@ impl Bound {
         }))
     }
 
-    fn time_jit(&mut self, c: &Compiled, budget: Budget) -> Timing {
-        let mut ws = c.workspace();
+    fn time_jit(&mut self, c: &Compiled, budget: Budget) -> Result<Timing, BenchError> {
+        let mut ws = c.try_workspace().map_err(BenchError::Alloc)?;
         let ins: Vec<&[f64]> = self.inputs.iter().map(Vec::as_slice).collect();
         let mut outs: Vec<&mut [f64]> = self.outputs.iter_mut().map(Vec::as_mut_slice).collect();
-        time(budget, || {
+        Ok(time(budget, || {
             c.call(&mut ws, std::hint::black_box(&ins), &mut outs)
                 .expect("buffers match the signature");
-        })
+        }))
     }
 }
 
@@ -229,9 +228,9 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
     }; 3];
     let mut compiled = interp;
     for (k, (func, c)) in [(&f, &cf), (&g, &cg), (&h, &ch)].into_iter().enumerate() {
-        let mut bound = Bound::new(func, 0);
+        let mut bound = Bound::new(func, 0).map_err(BenchError::Alloc)?;
         interp[k] = bound.time_interp(func, budget)?;
-        compiled[k] = bound.time_jit(c, budget);
+        compiled[k] = bound.time_jit(c, budget)?;
     }
     Ok(Report {
         model: model.to_string(),

@@ -6,11 +6,25 @@
 //! made along single coordinates (the first few of every input) and along random directions.
 //! Errors are relative, with a floor: derivatives below `1e-4 * max(1, |f(x)|)` are compared
 //! against that floor, since differences cannot resolve them better.
+//!
+//! Kinks: differences are meaningless across a point where the function is not smooth (`abs`
+//! and `sign` at 0, `max`/`min` at ties, `floor` at integers, a comparison or a `reduce_max`
+//! changing its answer, and through them `select`). Before differencing along a direction, the
+//! check evaluates the function's *kink pattern* (which side of every kink each element is on,
+//! see [`kink_pattern`]) at every point the difference formula uses. If the pattern is not the
+//! same at all of them, the step shrinks tenfold, up to `SHRINKS` times; if it still changes,
+//! the direction is reported as not smooth and not compared. The gradient check uses the kinks
+//! of the function, the hvp check those of the gradient function.
 
 use crate::ad::{self, AdError};
+use crate::call::{try_outputs, AllocError};
 use crate::inputs::Rng;
 use crate::interp::Program;
-use crate::ir::Func;
+use crate::ir::{verify, Binary, Builder, Func, Op, Unary, Value, Var, VerifyError};
+use std::fmt;
+
+/// How many times the step may shrink tenfold to step over a kink.
+const SHRINKS: usize = 3;
 
 /// What to check.
 #[derive(Clone, Debug)]
@@ -41,12 +55,62 @@ pub struct Worst {
     pub differenced: f64,
 }
 
+/// One kind of derivative (gradient or hvp) checked along every direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    /// The largest error among the directions compared (0 if none was).
+    pub worst: Worst,
+    /// How many directions were compared.
+    pub compared: usize,
+    /// Directions along which a kink lies within every step tried: not compared.
+    pub not_smooth: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckReport {
     pub value: f64,
-    pub gradient: Worst,
-    pub hvp: Worst,
+    pub gradient: Part,
+    pub hvp: Part,
+    /// Directions tried (coordinates, then random directions).
     pub checks: usize,
+}
+
+/// Why a check could not be made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckError {
+    /// The function fails verification.
+    Invalid(VerifyError),
+    /// The input values do not match the function's parameters.
+    Inputs(String),
+    /// The function cannot be differentiated as asked.
+    Ad(AdError),
+    /// A workspace or buffer did not fit in memory.
+    Alloc(AllocError),
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Invalid(e) => write!(f, "invalid function: {e}"),
+            CheckError::Inputs(m) => f.write_str(m),
+            CheckError::Ad(e) => write!(f, "{e}"),
+            CheckError::Alloc(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+impl From<AdError> for CheckError {
+    fn from(e: AdError) -> Self {
+        CheckError::Ad(e)
+    }
+}
+
+impl From<AllocError> for CheckError {
+    fn from(e: AllocError) -> Self {
+        CheckError::Alloc(e)
+    }
 }
 
 /// Runs one function on many inputs with one plan and one workspace.
@@ -57,17 +121,15 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(f: &Func) -> Runner {
-        let prog = Program::new(f).expect("transforms produce verified functions");
-        let ws = prog.workspace();
-        let outs = f
-            .result_types()
-            .iter()
-            .map(|t| vec![0.0; t.numel()])
-            .collect();
-        Runner { prog, ws, outs }
+    /// Plans `f`, which has been verified (a transform's output, or checked by `check`).
+    fn new(f: &Func) -> Result<Runner, AllocError> {
+        let prog = Program::new(f).expect("verified before planning");
+        let ws = prog.try_workspace()?;
+        let outs = try_outputs(&f.name, &f.result_types())?;
+        Ok(Runner { prog, ws, outs })
     }
 
+    /// Runs on inputs of the lengths `check` has verified (or extended by transforms).
     fn run(&mut self, inputs: &[Vec<f64>]) -> &[Vec<f64>] {
         let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
         let mut refs: Vec<&mut [f64]> = self.outs.iter_mut().map(Vec::as_mut_slice).collect();
@@ -75,6 +137,71 @@ impl Runner {
             .run(&mut self.ws, &ins, &mut refs)
             .expect("inputs match the signature");
         &self.outs
+    }
+}
+
+/// The kink pattern of `f`: a function of the same inputs whose results say, for every
+/// instruction of `f` that is not smooth, which side of its kink each element lies on: the
+/// sign of the argument of `abs`; the result of `sign`, `floor` and comparisons; `a >= b` for
+/// `max a, b` and `a <= b` for `min` (ties go to `a`); which elements equal the result of a
+/// `reduce_max`. `select` is covered by its mask, which is a comparison, a constant or an
+/// input. Where the pattern is constant along a segment, `f` is smooth on it. `None` when `f`
+/// has no kinks.
+pub fn kink_pattern(f: &Func) -> Result<Option<Func>, AdError> {
+    let b = Builder::with_capacity(format!("{}.kinks", f.name), 2 * f.insts.len());
+    let mut map: Vec<Value> = Vec::with_capacity(f.num_values());
+    for p in &f.params {
+        map.push(b.param_with(&p.name, p.ty, p.role, p.init).value());
+    }
+    let mut marks: Vec<Var<'_>> = Vec::new();
+    for inst in &f.insts {
+        let args: Vec<Var<'_>> = inst.args.iter().map(|a| b.var(map[a.index()])).collect();
+        let arg_values: Vec<Value> = args.iter().map(|a| a.value()).collect();
+        let y = b.op(inst.op.clone(), &arg_values);
+        marks.extend(kink_mark(&inst.op, &args, y));
+        map.push(y.value());
+    }
+    if marks.is_empty() {
+        return Ok(None);
+    }
+    b.finish(&marks).map(Some).map_err(AdError::Internal)
+}
+
+/// Which side of its kink each element of `op`'s result lies on (see [`kink_pattern`]).
+fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
+    match op {
+        Op::Unary(u) => match u {
+            Unary::Abs => Some(args[0].sign()),
+            Unary::Sign | Unary::Floor => Some(y),
+            Unary::Neg
+            | Unary::Exp
+            | Unary::Log
+            | Unary::Log1p
+            | Unary::Expm1
+            | Unary::Sqrt
+            | Unary::Sin
+            | Unary::Cos
+            | Unary::Tan
+            | Unary::Tanh
+            | Unary::Sigmoid => None,
+        },
+        Op::Binary(bin) => match bin {
+            Binary::Max => Some(args[0].ge(args[1])),
+            Binary::Min => Some(args[0].le(args[1])),
+            Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Pow => None,
+        },
+        Op::Compare(_) => Some(y),
+        Op::ReduceMax { axes } => Some(args[0].eq(y.expand(&args[0].shape(), &axes.to_vec()))),
+        Op::Const { .. }
+        | Op::Select
+        | Op::ReduceSum { .. }
+        | Op::Broadcast { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Matmul { .. } => None,
     }
 }
 
@@ -92,92 +219,379 @@ fn difference(h: f64, mut phi: impl FnMut(f64) -> f64) -> f64 {
     (4.0 * fine - coarse) / 3.0
 }
 
+/// Equal patterns: every element equal, NaN equal to NaN.
+fn same_pattern(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .all(|(x, y)| x == y || x.is_nan() && y.is_nan())
+}
+
+/// The largest step, of `h` shrunk tenfold up to `SHRINKS` times, at which the kink pattern
+/// (`kinks`, with `center` its value at `t = 0`) is the same at every point `difference` uses;
+/// `None` if there is none. Without kinks, `h`.
+fn smooth_step(
+    kinks: Option<(&mut Runner, &[Vec<f64>])>,
+    h: f64,
+    at: impl Fn(f64) -> Vec<Vec<f64>>,
+) -> Option<f64> {
+    let Some((runner, center)) = kinks else {
+        return Some(h);
+    };
+    let mut step = h;
+    for _ in 0..=SHRINKS {
+        let smooth = [-step, -step / 2.0, step / 2.0, step]
+            .iter()
+            .all(|&t| same_pattern(runner.run(&at(t)), center));
+        if smooth {
+            return Some(step);
+        }
+        step /= 10.0;
+    }
+    None
+}
+
+/// Refuses inputs that do not match the parameters of `f`.
+fn check_inputs(f: &Func, inputs: &[Vec<f64>]) -> Result<(), CheckError> {
+    if inputs.len() != f.params.len() {
+        return Err(CheckError::Inputs(format!(
+            "@{} takes {} inputs, but {} were given",
+            f.name,
+            f.params.len(),
+            inputs.len()
+        )));
+    }
+    for (p, x) in f.params.iter().zip(inputs) {
+        if x.len() != p.ty.numel() {
+            return Err(CheckError::Inputs(format!(
+                "input '{}': {} values given, but {} holds {}",
+                p.name,
+                x.len(),
+                p.ty,
+                p.ty.numel()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the gradient and the hvp of `f` (one scalar result) at `inputs`.
 pub fn check(
     f: &Func,
     wrt: Option<&[&str]>,
     inputs: &[Vec<f64>],
     opts: &CheckOptions,
-) -> Result<CheckReport, AdError> {
+) -> Result<CheckReport, CheckError> {
+    verify(f).map_err(CheckError::Invalid)?;
+    check_inputs(f, inputs)?;
+    let g = ad::grad(f, wrt)?;
+    let h = ad::hvp(f, wrt)?;
     let idx = ad::resolve_wrt(f, wrt)?;
-    let mut fr = Runner::new(f);
-    let mut gr = Runner::new(&ad::grad(f, wrt)?);
-    let mut hr = Runner::new(&ad::hvp(f, wrt)?);
-    let value = fr.run(inputs)[0][0];
-    let grad: Vec<Vec<f64>> = gr.run(inputs)[1..].to_vec();
-    let floor = 1e-4 * value.abs().max(1.0);
-    let scale = idx
-        .iter()
-        .flat_map(|&i| inputs[i].iter())
-        .fold(1.0f64, |m, x| m.max(x.abs()));
-    let h = 1e-3 * if scale.is_finite() { scale } else { 1.0 };
+    let derivatives = Derivatives {
+        f,
+        g: &g,
+        h: &h,
+        idx: &idx,
+    };
+    derivatives.check(inputs, opts)
+}
 
-    let mut rng = Rng::new(opts.seed ^ 0x5eed);
-    let mut random_dir = || -> Vec<Vec<f64>> {
-        idx.iter()
+/// A function, its gradient and hvp functions (as `ad` makes them, or not, in tests), and the
+/// indices of the differentiated inputs.
+struct Derivatives<'a> {
+    f: &'a Func,
+    g: &'a Func,
+    h: &'a Func,
+    idx: &'a [usize],
+}
+
+/// A runner of a function and one of its kink pattern, with the pattern's value at the point.
+struct Probe {
+    runner: Runner,
+    kinks: Option<(Runner, Vec<Vec<f64>>)>,
+}
+
+impl Probe {
+    fn new(func: &Func, inputs: &[Vec<f64>]) -> Result<Probe, CheckError> {
+        let kinks = match kink_pattern(func)? {
+            Some(k) => {
+                let mut r = Runner::new(&k)?;
+                let center = r.run(inputs).to_vec();
+                Some((r, center))
+            }
+            None => None,
+        };
+        Ok(Probe {
+            runner: Runner::new(func)?,
+            kinks,
+        })
+    }
+
+    fn step(&mut self, h: f64, at: impl Fn(f64) -> Vec<Vec<f64>>) -> Option<f64> {
+        let kinks = self.kinks.as_mut().map(|(r, c)| (r, c.as_slice()));
+        smooth_step(kinks, h, at)
+    }
+}
+
+impl Derivatives<'_> {
+    /// Unit coordinates (the first `opts.coordinates` of each input), then random directions;
+    /// each with the label it is reported under.
+    fn directions(
+        &self,
+        inputs: &[Vec<f64>],
+        opts: &CheckOptions,
+        rng: &mut Rng,
+    ) -> Vec<(String, Vec<Vec<f64>>)> {
+        let mut dirs = Vec::new();
+        for (j, &i) in self.idx.iter().enumerate() {
+            for c in 0..inputs[i].len().min(opts.coordinates) {
+                let mut d: Vec<Vec<f64>> = self.zero_direction(inputs);
+                d[j][c] = 1.0;
+                let name = &self.f.params[i].name;
+                let at = if inputs[i].len() == 1 {
+                    name.clone()
+                } else {
+                    format!("{name}[{c}]")
+                };
+                dirs.push((at, d));
+            }
+        }
+        for k in 0..opts.directions {
+            dirs.push((
+                format!("random direction {}", k + 1),
+                self.random_direction(inputs, rng),
+            ));
+        }
+        dirs
+    }
+
+    fn zero_direction(&self, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        self.idx
+            .iter()
+            .map(|&k| vec![0.0; inputs[k].len()])
+            .collect()
+    }
+
+    fn random_direction(&self, inputs: &[Vec<f64>], rng: &mut Rng) -> Vec<Vec<f64>> {
+        self.idx
+            .iter()
             .map(|&i| (0..inputs[i].len()).map(|_| rng.range(-1.0, 1.0)).collect())
             .collect()
-    };
-    // Directions: unit coordinates first, then random ones.
-    let mut dirs: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
-    for (j, &i) in idx.iter().enumerate() {
-        for c in 0..inputs[i].len().min(opts.coordinates) {
-            let mut d: Vec<Vec<f64>> = idx.iter().map(|&k| vec![0.0; inputs[k].len()]).collect();
-            d[j][c] = 1.0;
-            let at = if inputs[i].len() == 1 {
-                f.params[i].name.clone()
-            } else {
-                format!("{}[{c}]", f.params[i].name)
-            };
-            dirs.push((at, d));
-        }
     }
-    for k in 0..opts.directions {
-        dirs.push((format!("random direction {}", k + 1), random_dir()));
-    }
-    let v = random_dir();
-    let mut hin = inputs.to_vec();
-    hin.extend(v.iter().cloned());
-    let hv: Vec<Vec<f64>> = hr.run(&hin)[1 + idx.len()..].to_vec();
 
-    let moved = |u: &[Vec<f64>], t: f64| -> Vec<Vec<f64>> {
+    /// The inputs moved by `t * u` along the differentiated inputs.
+    fn moved(&self, inputs: &[Vec<f64>], u: &[Vec<f64>], t: f64) -> Vec<Vec<f64>> {
         let mut x = inputs.to_vec();
-        for (j, &i) in idx.iter().enumerate() {
+        for (j, &i) in self.idx.iter().enumerate() {
             for (a, d) in x[i].iter_mut().zip(&u[j]) {
                 *a += t * d;
             }
         }
         x
-    };
-    let none = || Worst {
-        error: 0.0,
-        at: String::new(),
-        computed: 0.0,
-        differenced: 0.0,
-    };
-    let (mut wg, mut wh) = (none(), none());
-    let record = |w: &mut Worst, at: &str, computed: f64, differenced: f64| {
+    }
+
+    fn check(&self, inputs: &[Vec<f64>], opts: &CheckOptions) -> Result<CheckReport, CheckError> {
+        let mut fp = Probe::new(self.f, inputs)?;
+        let mut gp = Probe::new(self.g, inputs)?;
+        let mut hr = Runner::new(self.h)?;
+        let value = fp.runner.run(inputs)[0][0];
+        let grad: Vec<Vec<f64>> = gp.runner.run(inputs)[1..].to_vec();
+        let floor = 1e-4 * value.abs().max(1.0);
+        let scale = self
+            .idx
+            .iter()
+            .flat_map(|&i| inputs[i].iter())
+            .fold(1.0f64, |m, x| m.max(x.abs()));
+        let h = 1e-3 * if scale.is_finite() { scale } else { 1.0 };
+
+        let mut rng = Rng::new(opts.seed ^ 0x5eed);
+        // Differentiated inputs without elements leave nothing to move along.
+        let elements: usize = self.idx.iter().map(|&i| inputs[i].len()).sum();
+        let dirs = if elements == 0 {
+            Vec::new()
+        } else {
+            self.directions(inputs, opts, &mut rng)
+        };
+        let v = self.random_direction(inputs, &mut rng);
+        let mut hin = inputs.to_vec();
+        hin.extend(v.iter().cloned());
+        let hv: Vec<Vec<f64>> = hr.run(&hin)[1 + self.idx.len()..].to_vec();
+
+        let (mut pg, mut ph) = (Part::new(), Part::new());
+        for (at, u) in &dirs {
+            let line = |t: f64| self.moved(inputs, u, t);
+            match fp.step(h, line) {
+                Some(s) => {
+                    let d = difference(s, |t| fp.runner.run(&line(t))[0][0]);
+                    pg.record(at, dot(&grad, u), d, floor);
+                }
+                None => pg.not_smooth.push(at.clone()),
+            }
+            match gp.step(h, line) {
+                Some(s) => {
+                    let d = difference(s, |t| dot(&gp.runner.run(&line(t))[1..], &v));
+                    ph.record(at, dot(&hv, u), d, floor);
+                }
+                None => ph.not_smooth.push(at.clone()),
+            }
+        }
+        Ok(CheckReport {
+            value,
+            gradient: pg,
+            hvp: ph,
+            checks: dirs.len(),
+        })
+    }
+}
+
+impl Part {
+    fn new() -> Part {
+        Part {
+            worst: Worst {
+                error: 0.0,
+                at: String::new(),
+                computed: 0.0,
+                differenced: 0.0,
+            },
+            compared: 0,
+            not_smooth: Vec::new(),
+        }
+    }
+
+    /// Counts one comparison, keeping it if its relative error is the largest so far.
+    fn record(&mut self, at: &str, computed: f64, differenced: f64, floor: f64) {
+        self.compared += 1;
         let e = (computed - differenced).abs() / computed.abs().max(differenced.abs()).max(floor);
         let e = if e.is_nan() { f64::INFINITY } else { e };
-        if e >= w.error {
-            *w = Worst {
+        if e >= self.worst.error {
+            self.worst = Worst {
                 error: e,
                 at: at.to_string(),
                 computed,
                 differenced,
             };
         }
-    };
-    for (at, u) in &dirs {
-        let d = difference(h, |t| fr.run(&moved(u, t))[0][0]);
-        record(&mut wg, at, dot(&grad, u), d);
-        let s = difference(h, |t| dot(&gr.run(&moved(u, t))[1..], &v));
-        record(&mut wh, at, dot(&hv, u), s);
     }
-    Ok(CheckReport {
-        value,
-        gradient: wg,
-        hvp: wh,
-        checks: dirs.len(),
-    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sum((|x| + max(x, 0) + floor(x) + select(x > 0, exp x, x) + max(x)) * x)`, its
+    /// gradient, scaled by `bias` on the smooth term `x * x` (1 is the true function).
+    fn kinky(bias: f64) -> Func {
+        let b = Builder::new("kinky");
+        let x = b.param("x", &[4]);
+        let zero = b.splat(0.0, &[4]);
+        let top = x.max_axes(&[0]).expand(&[4], &[0]);
+        let smooth = b.select(x.gt(zero), x.exp(), x) + bias * x;
+        let t = (x.abs() + x.max(zero) + x.floor() + smooth + top) * x;
+        b.finish(&[t.sum()]).unwrap()
+    }
+
+    /// Checks `f` against the gradient of `g_of` and the hvp of `h_of` at `x`.
+    fn run_check(f: &Func, g_of: &Func, h_of: &Func, x: &[f64]) -> CheckReport {
+        let (g, h) = (ad::grad(g_of, None).unwrap(), ad::hvp(h_of, None).unwrap());
+        let d = Derivatives {
+            f,
+            g: &g,
+            h: &h,
+            idx: &[0],
+        };
+        let opts = CheckOptions {
+            coordinates: 4,
+            directions: 3,
+            seed: 1,
+        };
+        d.check(&[x.to_vec()], &opts).unwrap()
+    }
+
+    #[test]
+    fn only_functions_with_kinks_have_a_pattern() {
+        let b = Builder::new("smooth");
+        let x = b.param("x", &[3]);
+        let f = b.finish(&[(x.exp() * x).sum().tanh()]).unwrap();
+        assert!(kink_pattern(&f).unwrap().is_none());
+        let k = kink_pattern(&kinky(1.0)).unwrap().expect("kinks");
+        // abs, max, floor, the comparison and reduce_max: five patterns of four elements.
+        assert_eq!(k.result_types().len(), 5, "{k}");
+        let at = |x: &[f64]| crate::interp::eval(&k, &[x.to_vec()]).unwrap();
+        let x = [0.5, -0.25, 1.5, 2.0];
+        assert_eq!(at(&x), at(&[0.6, -0.2, 1.6, 2.1]));
+        for moved in [
+            [-0.5, -0.25, 1.5, 2.0], // abs, max, the comparison
+            [0.5, -0.25, 2.5, 2.0],  // floor, reduce_max
+            [0.5, -0.25, 1.5, 1.0],  // floor, reduce_max
+        ] {
+            assert_ne!(at(&x), at(&moved), "{moved:?}");
+        }
+    }
+
+    #[test]
+    fn correct_derivatives_near_kinks_pass() {
+        // Every coordinate within the default step (1e-3 * 3) of a kink: abs, max and the
+        // comparison at 0; floor at 1 and 3; the maximum shared nearly by x[2] and x[3].
+        let x = [5e-4, -3e-4, 3.0004, 3.0002];
+        let f = kinky(1.0);
+        let r = run_check(&f, &f, &f, &x);
+        assert!(r.gradient.worst.error < 1e-8, "{r:?}");
+        assert!(r.hvp.worst.error < 1e-8, "{r:?}");
+        assert_eq!((r.gradient.compared, r.hvp.compared), (7, 7), "{r:?}");
+        // On a kink itself no step avoids it: those directions are not compared.
+        let x = [0.0, -3e-4, 2.5, 1.25];
+        let r = run_check(&f, &f, &f, &x);
+        assert!(r.gradient.worst.error < 1e-8, "{r:?}");
+        assert!(r.gradient.not_smooth.contains(&"x[0]".to_string()), "{r:?}");
+        assert!(r
+            .gradient
+            .not_smooth
+            .contains(&"random direction 1".to_string()));
+        assert_eq!(r.gradient.compared + r.gradient.not_smooth.len(), 7);
+        assert!(r.hvp.worst.error < 1e-8, "{r:?}");
+    }
+
+    #[test]
+    fn wrong_derivatives_near_kinks_still_fail() {
+        let x = [5e-4, -3e-4, 3.0004, 3.0002];
+        let (right, wrong) = (kinky(1.0), kinky(1.5));
+        let r = run_check(&right, &wrong, &right, &x);
+        assert!(r.gradient.worst.error > 1e-3, "{r:?}");
+        assert!(r.gradient.not_smooth.is_empty() && r.hvp.not_smooth.is_empty());
+        let r = run_check(&right, &right, &wrong, &x);
+        assert!(r.gradient.worst.error < 1e-8, "{r:?}");
+        assert!(r.hvp.worst.error > 1e-3, "{r:?}");
+        // Only x[0] is wrong-footed by a gradient off at one coordinate near a kink.
+        let b = Builder::new("off");
+        let p = b.param("x", &[4]);
+        let zero = b.splat(0.0, &[4]);
+        let off = b.tensor(&[4], &[1e-3, 0.0, 0.0, 0.0]);
+        let top = p.max_axes(&[0]).expand(&[4], &[0]);
+        let smooth = b.select(p.gt(zero), p.exp(), p) + p + off;
+        let t = (p.abs() + p.max(zero) + p.floor() + smooth + top) * p;
+        let wrong = b.finish(&[t.sum()]).unwrap();
+        let r = run_check(&right, &wrong, &right, &x);
+        assert!(r.gradient.worst.error > 1e-5, "{r:?}");
+        assert_eq!(r.gradient.worst.at, "x[0]", "{r:?}");
+    }
+
+    #[test]
+    fn bad_functions_and_inputs_are_errors() {
+        let f = kinky(1.0);
+        let opts = CheckOptions::default();
+        let e = check(&f, None, &[vec![1.0; 3]], &opts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input 'x': 3 values given, but f64[4] holds 4"
+        );
+        let e = check(&f, None, &[], &opts).unwrap_err();
+        assert!(matches!(e, CheckError::Inputs(_)), "{e}");
+        let b = Builder::new("broken");
+        let x = b.param("x", &[2]);
+        let y = x.exp();
+        let mut bad = b.finish(&[y.sum()]).unwrap();
+        bad.results[0] = Value(99);
+        let e = check(&bad, None, &[vec![1.0; 2]], &opts).unwrap_err();
+        assert!(matches!(e, CheckError::Invalid(_)), "{e}");
+    }
 }

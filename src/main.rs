@@ -6,12 +6,13 @@ mod cli;
 
 use adjit::ad;
 use adjit::call::try_outputs;
-use adjit::check::{check, CheckOptions};
+use adjit::check::{check, CheckError, CheckOptions, Part};
 use adjit::interp::Program;
 use adjit::ir::{Func, Type};
 use adjit::jit;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
-use cli::values::{apply_values, to_json, to_text, Slots};
+use cli::values::{apply_values, split_assignment, to_json, to_text, Slots};
 use cli::{load, CliError, CliResult};
 use serde_json::{json, Map, Value as Json};
 use std::path::{Path, PathBuf};
@@ -36,13 +37,19 @@ enum Command {
     Grad(GradArgs),
     /// Evaluate a function, its gradient and a Hessian-vector product.
     Hvp(HvpArgs),
+    /// Evaluate a function with any results and a vector-Jacobian product: the cotangents of
+    /// its inputs, given one cotangent per result (by default all ones, which gives the
+    /// gradient of the sum of every result's elements).
+    Vjp(VjpArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
     /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
     /// hvp, interpreted and compiled. With no file, the shipped models.
     Bench(BenchArgs),
     /// Compare the gradient with central differences, the hvp with differences of gradients,
-    /// and compiled code with the interpreter; exit with status 1 on failure.
+    /// and compiled code with the interpreter; exit with status 1 on failure. Directions along
+    /// which a kink (abs, sign, floor, max, min, a comparison, reduce_max) stays within the
+    /// shrunken step are reported as not smooth and not compared.
     Check(CheckArgs),
 }
 
@@ -148,6 +155,27 @@ struct HvpArgs {
 }
 
 #[derive(Args)]
+struct VjpArgs {
+    /// The .ir file (any results).
+    file: PathBuf,
+    #[command(flatten)]
+    wrt: WrtArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// The cotangent of one result, named by its position in the return list (0, 1, ...) or by
+    /// the name of the returned value: RESULT=v1,v2,... or RESULT=PATH.json [default: all ones].
+    /// Repeatable.
+    #[arg(long = "ct", value_name = "RESULT=VALUES")]
+    ct: Vec<String>,
+    /// Print {"outputs": [...], "grad": {"NAME": ...}}: the results, then the cotangent of each
+    /// differentiated input in its input's shape.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 #[group(multiple = false)]
 struct TransformFlags {
     /// Show the gradient function (simplified).
@@ -185,7 +213,7 @@ struct CheckArgs {
     /// Coordinates checked per input (the first ones).
     #[arg(long, default_value_t = 4)]
     coordinates: usize,
-    /// Random directions checked.
+    /// Random directions checked (this and --coordinates cannot both be 0).
     #[arg(long, default_value_t = 3)]
     directions: usize,
 }
@@ -220,7 +248,13 @@ fn execute(f: &Func, inputs: &[Vec<f64>], interp: bool) -> CliResult<Vec<Vec<f64
 
 /// An AD error, prefixed with the file it concerns.
 fn ad_error(file: &Path, e: ad::AdError) -> CliError {
-    CliError(format!("{}: {e}", file.display()))
+    let shown = file.display();
+    match e {
+        ad::AdError::NotScalar { .. } => CliError(format!(
+            "{shown}: {e} (the command is `adjit vjp {shown}`, with --ct RESULT=VALUES for the results' cotangents)"
+        )),
+        _ => CliError(format!("{shown}: {e}")),
+    }
 }
 
 /// The differentiated inputs of `f`, as (name, type) in order.
@@ -275,6 +309,9 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
             |s| s.to_string_lossy().into_owned(),
         );
         models.push((name, f.to_string()));
+    }
+    if let Some(path) = &args.plot {
+        cli::bench::check_writable(path)?;
     }
     let budget = if args.quick {
         adjit::bench::Budget::QUICK
@@ -380,6 +417,156 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// The names of the returned values of `f`, in order.
+fn result_names(f: &Func) -> Vec<String> {
+    let names = adjit::ir::Names::new(f);
+    f.results.iter().map(|&r| names.get(r)).collect()
+}
+
+/// How messages name result `i`, returning `name`: `0 (y)`.
+fn result_label(i: usize, name: &str) -> String {
+    format!("{i} ({name})")
+}
+
+/// Rewrites `--ct RESULT=VALUES` arguments to name results by their labels: a result may be
+/// named by its position or, if no other result returns a value of that name, by its value's
+/// name.
+fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
+    let result_names = result_names(f);
+    let known = || {
+        let list: Vec<String> = result_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| result_label(i, n))
+            .collect();
+        list.join(", ")
+    };
+    let mut out = Vec::with_capacity(cts.len());
+    for arg in cts {
+        let (name, values) = split_assignment(arg)?;
+        let by_name: Vec<usize> = (0..result_names.len())
+            .filter(|&i| result_names[i] == name)
+            .collect();
+        let index = match name.parse::<usize>() {
+            Ok(i) if i < result_names.len() => i,
+            _ if by_name.len() == 1 => by_name[0],
+            _ if by_name.len() > 1 => {
+                return Err(CliError(format!(
+                    "cotangent '{arg}': @{} returns '{name}' more than once; name the result by its position (results: {})",
+                    f.name,
+                    known()
+                )))
+            }
+            _ => {
+                return Err(CliError(format!(
+                    "cotangent '{arg}': @{} has no result '{name}' (results: {})",
+                    f.name,
+                    known()
+                )))
+            }
+        };
+        out.push(format!(
+            "{}={values}",
+            result_label(index, &result_names[index])
+        ));
+    }
+    Ok(out)
+}
+
+fn vjp(args: &VjpArgs) -> CliResult<()> {
+    let f = load(&args.file)?;
+    let slots = wrt_slots(&f, &args.wrt, &args.file)?;
+    let v = ad::vjp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let mut inputs = gather_inputs(&f, &args.inputs)?;
+    // The cotangents are the vjp function's last parameters, one per result.
+    let types = f.result_types();
+    let ct_slots = Slots {
+        kind: "cotangent",
+        func: &f.name,
+        slots: result_names(&f)
+            .iter()
+            .zip(&types)
+            .enumerate()
+            .map(|(i, (n, t))| (result_label(i, n), *t))
+            .collect(),
+    };
+    let mut cts: Vec<Vec<f64>> = types.iter().map(|t| vec![1.0; t.numel()]).collect();
+    apply_values(
+        &ct_slots,
+        &mut cts,
+        &[],
+        &cotangents_by_label(&f, &args.ct)?,
+    )?;
+    inputs.extend(cts);
+    let outs = execute(&v, &inputs, args.engine.interp)?;
+    let (results, grads) = outs.split_at(types.len());
+    if args.json {
+        let list: Vec<Json> = results
+            .iter()
+            .zip(&types)
+            .map(|(o, t)| to_json(o, *t))
+            .collect();
+        println!(
+            "{}",
+            json!({ "outputs": list, "grad": keyed(&slots, grads) })
+        );
+    } else {
+        for (i, (o, t)) in results.iter().zip(&types).enumerate() {
+            println!("{i}: {t} = {}", to_text(o, *t));
+        }
+        print_named("grad", &slots, grads);
+    }
+    Ok(())
+}
+
+/// Compiled code against the interpreter on `f`, its gradient and its hvp: how many values
+/// differ in their bits (NaN payloads aside), and the largest relative difference.
+fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(usize, f64)> {
+    let names = args.wrt.names();
+    let g = ad::grad(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let h = ad::hvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let mut hin = inputs.to_vec();
+    hin.extend(adjit::inputs::defaults(&h, args.inputs.seed).drain(f.params.len()..));
+    let mut worst = 0.0f64;
+    let mut differing = 0usize;
+    for (func, ins) in [(f, inputs), (&g, inputs), (&h, &hin[..])] {
+        let (a, b) = (execute(func, ins, true)?, execute(func, ins, false)?);
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            if x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()) {
+                differing += 1;
+                let d = (x - y).abs() / x.abs().max(y.abs());
+                worst = worst.max(if d.is_nan() { f64::INFINITY } else { d });
+            }
+        }
+    }
+    Ok((differing, worst))
+}
+
+/// Prints one part of a check's report; true if it passes.
+fn print_part(what: &str, p: &Part, tol: f64) -> bool {
+    let passed = p.worst.error <= tol;
+    if p.compared > 0 {
+        let w = &p.worst;
+        println!(
+            "  {what}: largest relative error {:.2e} at {} ({:e} vs {:e}), tolerance {tol:e}: {}",
+            w.error,
+            w.at,
+            w.computed,
+            w.differenced,
+            if passed { "ok" } else { "FAILED" }
+        );
+    } else {
+        println!("  {what}: no direction could be compared");
+    }
+    if !p.not_smooth.is_empty() {
+        println!(
+            "    not smooth here along {}: a kink (abs, sign, floor, max, min, reduce_max or a comparison) lies within the smallest step; not compared",
+            p.not_smooth.join(", ")
+        );
+    }
+    passed
+}
+
 fn check_command(args: &CheckArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let inputs = gather_inputs(&f, &args.inputs)?;
@@ -388,48 +575,21 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
         directions: args.directions,
         seed: args.inputs.seed,
     };
-    let r = check(&f, args.wrt.names().as_deref(), &inputs, &opts)
-        .map_err(|e| ad_error(&args.file, e))?;
-    let verdict = |e: f64, tol: f64| if e <= tol { "ok" } else { "FAILED" };
-    // Compiled code against the interpreter, on f, grad and hvp.
-    let names = args.wrt.names();
-    let g = ad::grad(&f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
-    let h = ad::hvp(&f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
-    let mut hin = inputs.clone();
-    hin.extend(adjit::inputs::defaults(&h, args.inputs.seed).drain(f.params.len()..));
-    let mut worst_jit = 0.0f64;
-    let mut differing = 0usize;
-    for (func, ins) in [(&f, &inputs), (&g, &inputs), (&h, &hin)] {
-        let (a, b) = (execute(func, ins, true)?, execute(func, ins, false)?);
-        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
-            if x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()) {
-                differing += 1;
-                let d = (x - y).abs() / x.abs().max(y.abs());
-                worst_jit = worst_jit.max(if d.is_nan() { f64::INFINITY } else { d });
-            }
-        }
-    }
+    let r = check(&f, args.wrt.names().as_deref(), &inputs, &opts).map_err(|e| match e {
+        CheckError::Ad(e) => ad_error(&args.file, e),
+        other => CliError(format!("{}: {other}", args.file.display())),
+    })?;
+    let (differing, worst_jit) = jit_vs_interp(&f, args, &inputs)?;
     println!(
         "@{}: value {:?}, {} directions checked",
         f.name, r.value, r.checks
     );
-    for (what, w, tol) in [
-        (
-            "gradient vs central differences",
-            &r.gradient,
-            args.grad_tol,
-        ),
-        ("hvp vs differences of gradients", &r.hvp, args.hvp_tol),
-    ] {
-        println!(
-            "  {what}: largest relative error {:.2e} at {} ({:e} vs {:e}), tolerance {tol:e}: {}",
-            w.error,
-            w.at,
-            w.computed,
-            w.differenced,
-            verdict(w.error, tol)
-        );
-    }
+    let grad_ok = print_part(
+        "gradient vs central differences",
+        &r.gradient,
+        args.grad_tol,
+    );
+    let hvp_ok = print_part("hvp vs differences of gradients", &r.hvp, args.hvp_tol);
     if differing == 0 {
         println!("  compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok");
     } else {
@@ -437,7 +597,7 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
             "  compiled code vs interpreter (f, grad, hvp): {differing} values differ, largest relative difference {worst_jit:.2e}: FAILED"
         );
     }
-    if r.gradient.error <= args.grad_tol && r.hvp.error <= args.hvp_tol && differing == 0 {
+    if grad_ok && hvp_ok && differing == 0 {
         Ok(())
     } else {
         Err(CliError(format!(
@@ -461,12 +621,28 @@ fn show(args: &ShowArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// Refuses argument combinations that clap cannot express, as clap refuses the others: a usage
+/// message and exit status 2.
+fn refuse_bad_usage(cli: &Cli) {
+    if let Command::Check(a) = &cli.command {
+        if a.coordinates == 0 && a.directions == 0 {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                "check: --coordinates 0 with --directions 0 would check nothing; ask for at least one\n",
+            )
+            .exit();
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    refuse_bad_usage(&cli);
     let result = match &cli.command {
         Command::Eval(a) => eval(a),
         Command::Grad(a) => grad(a),
         Command::Hvp(a) => hvp(a),
+        Command::Vjp(a) => vjp(a),
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
         Command::Bench(a) => bench_command(a),

@@ -106,6 +106,22 @@ pub fn to_json(reports: &[Report]) -> Json {
     )
 }
 
+/// Fails unless `path` can be written, leaving the file as it was: run before measuring, so
+/// that a bad `--plot` path fails at once rather than after the whole run.
+pub fn check_writable(path: &Path) -> CliResult<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| CliError(format!("{}: cannot draw the plot: {e}", path.display())))?;
+    if !existed {
+        // Only probed: the plot is written after measuring.
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Bars of time per call (log scale): for each model, interpreter and compiled code for f,
 /// f+grad and hvp.
 pub fn plot(reports: &[Report], path: &Path) -> CliResult<()> {
@@ -182,4 +198,26 @@ pub fn plot(reports: &[Report], path: &Path) -> CliResult<()> {
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writability_probe_changes_nothing() {
+        let dir = std::env::temp_dir().join(format!("adjit-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fresh = dir.join("fresh.svg");
+        check_writable(&fresh).unwrap();
+        assert!(!fresh.exists(), "the probe left {}", fresh.display());
+        let old = dir.join("old.svg");
+        std::fs::write(&old, "kept").unwrap();
+        check_writable(&old).unwrap();
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "kept");
+        let bad = dir.join("missing/x.svg");
+        let e = check_writable(&bad).unwrap_err().0;
+        assert!(e.contains("missing/x.svg: cannot draw the plot"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

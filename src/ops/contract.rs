@@ -2,8 +2,9 @@
 //! either operand (so the VJP needs no `transpose` ops).
 //!
 //! Order of evaluation: each result element starts at `+0.0` and adds `a[i,p] * b[p,j]` for
-//! `p = 0, 1, ...` in turn. The JIT's blocked kernel sums in another order, so the two agree to
-//! rounding, not bit for bit.
+//! `p = 0, 1, ...` in turn, with no fused multiply-add. The JIT's register-tiled kernel keeps
+//! that order for every element (the tiles group elements, not terms of a sum), so compiled code
+//! and the interpreter agree bit for bit.
 
 use super::{refuse, ShapeError};
 use crate::ir::{DType, Dims, Op, Type, Var};

@@ -1,0 +1,186 @@
+//! The `adjit` binary: usage checks made before any work (`check` that would check nothing,
+//! `bench --plot` to a path that cannot be written) and `check` at points where the function is
+//! not smooth.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn adjit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_adjit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adjit-misc-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_refuses_to_check_nothing() {
+    let o = adjit(&[
+        "check",
+        "ir/models/tiny.ir",
+        "--coordinates",
+        "0",
+        "--directions",
+        "0",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("would check nothing"), "{err}");
+    assert!(!stdout(&o).contains("ok"), "{}", stdout(&o));
+    // Either one alone is a real check.
+    for args in [["--coordinates", "0"], ["--directions", "0"]] {
+        let o = adjit(&["check", "ir/models/tiny.ir", args[0], args[1]]);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn bench_plot_to_an_unwritable_path_fails_before_measuring() {
+    let bad = format!("/nonexistent-adjit-{}/dir/x.svg", std::process::id());
+    let start = Instant::now();
+    let o = adjit(&["bench", "--quick", "--plot", &bad]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&bad) && err.contains("cannot draw the plot"),
+        "{err}"
+    );
+    // No model was measured: the progress lines never appeared.
+    assert!(!err.contains("[1/"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    // A directory is not a writable file either.
+    let dir = scratch("plotdir");
+    let o = adjit(&["bench", "--quick", "--plot", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("[1/"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `abs`, `max`, `floor`, a comparison with `select`, and `reduce_max`, all on one vector.
+const KINKS: &str = "\
+func @kinks(x: f64[4]) -> (f64[]) {
+    a: f64[4] = abs x
+    z: f64[4] = const 0.0
+    m: f64[4] = max x, z
+    fl: f64[4] = floor x
+    c: bool[4] = gt x, z
+    e: f64[4] = exp x
+    sel: f64[4] = select c, e, x
+    top: f64[] = reduce_max x [axes=[0]]
+    tb: f64[4] = broadcast top [axes=[0], shape=[4]]
+    t0: f64[4] = add a, m
+    t1: f64[4] = add t0, fl
+    t2: f64[4] = add t1, sel
+    t3: f64[4] = add t2, tb
+    t4: f64[4] = mul t3, x
+    s: f64[] = reduce_sum t4 [axes=[0]]
+    return s
+}
+";
+
+#[test]
+fn check_passes_near_kinks_and_names_directions_that_are_not_smooth() {
+    let dir = scratch("kinks");
+    let file = dir.join("kinks.ir");
+    std::fs::write(&file, KINKS).unwrap();
+    let file = file.to_str().unwrap();
+    // Each element within the default step (1e-3 * 1.0002) of a kink.
+    let o = adjit(&["check", file, "-i", "x=0.0005,0.7,-0.0003,1.0002"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        !out.contains("FAILED") && !out.contains("not smooth"),
+        "{out}"
+    );
+    // Exactly on a kink (a tie of max at 0): those directions are named, not failed.
+    let o = adjit(&["check", file, "-i", "x=0.0005,0,-0.0003,1.0002"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(!out.contains("FAILED"), "{out}");
+    assert!(
+        out.contains("not smooth here along x[1], random direction 1"),
+        "{out}"
+    );
+    // What is compared is still judged.
+    let o = adjit(&[
+        "check",
+        file,
+        "-i",
+        "x=0.0005,0.7,-0.0003,1.0002",
+        "--grad-tol",
+        "1e-30",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 8, defect 1: every command on functions of zero-size tensors, compiled and
+/// interpreted, succeeds (compiled code used to panic).
+#[test]
+fn every_command_takes_zero_size_tensors() {
+    let dir = scratch("empty");
+    let files = [
+        (
+            "a",
+            "func @a(x: f64[0,4,5], y: f64[0,5,3]) -> (f64[]) {
+    z: f64[0,4,3] = matmul x, y
+    s: f64[] = reduce_sum z [axes=[0,1,2]]
+    return s
+}
+",
+        ),
+        (
+            "zmax",
+            "func @zmax(x: f64[0]) -> (f64[]) {
+    m: f64[] = reduce_max x [axes=[0]]
+    return m
+}
+",
+        ),
+    ];
+    for (name, text) in files {
+        let path = dir.join(format!("{name}.ir"));
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        for args in [
+            &["eval", p][..],
+            &["eval", p, "--interp"],
+            &["grad", p],
+            &["hvp", p],
+            &["check", p],
+            &["bench", p, "--quick"],
+        ] {
+            let o = adjit(args);
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        }
+        let want = if name == "a" { "0.0" } else { "-Infinity" };
+        let out = stdout(&adjit(&["grad", p, "--json"]));
+        assert!(
+            out.contains(&format!("\"value\":{want}"))
+                || out.contains(&format!("\"value\":\"{want}\"")),
+            "{out}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
