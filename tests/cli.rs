@@ -3,41 +3,8 @@
 
 mod common;
 
+use common::cli::{adjit, fails, json, stderr, stdout};
 use common::repo_path;
-use std::process::{Command, Output};
-
-fn adjit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adjit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs a command that must fail with status `code` and an error containing `want`.
-fn fails(args: &[&str], code: i32, want: &str) {
-    let o = adjit(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-    assert!(
-        err.contains(want),
-        "{args:?}: stderr lacks {want:?}:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", stderr(o));
-    serde_json::from_slice(&o.stdout).expect("valid JSON")
-}
 
 #[test]
 fn eval_prints_results_and_json() {

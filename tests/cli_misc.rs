@@ -2,32 +2,10 @@
 //! `bench --plot` to a path that cannot be written) and `check` at points where the function is
 //! not smooth.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+
+use common::cli::{adjit, scratch, stderr, stdout};
 use std::time::{Duration, Instant};
-
-fn adjit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adjit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("adjit-misc-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn check_refuses_to_check_nothing() {

@@ -2,23 +2,13 @@
 //! input path, every printed output read back as an input (empty shapes included), one rule
 //! for elements on every path, bools printed as true/false, and duplicate JSON keys refused.
 
+mod common;
+
+use common::cli::{adjit_in as adjit, assert_fails, stderr};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn adjit(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adjit"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Stdout of a command that must succeed.
 fn ok_stdout(dir: &Path, args: &[&str]) -> String {
@@ -33,14 +23,7 @@ fn ok_json(dir: &Path, args: &[&str]) -> Json {
 
 /// Runs a command that must fail with status 1 and an error containing `want`.
 fn fails(dir: &Path, args: &[&str], want: &str) {
-    let o = adjit(dir, args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-    assert!(
-        err.contains(want),
-        "{args:?}: stderr lacks {want:?}:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    assert_fails(&adjit(dir, args), args, 1, want);
 }
 
 /// A fresh scratch directory (removed when dropped).

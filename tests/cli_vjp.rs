@@ -2,37 +2,11 @@
 //! gradient of the weighted sum of the results and against central differences, through both
 //! engines; cotangents named by position or by value name; clear errors.
 
+mod common;
+
+use common::cli::{adjit, fails, json, stderr};
 use serde_json::Value as Json;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn adjit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adjit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Json {
-    assert!(o.status.success(), "{}", stderr(o));
-    serde_json::from_slice(&o.stdout).expect("valid JSON")
-}
-
-fn fails(args: &[&str], code: i32, want: &str) {
-    let o = adjit(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-    assert!(
-        err.contains(want),
-        "{args:?}: stderr lacks {want:?}:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-}
 
 fn floats(v: &Json) -> Vec<f64> {
     match v {

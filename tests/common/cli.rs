@@ -1,0 +1,58 @@
+//! Running the `adjit` binary in tests: from the repository or from a scratch directory, with
+//! its output as text or JSON, and the check that a failure is clean (a status, a message, no
+//! panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `adjit ARGS` from `dir`.
+pub fn adjit_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_adjit"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs `adjit ARGS` from the repository root.
+pub fn adjit(args: &[&str]) -> Output {
+    adjit_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON printed by a command that must succeed.
+pub fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_slice(&o.stdout).expect("valid JSON")
+}
+
+/// Asserts that `o` (of `args`) failed with status `code` and an error containing `want`,
+/// without a panic.
+pub fn assert_fails(o: &Output, args: &[&str], code: i32, want: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+    assert!(
+        err.contains(want),
+        "{args:?}: stderr lacks {want:?}:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+/// Runs a command (from the repository root) that must fail as `assert_fails` says.
+pub fn fails(args: &[&str], code: i32, want: &str) {
+    assert_fails(&adjit(args), args, code, want);
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adjit-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
