@@ -8,7 +8,7 @@
 //! with the JIT's lowering.
 
 use crate::call::{try_outputs, try_zeros, AllocError, CallError, Ranges, Signature};
-use crate::ir::{verify, Binary, Compare, Func, Literal, Op, Unary, VerifyError};
+use crate::ir::{verify, Binary, Compare, Func, Inst, Literal, Op, Unary, VerifyError};
 use crate::ops::contract::{self, MatmulDims};
 use crate::ops::layout::{self, Walk};
 use crate::ops::{binary, reduce, unary};
@@ -108,106 +108,35 @@ impl From<CallError> for InterpError {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Program {
-    /// Verifies `f` and plans its execution.
+    /// Verifies `f` and plans its execution: a location for every value (reusing workspace
+    /// ranges of dead values), then one step per instruction that computes something.
     pub fn new(f: &Func) -> Result<Program, VerifyError> {
         verify(f)?;
-        let nv = f.num_values();
         let np = f.params.len();
-        let n = f.insts.len();
-
-        // Storage roots: a reshape shares its operand's storage.
-        let mut root: Vec<u32> = (0..nv as u32).collect();
-        for (k, inst) in f.insts.iter().enumerate() {
-            if let Op::Reshape { .. } = inst.op {
-                root[np + k] = root[inst.args[0].index()];
-            }
-        }
-        // The last instruction that reads each root; results live to the end.
-        let mut last_use: Vec<usize> = (0..nv).map(|v| v.saturating_sub(np)).collect();
-        for (k, inst) in f.insts.iter().enumerate() {
-            for &a in inst.args.iter() {
-                let r = root[a.index()] as usize;
-                last_use[r] = last_use[r].max(k);
-            }
-        }
-        for &r in &f.results {
-            last_use[root[r.index()] as usize] = n;
-        }
-        // Roots that die at each instruction, freed once the instruction's result is placed.
-        let mut dies_at: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for v in np..nv {
-            let is_root = root[v] as usize == v;
-            let is_const = matches!(f.insts[v - np].op, Op::Const { .. });
-            if is_root && !is_const && last_use[v] < n {
-                dies_at[last_use[v]].push(v as u32);
-            }
-        }
-
+        let dies_at = deaths(f);
         let mut loc: Vec<Loc> = (0..np).map(Loc::Input).collect();
         let mut alloc = Ranges::default();
-        let mut steps = Vec::with_capacity(n);
+        let mut steps = Vec::with_capacity(f.insts.len());
         let mut consts = Vec::new();
         for (k, inst) in f.insts.iter().enumerate() {
             let len = inst.ty.numel();
-            let arg = |i: usize| loc[inst.args[i].index()];
-            let arg_ty = |i: usize| f.value_type(inst.args[i]);
-            let kernel = match &inst.op {
-                Op::Reshape { .. } => {
-                    loc.push(arg(0));
-                    continue;
-                }
-                Op::Const { value, .. } => {
+            let Some(kernel) = kernel(f, inst, &loc) else {
+                // A constant is written once, in a range of its own; a reshape shares its
+                // operand's storage.
+                let place = if let Op::Const { value, .. } = &inst.op {
                     let off = alloc.permanent(len);
                     consts.push((off, len, value.clone()));
-                    loc.push(Loc::Work { off, len });
-                    continue;
-                }
-                Op::Unary(u) => Kernel::Unary(*u),
-                Op::Binary(b) => Kernel::Binary(*b),
-                Op::Compare(c) => Kernel::Compare(*c),
-                Op::Select => Kernel::Select,
-                Op::ReduceSum { axes } => {
-                    Kernel::ReduceSum(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
-                }
-                Op::ReduceMax { axes } => {
-                    Kernel::ReduceMax(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
-                }
-                Op::Broadcast { shape, axes } => {
-                    Kernel::Copy(Box::new(layout::broadcast_walk(*shape, *axes)))
-                }
-                Op::Transpose { perm } => {
-                    Kernel::Copy(Box::new(layout::transpose_walk(arg_ty(0).shape, *perm)))
-                }
-                Op::Slice { start, stop } => {
-                    Kernel::Copy(Box::new(layout::slice_walk(arg_ty(0).shape, *start, *stop)))
-                }
-                Op::Pad { lo, .. } => Kernel::Pad(Box::new(layout::place_walk(
-                    arg_ty(0).shape,
-                    inst.ty.shape,
-                    &lo.to_vec(),
-                ))),
-                Op::Concat { axis } => {
-                    let axis = *axis as usize;
-                    let mut at = 0;
-                    let parts = (0..inst.args.len())
-                        .map(|i| {
-                            let s = arg_ty(i).shape;
-                            let mut lo = vec![0; s.len()];
-                            lo[axis] = at;
-                            at += s.get(axis);
-                            (arg(i), layout::place_walk(s, inst.ty.shape, &lo))
-                        })
-                        .collect();
-                    Kernel::Concat(parts)
-                }
-                Op::Matmul { ta, tb } => {
-                    Kernel::Matmul(contract::matmul_dims(arg_ty(0), arg_ty(1), *ta, *tb))
-                }
+                    Loc::Work { off, len }
+                } else {
+                    loc[inst.args[0].index()]
+                };
+                loc.push(place);
+                continue;
             };
             let mut args = [Loc::Input(usize::MAX); 3];
             if !matches!(kernel, Kernel::Concat(_)) {
-                for (slot, i) in args.iter_mut().zip(0..inst.args.len()) {
-                    *slot = arg(i);
+                for (slot, a) in args.iter_mut().zip(inst.args.iter()) {
+                    *slot = loc[a.index()];
                 }
             }
             let out = alloc.take(len);
@@ -286,6 +215,91 @@ impl Program {
         }
         Ok(())
     }
+}
+
+/// For each instruction, the storage roots whose last reader it is: their ranges can be reused
+/// once its result is placed. A reshape shares its operand's storage (root); results and
+/// constants live to the end.
+fn deaths(f: &Func) -> Vec<Vec<u32>> {
+    let (np, nv, n) = (f.params.len(), f.num_values(), f.insts.len());
+    let mut root: Vec<u32> = (0..nv as u32).collect();
+    for (k, inst) in f.insts.iter().enumerate() {
+        if let Op::Reshape { .. } = inst.op {
+            root[np + k] = root[inst.args[0].index()];
+        }
+    }
+    let mut last_use: Vec<usize> = (0..nv).map(|v| v.saturating_sub(np)).collect();
+    for (k, inst) in f.insts.iter().enumerate() {
+        for &a in inst.args.iter() {
+            let r = root[a.index()] as usize;
+            last_use[r] = last_use[r].max(k);
+        }
+    }
+    for &r in &f.results {
+        last_use[root[r.index()] as usize] = n;
+    }
+    let mut dies_at: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for v in np..nv {
+        let is_root = root[v] as usize == v;
+        let is_const = matches!(f.insts[v - np].op, Op::Const { .. });
+        if is_root && !is_const && last_use[v] < n {
+            dies_at[last_use[v]].push(v as u32);
+        }
+    }
+    dies_at
+}
+
+/// The kernel of an instruction, with its strided walks precomputed; `None` for `const` and
+/// `reshape`, which need no step.
+fn kernel(f: &Func, inst: &Inst, loc: &[Loc]) -> Option<Kernel> {
+    let arg_ty = |i: usize| f.value_type(inst.args[i]);
+    Some(match &inst.op {
+        Op::Const { .. } | Op::Reshape { .. } => return None,
+        Op::Unary(u) => Kernel::Unary(*u),
+        Op::Binary(b) => Kernel::Binary(*b),
+        Op::Compare(c) => Kernel::Compare(*c),
+        Op::Select => Kernel::Select,
+        Op::ReduceSum { axes } => {
+            Kernel::ReduceSum(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
+        }
+        Op::ReduceMax { axes } => {
+            Kernel::ReduceMax(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
+        }
+        Op::Broadcast { shape, axes } => {
+            Kernel::Copy(Box::new(layout::broadcast_walk(*shape, *axes)))
+        }
+        Op::Transpose { perm } => {
+            Kernel::Copy(Box::new(layout::transpose_walk(arg_ty(0).shape, *perm)))
+        }
+        Op::Slice { start, stop } => {
+            Kernel::Copy(Box::new(layout::slice_walk(arg_ty(0).shape, *start, *stop)))
+        }
+        Op::Pad { lo, .. } => Kernel::Pad(Box::new(layout::place_walk(
+            arg_ty(0).shape,
+            inst.ty.shape,
+            &lo.to_vec(),
+        ))),
+        Op::Concat { axis } => {
+            let axis = *axis as usize;
+            let mut at = 0;
+            let parts = (0..inst.args.len())
+                .map(|i| {
+                    let s = arg_ty(i).shape;
+                    let mut lo = vec![0; s.len()];
+                    lo[axis] = at;
+                    at += s.get(axis);
+                    (
+                        loc[inst.args[i].index()],
+                        layout::place_walk(s, inst.ty.shape, &lo),
+                    )
+                })
+                .collect();
+            Kernel::Concat(parts)
+        }
+        Op::Matmul { ta, tb } => {
+            Kernel::Matmul(contract::matmul_dims(arg_ty(0), arg_ty(1), *ta, *tb))
+        }
+    })
 }
 
 /// The operand slice for `l`, given the workspace split around a step's output range: `before`
