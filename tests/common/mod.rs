@@ -2,6 +2,7 @@
 //! canonical (comment-free) form of `.ir` text.
 #![allow(dead_code)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod random_graph;
 
