@@ -6,12 +6,14 @@
 //! hash-consed, so the same op on the same operands returns the existing value.
 //!
 //! Misuse from Rust (mismatched shapes, bad axes) panics with a `#[track_caller]` message naming
-//! the op and its operand types; `Builder::try_op` is the fallible twin for generated code.
+//! the op and its operand types; `Builder::try_op` is the fallible twin for generated code. A
+//! shape beyond the limits (`Type::try_new`) panics with the very message the reader gives for
+//! it, so the Builder accepts no type that the text form would refuse.
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
 use super::hash::{FastBuild, FastHasher};
 use super::op::{Binary, Compare, Literal, Op, Unary};
-use super::types::{Dims, Type};
+use super::types::{DType, Dims, Type, TypeError};
 use super::verify::{verify, VerifyError};
 use crate::ops::{self, ShapeError};
 use std::cell::RefCell;
@@ -102,6 +104,7 @@ impl Builder {
             st.func.param_index(name).is_none(),
             "parameter '{name}' is declared twice"
         );
+        let ty = limited(ty.checked());
         st.func.params.push(Param {
             name: name.to_string(),
             ty,
@@ -115,13 +118,23 @@ impl Builder {
     /// Adds a parameter that is differentiated by default.
     #[track_caller]
     pub fn param(&self, name: &str, shape: &[usize]) -> Var<'_> {
-        self.param_with(name, Type::f64(shape), Role::Wrt, None)
+        self.param_with(
+            name,
+            limited(Type::try_new(DType::F64, shape)),
+            Role::Wrt,
+            None,
+        )
     }
 
     /// Adds a data parameter (not differentiated unless asked for).
     #[track_caller]
     pub fn data(&self, name: &str, shape: &[usize]) -> Var<'_> {
-        self.param_with(name, Type::f64(shape), Role::Data, None)
+        self.param_with(
+            name,
+            limited(Type::try_new(DType::F64, shape)),
+            Role::Data,
+            None,
+        )
     }
 
     /// The handle of an existing value.
@@ -266,7 +279,7 @@ impl Builder {
     /// An f64 constant of the given shape with every element `x`.
     #[track_caller]
     pub fn splat(&self, x: f64, shape: &[usize]) -> Var<'_> {
-        let ty = Type::f64(shape);
+        let ty = limited(Type::try_new(DType::F64, shape));
         self.op(
             Op::Const {
                 ty,
@@ -279,7 +292,7 @@ impl Builder {
     /// A bool constant of the given shape with every element `x`.
     #[track_caller]
     pub fn splat_bool(&self, x: bool, shape: &[usize]) -> Var<'_> {
-        let ty = Type::bool(shape);
+        let ty = limited(Type::try_new(DType::Bool, shape));
         self.op(
             Op::Const {
                 ty,
@@ -292,7 +305,7 @@ impl Builder {
     /// An f64 constant tensor, elements in row-major order.
     #[track_caller]
     pub fn tensor(&self, shape: &[usize], data: &[f64]) -> Var<'_> {
-        let ty = Type::f64(shape);
+        let ty = limited(Type::try_new(DType::F64, shape));
         self.op(
             Op::Const {
                 ty,
@@ -335,6 +348,15 @@ impl Builder {
         let mut func = std::mem::replace(&mut st.func, Func::new(name));
         func.results = results.to_vec();
         func
+    }
+}
+
+/// A type within the limits, or the Builder's panic with the shared message of `TypeError`.
+#[track_caller]
+fn limited(ty: Result<Type, TypeError>) -> Type {
+    match ty {
+        Ok(t) => t,
+        Err(e) => panic!("adjit builder: {e}"),
     }
 }
 

@@ -20,7 +20,7 @@
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
 use super::op::{Literal, Op, Opcode};
-use super::types::{DType, Dims, Type, MAX_ELEMENTS, MAX_RANK};
+use super::types::{DType, Dims, Type};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -126,6 +126,11 @@ struct Parser<'a> {
 }
 
 type PResult<T> = Result<T, ParseError>;
+
+/// The message for an integer beyond `u32::MAX`, the largest dimension, axis or index.
+fn too_large(what: &str, v: impl fmt::Display) -> String {
+    format!("{what} {v} is too large (at most {})", u32::MAX)
+}
 
 fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
@@ -268,7 +273,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A non-negative integer of at most `u32::MAX`.
     fn integer(&mut self, what: &str) -> PResult<usize> {
+        let (v, at) = self.wide_integer(what)?;
+        if v > u32::MAX as u64 {
+            return self.err(at, too_large(what, v));
+        }
+        Ok(v as usize)
+    }
+
+    /// A non-negative integer of at most `u64::MAX`, and its offset: the dimensions of a type,
+    /// whose limits `Type::try_new` checks.
+    fn wide_integer(&mut self, what: &str) -> PResult<(u64, usize)> {
         match self.next()? {
             (Tok::Number(s), at) => {
                 if !s.bytes().all(|c| c.is_ascii_digit()) {
@@ -278,30 +294,25 @@ impl<'a> Parser<'a> {
                     );
                 }
                 match s.parse::<u64>() {
-                    Ok(v) if v <= u32::MAX as u64 => Ok(v as usize),
-                    _ => self.err(
-                        at,
-                        format!("{what} {s} is too large (at most {})", u32::MAX),
-                    ),
+                    Ok(v) => Ok((v, at)),
+                    Err(_) => self.err(at, too_large(what, s)),
                 }
             }
             (t, at) => self.err(at, format!("expected an integer for {what}, found {t}")),
         }
     }
 
-    /// `[INT, ...]` as `Dims`.
-    fn int_list(&mut self, what: &str) -> PResult<Dims> {
+    /// `[INT, ...]`, each entry read by `item`, and the offset of the '['.
+    fn items<T>(
+        &mut self,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<(Vec<T>, usize)> {
         let open = self.expect_punct(b'[', &format!("to open the {what} list"))?;
         let mut items = Vec::new();
         if !self.eat_punct(b']')? {
             loop {
-                items.push(self.integer(what)?);
-                if items.len() > MAX_RANK {
-                    return self.err(
-                        open,
-                        format!("a {what} list holds at most {MAX_RANK} entries"),
-                    );
-                }
+                items.push(item(self)?);
                 match self.next()? {
                     (Tok::Punct(b','), _) => continue,
                     (Tok::Punct(b']'), _) => break,
@@ -314,9 +325,16 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Dims::try_new(&items).or_else(|e| self.err(open, e))
+        Ok((items, open))
     }
 
+    /// `[INT, ...]` as `Dims`.
+    fn int_list(&mut self, what: &str) -> PResult<Dims> {
+        let (items, open) = self.items(what, |p| p.integer(what))?;
+        Dims::try_new(&items).or_else(|e| self.err(open, format!("the {what} list: {e}")))
+    }
+
+    /// `f64[2,3]`: the limits on shapes are those of `Type::try_new`, with its message.
     fn ty(&mut self) -> PResult<Type> {
         let (name, at) = self.expect_ident("a type such as f64[3]")?;
         let Some(dtype) = DType::from_name(name) else {
@@ -325,14 +343,12 @@ impl<'a> Parser<'a> {
                 format!("unknown element type '{name}' (expected f64 or bool)"),
             );
         };
-        let shape = self.int_list("dimension")?;
-        if shape.product() > MAX_ELEMENTS {
-            return self.err(
-                at,
-                format!("type {dtype:?}{shape} has more than {MAX_ELEMENTS} elements"),
-            );
-        }
-        Ok(Type { dtype, shape })
+        let (dims, _) = self.items("dimension", |p| Ok(p.wide_integer("dimension")?.0))?;
+        let dims: Vec<usize> = dims
+            .into_iter()
+            .map(|d| usize::try_from(d).unwrap_or(usize::MAX))
+            .collect();
+        Type::try_new(dtype, &dims).or_else(|e| self.err(at, e.message))
     }
 
     /// A float: a number, or `inf`/`nan` with an optional leading '-'.

@@ -8,6 +8,8 @@
 //!    shape rule gives for its operand types (`crate::ops::result_type`); a `const` declares the
 //!    type it carries.
 //! 4. The function returns at least one value, and every returned value exists.
+//! 5. Every type is within the limits of `Type::try_new` (rank, dimensions, element count), the
+//!    limits the Builder and the reader enforce, with the same message.
 //!
 //! Errors carry the instruction's index and its rendered line, so callers can point at the text.
 
@@ -86,6 +88,13 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
                 message: format!("parameter name '{}' is not an identifier", p.name),
             });
         }
+        if let Err(e) = p.ty.checked() {
+            issues.push(VerifyIssue {
+                inst: None,
+                line: signature(),
+                message: format!("parameter '{}': {e}", p.name),
+            });
+        }
         if !seen.insert(&p.name) {
             issues.push(VerifyIssue {
                 inst: None,
@@ -110,6 +119,10 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
             } else if !seen.insert(n) {
                 fail(format!("'{n}' is already defined"));
             }
+        }
+        if let Err(e) = inst.ty.checked() {
+            fail(e.message);
+            continue;
         }
         arg_types.clear();
         let mut operands_ok = true;
