@@ -166,9 +166,11 @@ impl Builder {
     }
 
     /// Names `v` if it is an instruction without a name and `name` is not taken by a parameter.
+    /// A name `v<n>` is skipped: it is the printed name of unnamed value n, and transforms
+    /// renumber values, so it would no longer read back.
     pub fn name_if_unnamed(&self, v: Value, name: &str) {
         let mut st = self.state.borrow_mut();
-        if st.func.param_index(name).is_some() {
+        if st.func.param_index(name).is_some() || Value::from_default_name(name).is_some() {
             return;
         }
         let np = st.func.params.len();
@@ -202,6 +204,7 @@ impl Builder {
 
     /// Emits `op` on `args` without the rewrite hook (hash-consing still applies).
     pub fn try_op_plain(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
+        let op = quiet_nans(op);
         let mut st = self.state.borrow_mut();
         let hash = key_hash(&op, args);
         let same = |f: &Func, v: Value| {
@@ -351,6 +354,36 @@ impl Builder {
     }
 }
 
+/// The op, with every NaN of a constant made the quiet NaN of its sign: the two NaNs the text
+/// form spells (`nan`, `-nan`), so that every constant prints and reads back bit for bit.
+fn quiet_nans(op: Op) -> Op {
+    let quiet = |x: f64| {
+        if x.is_nan() {
+            f64::NAN.copysign(x)
+        } else {
+            x
+        }
+    };
+    let noisy = |x: &f64| x.is_nan() && quiet(*x).to_bits() != x.to_bits();
+    match op {
+        Op::Const {
+            ty,
+            value: Literal::Splat(x),
+        } => Op::Const {
+            ty,
+            value: Literal::Splat(quiet(x)),
+        },
+        Op::Const {
+            ty,
+            value: Literal::Elements(xs),
+        } if xs.iter().any(noisy) => Op::Const {
+            ty,
+            value: Literal::Elements(xs.iter().map(|&x| quiet(x)).collect()),
+        },
+        other => other,
+    }
+}
+
 /// A type within the limits, or the Builder's panic with the shared message of `TypeError`.
 #[track_caller]
 fn limited(ty: Result<Type, TypeError>) -> Type {
@@ -407,12 +440,15 @@ impl<'b> Var<'b> {
         self.ty().rank()
     }
 
-    /// Gives the value a name in the text form (parameters keep their own).
+    /// Gives the value a name in the text form (parameters keep their own). Its own default
+    /// name `v<n>` leaves it unnamed, which prints the same. `finish` refuses names that would
+    /// not read back: not identifiers, taken, or `v<k>` while value k is unnamed.
     pub fn named(self, name: &str) -> Var<'b> {
         let mut st = self.b.state.borrow_mut();
         let nparams = st.func.params.len();
         if let Some(i) = self.v.index().checked_sub(nparams) {
-            st.func.insts[i].name = Some(name.into());
+            let own = Value::from_default_name(name) == Some(self.v);
+            st.func.insts[i].name = (!own).then(|| name.into());
         }
         self
     }

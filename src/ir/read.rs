@@ -14,6 +14,17 @@
 //! attr    := KEY '=' (INT | 'true' | 'false' | '[' [INT {',' INT}] ']')
 //! ```
 //!
+//! Types: a rank of at most `MAX_RANK`, dimensions up to `u32::MAX`, at most `MAX_ELEMENTS`
+//! elements (`Type::try_new`, whose message the Builder gives for the same shapes).
+//!
+//! Names: values are numbered from 0, parameters first, then instructions. An instruction written
+//! `v<n>` with n its own number (exactly that spelling: not `v07`) is unnamed, which is how the
+//! writer prints unnamed values; every other name is kept. The verifier then asks that a name
+//! `v<n>` mean value n: a parameter named so must be value n, and an instruction may be named
+//! `v<k>` of another number k only if value k is not an unnamed instruction. With these rules
+//! every function that verifies (everything the Builder finishes) prints as text that reads
+//! back to an equal function.
+//!
 //! The reader builds the function as written: it resolves names, but checks types only where it
 //! must to build the data (the verifier does the rest). Every error carries `line:column` and the
 //! offending line; no input, however malformed, makes it panic, and nothing recurses.
@@ -740,12 +751,12 @@ impl<'a> Parser<'a> {
                 let attrs = self.attrs()?;
                 (self.make_op(code, op_at, attrs)?, args)
             };
-            let default_name = format!("v{}", value.0);
+            let unnamed = Value::from_default_name(name) == Some(value);
             func.insts.push(Inst {
                 op,
                 args: args.into_boxed_slice(),
                 ty,
-                name: (name != default_name).then(|| name.into()),
+                name: (!unnamed).then(|| name.into()),
             });
             lines.push(line);
         }

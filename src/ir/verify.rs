@@ -1,7 +1,10 @@
 //! The verifier: checks every invariant of a function and collects every violation.
 //!
 //! Invariants:
-//! 1. Parameter and value names are identifiers, unique, and not the keyword `return`.
+//! 1. Parameter and value names are identifiers, unique, and not the keyword `return`. Names of
+//!    the form `v<n>` are the printed names of unnamed values, so that the text reads back
+//!    exactly: a parameter named `v<n>` is value n; an instruction is never named its own
+//!    `v<n>` (it is stored unnamed), nor `v<n>` while value n is an unnamed instruction.
 //! 2. Every operand is a value of the function defined before its use (so the instruction list
 //!    is a topological order, and SSA holds by construction).
 //! 3. Every instruction has the arity of its op, and its declared type is exactly what the op's
@@ -13,7 +16,7 @@
 //!
 //! Errors carry the instruction's index and its rendered line, so callers can point at the text.
 
-use super::func::Func;
+use super::func::{Def, Func};
 use super::op::Op;
 use super::write::Names;
 use super::Value;
@@ -65,6 +68,31 @@ pub fn is_identifier(name: &str) -> bool {
         && name != "return"
 }
 
+/// Why `name`, given to value `v`, would not read back as written, if it would not: a name
+/// `v<n>` is the printed name of unnamed value n.
+fn default_name_clash(f: &Func, v: Value, name: &str) -> Option<String> {
+    let n = Value::from_default_name(name)?;
+    let unnamed_inst = match f.def(n) {
+        Def::Inst(k) => f.insts.get(k).is_some_and(|i| i.name.is_none()),
+        Def::Param(_) => false,
+    };
+    match f.def(v) {
+        Def::Param(_) if n != v => Some(format!(
+            "parameter '{name}' is value number {}: a parameter may be named v<n> only as value \
+             number n (v<n> is how unnamed value n prints)",
+            v.0
+        )),
+        Def::Param(_) => None,
+        Def::Inst(_) if n == v => Some(format!(
+            "the value is named '{name}', its own printed name when unnamed: leave it unnamed"
+        )),
+        Def::Inst(_) if unnamed_inst => Some(format!(
+            "'{name}' is the printed name of the unnamed value {n}: choose another name"
+        )),
+        Def::Inst(_) => None,
+    }
+}
+
 /// Checks every invariant of `f`, returning all violations at once.
 pub fn verify(f: &Func) -> Result<(), VerifyError> {
     // Printed names are needed only to report errors: built on the first one.
@@ -80,7 +108,7 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
         });
     }
     let mut seen: HashSet<&str> = HashSet::new();
-    for p in &f.params {
+    for (i, p) in f.params.iter().enumerate() {
         if !is_identifier(&p.name) {
             issues.push(VerifyIssue {
                 inst: None,
@@ -93,6 +121,13 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
                 inst: None,
                 line: signature(),
                 message: format!("parameter '{}': {e}", p.name),
+            });
+        }
+        if let Some(message) = default_name_clash(f, f.param_value(i), &p.name) {
+            issues.push(VerifyIssue {
+                inst: None,
+                line: signature(),
+                message,
             });
         }
         if !seen.insert(&p.name) {
@@ -118,6 +153,8 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
                 fail(format!("value name '{n}' is not an identifier"));
             } else if !seen.insert(n) {
                 fail(format!("'{n}' is already defined"));
+            } else if let Some(message) = default_name_clash(f, own, n) {
+                fail(message);
             }
         }
         if let Err(e) = inst.ty.checked() {
