@@ -44,16 +44,42 @@ pub struct ParseError {
     /// 1-based column, in characters.
     pub col: usize,
     pub message: String,
-    /// The text of the offending line.
+    /// The offending line; of a long line, a window around the column (`quote`).
     pub source_line: String,
+    /// Where the caret goes under `source_line`: 0-based, in characters.
+    pub caret: usize,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}:{}: {}", self.line, self.col, self.message)?;
         writeln!(f, "    {}", self.source_line)?;
-        write!(f, "    {}^", " ".repeat(self.col.saturating_sub(1)))
+        write!(f, "    {}^", " ".repeat(self.caret))
     }
+}
+
+/// The most characters of a line an error quotes.
+pub const QUOTE_WIDTH: usize = 100;
+
+/// A window of at most `QUOTE_WIDTH` characters of `line` around the 1-based column `col`, with
+/// `…` where the line was cut, and the 0-based position of `col` in it (where a caret goes).
+/// Errors quote lines through this, so a line of megabytes makes a message of one line.
+pub fn quote(line: &str, col: usize) -> (String, usize) {
+    let at = col.saturating_sub(1);
+    let n = line.chars().count();
+    if n <= QUOTE_WIDTH {
+        return (line.to_string(), at);
+    }
+    let start = at.saturating_sub(QUOTE_WIDTH / 2).min(n - QUOTE_WIDTH);
+    let mut window = String::with_capacity(QUOTE_WIDTH + 8);
+    if start > 0 {
+        window.push('…');
+    }
+    window.extend(line.chars().skip(start).take(QUOTE_WIDTH));
+    if start + QUOTE_WIDTH < n {
+        window.push('…');
+    }
+    (window, at - start + usize::from(start > 0))
 }
 
 impl std::error::Error for ParseError {}
@@ -71,13 +97,14 @@ fn error_at(text: &str, offset: usize, message: impl Into<String>) -> ParseError
         .map_or(text.len(), |p| line_start + p);
     // The offset may sit inside a multi-byte character only if a caller passed one; be safe.
     let head = text.get(line_start..offset).unwrap_or("");
+    let col = head.chars().count() + 1;
+    let (source_line, caret) = quote(text[line_start..line_end].trim_end_matches('\r'), col);
     ParseError {
         line,
-        col: head.chars().count() + 1,
+        col,
         message: message.into(),
-        source_line: text[line_start..line_end]
-            .trim_end_matches('\r')
-            .to_string(),
+        source_line,
+        caret,
     }
 }
 
@@ -275,6 +302,32 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(false)
+    }
+
+    /// After an operand without a ',': another operand (a name not starting an instruction
+    /// `name:`, or a number) means the ',' is missing.
+    fn no_missing_comma(&mut self, opname: &str) -> PResult<()> {
+        let (t, at) = self.peek()?;
+        let missing = match t {
+            Tok::Number(_) => true,
+            Tok::Ident(n) => n != "return" && self.peek_second()? != Tok::Punct(b':'),
+            Tok::Global(_) | Tok::Punct(_) | Tok::Arrow | Tok::Eof => false,
+        };
+        if missing {
+            return self.err(
+                at,
+                format!("expected ',' between the operands of {opname}, found {t}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The token after the next one, without consuming either.
+    fn peek_second(&mut self) -> PResult<Tok<'a>> {
+        let save = (self.pos, self.line);
+        let second = self.next().and_then(|_| self.next());
+        (self.pos, self.line) = save;
+        second.map(|(t, _)| t)
     }
 
     fn expect_ident(&mut self, context: &str) -> PResult<(&'a str, usize)> {
@@ -745,6 +798,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                     if !self.eat_punct(b',')? {
+                        self.no_missing_comma(opname)?;
                         break;
                     }
                 }

@@ -18,6 +18,7 @@
 
 use super::func::{Def, Func};
 use super::op::Op;
+use super::read::quote;
 use super::write::Names;
 use super::Value;
 use std::collections::HashSet;
@@ -28,7 +29,8 @@ use std::fmt;
 pub struct VerifyIssue {
     /// The instruction at fault, if the problem is in one.
     pub inst: Option<usize>,
-    /// The instruction (or signature) as the writer prints it.
+    /// The instruction (or signature) as the writer prints it (`Display` quotes a long one
+    /// shortened, as `read::quote` does).
     pub line: String,
     pub message: String,
 }
@@ -50,7 +52,8 @@ impl fmt::Display for VerifyError {
             if n == 1 { "" } else { "s" }
         )?;
         for issue in &self.issues {
-            write!(f, "\n  {}\n      {}", issue.message, issue.line)?;
+            let (line, _) = quote(&issue.line, 1);
+            write!(f, "\n  {}\n      {line}", issue.message)?;
         }
         Ok(())
     }
