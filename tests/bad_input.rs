@@ -127,6 +127,39 @@ fn errors_on_long_lines_quote_a_window() {
 }
 
 #[test]
+fn huge_tokens_make_short_messages() {
+    let name = "y".repeat(1 << 20);
+    let number = "7".repeat(1 << 20);
+    let dims = vec!["1"; 1 << 19].join(",");
+    let cases = [
+        (
+            "undefined name",
+            body(&format!("    v1: f64[] = neg {name}\n")),
+            "undefined value 'yyy",
+        ),
+        (
+            "huge number",
+            body(&format!("    v1: f64[{number}] = neg x\n")),
+            "is too large",
+        ),
+        (
+            "huge rank",
+            body(&format!("    v1: f64[{dims}] = neg x\n")),
+            "has 524288 dimensions (at most 8)",
+        ),
+    ];
+    for (what, text, want) in cases {
+        let e = ir::parse(&text).unwrap_err();
+        assert!(e.message.contains(want), "{what}: {}", e.message);
+        assert!(
+            e.to_string().len() < 1024,
+            "{what}: {} bytes",
+            e.to_string().len()
+        );
+    }
+}
+
+#[test]
 fn verify_errors_on_long_lines_quote_a_window() {
     let text = long_line(200_000, 0, "1.5").replace("-> (f64[200000])", "-> (f64[3])");
     let text = text.replacen("v1: f64[200000]", "v1: f64[3]", 1);

@@ -102,10 +102,26 @@ fn error_at(text: &str, offset: usize, message: impl Into<String>) -> ParseError
     ParseError {
         line,
         col,
-        message: message.into(),
+        message: clip(message.into()),
         source_line,
         caret,
     }
+}
+
+/// The most characters of a message: more come only from quoting huge tokens.
+const MESSAGE_WIDTH: usize = 200;
+
+/// `message`, or of a longer one its head and tail around `…`, so that a megabyte name or
+/// number quoted in a message does not make a megabyte message.
+fn clip(message: String) -> String {
+    let n = message.chars().count();
+    if n <= MESSAGE_WIDTH {
+        return message;
+    }
+    let half = MESSAGE_WIDTH / 2;
+    let head: String = message.chars().take(half).collect();
+    let tail: String = message.chars().skip(n - half).collect();
+    format!("{head} … {tail}")
 }
 
 /// Parses one function.

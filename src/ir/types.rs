@@ -169,9 +169,16 @@ impl fmt::Display for TypeError {
 
 impl std::error::Error for TypeError {}
 
-/// `f64[2,3]` for a shape that may not fit in `Dims`.
+/// `f64[2,3]` for a shape that may not fit in `Dims`; past `MAX_RANK + 1` entries, `…`.
 fn spell(dtype: DType, shape: &[usize]) -> String {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut dims: Vec<String> = shape
+        .iter()
+        .take(MAX_RANK + 1)
+        .map(|d| d.to_string())
+        .collect();
+    if shape.len() > MAX_RANK + 1 {
+        dims.push("…".into());
+    }
     format!("{}[{}]", dtype.name(), dims.join(","))
 }
 
