@@ -68,6 +68,7 @@ fn malformed_inputs_give_positioned_errors() {
         ("huge dimension", body("    v1: f64[99999999999] = const 0.0\n").into_bytes(), 2, Some(9), "type f64[99999999999] has a dimension 99999999999 that is too large"),
         ("too many elements", body("    v1: f64[100000,100000] = const 0.0\n").into_bytes(), 2, Some(9), "type f64[100000,100000] has more than 4294967296 elements"),
         ("missing comma", body("    v1: f64[] = mul x x\n").into_bytes(), 2, Some(23), "expected ',' between the operands of mul, found 'x'"),
+        ("missing colon on the next line", body("    v1: f64[] = neg x\n    v2 f64[] = neg x\n").into_bytes(), 3, Some(8), "expected ':' after the value's name, found 'f64'"),
         ("missing comma before a number", body("    v1: f64[] = mul x 2\n").into_bytes(), 2, Some(23), "expected ',' between the operands of mul, found number '2'"),
         ("missing comma, more operands", "func @f(x: f64[], c: bool[]) -> (f64[]) {\n    v2: f64[] = select c, x x\n    return v2\n}\n".as_bytes().to_vec(), 2, Some(29), "expected ',' between the operands of select"),
         ("rank too high", body("    v1: f64[1,1,1,1,1,1,1,1,1] = const 0.0\n").into_bytes(), 2, Some(9), "has 9 dimensions (at most 8)"),

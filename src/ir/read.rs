@@ -320,10 +320,13 @@ impl<'a> Parser<'a> {
         Ok(false)
     }
 
-    /// After an operand without a ',': another operand (a name not starting an instruction
-    /// `name:`, or a number) means the ',' is missing.
-    fn no_missing_comma(&mut self, opname: &str) -> PResult<()> {
+    /// After an operand ending at `end` without a ',': another operand on the same line (a name
+    /// not starting an instruction `name:`, or a number) means the ',' is missing.
+    fn no_missing_comma(&mut self, opname: &str, end: usize) -> PResult<()> {
         let (t, at) = self.peek()?;
+        if self.text[end..at].contains('\n') {
+            return Ok(());
+        }
         let missing = match t {
             Tok::Number(_) => true,
             Tok::Ident(n) => n != "return" && self.peek_second()? != Tok::Punct(b':'),
@@ -814,7 +817,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                     if !self.eat_punct(b',')? {
-                        self.no_missing_comma(opname)?;
+                        self.no_missing_comma(opname, arg_at + arg.len())?;
                         break;
                     }
                 }
