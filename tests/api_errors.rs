@@ -5,7 +5,7 @@
 
 use adjit::ad::{self, AdError};
 use adjit::ir::{self, Binary, Builder, Dims, Func, Op, Type, Value};
-use adjit::opt;
+use adjit::{interp, jit, opt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// `x: f64[3] -> sum(exp(x))`, unverified so that tests can break it.
@@ -101,6 +101,16 @@ fn simplify_refuses_invalid_functions() {
             e.issues.iter().any(|i| i.message.contains(want)),
             "simplify on {name}: {e} lacks {want:?}"
         );
+    }
+}
+
+#[test]
+fn executors_refuse_invalid_functions() {
+    for (name, f, _) in broken() {
+        let r = no_panic(name, "interp::eval", || interp::eval(&f, &[vec![0.5; 3]]));
+        assert!(r.is_err(), "interp::eval accepted {name}");
+        let r = no_panic(name, "jit::compile", || jit::compile(&f).map(|_| ()));
+        assert!(r.is_err(), "jit::compile accepted {name}");
     }
 }
 
