@@ -231,10 +231,12 @@ proptest! {
 #[test]
 fn the_generator_reaches_the_interesting_names() {
     let (mut accepted, mut foreign_v_names, mut refused_v_names) = (0, 0, 0);
+    let mut opcodes = std::collections::HashSet::new();
     for seed in 0..500 {
         match build(seed, seed as usize % 20) {
             Ok(f) => {
                 accepted += 1;
+                opcodes.extend(f.insts.iter().map(|i| i.op.opcode()));
                 let np = f.params.len();
                 foreign_v_names += f
                     .insts
@@ -261,6 +263,8 @@ fn the_generator_reaches_the_interesting_names() {
     assert!(accepted >= 150, "only {accepted} of 500 functions accepted");
     assert!(foreign_v_names >= 20, "{foreign_v_names}");
     assert!(refused_v_names >= 20, "{refused_v_names}");
+    let missing: Vec<_> = Opcode::ALL.iter().filter(|c| !opcodes.contains(c)).collect();
+    assert!(missing.is_empty(), "never built: {missing:?}");
 }
 
 /// The case: a value named like another value's printed name.
