@@ -263,7 +263,10 @@ fn the_generator_reaches_the_interesting_names() {
     assert!(accepted >= 150, "only {accepted} of 500 functions accepted");
     assert!(foreign_v_names >= 20, "{foreign_v_names}");
     assert!(refused_v_names >= 20, "{refused_v_names}");
-    let missing: Vec<_> = Opcode::ALL.iter().filter(|c| !opcodes.contains(c)).collect();
+    let missing: Vec<_> = Opcode::ALL
+        .iter()
+        .filter(|c| !opcodes.contains(c))
+        .collect();
     assert!(missing.is_empty(), "never built: {missing:?}");
 }
 
