@@ -9,7 +9,8 @@
 //!
 //! Rules emit IR with the Builder, so the transform applies to its own output: `hvp` is the
 //! reverse transform of `x -> <grad f(x), v>`, giving value, gradient and Hessian-vector product
-//! in one function; the Hessian is never formed. Every result is simplified (`crate::opt`) and
+//! in one function; the Hessian is never formed. Every input is verified first (an invalid function
+//! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::opt`) and
 //! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
 use crate::ir::{
@@ -38,6 +39,9 @@ pub enum AdError {
         func: String,
         results: Vec<Type>,
     },
+    /// The function given fails verification (for example one from
+    /// `Builder::finish_unverified`); nothing was differentiated.
+    Invalid(VerifyError),
     /// A transform produced a function that fails verification: a bug in adjit.
     Internal(VerifyError),
 }
@@ -63,6 +67,7 @@ impl fmt::Display for AdError {
                     types.join(", ")
                 )
             }
+            AdError::Invalid(e) => write!(f, "cannot differentiate an invalid function: {e}"),
             AdError::Internal(e) => write!(f, "internal error, please report: the transform produced invalid IR: {e}"),
         }
     }
@@ -70,7 +75,14 @@ impl fmt::Display for AdError {
 
 impl std::error::Error for AdError {}
 
+/// The entry check of every transform: `f` must pass the verifier, so that the transforms (and
+/// the Builder they emit through) only ever see well-typed functions.
+fn verified(f: &Func) -> Result<(), AdError> {
+    verify(f).map_err(AdError::Invalid)
+}
+
 /// The inputs to differentiate: the named ones, or by default every f64 input not marked data.
+/// Reads only the parameters, so it needs (and does) no verification.
 pub fn resolve_wrt(f: &Func, wrt: Option<&[&str]>) -> Result<Vec<usize>, AdError> {
     let indices: Vec<usize> = match wrt {
         Some(names) => names
@@ -366,6 +378,7 @@ fn finish(f: Func) -> Result<Func, AdError> {
 /// `f.vjp(inputs..., ybar...) -> (outputs..., xbar...)`: the vector-Jacobian product for any `f`.
 /// The cotangent parameters are named after the results (`<result>_bar`) and marked data.
 pub fn vjp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    verified(f)?;
     let wrt = resolve_wrt(f, wrt)?;
     let keep: Vec<usize> = (0..f.results.len()).collect();
     finish(transform(
@@ -380,6 +393,7 @@ pub fn vjp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
 /// `f.grad(inputs...) -> (y, grad...)` for a function with one scalar result: its value and
 /// its gradient with respect to each input in `wrt`, in that order.
 pub fn grad(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    verified(f)?;
     check_scalar(f)?;
     let wrt = resolve_wrt(f, wrt)?;
     finish(transform(
@@ -400,6 +414,7 @@ pub fn direction_name(name: &str) -> String {
 /// for a function with one scalar result, one direction `v_<name>` per input in `wrt` (marked
 /// data). Computed as the gradient of `x -> <grad f(x), v>`; the Hessian is never formed.
 pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    verified(f)?;
     check_scalar(f)?;
     let wrt = resolve_wrt(f, wrt)?;
     let g = finish(transform(

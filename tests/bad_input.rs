@@ -65,9 +65,14 @@ fn malformed_inputs_give_positioned_errors() {
         ("bad shape", body("    v1: f64[3,x] = neg x\n").into_bytes(), 2, Some(15), "expected an integer"),
         ("bad float", body("    v1: f64[] = const 1.2.3\n").into_bytes(), 2, Some(23), "bad number"),
         ("huge float", body("    v1: f64[] = const 1e999\n").into_bytes(), 2, Some(23), "out of range"),
-        ("huge dimension", body("    v1: f64[99999999999] = const 0.0\n").into_bytes(), 2, Some(13), "too large"),
-        ("too many elements", body("    v1: f64[100000,100000] = const 0.0\n").into_bytes(), 2, Some(9), "more than"),
-        ("rank too high", body("    v1: f64[1,1,1,1,1,1,1,1,1] = const 0.0\n").into_bytes(), 2, Some(12), "at most 8"),
+        ("huge dimension", body("    v1: f64[99999999999] = const 0.0\n").into_bytes(), 2, Some(9), "type f64[99999999999] has a dimension 99999999999 that is too large"),
+        ("too many elements", body("    v1: f64[100000,100000] = const 0.0\n").into_bytes(), 2, Some(9), "type f64[100000,100000] has more than 4294967296 elements"),
+        ("missing comma", body("    v1: f64[] = mul x x\n").into_bytes(), 2, Some(23), "expected ',' between the operands of mul, found 'x'"),
+        ("missing colon on the next line", body("    v1: f64[] = neg x\n    v2 f64[] = neg x\n").into_bytes(), 3, Some(8), "expected ':' after the value's name, found 'f64'"),
+        ("missing comma before a number", body("    v1: f64[] = mul x 2\n").into_bytes(), 2, Some(23), "expected ',' between the operands of mul, found number '2'"),
+        ("missing comma, more operands", "func @f(x: f64[], c: bool[]) -> (f64[]) {\n    v2: f64[] = select c, x x\n    return v2\n}\n".as_bytes().to_vec(), 2, Some(29), "expected ',' between the operands of select"),
+        ("rank too high", body("    v1: f64[1,1,1,1,1,1,1,1,1] = const 0.0\n").into_bytes(), 2, Some(9), "has 9 dimensions (at most 8)"),
+        ("too many axes", "func @f(x: f64[1]) -> (f64[]) {\n    v1: f64[] = reduce_sum x [axes=[0,0,0,0,0,0,0,0,0]]\n    return v1\n}\n".as_bytes().to_vec(), 2, Some(36), "the axes list: 9 entries exceed the maximum rank 8"),
         ("non-UTF-8 bytes", [HEAD.as_bytes(), b"    v1: f64[] = neg \xff\xfe\n"].concat(), 2, Some(21), "not valid UTF-8"),
         ("unknown dtype", body("    v1: i32[] = neg x\n").into_bytes(), 2, Some(9), "unknown element type 'i32'"),
         ("missing attribute", "func @f(x: f64[3]) -> (f64[]) {\n    v1: f64[] = reduce_sum x\n    return v1\n}\n".as_bytes().to_vec(), 2, Some(17), "needs the attribute 'axes'"),
@@ -91,6 +96,79 @@ fn malformed_inputs_give_positioned_errors() {
     for (name, text, line, col, want) in cases {
         check(name, &text, line, col, want);
     }
+}
+
+/// A line of about 1 MB: a constant of `n` elements with `bad` in place of element `at`.
+fn long_line(n: usize, at: usize, bad: &str) -> String {
+    let elems: Vec<&str> = (0..n).map(|i| if i == at { bad } else { "1.5" }).collect();
+    format!(
+        "func @f(x: f64[]) -> (f64[{n}]) {{\n    v1: f64[{n}] = const [{}]\n    return v1\n}}\n",
+        elems.join(", ")
+    )
+}
+
+#[test]
+fn errors_on_long_lines_quote_a_window() {
+    let n = 200_000;
+    for at in [3, n / 2, n - 1] {
+        let text = long_line(n, at, "$");
+        assert!(text.len() > 1_000_000);
+        let e = ir::parse(&text).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.len() < 1024, "{} bytes for element {at}", shown.len());
+        assert_eq!(e.line, 2);
+        assert_eq!(e.message, "unexpected character '$'");
+        let under: Vec<char> = e.source_line.chars().collect();
+        assert_eq!(under.get(e.caret), Some(&'$'), "caret misplaced in {shown}");
+        let caret_line = shown.lines().last().unwrap();
+        assert_eq!(caret_line.chars().count(), 4 + e.caret + 1, "{shown}");
+        assert_eq!(e.source_line.starts_with('…'), at > 3, "{shown}");
+        assert_eq!(e.source_line.ends_with('…'), at < n - 1, "{shown}");
+    }
+}
+
+#[test]
+fn huge_tokens_make_short_messages() {
+    let name = "y".repeat(1 << 20);
+    let number = "7".repeat(1 << 20);
+    let dims = vec!["1"; 1 << 19].join(",");
+    let cases = [
+        (
+            "undefined name",
+            body(&format!("    v1: f64[] = neg {name}\n")),
+            "undefined value 'yyy",
+        ),
+        (
+            "huge number",
+            body(&format!("    v1: f64[{number}] = neg x\n")),
+            "is too large",
+        ),
+        (
+            "huge rank",
+            body(&format!("    v1: f64[{dims}] = neg x\n")),
+            "has 524288 dimensions (at most 8)",
+        ),
+    ];
+    for (what, text, want) in cases {
+        let e = ir::parse(&text).unwrap_err();
+        assert!(e.message.contains(want), "{what}: {}", e.message);
+        assert!(
+            e.to_string().len() < 1024,
+            "{what}: {} bytes",
+            e.to_string().len()
+        );
+    }
+}
+
+#[test]
+fn verify_errors_on_long_lines_quote_a_window() {
+    let text = long_line(200_000, 0, "1.5").replace("-> (f64[200000])", "-> (f64[3])");
+    let text = text.replacen("v1: f64[200000]", "v1: f64[3]", 1);
+    let f = ir::parse(&text).unwrap();
+    let e = ir::verify(&f).unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.contains("200000 elements given"), "{shown}");
+    assert!(shown.len() < 1024, "{} bytes", shown.len());
 }
 
 #[test]

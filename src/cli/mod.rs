@@ -39,7 +39,7 @@ pub fn load(path: &Path) -> CliResult<Func> {
             e.col,
             e.message,
             e.source_line,
-            " ".repeat(e.col.saturating_sub(1))
+            " ".repeat(e.caret)
         ))
     })?;
     let text = String::from_utf8_lossy(&bytes);
@@ -60,7 +60,10 @@ fn verified(f: Func, place: impl Fn(Option<usize>) -> String) -> CliResult<Func>
             let msgs: Vec<String> = e
                 .issues
                 .iter()
-                .map(|i| format!("{}: {}\n    {}", place(i.inst), i.message, i.line))
+                .map(|i| {
+                    let (line, _) = ir::read::quote(&i.line, 1);
+                    format!("{}: {}\n    {line}", place(i.inst), i.message)
+                })
                 .collect();
             Err(CliError(msgs.join("\n")))
         }

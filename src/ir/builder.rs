@@ -6,12 +6,14 @@
 //! hash-consed, so the same op on the same operands returns the existing value.
 //!
 //! Misuse from Rust (mismatched shapes, bad axes) panics with a `#[track_caller]` message naming
-//! the op and its operand types; `Builder::try_op` is the fallible twin for generated code.
+//! the op and its operand types; `Builder::try_op` is the fallible twin for generated code. A
+//! shape beyond the limits (`Type::try_new`) panics with the very message the reader gives for
+//! it, so the Builder accepts no type that the text form would refuse.
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
 use super::hash::{FastBuild, FastHasher};
 use super::op::{Binary, Compare, Literal, Op, Unary};
-use super::types::{Dims, Type};
+use super::types::{DType, Dims, Type, TypeError};
 use super::verify::{verify, VerifyError};
 use crate::ops::{self, ShapeError};
 use std::cell::RefCell;
@@ -102,6 +104,7 @@ impl Builder {
             st.func.param_index(name).is_none(),
             "parameter '{name}' is declared twice"
         );
+        let ty = limited(ty.checked());
         st.func.params.push(Param {
             name: name.to_string(),
             ty,
@@ -115,13 +118,23 @@ impl Builder {
     /// Adds a parameter that is differentiated by default.
     #[track_caller]
     pub fn param(&self, name: &str, shape: &[usize]) -> Var<'_> {
-        self.param_with(name, Type::f64(shape), Role::Wrt, None)
+        self.param_with(
+            name,
+            limited(Type::try_new(DType::F64, shape)),
+            Role::Wrt,
+            None,
+        )
     }
 
     /// Adds a data parameter (not differentiated unless asked for).
     #[track_caller]
     pub fn data(&self, name: &str, shape: &[usize]) -> Var<'_> {
-        self.param_with(name, Type::f64(shape), Role::Data, None)
+        self.param_with(
+            name,
+            limited(Type::try_new(DType::F64, shape)),
+            Role::Data,
+            None,
+        )
     }
 
     /// The handle of an existing value.
@@ -153,9 +166,11 @@ impl Builder {
     }
 
     /// Names `v` if it is an instruction without a name and `name` is not taken by a parameter.
+    /// A name `v<n>` is skipped: it is the printed name of unnamed value n, and transforms
+    /// renumber values, so it would no longer read back.
     pub fn name_if_unnamed(&self, v: Value, name: &str) {
         let mut st = self.state.borrow_mut();
-        if st.func.param_index(name).is_some() {
+        if st.func.param_index(name).is_some() || Value::from_default_name(name).is_some() {
             return;
         }
         let np = st.func.params.len();
@@ -189,6 +204,7 @@ impl Builder {
 
     /// Emits `op` on `args` without the rewrite hook (hash-consing still applies).
     pub fn try_op_plain(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
+        let op = quiet_nans(op);
         let mut st = self.state.borrow_mut();
         let hash = key_hash(&op, args);
         let same = |f: &Func, v: Value| {
@@ -266,7 +282,7 @@ impl Builder {
     /// An f64 constant of the given shape with every element `x`.
     #[track_caller]
     pub fn splat(&self, x: f64, shape: &[usize]) -> Var<'_> {
-        let ty = Type::f64(shape);
+        let ty = limited(Type::try_new(DType::F64, shape));
         self.op(
             Op::Const {
                 ty,
@@ -279,7 +295,7 @@ impl Builder {
     /// A bool constant of the given shape with every element `x`.
     #[track_caller]
     pub fn splat_bool(&self, x: bool, shape: &[usize]) -> Var<'_> {
-        let ty = Type::bool(shape);
+        let ty = limited(Type::try_new(DType::Bool, shape));
         self.op(
             Op::Const {
                 ty,
@@ -292,7 +308,7 @@ impl Builder {
     /// An f64 constant tensor, elements in row-major order.
     #[track_caller]
     pub fn tensor(&self, shape: &[usize], data: &[f64]) -> Var<'_> {
-        let ty = Type::f64(shape);
+        let ty = limited(Type::try_new(DType::F64, shape));
         self.op(
             Op::Const {
                 ty,
@@ -335,6 +351,45 @@ impl Builder {
         let mut func = std::mem::replace(&mut st.func, Func::new(name));
         func.results = results.to_vec();
         func
+    }
+}
+
+/// The op, with every NaN of a constant made the quiet NaN of its sign: the two NaNs the text
+/// form spells (`nan`, `-nan`), so that every constant prints and reads back bit for bit.
+fn quiet_nans(op: Op) -> Op {
+    let quiet = |x: f64| {
+        if x.is_nan() {
+            f64::NAN.copysign(x)
+        } else {
+            x
+        }
+    };
+    let noisy = |x: &f64| x.is_nan() && quiet(*x).to_bits() != x.to_bits();
+    match op {
+        Op::Const {
+            ty,
+            value: Literal::Splat(x),
+        } => Op::Const {
+            ty,
+            value: Literal::Splat(quiet(x)),
+        },
+        Op::Const {
+            ty,
+            value: Literal::Elements(xs),
+        } if xs.iter().any(noisy) => Op::Const {
+            ty,
+            value: Literal::Elements(xs.iter().map(|&x| quiet(x)).collect()),
+        },
+        other => other,
+    }
+}
+
+/// A type within the limits, or the Builder's panic with the shared message of `TypeError`.
+#[track_caller]
+fn limited(ty: Result<Type, TypeError>) -> Type {
+    match ty {
+        Ok(t) => t,
+        Err(e) => panic!("adjit builder: {e}"),
     }
 }
 
@@ -385,12 +440,15 @@ impl<'b> Var<'b> {
         self.ty().rank()
     }
 
-    /// Gives the value a name in the text form (parameters keep their own).
+    /// Gives the value a name in the text form (parameters keep their own). Its own default
+    /// name `v<n>` leaves it unnamed, which prints the same. `finish` refuses names that would
+    /// not read back: not identifiers, taken, or `v<k>` while value k is unnamed.
     pub fn named(self, name: &str) -> Var<'b> {
         let mut st = self.b.state.borrow_mut();
         let nparams = st.func.params.len();
         if let Some(i) = self.v.index().checked_sub(nparams) {
-            st.func.insts[i].name = Some(name.into());
+            let own = Value::from_default_name(name) == Some(self.v);
+            st.func.insts[i].name = (!own).then(|| name.into());
         }
         self
     }

@@ -17,6 +17,17 @@ impl Value {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The value whose default name `name` is (`v7` is value 7), or `None` for any other name.
+    /// Only the writer's exact spelling counts: `v07` and `v7x` are ordinary names.
+    pub fn from_default_name(name: &str) -> Option<Value> {
+        let digits = name.strip_prefix('v')?;
+        let canonical = digits == "0" || !digits.starts_with('0');
+        if digits.is_empty() || !canonical || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(Value)
+    }
 }
 
 impl fmt::Display for Value {
@@ -70,7 +81,8 @@ pub struct Inst {
     pub op: Op,
     pub args: Box<[Value]>,
     pub ty: Type,
-    /// A name given in the text or by the builder; `None` prints as `v<index>`.
+    /// A name given in the text or by the builder; `None` prints as `v<index>`. Never
+    /// `Some("v<index>")` of its own index in a valid function (see `crate::ir::verify`).
     pub name: Option<Box<str>>,
 }
 

@@ -16,6 +16,6 @@ pub use builder::{Builder, Var};
 pub use func::{Def, Func, Init, Inst, Param, Role, Value};
 pub use op::{Arity, Binary, Compare, Literal, Op, Opcode, Unary};
 pub use read::{parse, parse_bytes, parse_with_lines, ParseError};
-pub use types::{DType, Dims, Type, MAX_ELEMENTS, MAX_RANK};
+pub use types::{DType, Dims, Type, TypeError, MAX_ELEMENTS, MAX_RANK};
 pub use verify::{verify, VerifyError};
 pub use write::Names;

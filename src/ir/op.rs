@@ -138,7 +138,8 @@ impl Compare {
 
 /// The data of a constant: one value repeated over the result's shape, or every element.
 /// Bool constants hold `0.0` and `1.0`. Equality and hashing compare bit patterns, so `-0.0` and
-/// `0.0` are different constants and a NaN constant equals itself.
+/// `0.0` are different constants and a NaN constant equals itself. The Builder keeps only the
+/// sign of a NaN (`nan` or `-nan` in the text form), so that constants read back bit for bit.
 #[derive(Clone, Debug)]
 pub enum Literal {
     Splat(f64),

@@ -14,13 +14,24 @@
 //! attr    := KEY '=' (INT | 'true' | 'false' | '[' [INT {',' INT}] ']')
 //! ```
 //!
+//! Types: a rank of at most `MAX_RANK`, dimensions up to `u32::MAX`, at most `MAX_ELEMENTS`
+//! elements (`Type::try_new`, whose message the Builder gives for the same shapes).
+//!
+//! Names: values are numbered from 0, parameters first, then instructions. An instruction written
+//! `v<n>` with n its own number (exactly that spelling: not `v07`) is unnamed, which is how the
+//! writer prints unnamed values; every other name is kept. The verifier then asks that a name
+//! `v<n>` mean value n: a parameter named so must be value n, and an instruction may be named
+//! `v<k>` of another number k only if value k is not an unnamed instruction. With these rules
+//! every function that verifies (everything the Builder finishes) prints as text that reads
+//! back to an equal function.
+//!
 //! The reader builds the function as written: it resolves names, but checks types only where it
 //! must to build the data (the verifier does the rest). Every error carries `line:column` and the
 //! offending line; no input, however malformed, makes it panic, and nothing recurses.
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
 use super::op::{Literal, Op, Opcode};
-use super::types::{DType, Dims, Type, MAX_ELEMENTS, MAX_RANK};
+use super::types::{DType, Dims, Type};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -33,16 +44,42 @@ pub struct ParseError {
     /// 1-based column, in characters.
     pub col: usize,
     pub message: String,
-    /// The text of the offending line.
+    /// The offending line; of a long line, a window around the column (`quote`).
     pub source_line: String,
+    /// Where the caret goes under `source_line`: 0-based, in characters.
+    pub caret: usize,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}:{}: {}", self.line, self.col, self.message)?;
         writeln!(f, "    {}", self.source_line)?;
-        write!(f, "    {}^", " ".repeat(self.col.saturating_sub(1)))
+        write!(f, "    {}^", " ".repeat(self.caret))
     }
+}
+
+/// The most characters of a line an error quotes.
+pub const QUOTE_WIDTH: usize = 100;
+
+/// A window of at most `QUOTE_WIDTH` characters of `line` around the 1-based column `col`, with
+/// `…` where the line was cut, and the 0-based position of `col` in it (where a caret goes).
+/// Errors quote lines through this, so a line of megabytes makes a message of one line.
+pub fn quote(line: &str, col: usize) -> (String, usize) {
+    let at = col.saturating_sub(1);
+    let n = line.chars().count();
+    if n <= QUOTE_WIDTH {
+        return (line.to_string(), at);
+    }
+    let start = at.saturating_sub(QUOTE_WIDTH / 2).min(n - QUOTE_WIDTH);
+    let mut window = String::with_capacity(QUOTE_WIDTH + 8);
+    if start > 0 {
+        window.push('…');
+    }
+    window.extend(line.chars().skip(start).take(QUOTE_WIDTH));
+    if start + QUOTE_WIDTH < n {
+        window.push('…');
+    }
+    (window, at - start + usize::from(start > 0))
 }
 
 impl std::error::Error for ParseError {}
@@ -60,14 +97,31 @@ fn error_at(text: &str, offset: usize, message: impl Into<String>) -> ParseError
         .map_or(text.len(), |p| line_start + p);
     // The offset may sit inside a multi-byte character only if a caller passed one; be safe.
     let head = text.get(line_start..offset).unwrap_or("");
+    let col = head.chars().count() + 1;
+    let (source_line, caret) = quote(text[line_start..line_end].trim_end_matches('\r'), col);
     ParseError {
         line,
-        col: head.chars().count() + 1,
-        message: message.into(),
-        source_line: text[line_start..line_end]
-            .trim_end_matches('\r')
-            .to_string(),
+        col,
+        message: clip(message.into()),
+        source_line,
+        caret,
     }
+}
+
+/// The most characters of a message: more come only from quoting huge tokens.
+const MESSAGE_WIDTH: usize = 200;
+
+/// `message`, or of a longer one its head and tail around `…`, so that a megabyte name or
+/// number quoted in a message does not make a megabyte message.
+fn clip(message: String) -> String {
+    let n = message.chars().count();
+    if n <= MESSAGE_WIDTH {
+        return message;
+    }
+    let half = MESSAGE_WIDTH / 2;
+    let head: String = message.chars().take(half).collect();
+    let tail: String = message.chars().skip(n - half).collect();
+    format!("{head} … {tail}")
 }
 
 /// Parses one function.
@@ -126,6 +180,11 @@ struct Parser<'a> {
 }
 
 type PResult<T> = Result<T, ParseError>;
+
+/// The message for an integer beyond `u32::MAX`, the largest dimension, axis or index.
+fn too_large(what: &str, v: impl fmt::Display) -> String {
+    format!("{what} {v} is too large (at most {})", u32::MAX)
+}
 
 fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
@@ -261,6 +320,35 @@ impl<'a> Parser<'a> {
         Ok(false)
     }
 
+    /// After an operand ending at `end` without a ',': another operand on the same line (a name
+    /// not starting an instruction `name:`, or a number) means the ',' is missing.
+    fn no_missing_comma(&mut self, opname: &str, end: usize) -> PResult<()> {
+        let (t, at) = self.peek()?;
+        if self.text[end..at].contains('\n') {
+            return Ok(());
+        }
+        let missing = match t {
+            Tok::Number(_) => true,
+            Tok::Ident(n) => n != "return" && self.peek_second()? != Tok::Punct(b':'),
+            Tok::Global(_) | Tok::Punct(_) | Tok::Arrow | Tok::Eof => false,
+        };
+        if missing {
+            return self.err(
+                at,
+                format!("expected ',' between the operands of {opname}, found {t}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The token after the next one, without consuming either.
+    fn peek_second(&mut self) -> PResult<Tok<'a>> {
+        let save = (self.pos, self.line);
+        let second = self.next().and_then(|_| self.next());
+        (self.pos, self.line) = save;
+        second.map(|(t, _)| t)
+    }
+
     fn expect_ident(&mut self, context: &str) -> PResult<(&'a str, usize)> {
         match self.next()? {
             (Tok::Ident(s), at) => Ok((s, at)),
@@ -268,7 +356,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A non-negative integer of at most `u32::MAX`.
     fn integer(&mut self, what: &str) -> PResult<usize> {
+        let (v, at) = self.wide_integer(what)?;
+        if v > u32::MAX as u64 {
+            return self.err(at, too_large(what, v));
+        }
+        Ok(v as usize)
+    }
+
+    /// A non-negative integer of at most `u64::MAX`, and its offset: the dimensions of a type,
+    /// whose limits `Type::try_new` checks.
+    fn wide_integer(&mut self, what: &str) -> PResult<(u64, usize)> {
         match self.next()? {
             (Tok::Number(s), at) => {
                 if !s.bytes().all(|c| c.is_ascii_digit()) {
@@ -278,30 +377,25 @@ impl<'a> Parser<'a> {
                     );
                 }
                 match s.parse::<u64>() {
-                    Ok(v) if v <= u32::MAX as u64 => Ok(v as usize),
-                    _ => self.err(
-                        at,
-                        format!("{what} {s} is too large (at most {})", u32::MAX),
-                    ),
+                    Ok(v) => Ok((v, at)),
+                    Err(_) => self.err(at, too_large(what, s)),
                 }
             }
             (t, at) => self.err(at, format!("expected an integer for {what}, found {t}")),
         }
     }
 
-    /// `[INT, ...]` as `Dims`.
-    fn int_list(&mut self, what: &str) -> PResult<Dims> {
+    /// `[INT, ...]`, each entry read by `item`, and the offset of the '['.
+    fn items<T>(
+        &mut self,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<(Vec<T>, usize)> {
         let open = self.expect_punct(b'[', &format!("to open the {what} list"))?;
         let mut items = Vec::new();
         if !self.eat_punct(b']')? {
             loop {
-                items.push(self.integer(what)?);
-                if items.len() > MAX_RANK {
-                    return self.err(
-                        open,
-                        format!("a {what} list holds at most {MAX_RANK} entries"),
-                    );
-                }
+                items.push(item(self)?);
                 match self.next()? {
                     (Tok::Punct(b','), _) => continue,
                     (Tok::Punct(b']'), _) => break,
@@ -314,9 +408,16 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Dims::try_new(&items).or_else(|e| self.err(open, e))
+        Ok((items, open))
     }
 
+    /// `[INT, ...]` as `Dims`.
+    fn int_list(&mut self, what: &str) -> PResult<Dims> {
+        let (items, open) = self.items(what, |p| p.integer(what))?;
+        Dims::try_new(&items).or_else(|e| self.err(open, format!("the {what} list: {e}")))
+    }
+
+    /// `f64[2,3]`: the limits on shapes are those of `Type::try_new`, with its message.
     fn ty(&mut self) -> PResult<Type> {
         let (name, at) = self.expect_ident("a type such as f64[3]")?;
         let Some(dtype) = DType::from_name(name) else {
@@ -325,14 +426,12 @@ impl<'a> Parser<'a> {
                 format!("unknown element type '{name}' (expected f64 or bool)"),
             );
         };
-        let shape = self.int_list("dimension")?;
-        if shape.product() > MAX_ELEMENTS {
-            return self.err(
-                at,
-                format!("type {dtype:?}{shape} has more than {MAX_ELEMENTS} elements"),
-            );
-        }
-        Ok(Type { dtype, shape })
+        let (dims, _) = self.items("dimension", |p| Ok(p.wide_integer("dimension")?.0))?;
+        let dims: Vec<usize> = dims
+            .into_iter()
+            .map(|d| usize::try_from(d).unwrap_or(usize::MAX))
+            .collect();
+        Type::try_new(dtype, &dims).or_else(|e| self.err(at, e.message))
     }
 
     /// A float: a number, or `inf`/`nan` with an optional leading '-'.
@@ -718,18 +817,19 @@ impl<'a> Parser<'a> {
                         }
                     }
                     if !self.eat_punct(b',')? {
+                        self.no_missing_comma(opname, arg_at + arg.len())?;
                         break;
                     }
                 }
                 let attrs = self.attrs()?;
                 (self.make_op(code, op_at, attrs)?, args)
             };
-            let default_name = format!("v{}", value.0);
+            let unnamed = Value::from_default_name(name) == Some(value);
             func.insts.push(Inst {
                 op,
                 args: args.into_boxed_slice(),
                 ty,
-                name: (name != default_name).then(|| name.into()),
+                name: (!unnamed).then(|| name.into()),
             });
             lines.push(line);
         }

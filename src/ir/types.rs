@@ -153,14 +153,85 @@ pub struct Type {
     pub shape: Dims,
 }
 
+/// Why no tensor may have a type: its rank, a dimension or its element count exceeds the
+/// limits (`MAX_RANK`, `u32::MAX`, `MAX_ELEMENTS`). The Builder, the reader and the verifier all
+/// report this one message, so a shape refused by one is refused alike by the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeError {
+    pub message: String,
+}
+
+impl fmt::Display for TypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TypeError {}
+
+/// `f64[2,3]` for a shape that may not fit in `Dims`; past `MAX_RANK + 1` entries, `…`.
+fn spell(dtype: DType, shape: &[usize]) -> String {
+    let mut dims: Vec<String> = shape
+        .iter()
+        .take(MAX_RANK + 1)
+        .map(|d| d.to_string())
+        .collect();
+    if shape.len() > MAX_RANK + 1 {
+        dims.push("…".into());
+    }
+    format!("{}[{}]", dtype.name(), dims.join(","))
+}
+
 impl Type {
-    /// An f64 tensor of the given shape (panics on a rank above `MAX_RANK`).
-    #[track_caller]
-    pub fn f64(shape: &[usize]) -> Type {
+    /// The type of the given element type and shape, or why no tensor may have it. The one
+    /// check of the limits, shared by the Builder, the reader and the verifier.
+    pub fn try_new(dtype: DType, shape: &[usize]) -> Result<Type, TypeError> {
+        let refuse = |why: String| TypeError {
+            message: format!("type {} {why}", spell(dtype, shape)),
+        };
+        if shape.len() > MAX_RANK {
+            return Err(refuse(format!(
+                "has {} dimensions (at most {MAX_RANK})",
+                shape.len()
+            )));
+        }
+        if let Some(&d) = shape.iter().find(|&&d| d > u32::MAX as usize) {
+            return Err(refuse(format!(
+                "has a dimension {d} that is too large (at most {})",
+                u32::MAX
+            )));
+        }
         Type {
-            dtype: DType::F64,
+            dtype,
             shape: Dims::new(shape),
         }
+        .checked()
+    }
+
+    /// The type itself if it is within the limits (its rank and dimensions are, by `Dims`;
+    /// this checks the element count), or why not.
+    pub fn checked(self) -> Result<Type, TypeError> {
+        if self.shape.product() > MAX_ELEMENTS {
+            return Err(TypeError {
+                message: format!("type {self} has more than {MAX_ELEMENTS} elements"),
+            });
+        }
+        Ok(self)
+    }
+
+    /// `try_new` for Rust callers: panics with its message on a shape beyond the limits.
+    #[track_caller]
+    pub fn new(dtype: DType, shape: &[usize]) -> Type {
+        match Type::try_new(dtype, shape) {
+            Ok(t) => t,
+            Err(e) => panic!("adjit: {e}"),
+        }
+    }
+
+    /// An f64 tensor of the given shape (panics on a shape beyond the limits).
+    #[track_caller]
+    pub fn f64(shape: &[usize]) -> Type {
+        Type::new(DType::F64, shape)
     }
 
     /// The scalar `f64[]`.
@@ -171,13 +242,10 @@ impl Type {
         }
     }
 
-    /// A bool tensor of the given shape.
+    /// A bool tensor of the given shape (panics on a shape beyond the limits).
     #[track_caller]
     pub fn bool(shape: &[usize]) -> Type {
-        Type {
-            dtype: DType::Bool,
-            shape: Dims::new(shape),
-        }
+        Type::new(DType::Bool, shape)
     }
 
     pub fn with_dtype(self, dtype: DType) -> Type {
@@ -192,7 +260,8 @@ impl Type {
         self.shape.len()
     }
 
-    /// Number of elements. Shapes are checked against `MAX_ELEMENTS` when built, so this fits.
+    /// Number of elements. Types are checked against `MAX_ELEMENTS` by the Builder, the reader
+    /// and the verifier, so this fits.
     pub fn numel(&self) -> usize {
         self.shape.product() as usize
     }
@@ -226,6 +295,23 @@ mod tests {
         assert_eq!(t.shape.strides(), vec![12, 4, 1]);
         assert_eq!(t.numel(), 24);
         assert_eq!(Type::scalar().numel(), 1);
+    }
+
+    #[test]
+    fn limits_are_one_error() {
+        let msg = |shape: &[usize]| Type::try_new(DType::F64, shape).unwrap_err().message;
+        assert_eq!(
+            msg(&[1; 9]),
+            "type f64[1,1,1,1,1,1,1,1,1] has 9 dimensions (at most 8)"
+        );
+        assert!(msg(&[1 << 33]).contains("too large"), "{}", msg(&[1 << 33]));
+        assert_eq!(
+            msg(&[100000, 100000]),
+            "type f64[100000,100000] has more than 4294967296 elements"
+        );
+        assert!(Type::try_new(DType::Bool, &[65536, 65536]).is_ok());
+        let big = Type::scalar().with_shape(Dims::new(&[65537, 65536]));
+        assert!(big.checked().is_err());
     }
 
     #[test]

@@ -8,8 +8,9 @@ use super::Value;
 use std::collections::HashSet;
 use std::fmt::{self, Write};
 
-/// The printed name of every value of a function: its own name, or `v<index>`, made unique if
-/// an explicit name already took that spelling.
+/// The printed name of every value of a function: its own name, or `v<index>`. In a function
+/// that verifies, these read back exactly (the verifier's naming rules); in one that does not,
+/// `v<index>` is made unique if an explicit name already took that spelling.
 pub struct Names {
     names: Vec<String>,
 }
@@ -60,10 +61,11 @@ impl Names {
     }
 }
 
-/// Writes a float so that `str::parse::<f64>` gives back the same bits.
+/// Writes a float so that the reader gives back the same bits: NaNs as `nan` or `-nan` by sign
+/// (the Builder keeps no other NaN payload in a constant).
 pub(crate) fn write_float(out: &mut impl Write, x: f64) -> fmt::Result {
     if x.is_nan() {
-        out.write_str("nan")
+        out.write_str(if x.is_sign_negative() { "-nan" } else { "nan" })
     } else {
         write!(out, "{x:?}")
     }

@@ -5,17 +5,19 @@
 //! instruction through the rewrite rules of `rules` (folding and identities), then drops what no
 //! result needs (`dce`); it repeats while that shrinks the function. Every rule is exact in IEEE
 //! arithmetic: a simplified function returns the same bits as the original for every input
-//! (NaN payloads aside). Knows nothing of Cranelift.
+//! (NaN payloads aside). The public entry verifies its input first. Knows nothing of Cranelift.
 
 mod rules;
 
-use crate::ir::{Builder, Func, Value};
+use crate::ir::{verify, Builder, Func, Value, VerifyError};
 
 /// Simplifies `f`: one rewriting pass, then dead-code elimination. The result has the same
 /// signature. The rules only look at operands, which the pass has already simplified, so a
-/// second pass would change nothing.
-pub fn simplify(f: &Func) -> Func {
-    dce(rewrite(f))
+/// second pass would change nothing. `f` is verified first: an invalid function (for example
+/// one from `Builder::finish_unverified`) is returned as the verifier's error, never a panic.
+pub fn simplify(f: &Func) -> Result<Func, VerifyError> {
+    verify(f)?;
+    Ok(dce(rewrite(f)))
 }
 
 /// A builder that simplifies as it goes: every op passes through the rewrite rules, then
@@ -25,8 +27,8 @@ pub fn simplifying_builder(name: impl Into<String>, capacity: usize) -> Builder 
 }
 
 /// One pass of rewriting: every live instruction goes through the rules and the hash-consing
-/// builder, in order.
-pub fn rewrite(f: &Func) -> Func {
+/// builder, in order. `f` must be valid.
+fn rewrite(f: &Func) -> Func {
     let live = live_values(f);
     let b = simplifying_builder(f.name.clone(), f.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(f.num_values());
@@ -71,8 +73,9 @@ fn live_values(f: &Func) -> Vec<bool> {
 }
 
 /// Dead-code elimination: drops instructions no result depends on, renumbering the rest
-/// (in place: instructions are moved, not copied).
-pub fn dce(mut f: Func) -> Func {
+/// (in place: instructions are moved, not copied). `f` must be valid: the transforms call it on
+/// their own output.
+pub(crate) fn dce(mut f: Func) -> Func {
     let live = live_values(&f);
     let np = f.params.len();
     let mut map: Vec<u32> = (0..np as u32).collect();
