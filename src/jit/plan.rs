@@ -76,6 +76,17 @@ impl Home {
     }
 }
 
+/// A tensor constant's data and its place in the workspace (written once, when a workspace is
+/// made).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Constant {
+    /// In elements from the start of the workspace.
+    pub offset: usize,
+    pub value: Literal,
+    /// Number of elements.
+    pub len: usize,
+}
+
 /// One piece of generated code, in execution order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
@@ -112,8 +123,8 @@ pub struct Plan {
     pub loads: Vec<Option<(Value, i64)>>,
     /// Concat operands computed in place inside the concat (which then skips them).
     pub in_place: Vec<bool>,
-    /// Constant tensors to write into a new workspace: offset and data.
-    pub consts: Vec<(usize, Literal, usize)>,
+    /// Constant tensors to write into a new workspace.
+    pub consts: Vec<Constant>,
     pub workspace_len: usize,
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
@@ -649,7 +660,11 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         if let (Op::Const { value, .. }, Kind::Mem(m)) = (&inst.op, kinds[v]) {
             if m.storage.index() == v {
                 homes[v] = Some(Home::Work(top));
-                consts.push((top, value.clone(), inst.ty.numel()));
+                consts.push(Constant {
+                    offset: top,
+                    value: value.clone(),
+                    len: inst.ty.numel(),
+                });
                 top += inst.ty.numel();
             }
         }
