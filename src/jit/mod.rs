@@ -112,8 +112,7 @@ impl Jit {
                 return Err(e);
             }
         };
-        let workspace_what =
-            workspace_what(f, |v| matches!(plan.homes[v.index()], Some(Home::Work(_))));
+        let workspace_what = workspace_what(f, |v| matches!(plan.homes[v], Some(Home::Work(_))));
         let layout = compiled::Layout {
             signature: Signature::of(f),
             consts: plan.consts,

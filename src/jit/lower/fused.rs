@@ -30,14 +30,12 @@ impl Emitter<'_, '_> {
         produced: &[Value],
     ) -> (Vec<Value>, Vec<Value>) {
         let f = self.f;
-        let mut order: Vec<Value> = self.plan.groups.get(&root.0).cloned().unwrap_or_default();
+        let mut order: Vec<Value> = self.plan.groups.members(root).to_vec();
         if with_root {
             order.push(root);
         }
         let mut leaves: Vec<Value> = Vec::new();
-        let is_member = |v: Value| {
-            self.plan.kinds[v.index()] == Kind::Fused && self.plan.fused_into[v.index()] == root.0
-        };
+        let is_member = |v: Value| self.plan.groups.root(v) == Some(root);
         let mut consider = |v: Value| {
             if !is_member(v) && !produced.contains(&v) && !leaves.contains(&v) {
                 leaves.push(v);
@@ -198,7 +196,7 @@ impl Emitter<'_, '_> {
         let shape = f.value_type(operand).shape.to_vec();
         let outer: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
         let (order, leaves) = self.group_parts(root, false, &[]);
-        let scalar_out = self.plan.kinds[root.index()] == Kind::Scalar;
+        let scalar_out = self.plan.kinds[root] == Kind::Scalar;
         let mut walkers = Vec::new();
         if !scalar_out {
             let out_shape = f.value_type(root).shape.to_vec();

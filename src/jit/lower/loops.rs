@@ -208,7 +208,7 @@ impl Emitter<'_, '_> {
     /// How a loop over `v`'s shape reads `v`; memory reads add a walker (byte strides for the
     /// axes listed in `axes`, in that order).
     pub(super) fn reader(&mut self, v: Value, axes: &[usize], walkers: &mut Vec<Walker>) -> Read {
-        match self.plan.kinds[v.index()] {
+        match self.plan.kinds[v] {
             Kind::Scalar => Read::Reg(self.reg(v)),
             Kind::Splat(x) => {
                 let dtype = self.f.value_type(v).dtype;
@@ -230,7 +230,7 @@ impl Emitter<'_, '_> {
 
     /// Adds walkers for the same memory reads along other axes (for a second, inner nest).
     pub(super) fn rewalk(&self, v: Value, axes: &[usize], start: CV, walkers: &mut Vec<Walker>) {
-        if let Kind::Mem(m) = self.plan.kinds[v.index()] {
+        if let Kind::Mem(m) = self.plan.kinds[v] {
             walkers.push(Walker {
                 start,
                 strides: axes.iter().map(|&a| 8 * m.strides[a]).collect(),

@@ -44,7 +44,7 @@ impl Emitter<'_, '_> {
         let d = crate::ops::contract::matmul_dims(at, bt, ta, tb);
         let r = at.rank();
         let operand = |e: &mut Self, x: Value, transposed: bool| -> Operand {
-            match e.plan.kinds[x.index()] {
+            match e.plan.kinds[x] {
                 Kind::Mem(m) => {
                     let base = e.base(m.storage);
                     let ptr = e.fb.ins().iadd_imm_s(base, 8 * m.offset);
@@ -96,7 +96,7 @@ impl Emitter<'_, '_> {
             std::mem::swap(&mut opb.row, &mut opb.col);
             (m, n) = (1, m);
         }
-        let scalar_out = self.plan.kinds[v.index()] == Kind::Scalar;
+        let scalar_out = self.plan.kinds[v] == Kind::Scalar;
         let pc = if scalar_out { None } else { Some(self.base(v)) };
         let vectors = opb.ptr.is_some() && opb.col == 1 && n >= 2;
         let (rows, cols) = if vectors { (2, 8) } else { (4, 2) };

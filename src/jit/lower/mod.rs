@@ -8,7 +8,7 @@
 //! `0.0`/`1.0` in memory. This module holds the emitter, single ops, and the units that are
 //! neither fused loops nor matmuls (scalar ops, copies, pad, concat).
 
-use super::plan::{row_major, unit_values, Home, Kind, Plan, Unit};
+use super::plan::{row_major, unit_values, Home, Kind, Load, Plan, Unit};
 use super::JitError;
 use crate::ir::{Binary, Compare, DType, Def, Func, Op, Type, Unary, Value};
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -172,7 +172,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Base address of a storage owner.
     fn base(&mut self, storage: Value) -> CV {
-        let home = self.plan.homes[storage.index()].expect("storage owners have homes");
+        let home = self.plan.homes[storage].expect("storage owners have homes");
         self.home_address(home)
     }
 
@@ -190,24 +190,20 @@ impl<'a, 'b> Emitter<'a, 'b> {
     /// written by an earlier chunk, a one-element slice of an input) are loaded at their first
     /// use in the chunk, which is always in straight-line code that dominates the later uses.
     fn reg(&mut self, v: Value) -> CV {
-        let v = Value(self.plan.scalar_source[v.index()]);
+        let v = self.plan.scalar_source[v];
         if let Some(&r) = self.regs.get(&v.0) {
             return r;
         }
         let dtype = self.f.value_type(v).dtype;
         let addr = match self.f.def(v) {
-            Def::Inst(i) => match (
-                &self.f.insts[i].op,
-                self.plan.loads[v.index()],
-                self.plan.slots[v.index()],
-            ) {
+            Def::Inst(i) => match (&self.f.insts[i].op, self.plan.loads[v], self.plan.slots[v]) {
                 (Op::Const { value, .. }, _, _) => {
                     let x = value.get(0);
                     return self.immediate(x, dtype);
                 }
-                (_, Some((storage, off)), _) => {
+                (_, Some(Load { storage, offset }), _) => {
                     let base = self.base(storage);
-                    self.fb.ins().iadd_imm_s(base, 8 * off)
+                    self.fb.ins().iadd_imm_s(base, 8 * offset)
                 }
                 (_, None, Some(slot)) => self.home_address(slot),
                 (_, None, None) => panic!("internal: scalar {v} used before it was computed"),
@@ -344,7 +340,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
     /// Stores scalar `v` into its slot if a later chunk reads it.
     fn computed(&mut self, v: Value, r: CV) {
         self.regs.insert(v.0, r);
-        if let Some(slot) = self.plan.slots[v.index()] {
+        if let Some(slot) = self.plan.slots[v] {
             let addr = self.home_address(slot);
             self.store(addr, r, self.f.value_type(v).dtype);
         }
@@ -354,7 +350,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         match u {
             Unit::Compute(v) => self.compute(v),
             Unit::Loop { .. } => {
-                let roots = unit_values(u, &self.plan.loop_roots).to_vec();
+                let roots = unit_values(&u, &self.plan.loop_roots).to_vec();
                 self.elementwise(&roots);
                 Ok(())
             }
@@ -399,7 +395,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         if ty.numel() == 0 {
             return Ok(());
         }
-        let scalar = self.plan.kinds[v.index()] == Kind::Scalar;
+        let scalar = self.plan.kinds[v] == Kind::Scalar;
         let arg = |k: usize| inst.args[k];
         match &inst.op {
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select if scalar => {
@@ -427,7 +423,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 }
             }
             Op::Slice { start, .. } if scalar => {
-                let r = match self.plan.kinds[arg(0).index()] {
+                let r = match self.plan.kinds[arg(0)] {
                     Kind::Mem(m) => {
                         let off = m.element(*start);
                         let base = self.base(m.storage);
@@ -510,7 +506,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
                         let mut lo = vec![0; out.len()];
                         lo[axis] = at;
                         at += s.get(axis);
-                        if !self.plan.in_place[a.index()] {
+                        if !self.plan.in_place[a] {
                             self.place(a, dst, &out, &lo, ty.dtype);
                         }
                     }
