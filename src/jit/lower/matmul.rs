@@ -2,7 +2,7 @@
 
 use super::loops::Walker;
 use super::{flags, vector_flags, Emitter};
-use crate::ir::{DType, Value};
+use crate::ir::{DType, Inst, Value};
 use crate::jit::plan::Kind;
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 
@@ -36,9 +36,8 @@ impl Emitter<'_, '_> {
     /// two-lane vectors) when B is contiguous along `j`, else 4 rows by 2 columns of scalars. A
     /// matrix-vector product with A contiguous along `i` is computed as its transpose, so that
     /// it vectorizes too.
-    pub(super) fn matmul(&mut self, v: Value, inst_index: usize, ta: bool, tb: bool) {
+    pub(super) fn matmul(&mut self, v: Value, inst: &Inst, ta: bool, tb: bool) {
         let f = self.f;
-        let inst = &f.insts[inst_index];
         let (a, b) = (inst.args[0], inst.args[1]);
         let (at, bt) = (f.value_type(a), f.value_type(b));
         let d = crate::ops::contract::matmul_dims(at, bt, ta, tb);
