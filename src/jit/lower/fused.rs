@@ -18,12 +18,11 @@ enum LoopOutput {
     Acc(Variable, Value, bool),
 }
 
-/// One root's part of a merged loop body: the values it computes in order, the leaves it
-/// reads, and the walker of each read (`usize::MAX` for a register).
+/// One root's part of a merged loop body: the values it computes in order, and the leaves it
+/// reads.
 struct LoopGroup {
     order: Vec<Value>,
     reads: Vec<(Value, Read)>,
-    walker_of: Vec<usize>,
 }
 
 /// For a loop root that is a reduction (of the whole loop shape): its operand and whether it
@@ -103,21 +102,17 @@ impl Emitter<'_, '_> {
         &mut self,
         order: &[Value],
         reads: &[(Value, Read)],
-        walker_of: &[usize],
         ptrs: &[CV],
         inner: &Inner,
         vals: &mut HashMap<u32, CV>,
     ) {
         let f = self.f;
-        for (li, &(l, r)) in reads.iter().enumerate() {
+        for &(l, r) in reads {
             let dtype = f.value_type(l).dtype;
             let x = match r {
                 Read::Reg(x) if inner.lanes == 1 => x,
                 Read::Reg(x) => self.widen(x, dtype),
-                Read::Ptr(_) => {
-                    let w = walker_of[li];
-                    self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w))
-                }
+                Read::Ptr(w) => self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w)),
             };
             vals.insert(l.0, x);
         }
@@ -146,7 +141,7 @@ impl Emitter<'_, '_> {
         self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
             let mut vals: HashMap<u32, CV> = HashMap::new();
             for (n, g) in groups.iter().enumerate() {
-                e.evaluate(&g.order, &g.reads, &g.walker_of, p, inner, &mut vals);
+                e.evaluate(&g.order, &g.reads, p, inner, &mut vals);
                 match outs[n] {
                     LoopOutput::Acc(acc, input, is_max) => {
                         // Lane by lane, in element order.
@@ -220,7 +215,6 @@ impl Emitter<'_, '_> {
             let with_root = loop_reduction(self.f, r).is_none();
             let (order, leaves) = self.group_parts(r, with_root, &roots[..n]);
             let mut reads = Vec::new();
-            let mut walker_of = Vec::new();
             for l in leaves {
                 let read = match seen.get(&l.0) {
                     Some(&read) => read,
@@ -230,17 +224,9 @@ impl Emitter<'_, '_> {
                         read
                     }
                 };
-                walker_of.push(match read {
-                    Read::Ptr(w) => w,
-                    Read::Reg(_) => usize::MAX,
-                });
                 reads.push((l, read));
             }
-            groups.push(LoopGroup {
-                order,
-                reads,
-                walker_of,
-            });
+            groups.push(LoopGroup { order, reads });
         }
         groups
     }
@@ -281,15 +267,16 @@ impl Emitter<'_, '_> {
             e.fb.def_var(acc, init);
             // The inner nest walks the same leaves along the reduced axes.
             let mut inner = Vec::new();
-            let mut walker_of = Vec::new();
+            let mut inner_reads = Vec::with_capacity(reads.len());
             for &(l, r) in &reads {
-                match r {
+                let read = match r {
                     Read::Ptr(w) => {
-                        walker_of.push(inner.len());
                         e.rewalk(l, axes, p[w], &mut inner);
+                        Read::Ptr(inner.len() - 1)
                     }
-                    Read::Reg(_) => walker_of.push(usize::MAX),
-                }
+                    Read::Reg(x) => Read::Reg(x),
+                };
+                inner_reads.push((l, read));
             }
             e.nest(&inner_dims, &inner, &mut |e2, q| {
                 let mut vals = HashMap::new();
@@ -297,7 +284,7 @@ impl Emitter<'_, '_> {
                     lanes: 1,
                     strides: Vec::new(),
                 };
-                e2.evaluate(&order, &reads, &walker_of, q, &one, &mut vals);
+                e2.evaluate(&order, &inner_reads, q, &one, &mut vals);
                 let x = vals[&operand.0];
                 e2.accumulate(acc, x, is_max);
             });
