@@ -104,7 +104,7 @@ impl Emitter<'_, '_> {
         reads: &[(Value, Read)],
         ptrs: &[CV],
         inner: &Inner,
-        vals: &mut HashMap<u32, CV>,
+        vals: &mut HashMap<Value, CV>,
     ) {
         let f = self.f;
         for &(l, r) in reads {
@@ -114,13 +114,13 @@ impl Emitter<'_, '_> {
                 Read::Reg(x) => self.widen(x, dtype),
                 Read::Ptr(w) => self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w)),
             };
-            vals.insert(l.0, x);
+            vals.insert(l, x);
         }
         for &m in order {
             let Def::Inst(k) = f.def(m) else { continue };
-            let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[&a.0]).collect();
+            let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[a]).collect();
             let r = self.op(&f.insts[k].op, &args, inner.lanes);
-            vals.insert(m.0, r);
+            vals.insert(m, r);
         }
     }
 
@@ -139,13 +139,13 @@ impl Emitter<'_, '_> {
         let outs = self.loop_outputs(roots, &shape, &mut walkers);
         let groups = self.loop_groups(roots, &axes, &mut walkers);
         self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
-            let mut vals: HashMap<u32, CV> = HashMap::new();
+            let mut vals: HashMap<Value, CV> = HashMap::new();
             for (n, g) in groups.iter().enumerate() {
                 e.evaluate(&g.order, &g.reads, p, inner, &mut vals);
                 match outs[n] {
                     LoopOutput::Acc(acc, input, is_max) => {
                         // Lane by lane, in element order.
-                        let x = vals[&input.0];
+                        let x = vals[&input];
                         for k in 0..inner.lanes as u8 {
                             let xk = if inner.lanes == 1 {
                                 x
@@ -156,7 +156,7 @@ impl Emitter<'_, '_> {
                         }
                     }
                     LoopOutput::Store(w) => {
-                        let x = vals[&roots[n].0];
+                        let x = vals[&roots[n]];
                         e.store_lanes(p[w], x, f.value_type(roots[n]).dtype, inner.lanes);
                     }
                 }
@@ -210,17 +210,17 @@ impl Emitter<'_, '_> {
         walkers: &mut Vec<Walker>,
     ) -> Vec<LoopGroup> {
         let mut groups = Vec::with_capacity(roots.len());
-        let mut seen: HashMap<u32, Read> = HashMap::new();
+        let mut seen: HashMap<Value, Read> = HashMap::new();
         for (n, &r) in roots.iter().enumerate() {
             let with_root = loop_reduction(self.f, r).is_none();
             let (order, leaves) = self.group_parts(r, with_root, &roots[..n]);
             let mut reads = Vec::new();
             for l in leaves {
-                let read = match seen.get(&l.0) {
+                let read = match seen.get(&l) {
                     Some(&read) => read,
                     None => {
                         let read = self.reader(l, axes, walkers);
-                        seen.insert(l.0, read);
+                        seen.insert(l, read);
                         read
                     }
                 };
@@ -285,7 +285,7 @@ impl Emitter<'_, '_> {
                     strides: Vec::new(),
                 };
                 e2.evaluate(&order, &inner_reads, q, &one, &mut vals);
-                let x = vals[&operand.0];
+                let x = vals[&operand];
                 e2.accumulate(acc, x, is_max);
             });
             let total = e.fb.use_var(acc);

@@ -36,7 +36,7 @@ pub struct Emitter<'a, 'b> {
     pub module: &'a mut JITModule,
     pub imports: &'a HashMap<&'static str, FuncId>,
     funcrefs: HashMap<&'static str, FuncRef>,
-    regs: HashMap<u32, CV>,
+    regs: HashMap<Value, CV>,
     ins: Vec<CV>,
     outs: Vec<CV>,
     ws: CV,
@@ -188,7 +188,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
     /// use in the chunk, which is always in straight-line code that dominates the later uses.
     fn reg(&mut self, v: Value) -> CV {
         let v = self.plan.scalar_source[v];
-        if let Some(&r) = self.regs.get(&v.0) {
+        if let Some(&r) = self.regs.get(&v) {
             return r;
         }
         let dtype = self.f.value_type(v).dtype;
@@ -208,7 +208,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             Def::Param(i) => self.ins[i],
         };
         let r = self.load(addr, dtype);
-        self.regs.insert(v.0, r);
+        self.regs.insert(v, r);
         r
     }
 
@@ -336,7 +336,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Stores scalar `v` into its slot if a later chunk reads it.
     fn computed(&mut self, v: Value, r: CV) {
-        self.regs.insert(v.0, r);
+        self.regs.insert(v, r);
         if let Some(slot) = self.plan.slots[v] {
             let addr = self.home_address(slot);
             self.store(addr, r, self.f.value_type(v).dtype);
