@@ -3,11 +3,52 @@
 
 use super::loops::{Inner, Walker};
 use super::{Emitter, Read};
-use crate::ir::{DType, Def, Op, Value};
+use crate::ir::{DType, Def, Func, Op, Value};
 use crate::jit::plan::{row_major, Kind};
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
+
+/// Where a root of a merged loop goes.
+#[derive(Clone, Copy)]
+enum LoopOutput {
+    /// Stored through walker `w`.
+    Store(usize),
+    /// Accumulated in a variable: the reduction's operand, and whether it is a max.
+    Acc(Variable, Value, bool),
+}
+
+/// One root's part of a merged loop body: the values it computes in order, and the leaves it
+/// reads.
+struct LoopGroup {
+    order: Vec<Value>,
+    reads: Vec<(Value, Read)>,
+}
+
+/// For a loop root that is a reduction (of the whole loop shape): its operand and whether it
+/// is a max. `None` for every other value.
+fn loop_reduction(f: &Func, v: Value) -> Option<(Value, bool)> {
+    let Def::Inst(k) = f.def(v) else {
+        return None;
+    };
+    let inst = &f.insts[k];
+    match inst.op {
+        Op::ReduceSum { .. } => Some((inst.args[0], false)),
+        Op::ReduceMax { .. } => Some((inst.args[0], true)),
+        Op::Const { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Matmul { .. } => None,
+    }
+}
 
 impl Emitter<'_, '_> {
     /// `acc = acc + x` (or `max(acc, x)`), one element.
@@ -30,14 +71,12 @@ impl Emitter<'_, '_> {
         produced: &[Value],
     ) -> (Vec<Value>, Vec<Value>) {
         let f = self.f;
-        let mut order: Vec<Value> = self.plan.groups.get(&root.0).cloned().unwrap_or_default();
+        let mut order: Vec<Value> = self.plan.groups.members(root).to_vec();
         if with_root {
             order.push(root);
         }
         let mut leaves: Vec<Value> = Vec::new();
-        let is_member = |v: Value| {
-            self.plan.kinds[v.index()] == Kind::Fused && self.plan.fused_into[v.index()] == root.0
-        };
+        let is_member = |v: Value| self.plan.groups.root(v) == Some(root);
         let mut consider = |v: Value| {
             if !is_member(v) && !produced.contains(&v) && !leaves.contains(&v) {
                 leaves.push(v);
@@ -63,29 +102,25 @@ impl Emitter<'_, '_> {
         &mut self,
         order: &[Value],
         reads: &[(Value, Read)],
-        walker_of: &[usize],
         ptrs: &[CV],
         inner: &Inner,
-        vals: &mut HashMap<u32, CV>,
+        vals: &mut HashMap<Value, CV>,
     ) {
         let f = self.f;
-        for (li, &(l, r)) in reads.iter().enumerate() {
+        for &(l, r) in reads {
             let dtype = f.value_type(l).dtype;
             let x = match r {
                 Read::Reg(x) if inner.lanes == 1 => x,
                 Read::Reg(x) => self.widen(x, dtype),
-                Read::Ptr(_) => {
-                    let w = walker_of[li];
-                    self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w))
-                }
+                Read::Ptr(w) => self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w)),
             };
-            vals.insert(l.0, x);
+            vals.insert(l, x);
         }
         for &m in order {
             let Def::Inst(k) = f.def(m) else { continue };
-            let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[&a.0]).collect();
+            let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[a]).collect();
             let r = self.op(&f.insts[k].op, &args, inner.lanes);
-            vals.insert(m.0, r);
+            vals.insert(m, r);
         }
     }
 
@@ -95,75 +130,22 @@ impl Emitter<'_, '_> {
     /// registers.
     pub(super) fn elementwise(&mut self, roots: &[Value]) {
         let f = self.f;
-        let reduction = |v: Value| match f.def(v) {
-            Def::Inst(k) => match f.insts[k].op {
-                Op::ReduceSum { .. } => Some((f.insts[k].args[0], false)),
-                Op::ReduceMax { .. } => Some((f.insts[k].args[0], true)),
-                _ => None,
-            },
-            Def::Param(_) => None,
-        };
-        let shape = match reduction(roots[0]) {
+        let shape = match loop_reduction(f, roots[0]) {
             Some((input, _)) => f.value_type(input).shape.to_vec(),
             None => f.value_type(roots[0]).shape.to_vec(),
         };
         let axes: Vec<usize> = (0..shape.len()).collect();
-        let row = row_major(&shape);
         let mut walkers = Vec::new();
-        let mut dst = Vec::new();
-        let mut accs = Vec::new();
-        for &r in roots {
-            if let Some((_, is_max)) = reduction(r) {
-                let acc = self.fb.declare_var(types::F64);
-                let init = self
-                    .fb
-                    .ins()
-                    .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
-                self.fb.def_var(acc, init);
-                accs.push(Some(acc));
-                dst.push(usize::MAX);
-            } else {
-                let start = self.base(r);
-                walkers.push(Walker {
-                    start,
-                    strides: axes.iter().map(|&d| 8 * row[d]).collect(),
-                });
-                dst.push(walkers.len() - 1);
-                accs.push(None);
-            }
-        }
-        let mut plans = Vec::new();
-        let mut seen: HashMap<u32, Read> = HashMap::new();
-        for (n, &r) in roots.iter().enumerate() {
-            let (order, leaves) = self.group_parts(r, reduction(r).is_none(), &roots[..n]);
-            let mut reads = Vec::new();
-            let mut walker_of = Vec::new();
-            for l in leaves {
-                // A leaf read by several roots is walked once.
-                let read = match seen.get(&l.0) {
-                    Some(&read) => read,
-                    None => {
-                        let read = self.reader(l, &axes, &mut walkers);
-                        seen.insert(l.0, read);
-                        read
-                    }
-                };
-                walker_of.push(match read {
-                    Read::Ptr(w) => w,
-                    Read::Reg(_) => usize::MAX,
-                });
-                reads.push((l, read));
-            }
-            plans.push((order, reads, walker_of));
-        }
+        let outs = self.loop_outputs(roots, &shape, &mut walkers);
+        let groups = self.loop_groups(roots, &axes, &mut walkers);
         self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
-            let mut vals: HashMap<u32, CV> = HashMap::new();
-            for (n, (order, reads, walker_of)) in plans.iter().enumerate() {
-                e.evaluate(order, reads, walker_of, p, inner, &mut vals);
-                match (reduction(roots[n]), accs[n]) {
-                    (Some((input, is_max)), Some(acc)) => {
+            let mut vals: HashMap<Value, CV> = HashMap::new();
+            for (n, g) in groups.iter().enumerate() {
+                e.evaluate(&g.order, &g.reads, p, inner, &mut vals);
+                match outs[n] {
+                    LoopOutput::Acc(acc, input, is_max) => {
                         // Lane by lane, in element order.
-                        let x = vals[&input.0];
+                        let x = vals[&input];
                         for k in 0..inner.lanes as u8 {
                             let xk = if inner.lanes == 1 {
                                 x
@@ -173,19 +155,80 @@ impl Emitter<'_, '_> {
                             e.accumulate(acc, xk, is_max);
                         }
                     }
-                    _ => {
-                        let x = vals[&roots[n].0];
-                        e.store_lanes(p[dst[n]], x, f.value_type(roots[n]).dtype, inner.lanes);
+                    LoopOutput::Store(w) => {
+                        let x = vals[&roots[n]];
+                        e.store_lanes(p[w], x, f.value_type(roots[n]).dtype, inner.lanes);
                     }
                 }
             }
         });
-        for (n, acc) in accs.iter().enumerate() {
-            if let Some(acc) = acc {
-                let total = self.fb.use_var(*acc);
+        for (n, out) in outs.iter().enumerate() {
+            if let LoopOutput::Acc(acc, ..) = *out {
+                let total = self.fb.use_var(acc);
                 self.computed(roots[n], total);
             }
         }
+    }
+
+    /// Where each root of a loop over `shape` goes: a walker over its storage, or an
+    /// accumulator (for a reduction) starting at the reduction's initial value.
+    fn loop_outputs(
+        &mut self,
+        roots: &[Value],
+        shape: &[usize],
+        walkers: &mut Vec<Walker>,
+    ) -> Vec<LoopOutput> {
+        let row = row_major(shape);
+        let mut outs = Vec::with_capacity(roots.len());
+        for &r in roots {
+            if let Some((input, is_max)) = loop_reduction(self.f, r) {
+                let acc = self.fb.declare_var(types::F64);
+                let init = self
+                    .fb
+                    .ins()
+                    .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
+                self.fb.def_var(acc, init);
+                outs.push(LoopOutput::Acc(acc, input, is_max));
+            } else {
+                let start = self.base(r);
+                walkers.push(Walker {
+                    start,
+                    strides: (0..shape.len()).map(|d| 8 * row[d]).collect(),
+                });
+                outs.push(LoopOutput::Store(walkers.len() - 1));
+            }
+        }
+        outs
+    }
+
+    /// What each root of a loop computes and reads; a leaf read by several roots is walked
+    /// once.
+    fn loop_groups(
+        &mut self,
+        roots: &[Value],
+        axes: &[usize],
+        walkers: &mut Vec<Walker>,
+    ) -> Vec<LoopGroup> {
+        let mut groups = Vec::with_capacity(roots.len());
+        let mut seen: HashMap<Value, Read> = HashMap::new();
+        for (n, &r) in roots.iter().enumerate() {
+            let with_root = loop_reduction(self.f, r).is_none();
+            let (order, leaves) = self.group_parts(r, with_root, &roots[..n]);
+            let mut reads = Vec::new();
+            for l in leaves {
+                let read = match seen.get(&l) {
+                    Some(&read) => read,
+                    None => {
+                        let read = self.reader(l, axes, walkers);
+                        seen.insert(l, read);
+                        read
+                    }
+                };
+                reads.push((l, read));
+            }
+            groups.push(LoopGroup { order, reads });
+        }
+        groups
     }
 
     /// A reduction over `axes` (with the fused values feeding it) as a loop nest: kept axes
@@ -198,7 +241,7 @@ impl Emitter<'_, '_> {
         let shape = f.value_type(operand).shape.to_vec();
         let outer: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
         let (order, leaves) = self.group_parts(root, false, &[]);
-        let scalar_out = self.plan.kinds[root.index()] == Kind::Scalar;
+        let scalar_out = self.plan.kinds[root] == Kind::Scalar;
         let mut walkers = Vec::new();
         if !scalar_out {
             let out_shape = f.value_type(root).shape.to_vec();
@@ -224,15 +267,16 @@ impl Emitter<'_, '_> {
             e.fb.def_var(acc, init);
             // The inner nest walks the same leaves along the reduced axes.
             let mut inner = Vec::new();
-            let mut walker_of = Vec::new();
+            let mut inner_reads = Vec::with_capacity(reads.len());
             for &(l, r) in &reads {
-                match r {
+                let read = match r {
                     Read::Ptr(w) => {
-                        walker_of.push(inner.len());
                         e.rewalk(l, axes, p[w], &mut inner);
+                        Read::Ptr(inner.len() - 1)
                     }
-                    Read::Reg(_) => walker_of.push(usize::MAX),
-                }
+                    Read::Reg(x) => Read::Reg(x),
+                };
+                inner_reads.push((l, read));
             }
             e.nest(&inner_dims, &inner, &mut |e2, q| {
                 let mut vals = HashMap::new();
@@ -240,8 +284,8 @@ impl Emitter<'_, '_> {
                     lanes: 1,
                     strides: Vec::new(),
                 };
-                e2.evaluate(&order, &reads, &walker_of, q, &one, &mut vals);
-                let x = vals[&operand.0];
+                e2.evaluate(&order, &inner_reads, q, &one, &mut vals);
+                let x = vals[&operand];
                 e2.accumulate(acc, x, is_max);
             });
             let total = e.fb.use_var(acc);

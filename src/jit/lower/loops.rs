@@ -27,6 +27,19 @@ pub(super) struct Walker {
     pub(super) strides: Vec<i64>,
 }
 
+/// The most common nonzero stride (of equally common ones, the last; 0 if all are 0): the step
+/// of the offset a loop carries for every pointer that moves by it.
+fn most_common_step(strides: &[i64]) -> i64 {
+    let mut tally: Vec<(i64, usize)> = Vec::new();
+    for &s in strides.iter().filter(|&&s| s != 0) {
+        match tally.iter_mut().find(|(x, _)| *x == s) {
+            Some((_, n)) => *n += 1,
+            None => tally.push((s, 1)),
+        }
+    }
+    tally.iter().max_by_key(|(_, n)| *n).map_or(0, |&(s, _)| s)
+}
+
 impl Emitter<'_, '_> {
     /// A loop nest over `dims`; `body` gets the current pointer of every walker.
     pub(super) fn nest(
@@ -95,16 +108,7 @@ impl Emitter<'_, '_> {
         strides: &[i64],
         body: &mut dyn FnMut(&mut Self, &[CV]),
     ) {
-        let step = {
-            let mut tally: Vec<(i64, usize)> = Vec::new();
-            for &s in strides.iter().filter(|&&s| s != 0) {
-                match tally.iter_mut().find(|(x, _)| *x == s) {
-                    Some((_, n)) => *n += 1,
-                    None => tally.push((s, 1)),
-                }
-            }
-            tally.iter().max_by_key(|(_, n)| *n).map_or(0, |&(s, _)| s)
-        };
+        let step = most_common_step(strides);
         let offset = self.fb.declare_var(types::I64);
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(offset, zero);
@@ -208,7 +212,7 @@ impl Emitter<'_, '_> {
     /// How a loop over `v`'s shape reads `v`; memory reads add a walker (byte strides for the
     /// axes listed in `axes`, in that order).
     pub(super) fn reader(&mut self, v: Value, axes: &[usize], walkers: &mut Vec<Walker>) -> Read {
-        match self.plan.kinds[v.index()] {
+        match self.plan.kinds[v] {
             Kind::Scalar => Read::Reg(self.reg(v)),
             Kind::Splat(x) => {
                 let dtype = self.f.value_type(v).dtype;
@@ -230,7 +234,7 @@ impl Emitter<'_, '_> {
 
     /// Adds walkers for the same memory reads along other axes (for a second, inner nest).
     pub(super) fn rewalk(&self, v: Value, axes: &[usize], start: CV, walkers: &mut Vec<Walker>) {
-        if let Kind::Mem(m) = self.plan.kinds[v.index()] {
+        if let Kind::Mem(m) = self.plan.kinds[v] {
             walkers.push(Walker {
                 start,
                 strides: axes.iter().map(|&a| 8 * m.strides[a]).collect(),

@@ -2,9 +2,10 @@
 
 use super::loops::Walker;
 use super::{flags, vector_flags, Emitter};
-use crate::ir::{DType, Value};
+use crate::ir::{DType, Inst, Value};
 use crate::jit::plan::Kind;
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
+use cranelift_frontend::Variable;
 
 /// A matmul operand: in memory (start pointer and element strides along the rows and columns
 /// of the matrix as the product uses it, and between batch entries) or a register.
@@ -14,6 +15,35 @@ struct Operand {
     row: i64,
     col: i64,
     batch: i64,
+}
+
+impl Operand {
+    /// An operand with the same value everywhere, in a register.
+    fn register(reg: CV) -> Operand {
+        Operand {
+            ptr: None,
+            reg: Some(reg),
+            row: 0,
+            col: 0,
+            batch: 0,
+        }
+    }
+}
+
+/// The column groups of a tile `width` columns wide: (offset, lanes), two-lane vectors first if
+/// `vectors`.
+fn column_groups(width: usize, vectors: bool) -> Vec<(usize, usize)> {
+    let mut g = Vec::new();
+    let mut c = 0;
+    while vectors && c + 2 <= width {
+        g.push((c, 2));
+        c += 2;
+    }
+    while c < width {
+        g.push((c, 1));
+        c += 1;
+    }
+    g
 }
 
 /// One kind of tile of a matmul's result: where the first one starts, its size, its column
@@ -36,58 +66,15 @@ impl Emitter<'_, '_> {
     /// two-lane vectors) when B is contiguous along `j`, else 4 rows by 2 columns of scalars. A
     /// matrix-vector product with A contiguous along `i` is computed as its transpose, so that
     /// it vectorizes too.
-    pub(super) fn matmul(&mut self, v: Value, inst_index: usize, ta: bool, tb: bool) {
+    pub(super) fn matmul(&mut self, v: Value, inst: &Inst, ta: bool, tb: bool) {
         let f = self.f;
-        let inst = &f.insts[inst_index];
         let (a, b) = (inst.args[0], inst.args[1]);
         let (at, bt) = (f.value_type(a), f.value_type(b));
         let d = crate::ops::contract::matmul_dims(at, bt, ta, tb);
         let r = at.rank();
-        let operand = |e: &mut Self, x: Value, transposed: bool| -> Operand {
-            match e.plan.kinds[x.index()] {
-                Kind::Mem(m) => {
-                    let base = e.base(m.storage);
-                    let ptr = e.fb.ins().iadd_imm_s(base, 8 * m.offset);
-                    let (rows, cols) = (m.strides[r - 2], m.strides[r - 1]);
-                    let (row, col) = if transposed {
-                        (cols, rows)
-                    } else {
-                        (rows, cols)
-                    };
-                    Operand {
-                        ptr: Some(ptr),
-                        reg: None,
-                        row,
-                        col,
-                        batch: if r == 3 { m.strides[0] } else { 0 },
-                    }
-                }
-                Kind::Splat(c) => Operand {
-                    ptr: None,
-                    reg: Some(e.immediate(c, DType::F64)),
-                    row: 0,
-                    col: 0,
-                    batch: 0,
-                },
-                Kind::Bcast(s) => Operand {
-                    ptr: None,
-                    reg: Some(e.reg(s)),
-                    row: 0,
-                    col: 0,
-                    batch: 0,
-                },
-                Kind::Scalar | Kind::Fused => Operand {
-                    ptr: None,
-                    reg: Some(e.reg(x)),
-                    row: 0,
-                    col: 0,
-                    batch: 0,
-                },
-            }
-        };
         // A(i, p) and B(p, j) as (row, col) strides.
-        let mut opa = operand(self, a, ta);
-        let mut opb = operand(self, b, tb);
+        let mut opa = self.matmul_operand(a, ta, r);
+        let mut opb = self.matmul_operand(b, tb, r);
         let (mut m, mut n) = (d.m, d.n);
         if n == 1 && m > 1 && opa.ptr.is_some() && opa.row == 1 {
             // C = A b, computed as C^T = b^T A^T: a row of length m, contiguous in A^T.
@@ -96,24 +83,10 @@ impl Emitter<'_, '_> {
             std::mem::swap(&mut opb.row, &mut opb.col);
             (m, n) = (1, m);
         }
-        let scalar_out = self.plan.kinds[v.index()] == Kind::Scalar;
+        let scalar_out = self.plan.kinds[v] == Kind::Scalar;
         let pc = if scalar_out { None } else { Some(self.base(v)) };
         let vectors = opb.ptr.is_some() && opb.col == 1 && n >= 2;
         let (rows, cols) = if vectors { (2, 8) } else { (4, 2) };
-        // Column groups of a tile: (offset, lanes).
-        let groups = |width: usize| -> Vec<(usize, usize)> {
-            let mut g = Vec::new();
-            let mut c = 0;
-            while vectors && c + 2 <= width {
-                g.push((c, 2));
-                c += 2;
-            }
-            while c < width {
-                g.push((c, 1));
-                c += 1;
-            }
-            g
-        };
         let mut result = None;
         for (row0, row_tiles, height) in [(0, m / rows, rows), (m / rows * rows, 1, m % rows)] {
             for (col0, col_tiles, width) in [(0, n / cols, cols), (n / cols * cols, 1, n % cols)] {
@@ -125,7 +98,7 @@ impl Emitter<'_, '_> {
                     col0,
                     height,
                     width,
-                    groups: groups(width),
+                    groups: column_groups(width, vectors),
                     k: d.k,
                     m,
                     n,
@@ -136,6 +109,32 @@ impl Emitter<'_, '_> {
         }
         if let Some(r) = result {
             self.computed(v, r);
+        }
+    }
+
+    /// How the product reads operand `x` of rank `rank` (transposed or not).
+    fn matmul_operand(&mut self, x: Value, transposed: bool, rank: usize) -> Operand {
+        match self.plan.kinds[x] {
+            Kind::Mem(m) => {
+                let base = self.base(m.storage);
+                let ptr = self.fb.ins().iadd_imm_s(base, 8 * m.offset);
+                let (rows, cols) = (m.strides[rank - 2], m.strides[rank - 1]);
+                let (row, col) = if transposed {
+                    (cols, rows)
+                } else {
+                    (rows, cols)
+                };
+                Operand {
+                    ptr: Some(ptr),
+                    reg: None,
+                    row,
+                    col,
+                    batch: if rank == 3 { m.strides[0] } else { 0 },
+                }
+            }
+            Kind::Splat(c) => Operand::register(self.immediate(c, DType::F64)),
+            Kind::Bcast(s) => Operand::register(self.reg(s)),
+            Kind::Scalar | Kind::Fused => Operand::register(self.reg(x)),
         }
     }
 
@@ -172,21 +171,8 @@ impl Emitter<'_, '_> {
         );
         let mut result = None;
         self.nest(&counts, &walkers, &mut |e, p| {
-            let mut accs = Vec::new();
-            for _ in 0..t.height {
-                for &(_, lanes) in &t.groups {
-                    let ty = if lanes == 2 { types::F64X2 } else { types::F64 };
-                    let acc = e.fb.declare_var(ty);
-                    let zero = e.fb.ins().f64const(0.0);
-                    let zero = if lanes == 2 {
-                        e.fb.ins().splat(types::F64X2, zero)
-                    } else {
-                        zero
-                    };
-                    e.fb.def_var(acc, zero);
-                    accs.push(acc);
-                }
-            }
+            let accs = e.tile_accumulators(t);
+            // The contraction walks A along its columns and B along its rows.
             let mut inner = Vec::new();
             let ia = wa.map(|w| {
                 inner.push(Walker {
@@ -203,68 +189,104 @@ impl Emitter<'_, '_> {
                 inner.len() - 1
             });
             e.nest(&[t.k], &inner, &mut |e2, q| {
-                let bs: Vec<CV> = t
-                    .groups
-                    .iter()
-                    .map(|&(col, lanes)| match ib {
-                        Some(ib) if lanes == 2 => e2.fb.ins().load(
-                            types::F64X2,
-                            vector_flags(),
-                            q[ib],
-                            (8 * col as i64 * b.col) as i32,
-                        ),
-                        Some(ib) => e2.fb.ins().load(
-                            types::F64,
-                            flags(),
-                            q[ib],
-                            (8 * col as i64 * b.col) as i32,
-                        ),
-                        None => b.reg.expect("a register operand"),
-                    })
-                    .collect();
-                for row in 0..t.height {
-                    let x = match ia {
-                        Some(ia) => e2.fb.ins().load(
-                            types::F64,
-                            flags(),
-                            q[ia],
-                            (8 * row as i64 * a.row) as i32,
-                        ),
-                        None => a.reg.expect("a register operand"),
-                    };
-                    let xv = if t.groups.iter().any(|g| g.1 == 2) {
-                        Some(e2.fb.ins().splat(types::F64X2, x))
-                    } else {
-                        None
-                    };
-                    for (g, &(_, lanes)) in t.groups.iter().enumerate() {
-                        let acc = accs[row * t.groups.len() + g];
-                        let factor = if lanes == 2 {
-                            xv.expect("splat for vector groups")
-                        } else {
-                            x
-                        };
-                        let prod = e2.fb.ins().fmul(factor, bs[g]);
-                        let s = e2.fb.use_var(acc);
-                        let s = e2.fb.ins().fadd(s, prod);
-                        e2.fb.def_var(acc, s);
-                    }
-                }
+                let (pa, pb) = (ia.map(|i| q[i]), ib.map(|i| q[i]));
+                e2.tile_step(t, &accs, (a, pa), (b, pb));
             });
-            for row in 0..t.height {
-                for (g, &(col, lanes)) in t.groups.iter().enumerate() {
-                    let total = e.fb.use_var(accs[row * t.groups.len() + g]);
-                    match wc {
-                        Some(wc) => {
-                            let off = (8 * (row as i64 * n + col as i64)) as i32;
-                            let fl = if lanes == 2 { vector_flags() } else { flags() };
-                            e.fb.ins().store(fl, total, p[wc], off);
-                        }
-                        None => result = Some(total),
-                    }
-                }
+            if let Some(total) = e.tile_store(t, &accs, wc.map(|w| p[w])) {
+                result = Some(total);
             }
         });
+        result
+    }
+    /// One accumulator per row and column group of a tile, each `+0.0`.
+    fn tile_accumulators(&mut self, t: &Tile) -> Vec<Variable> {
+        let mut accs = Vec::new();
+        for _ in 0..t.height {
+            for &(_, lanes) in &t.groups {
+                let ty = if lanes == 2 { types::F64X2 } else { types::F64 };
+                let acc = self.fb.declare_var(ty);
+                let zero = self.fb.ins().f64const(0.0);
+                let zero = if lanes == 2 {
+                    self.fb.ins().splat(types::F64X2, zero)
+                } else {
+                    zero
+                };
+                self.fb.def_var(acc, zero);
+                accs.push(acc);
+            }
+        }
+        accs
+    }
+
+    /// One step `p` of the contraction: every accumulator of the tile gets `A(i, p) * B(p, j)`.
+    /// `pa` and `pb` point at `A(row0, p)` and `B(p, col0)` (`None` for register operands).
+    fn tile_step(
+        &mut self,
+        t: &Tile,
+        accs: &[Variable],
+        (a, pa): (&Operand, Option<CV>),
+        (b, pb): (&Operand, Option<CV>),
+    ) {
+        let bs: Vec<CV> = t
+            .groups
+            .iter()
+            .map(|&(col, lanes)| {
+                let offset = (8 * col as i64 * b.col) as i32;
+                match pb {
+                    Some(pb) if lanes == 2 => {
+                        self.fb.ins().load(types::F64X2, vector_flags(), pb, offset)
+                    }
+                    Some(pb) => self.fb.ins().load(types::F64, flags(), pb, offset),
+                    None => b.reg.expect("a register operand"),
+                }
+            })
+            .collect();
+        for row in 0..t.height {
+            let x = match pa {
+                Some(pa) => {
+                    let offset = (8 * row as i64 * a.row) as i32;
+                    self.fb.ins().load(types::F64, flags(), pa, offset)
+                }
+                None => a.reg.expect("a register operand"),
+            };
+            let xv = if t.groups.iter().any(|g| g.1 == 2) {
+                Some(self.fb.ins().splat(types::F64X2, x))
+            } else {
+                None
+            };
+            for (g, &(_, lanes)) in t.groups.iter().enumerate() {
+                let acc = accs[row * t.groups.len() + g];
+                let factor = if lanes == 2 {
+                    xv.expect("splat for vector groups")
+                } else {
+                    x
+                };
+                let prod = self.fb.ins().fmul(factor, bs[g]);
+                let s = self.fb.use_var(acc);
+                let s = self.fb.ins().fadd(s, prod);
+                self.fb.def_var(acc, s);
+            }
+        }
+    }
+
+    /// Stores a tile's accumulators at `pc`, the tile's first element of C; with no memory for
+    /// C (a one-element product), returns the last (the only) one instead.
+    fn tile_store(&mut self, t: &Tile, accs: &[Variable], pc: Option<CV>) -> Option<CV> {
+        let n = t.n as i64;
+        let mut result = None;
+        for row in 0..t.height {
+            for (g, &(col, lanes)) in t.groups.iter().enumerate() {
+                let total = self.fb.use_var(accs[row * t.groups.len() + g]);
+                match pc {
+                    Some(pc) => {
+                        let off = (8 * (row as i64 * n + col as i64)) as i32;
+                        let fl = if lanes == 2 { vector_flags() } else { flags() };
+                        self.fb.ins().store(fl, total, pc, off);
+                    }
+                    None => result = Some(total),
+                }
+            }
+        }
         result
     }
 }

@@ -5,12 +5,11 @@
 //! matmuls (`matmul`). Each op has exactly the interpreter's semantics: the same host functions
 //! for transcendental ops, `fmax`/`fmin` (IEEE 754-2019, as `ops::binary` defines max/min), sums
 //! in the interpreter's order. Bools are `i8` in registers (lane masks in vectors) and
-//! `0.0`/`1.0` in memory. This module holds the emitter, single ops, and the units that are
-//! neither fused loops nor matmuls (scalar ops, copies, pad, concat).
+//! `0.0`/`1.0` in memory. This module holds the emitter: registers, memory access, host calls
+//! and single elementwise ops; `compute` emits each unit.
 
-use super::plan::{row_major, unit_values, Home, Kind, Plan, Unit};
-use super::JitError;
-use crate::ir::{Binary, Compare, DType, Def, Func, Op, Type, Unary, Value};
+use super::plan::{Home, Load, Plan};
+use crate::ir::{Binary, Compare, DType, Def, Func, Op, Unary, Value};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value as CV};
 use cranelift_frontend::FunctionBuilder;
@@ -18,11 +17,10 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 
+mod compute;
 mod fused;
 mod loops;
 mod matmul;
-
-use loops::Walker;
 
 /// How a loop reads a value: from a register (the same for every index) or through a pointer.
 #[derive(Clone, Copy)]
@@ -38,7 +36,7 @@ pub struct Emitter<'a, 'b> {
     pub module: &'a mut JITModule,
     pub imports: &'a HashMap<&'static str, FuncId>,
     funcrefs: HashMap<&'static str, FuncRef>,
-    regs: HashMap<u32, CV>,
+    regs: HashMap<Value, CV>,
     ins: Vec<CV>,
     outs: Vec<CV>,
     ws: CV,
@@ -172,7 +170,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Base address of a storage owner.
     fn base(&mut self, storage: Value) -> CV {
-        let home = self.plan.homes[storage.index()].expect("storage owners have homes");
+        let home = self.plan.homes[storage].expect("storage owners have homes");
         self.home_address(home)
     }
 
@@ -185,29 +183,24 @@ impl<'a, 'b> Emitter<'a, 'b> {
         }
     }
 
-    /// The register of a one-element value.
     /// The register of a one-element value. Values from memory (a scalar parameter, a slot
     /// written by an earlier chunk, a one-element slice of an input) are loaded at their first
     /// use in the chunk, which is always in straight-line code that dominates the later uses.
     fn reg(&mut self, v: Value) -> CV {
-        let v = Value(self.plan.scalar_source[v.index()]);
-        if let Some(&r) = self.regs.get(&v.0) {
+        let v = self.plan.scalar_source[v];
+        if let Some(&r) = self.regs.get(&v) {
             return r;
         }
         let dtype = self.f.value_type(v).dtype;
         let addr = match self.f.def(v) {
-            Def::Inst(i) => match (
-                &self.f.insts[i].op,
-                self.plan.loads[v.index()],
-                self.plan.slots[v.index()],
-            ) {
+            Def::Inst(i) => match (&self.f.insts[i].op, self.plan.loads[v], self.plan.slots[v]) {
                 (Op::Const { value, .. }, _, _) => {
                     let x = value.get(0);
                     return self.immediate(x, dtype);
                 }
-                (_, Some((storage, off)), _) => {
+                (_, Some(Load { storage, offset }), _) => {
                     let base = self.base(storage);
-                    self.fb.ins().iadd_imm_s(base, 8 * off)
+                    self.fb.ins().iadd_imm_s(base, 8 * offset)
                 }
                 (_, None, Some(slot)) => self.home_address(slot),
                 (_, None, None) => panic!("internal: scalar {v} used before it was computed"),
@@ -215,7 +208,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             Def::Param(i) => self.ins[i],
         };
         let r = self.load(addr, dtype);
-        self.regs.insert(v.0, r);
+        self.regs.insert(v, r);
         r
     }
 
@@ -343,200 +336,10 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Stores scalar `v` into its slot if a later chunk reads it.
     fn computed(&mut self, v: Value, r: CV) {
-        self.regs.insert(v.0, r);
-        if let Some(slot) = self.plan.slots[v.index()] {
+        self.regs.insert(v, r);
+        if let Some(slot) = self.plan.slots[v] {
             let addr = self.home_address(slot);
             self.store(addr, r, self.f.value_type(v).dtype);
         }
-    }
-
-    pub fn unit(&mut self, u: Unit) -> Result<(), JitError> {
-        match u {
-            Unit::Compute(v) => self.compute(v),
-            Unit::Loop { .. } => {
-                let roots = unit_values(u, &self.plan.loop_roots).to_vec();
-                self.elementwise(&roots);
-                Ok(())
-            }
-            Unit::CopyOut(v, k) => {
-                let ty = self.f.value_type(v);
-                let dst = self.outs[k];
-                self.copy(v, ty, dst);
-                Ok(())
-            }
-        }
-    }
-
-    /// Copies value `v` (of type `ty`) to row-major memory at `dst`.
-    fn copy(&mut self, v: Value, ty: Type, dst: CV) {
-        if ty.numel() == 1 {
-            let r = self.reg(v);
-            self.store(dst, r, ty.dtype);
-            return;
-        }
-        let shape = ty.shape.to_vec();
-        let axes: Vec<usize> = (0..shape.len()).collect();
-        let mut walkers = vec![Walker {
-            start: dst,
-            strides: row_major(&shape)[..shape.len()]
-                .iter()
-                .map(|s| 8 * s)
-                .collect(),
-        }];
-        let src = self.reader(v, &axes, &mut walkers);
-        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
-            let x = e.fetch_lanes(src, p, ty.dtype, inner);
-            e.store_lanes(p[0], x, ty.dtype, inner.lanes);
-        });
-    }
-
-    fn compute(&mut self, v: Value) -> Result<(), JitError> {
-        let Def::Inst(i) = self.f.def(v) else {
-            return Ok(());
-        };
-        let inst = &self.f.insts[i];
-        let ty = inst.ty;
-        if ty.numel() == 0 {
-            return Ok(());
-        }
-        let scalar = self.plan.kinds[v.index()] == Kind::Scalar;
-        let arg = |k: usize| inst.args[k];
-        match &inst.op {
-            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select if scalar => {
-                let a: Vec<CV> = inst.args.iter().map(|&x| self.reg(x)).collect();
-                let r = self.op(&inst.op, &a, 1);
-                self.computed(v, r);
-            }
-            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => self.elementwise(&[v]),
-            Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
-                let is_max = matches!(inst.op, Op::ReduceMax { .. });
-                if self.f.value_type(arg(0)).numel() == 1 {
-                    let x = self.reg(arg(0));
-                    let init = self
-                        .fb
-                        .ins()
-                        .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
-                    let r = if is_max {
-                        self.fb.ins().fmax(init, x)
-                    } else {
-                        self.fb.ins().fadd(init, x)
-                    };
-                    self.computed(v, r);
-                } else {
-                    self.reduction(v, &axes.to_vec(), is_max);
-                }
-            }
-            Op::Slice { start, .. } if scalar => {
-                let r = match self.plan.kinds[arg(0).index()] {
-                    Kind::Mem(m) => {
-                        let off = m.element(*start);
-                        let base = self.base(m.storage);
-                        let addr = self.fb.ins().iadd_imm_s(base, 8 * off);
-                        self.load(addr, ty.dtype)
-                    }
-                    Kind::Splat(x) => self.immediate(x, ty.dtype),
-                    Kind::Bcast(s) => self.reg(s),
-                    Kind::Scalar => self.reg(arg(0)),
-                    Kind::Fused => {
-                        return Err(JitError::Internal(format!(
-                            "slice of fused value {}",
-                            arg(0)
-                        )))
-                    }
-                };
-                self.computed(v, r);
-            }
-            Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. } | Op::Slice { .. } => {
-                // A materialized layout op: copy its operand in row-major order of the operand
-                // (a reshape), or fail (views cover the others; see `plan`).
-                if !matches!(inst.op, Op::Reshape { .. }) && !scalar {
-                    return Err(JitError::Internal(format!(
-                        "unplanned materialized {}",
-                        inst.op.name()
-                    )));
-                }
-                if scalar {
-                    let r = self.reg(arg(0));
-                    self.computed(v, r);
-                } else {
-                    let src_ty = self.f.value_type(arg(0));
-                    let dst = self.base(v);
-                    self.copy(arg(0), src_ty, dst);
-                }
-            }
-            Op::Pad { lo, .. } => {
-                if scalar {
-                    let r = if self.f.value_type(arg(0)).numel() == 1 {
-                        self.reg(arg(0))
-                    } else {
-                        self.immediate(0.0, ty.dtype)
-                    };
-                    self.computed(v, r);
-                } else {
-                    let out = ty.shape.to_vec();
-                    let os = row_major(&out);
-                    let dst = self.base(v);
-                    let fill = vec![Walker {
-                        start: dst,
-                        strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
-                    }];
-                    self.nest(&out, &fill, &mut |e, p| {
-                        let z = e.immediate(0.0, ty.dtype);
-                        e.store(p[0], z, ty.dtype);
-                    });
-                    let lo: Vec<usize> = lo.to_vec();
-                    self.place(arg(0), dst, &out, &lo, ty.dtype);
-                }
-            }
-            Op::Concat { axis } => {
-                let axis = *axis as usize;
-                if scalar {
-                    let part = inst
-                        .args
-                        .iter()
-                        .copied()
-                        .find(|&a| self.f.value_type(a).numel() == 1);
-                    let part = part.ok_or_else(|| {
-                        JitError::Internal("one-element concat without a one-element part".into())
-                    })?;
-                    let r = self.reg(part);
-                    self.computed(v, r);
-                } else {
-                    let out = ty.shape.to_vec();
-                    let dst = self.base(v);
-                    let mut at = 0;
-                    for &a in inst.args.iter() {
-                        let s = self.f.value_type(a).shape;
-                        let mut lo = vec![0; out.len()];
-                        lo[axis] = at;
-                        at += s.get(axis);
-                        if !self.plan.in_place[a.index()] {
-                            self.place(a, dst, &out, &lo, ty.dtype);
-                        }
-                    }
-                }
-            }
-            Op::Matmul { ta, tb } => self.matmul(v, i, *ta, *tb),
-            Op::Const { .. } => {}
-        }
-        Ok(())
-    }
-
-    /// Writes `x` into the row-major tensor of shape `out` at `dst`, at offset `lo`.
-    fn place(&mut self, x: Value, dst: CV, out: &[usize], lo: &[usize], dtype: DType) {
-        let shape = self.f.value_type(x).shape.to_vec();
-        let os = row_major(out);
-        let off: i64 = lo.iter().enumerate().map(|(d, l)| *l as i64 * os[d]).sum();
-        let start = self.fb.ins().iadd_imm_s(dst, 8 * off);
-        let mut walkers = vec![Walker {
-            start,
-            strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
-        }];
-        let axes: Vec<usize> = (0..shape.len()).collect();
-        let src = self.reader(x, &axes, &mut walkers);
-        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
-            let y = e.fetch_lanes(src, p, dtype, inner);
-            e.store_lanes(p[0], y, dtype, inner.lanes);
-        });
     }
 }

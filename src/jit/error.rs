@@ -1,0 +1,30 @@
+//! `JitError`: why a function could not be compiled. Knows nothing of Cranelift's own error
+//! types; they arrive here as text.
+
+use crate::ir::VerifyError;
+use std::fmt;
+
+/// Why a function could not be compiled.
+#[derive(Debug)]
+pub enum JitError {
+    Verify(VerifyError),
+    /// The host CPU is not supported by Cranelift.
+    Host(String),
+    /// Cranelift refused the generated code.
+    Codegen(String),
+    /// A bug in adjit: the plan or the lowering broke an invariant.
+    Internal(String),
+}
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JitError::Verify(e) => e.fmt(f),
+            JitError::Host(e) => write!(f, "this CPU is not supported by the code generator: {e}"),
+            JitError::Codegen(e) => write!(f, "code generation failed: {e}"),
+            JitError::Internal(e) => write!(f, "internal error, please report: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for JitError {}

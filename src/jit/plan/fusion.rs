@@ -1,0 +1,167 @@
+//! Fusion: the fused values each loop computes along the way (`Groups`), and consecutive loops
+//! over one shape merged into one loop nest (`merge_loops`, making `Unit::Loop`s).
+
+use super::kinds::Uses;
+use super::{inst, Kind, Unit, ValueMap};
+use crate::ir::{Dims, Func, Op, Value};
+
+/// Most values one merged loop computes (bounds the registers a loop body keeps live).
+const MAX_LOOP_ROOTS: usize = 256;
+
+/// Fused groups: every `Kind::Fused` value is computed inside the loop of one root (a value
+/// that is not fused), which also computes the fused values feeding it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Groups {
+    root: ValueMap<Option<Value>>,
+    members: ValueMap<Vec<Value>>,
+}
+
+impl Groups {
+    /// Each fused value's root is its one user's root (or that user, if it is not fused).
+    pub(super) fn of(f: &Func, kinds: &ValueMap<Kind>, uses: &Uses) -> Groups {
+        let nv = f.num_values();
+        let mut root: ValueMap<Option<Value>> = ValueMap::filled(nv, None);
+        for k in (0..f.insts.len()).rev() {
+            let v = f.inst_value(k);
+            if kinds[v] == Kind::Fused {
+                let u = uses.user[v].expect("a fused value has one user");
+                root[v] = Some(root[u].unwrap_or(u));
+            }
+        }
+        let mut members = ValueMap::filled(nv, Vec::new());
+        for k in 0..f.insts.len() {
+            let v = f.inst_value(k);
+            if let Some(r) = root[v] {
+                members[r].push(v);
+            }
+        }
+        Groups { root, members }
+    }
+
+    /// The root whose loop computes `v`, if `v` is fused.
+    pub fn root(&self, v: Value) -> Option<Value> {
+        self.root[v]
+    }
+
+    /// The fused values computed in `root`'s loop, in instruction order.
+    pub fn members(&self, root: Value) -> &[Value] {
+        &self.members[root]
+    }
+}
+
+/// `units` with runs of consecutive loops over one shape merged into `Unit::Loop`s, and the
+/// values of every such loop (`Unit::Loop` ranges index it). A loop root is a materialized
+/// elementwise value, or a reduction of all axes to a scalar (accumulated in the loop, in the
+/// loop's element order). A value joins the open loop only if it reads the loop's results at
+/// the same index (not through a view) and reads none of its reductions (complete only when
+/// the loop ends).
+pub(super) fn merge_loops(
+    f: &Func,
+    kinds: &ValueMap<Kind>,
+    groups: &Groups,
+    units: Vec<Unit>,
+) -> (Vec<Unit>, Vec<Value>) {
+    let mut m = Merger {
+        f,
+        kinds,
+        groups,
+        merged: Vec::with_capacity(units.len()),
+        loop_roots: Vec::new(),
+        open: Vec::new(),
+        deferred: Vec::new(),
+    };
+    for u in units {
+        match u {
+            Unit::Compute(v) if m.loop_shape(v).is_some() => {
+                let fits = m
+                    .open
+                    .last()
+                    .is_some_and(|&c| m.loop_shape(c) == m.loop_shape(v))
+                    && m.open.len() < MAX_LOOP_ROOTS
+                    && m.reads_same_index(v);
+                if !fits {
+                    m.close();
+                }
+                m.open.push(v);
+            }
+            // Copies of results the open loop computes wait for it to close, so they do not
+            // split it.
+            Unit::CopyOut(v, _) if m.open.contains(&v) => m.deferred.push(u),
+            Unit::Compute(_) | Unit::Loop { .. } | Unit::CopyOut(..) => {
+                m.close();
+                m.merged.push(u);
+            }
+        }
+    }
+    m.close();
+    (m.merged, m.loop_roots)
+}
+
+/// The state of `merge_loops`: units so far, and the loop still open.
+struct Merger<'a> {
+    f: &'a Func,
+    kinds: &'a ValueMap<Kind>,
+    groups: &'a Groups,
+    merged: Vec<Unit>,
+    loop_roots: Vec<Value>,
+    /// The values of the open loop.
+    open: Vec<Value>,
+    /// Copies of the open loop's results, emitted after it.
+    deferred: Vec<Unit>,
+}
+
+impl Merger<'_> {
+    /// The shape of the loop computing `v`, if `v` can be a loop root.
+    fn loop_shape(&self, v: Value) -> Option<Dims> {
+        let inst = inst(self.f, v)?;
+        match &inst.op {
+            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => {
+                matches!(self.kinds[v], Kind::Mem(m) if m.storage == v).then_some(inst.ty.shape)
+            }
+            Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
+                let input = self.f.value_type(inst.args[0]);
+                (self.kinds[v] == Kind::Scalar && axes.len() == input.rank() && input.numel() > 1)
+                    .then_some(input.shape)
+            }
+            Op::Const { .. }
+            | Op::Broadcast { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::Matmul { .. } => None,
+        }
+    }
+
+    /// Whether `v` and its group read the open loop's values only at the loop's own index.
+    fn reads_same_index(&self, v: Value) -> bool {
+        let open = &self.open;
+        let computed = self.groups.members(v).iter().chain(std::iter::once(&v));
+        computed.filter_map(|&m| inst(self.f, m)).all(|inst| {
+            inst.args.iter().all(|&a| match self.kinds[a] {
+                Kind::Mem(m) => a == m.storage || !open.contains(&m.storage),
+                Kind::Scalar => !open.contains(&a),
+                Kind::Bcast(s) => !open.contains(&s),
+                Kind::Splat(_) | Kind::Fused => true,
+            })
+        })
+    }
+
+    /// Emits the open loop (a plain unit if it has one value), then the copies that waited.
+    fn close(&mut self) {
+        match self.open.len() {
+            0 => {}
+            1 => self.merged.push(Unit::Compute(self.open[0])),
+            n => {
+                self.merged.push(Unit::Loop {
+                    first: self.loop_roots.len() as u32,
+                    count: n as u32,
+                });
+                self.loop_roots.append(&mut self.open);
+            }
+        }
+        self.open.clear();
+        self.merged.append(&mut self.deferred);
+    }
+}

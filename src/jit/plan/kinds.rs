@@ -1,0 +1,256 @@
+//! What each value is (its `Kind`), from its op, its operands' kinds and its uses; and two facts
+//! about one-element values that follow from kinds: which are loaded straight from immutable
+//! memory (`Load`), and which are register views of another (`scalar_sources`). Also the
+//! category questions the planner asks of an op, as exhaustive matches.
+
+use super::{inst, row_major, Kind, Load, Mem, ValueMap};
+use crate::ir::{Def, Func, Inst, Op, Type, Value, MAX_RANK};
+
+/// Who reads each value.
+pub(super) struct Uses {
+    /// Operand slots reading the value (an instruction reading it twice counts twice).
+    pub count: ValueMap<u32>,
+    /// The last instruction (named by its result) reading the value: the only one when `count`
+    /// is 1.
+    pub user: ValueMap<Option<Value>>,
+    /// Whether the value is a result of the function.
+    pub returned: ValueMap<bool>,
+}
+
+impl Uses {
+    pub(super) fn of(f: &Func) -> Uses {
+        let nv = f.num_values();
+        let mut uses = Uses {
+            count: ValueMap::filled(nv, 0),
+            user: ValueMap::filled(nv, None),
+            returned: ValueMap::filled(nv, false),
+        };
+        for (k, inst) in f.insts.iter().enumerate() {
+            for &a in inst.args.iter() {
+                uses.count[a] += 1;
+                uses.user[a] = Some(f.inst_value(k));
+            }
+        }
+        for &r in &f.results {
+            uses.returned[r] = true;
+        }
+        uses
+    }
+
+    /// Read by exactly one operand slot, and not returned.
+    pub(super) fn single(&self, v: Value) -> bool {
+        self.count[v] == 1 && !self.returned[v]
+    }
+}
+
+/// Elementwise ops: one result element from the operands' elements at the same index.
+pub(super) fn is_elementwise(op: &Op) -> bool {
+    match op {
+        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => true,
+        Op::Const { .. }
+        | Op::ReduceSum { .. }
+        | Op::ReduceMax { .. }
+        | Op::Broadcast { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Matmul { .. } => false,
+    }
+}
+
+/// Reductions: `Some(is_max)` for a reduction, `None` for every other op.
+pub(super) fn reduction(op: &Op) -> Option<bool> {
+    match op {
+        Op::ReduceSum { .. } => Some(false),
+        Op::ReduceMax { .. } => Some(true),
+        Op::Const { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Matmul { .. } => None,
+    }
+}
+
+/// Layout ops that, applied to a one-element value, leave its one element in the same register.
+fn is_register_view(op: &Op) -> bool {
+    match op {
+        Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. } => true,
+        Op::Const { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::ReduceSum { .. }
+        | Op::ReduceMax { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Matmul { .. } => false,
+    }
+}
+
+/// `v` as the owner of its own row-major storage.
+fn own(v: Value, ty: Type) -> Kind {
+    Kind::Mem(Mem {
+        storage: v,
+        offset: 0,
+        strides: row_major(&ty.shape.to_vec()),
+    })
+}
+
+/// The kind of every value, in order (operands before their users).
+pub(super) fn kinds(f: &Func, uses: &Uses) -> ValueMap<Kind> {
+    let mut kinds = ValueMap::filled(f.num_values(), Kind::Scalar);
+    for (i, p) in f.params.iter().enumerate() {
+        if p.ty.numel() != 1 {
+            let v = f.param_value(i);
+            kinds[v] = own(v, p.ty);
+        }
+    }
+    for (k, inst) in f.insts.iter().enumerate() {
+        if inst.ty.numel() != 1 {
+            let v = f.inst_value(k);
+            kinds[v] = tensor_kind(f, uses, &kinds, v, inst);
+        }
+    }
+    kinds
+}
+
+/// The kind of a value of more than one element, computed by `inst`.
+fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &Inst) -> Kind {
+    let arg = || (inst.args[0], kinds[inst.args[0]]);
+    let view = match &inst.op {
+        Op::Const { value, .. } => value.as_splat().map(Kind::Splat),
+        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => {
+            fuses_into_user(f, uses, v).then_some(Kind::Fused)
+        }
+        Op::Broadcast { axes, .. } => broadcast(arg(), axes, inst.ty.rank()),
+        Op::Transpose { perm } => match arg().1 {
+            Kind::Mem(m) => {
+                let mut strides = [0i64; MAX_RANK];
+                for (d, p) in perm.iter().enumerate() {
+                    strides[d] = m.strides[p];
+                }
+                Some(Kind::Mem(Mem { strides, ..m }))
+            }
+            other @ (Kind::Splat(_) | Kind::Bcast(_)) => Some(other),
+            Kind::Scalar | Kind::Fused => None,
+        },
+        Op::Slice { start, .. } => match arg().1 {
+            Kind::Mem(m) => Some(Kind::Mem(Mem {
+                offset: m.element(*start),
+                ..m
+            })),
+            other @ (Kind::Splat(_) | Kind::Bcast(_)) => Some(other),
+            Kind::Scalar | Kind::Fused => None,
+        },
+        Op::Reshape { .. } => reshape(f, arg(), inst.ty),
+        Op::ReduceSum { .. }
+        | Op::ReduceMax { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Matmul { .. } => None,
+    };
+    view.unwrap_or_else(|| own(v, inst.ty))
+}
+
+/// Whether elementwise `v` is computed inside the loop of its one user: an elementwise op or a
+/// reduction (of the same shape, as elementwise operands have the result's shape).
+fn fuses_into_user(f: &Func, uses: &Uses, v: Value) -> bool {
+    let Some(user) = uses.user[v].filter(|_| uses.single(v)) else {
+        return false;
+    };
+    let user_op = &inst(f, user).expect("users are instructions").op;
+    is_elementwise(user_op) || reduction(user_op).is_some()
+}
+
+/// A broadcast of `(operand, kind)` to a result of rank `rank` adding `axes`, unless it must be
+/// materialized.
+fn broadcast((x, kind): (Value, Kind), axes: &crate::ir::Dims, rank: usize) -> Option<Kind> {
+    match kind {
+        Kind::Scalar => Some(Kind::Bcast(x)),
+        Kind::Splat(c) => Some(Kind::Splat(c)),
+        Kind::Bcast(s) => Some(Kind::Bcast(s)),
+        Kind::Mem(m) => {
+            let mut strides = [0i64; MAX_RANK];
+            let mut k = 0;
+            for (d, s) in strides.iter_mut().enumerate().take(rank) {
+                if !axes.contains(d) {
+                    *s = m.strides[k];
+                    k += 1;
+                }
+            }
+            Some(Kind::Mem(Mem { strides, ..m }))
+        }
+        Kind::Fused => None,
+    }
+}
+
+/// A reshape of `(operand, kind)` to `ty`: a view of row-major memory, unless it must be
+/// materialized.
+fn reshape(f: &Func, (x, kind): (Value, Kind), ty: Type) -> Option<Kind> {
+    match kind {
+        Kind::Mem(m) if is_row_major(&m, &f.value_type(x).shape.to_vec()) => Some(Kind::Mem(Mem {
+            strides: row_major(&ty.shape.to_vec()),
+            ..m
+        })),
+        other @ (Kind::Splat(_) | Kind::Bcast(_)) => Some(other),
+        Kind::Scalar => Some(Kind::Bcast(x)),
+        Kind::Mem(_) | Kind::Fused => None,
+    }
+}
+
+fn is_row_major(m: &Mem, shape: &[usize]) -> bool {
+    let want = row_major(shape);
+    (0..shape.len()).all(|d| shape[d] == 1 || m.strides[d] == want[d])
+}
+
+/// One-element slices of memory that no call writes (parameters, constants): plain loads.
+pub(super) fn loads(f: &Func, kinds: &ValueMap<Kind>) -> ValueMap<Option<Load>> {
+    let mut loads = ValueMap::filled(f.num_values(), None);
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k);
+        let (Kind::Scalar, Op::Slice { start, .. }) = (kinds[v], &inst.op) else {
+            continue;
+        };
+        let Kind::Mem(m) = kinds[inst.args[0]] else {
+            continue;
+        };
+        let immutable = match f.def(m.storage) {
+            Def::Param(_) => true,
+            Def::Inst(j) => matches!(f.insts[j].op, Op::Const { .. }),
+        };
+        if immutable {
+            loads[v] = Some(Load {
+                storage: m.storage,
+                offset: m.element(*start),
+            });
+        }
+    }
+    loads
+}
+
+/// For each one-element value that is a register view of another (a reshape of a scalar), the
+/// value that holds the register; every other value maps to itself.
+pub(super) fn scalar_sources(f: &Func, kinds: &ValueMap<Kind>) -> ValueMap<Value> {
+    let mut source = ValueMap::from_fn(f.num_values(), |v| v);
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k);
+        if kinds[v] == Kind::Scalar
+            && is_register_view(&inst.op)
+            && kinds[inst.args[0]] == Kind::Scalar
+        {
+            source[v] = source[inst.args[0]];
+        }
+    }
+    source
+}

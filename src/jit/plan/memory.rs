@@ -1,0 +1,159 @@
+//! Memory: where every storage owner lives (`Home`), the workspace slots of scalars, and the
+//! workspace layout. Tensor constants come first (written once per workspace, never reused);
+//! then materialized values and scalar slots take ranges that are reused after their last
+//! reader; values computed inside a concat live inside the concat's range.
+
+use super::concat::Inside;
+use super::liveness::Liveness;
+use super::{unit_values, Constant, Home, Kind, Unit, ValueMap};
+use crate::call::Ranges;
+use crate::ir::{Func, Op, Value};
+
+pub(super) struct Memory {
+    pub homes: ValueMap<Option<Home>>,
+    pub slots: ValueMap<Option<Home>>,
+    pub consts: Vec<Constant>,
+    pub workspace_len: usize,
+}
+
+/// What the layout reads of the plan so far.
+pub(super) struct Facts<'a> {
+    pub kinds: &'a ValueMap<Kind>,
+    /// The output a value is computed straight into.
+    pub output: &'a ValueMap<Option<usize>>,
+    pub units: &'a [Unit],
+    pub loop_roots: &'a [Value],
+    pub inside: &'a ValueMap<Option<Inside>>,
+    pub live: &'a Liveness,
+}
+
+pub(super) fn memory(f: &Func, facts: &Facts) -> Memory {
+    let nv = f.num_values();
+    let mut homes = ValueMap::filled(nv, None);
+    for (i, p) in f.params.iter().enumerate() {
+        if p.ty.numel() != 1 {
+            homes[f.param_value(i)] = Some(Home::Input(i));
+        }
+    }
+    for k in 0..f.insts.len() {
+        let v = f.inst_value(k);
+        homes[v] = facts.output[v].map(|out| Home::Output(out, 0));
+    }
+    let consts = constants(f, facts.kinds, &mut homes);
+    let top = consts.last().map_or(0, |c| c.offset + c.len);
+    let mut layout = Layout {
+        f,
+        facts,
+        homes,
+        slots: ValueMap::filled(nv, None),
+        ranges: Ranges::above(top),
+        dies: vec![Vec::new(); facts.units.len()],
+    };
+    for (i, u) in facts.units.iter().enumerate() {
+        for &v in unit_values(u, facts.loop_roots) {
+            layout.place(v, i);
+        }
+        for (off, len) in std::mem::take(&mut layout.dies[i]) {
+            layout.ranges.release(off, len);
+        }
+    }
+    Memory {
+        workspace_len: layout.ranges.len(),
+        homes: layout.homes,
+        slots: layout.slots,
+        consts,
+    }
+}
+
+/// Tensor constants, laid out from the start of the workspace, with their homes.
+fn constants(
+    f: &Func,
+    kinds: &ValueMap<Kind>,
+    homes: &mut ValueMap<Option<Home>>,
+) -> Vec<Constant> {
+    let mut top = 0;
+    let mut consts = Vec::new();
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k);
+        if let (Op::Const { value, .. }, Kind::Mem(m)) = (&inst.op, kinds[v]) {
+            if m.storage == v {
+                homes[v] = Some(Home::Work(top));
+                consts.push(Constant {
+                    offset: top,
+                    value: value.clone(),
+                    len: inst.ty.numel(),
+                });
+                top += inst.ty.numel();
+            }
+        }
+    }
+    consts
+}
+
+/// The workspace as it is laid out, unit by unit.
+struct Layout<'a> {
+    f: &'a Func,
+    facts: &'a Facts<'a>,
+    homes: ValueMap<Option<Home>>,
+    slots: ValueMap<Option<Home>>,
+    ranges: Ranges,
+    /// The ranges freed after each unit: (offset, length).
+    dies: Vec<Vec<(usize, usize)>>,
+}
+
+impl Layout<'_> {
+    /// Gives value `v`, computed by unit `i`, its home or slot.
+    fn place(&mut self, v: Value, i: usize) {
+        if let Some(inside) = self.facts.inside[v] {
+            return self.place_inside(v, inside, i);
+        }
+        // Freed after its last reader (or right away if nothing reads it).
+        let last = self.facts.live.last_unit[v].max(i);
+        if self.facts.live.needs_slot[v] {
+            let off = self.ranges.take(1);
+            self.slots[v] = Some(Home::Work(off));
+            self.dies[last].push((off, 1));
+        } else if self.homes[v].is_none() && matches!(self.facts.kinds[v], Kind::Mem(_)) {
+            let len = self.f.value_type(v).numel();
+            if len > 0 {
+                self.claim(v, len, last);
+            }
+        }
+    }
+
+    /// Places `v` inside the concat that reads it. Chains of concats resolve from the outermost
+    /// one, which is claimed first.
+    fn place_inside(&mut self, v: Value, inside: Inside, i: usize) {
+        let inside_of = |x: Value| self.facts.inside[x];
+        let mut chain = vec![v];
+        let mut outer = inside.concat;
+        while let Some(next) = inside_of(outer) {
+            chain.push(outer);
+            outer = next.concat;
+        }
+        let last = self.facts.live.last_unit[outer].max(i);
+        self.claim(outer, self.f.value_type(outer).numel(), last);
+        for &x in chain.iter().rev() {
+            let at = self.facts.inside[x].expect("in the chain");
+            let home = self.homes[at.concat]
+                .expect("claimed above")
+                .offset(at.offset);
+            if self.facts.kinds[x] == Kind::Scalar {
+                self.slots[x] = Some(home);
+            } else {
+                self.homes[x] = Some(home);
+            }
+        }
+    }
+
+    /// Gives `v` a fresh workspace range of `len` elements, freed after unit `last`, unless it
+    /// already has a home.
+    fn claim(&mut self, v: Value, len: usize, last: usize) {
+        if self.homes[v].is_some() {
+            return;
+        }
+        let off = self.ranges.take(len);
+        self.homes[v] = Some(Home::Work(off));
+        self.dies[last].push((off, len));
+    }
+}

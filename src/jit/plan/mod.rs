@@ -1,0 +1,252 @@
+//! Planning a function for code generation, before any Cranelift: how every value is computed
+//! and where it lives, which instructions fuse into one loop, how the work is cut into chunks,
+//! and the workspace layout. `plan` runs the phases in order, one file each; this file holds
+//! the plan's types, which the lowering reads.
+//!
+//! Every value gets a `Kind` (`kinds`):
+//! - `Scalar`: one element (`f64[]`, `f64[1]`, ...). Kept in a register (an SSA value of the
+//!   generated code); stored to a workspace slot only when a later chunk reads it.
+//! - `Splat`: a constant with every element equal: an immediate wherever it is read.
+//! - `Mem`: readable from memory at `storage + offset + sum(index[d] * strides[d])`. Parameters,
+//!   tensor constants and materialized results are `Mem` with row-major strides; `broadcast`,
+//!   `slice`, `transpose` and (of row-major data) `reshape` are `Mem` views of their operand's
+//!   storage with other strides, so they cost nothing until read.
+//! - `Bcast`: a scalar seen over a larger shape (a broadcast of a one-element value).
+//! - `Fused`: an elementwise value with one use, in an elementwise op or reduction of the same
+//!   shape: computed inside its consumer's loop, never stored (`fusion::Groups`).
+//!
+//! Values that need code are emitted as `Unit`s in instruction order (`units`); a unit is a
+//! scalar op, a loop nest (a fused elementwise group, a reduction, a copy, pad or concat), a
+//! register-tiled matmul (a generated loop nest too: there is no kernel call), several loops
+//! over one shape merged into one nest (`fusion::merge_loops`), or the copy of a result into
+//! its output. Units are cut into chunks (one generated function each) so that compile time
+//! stays linear (`chunks`). Workspace ranges are reused once their value is dead (`liveness`,
+//! `memory`).
+
+mod chunks;
+mod concat;
+mod fusion;
+mod kinds;
+mod liveness;
+mod memory;
+mod units;
+mod value_map;
+
+pub use fusion::Groups;
+pub use value_map::ValueMap;
+
+use crate::ir::{Def, Func, Inst, Literal, Value, MAX_RANK};
+use std::ops::Range;
+
+/// Where a `Mem` value's elements are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    /// The value that owns the storage (a parameter, a tensor constant or a materialized value).
+    pub storage: Value,
+    /// In elements from the start of the storage.
+    pub offset: i64,
+    /// In elements, one per axis of the value's shape.
+    pub strides: [i64; MAX_RANK],
+}
+
+impl Mem {
+    /// The offset of the element at index `start` (one entry per axis).
+    pub fn element(&self, start: crate::ir::Dims) -> i64 {
+        self.offset
+            + start
+                .iter()
+                .enumerate()
+                .map(|(d, s)| s as i64 * self.strides[d])
+                .sum::<i64>()
+    }
+}
+
+/// How a value is computed and read (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Scalar,
+    Splat(f64),
+    Mem(Mem),
+    Bcast(Value),
+    Fused,
+}
+
+/// Where a storage owner lives at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Home {
+    Input(usize),
+    /// Output buffer `k`, from element `offset`.
+    Output(usize, usize),
+    /// Workspace offset, in elements.
+    Work(usize),
+}
+
+impl Home {
+    /// The same place moved `by` elements on.
+    fn offset(self, by: usize) -> Home {
+        match self {
+            Home::Input(i) => Home::Input(i),
+            Home::Output(k, off) => Home::Output(k, off + by),
+            Home::Work(off) => Home::Work(off + by),
+        }
+    }
+}
+
+/// A one-element value read straight from memory that no call writes (a one-element slice of a
+/// parameter or tensor constant): loaded where it is used, each chunk loading its own copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    pub storage: Value,
+    /// In elements from the start of the storage.
+    pub offset: i64,
+}
+
+/// A tensor constant's data and its place in the workspace (written once, when a workspace is
+/// made).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Constant {
+    /// In elements from the start of the workspace.
+    pub offset: usize,
+    pub value: Literal,
+    /// Number of elements.
+    pub len: usize,
+}
+
+/// One piece of generated code, in execution order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Compute value `v` (a scalar op, or a loop nest writing `v`'s storage).
+    Compute(Value),
+    /// Compute several values in one loop nest over one shape: the values
+    /// `loop_roots[first..first + count]`, in order, each an elementwise value of that shape or
+    /// a reduction of that shape to a scalar (each may read the earlier elementwise ones, at
+    /// the same index only).
+    Loop { first: u32, count: u32 },
+    /// Copy value `v` into output `k` (results that are not computed in place).
+    CopyOut(Value, usize),
+}
+
+/// The values a unit computes (none for a copy).
+pub fn unit_values<'a>(u: &'a Unit, loop_roots: &'a [Value]) -> &'a [Value] {
+    match u {
+        Unit::Compute(v) => std::slice::from_ref(v),
+        Unit::Loop { first, count } => &loop_roots[*first as usize..(first + count) as usize],
+        Unit::CopyOut(..) => &[],
+    }
+}
+
+/// The plan of a whole function: what the lowering reads.
+pub struct Plan {
+    pub kinds: ValueMap<Kind>,
+    /// Home of every storage owner (`None` for values without storage).
+    pub homes: ValueMap<Option<Home>>,
+    /// Where a scalar is stored when computed: a workspace slot if a later chunk reads it, or
+    /// its place inside the concat that reads it.
+    pub slots: ValueMap<Option<Home>>,
+    /// Which fused values each root's loop computes.
+    pub groups: Groups,
+    pub units: Vec<Unit>,
+    /// The values of every `Unit::Loop`.
+    pub loop_roots: Vec<Value>,
+    /// `chunks[c]` is the range of `units` that chunk `c` emits.
+    pub chunks: Vec<Range<usize>>,
+    /// One-element values loaded where they are used, never stored.
+    pub loads: ValueMap<Option<Load>>,
+    /// Concat operands computed in place inside the concat (which then skips them).
+    pub in_place: ValueMap<bool>,
+    /// Constant tensors to write into a new workspace.
+    pub consts: Vec<Constant>,
+    pub workspace_len: usize,
+    /// For one-element values that are register views of another (a reshape of a scalar),
+    /// the value that holds the register; every other value maps to itself.
+    pub scalar_source: ValueMap<Value>,
+}
+
+/// Plans `f` (which must verify) with chunks of about `chunk_cost` units of work.
+pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
+    // What each value is: how many reads it has and by whom, then its kind; one-element values
+    // loaded straight from immutable memory; one-element views that share a register.
+    let uses = kinds::Uses::of(f);
+    let kinds = kinds::kinds(f, &uses);
+    let loads = kinds::loads(f, &kinds);
+    let scalar_source = kinds::scalar_sources(f, &kinds);
+    // Which fused values each loop computes along the way.
+    let groups = Groups::of(f, &kinds, &uses);
+    // The units of code in order, then consecutive loops over one shape merged into one.
+    let units::Units { units, output } = units::units(f, &kinds, &loads, &scalar_source);
+    let (units, loop_roots) = fusion::merge_loops(f, &kinds, &groups, units);
+    // Units cut into chunks, one generated function each.
+    let chunks = chunks::cut(f, &groups, &units, &loop_roots, chunk_cost);
+    let chunk_of = chunks::chunk_of_values(f.num_values(), &units, &loop_roots, &chunks);
+    // Concat parts computed in place inside the concat.
+    let concat::InConcat { inside, in_place } = concat::in_concat(
+        f,
+        &concat::Facts {
+            kinds: &kinds,
+            uses: &uses,
+            scalar_source: &scalar_source,
+            output: &output,
+            chunk_of: &chunk_of,
+        },
+    );
+    // When each workspace range dies, and which scalars cross chunks.
+    let live = liveness::liveness(
+        f,
+        &liveness::Facts {
+            kinds: &kinds,
+            loads: &loads,
+            scalar_source: &scalar_source,
+            groups: &groups,
+            units: &units,
+            loop_roots: &loop_roots,
+            chunks: &chunks,
+            chunk_of: &chunk_of,
+            in_place: &in_place,
+        },
+    );
+    // Homes, slots and the workspace layout.
+    let memory = memory::memory(
+        f,
+        &memory::Facts {
+            kinds: &kinds,
+            output: &output,
+            units: &units,
+            loop_roots: &loop_roots,
+            inside: &inside,
+            live: &live,
+        },
+    );
+    Plan {
+        kinds,
+        homes: memory.homes,
+        slots: memory.slots,
+        groups,
+        units,
+        loop_roots,
+        chunks,
+        loads,
+        in_place,
+        consts: memory.consts,
+        workspace_len: memory.workspace_len,
+        scalar_source,
+    }
+}
+
+/// Row-major strides (in elements) of `shape`, zero past its rank.
+pub fn row_major(shape: &[usize]) -> [i64; MAX_RANK] {
+    let mut s = [0i64; MAX_RANK];
+    let mut acc = 1i64;
+    for i in (0..shape.len()).rev() {
+        s[i] = acc;
+        acc *= shape[i] as i64;
+    }
+    s
+}
+
+/// The instruction computing `v`, or `None` for a parameter.
+fn inst(f: &Func, v: Value) -> Option<&Inst> {
+    match f.def(v) {
+        Def::Inst(k) => Some(&f.insts[k]),
+        Def::Param(_) => None,
+    }
+}
