@@ -159,9 +159,10 @@ impl Builder {
     pub fn literal(&self, v: Value) -> Option<Literal> {
         let st = self.state.borrow();
         let i = v.index().checked_sub(st.func.params.len())?;
-        match &st.func.insts[i].op {
-            Op::Const { value, .. } => Some(value.clone()),
-            _ => None,
+        if let Op::Const { value, .. } = &st.func.insts[i].op {
+            Some(value.clone())
+        } else {
+            None
         }
     }
 

@@ -716,7 +716,48 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A whole function: header, instructions, `return`, and the end of the file.
     fn function(&mut self) -> PResult<(Func, Vec<u32>)> {
+        let mut names: HashMap<&'a str, Value> = HashMap::new();
+        let (mut func, result_types) = self.header(&mut names)?;
+        self.expect_punct(b'{', "to open the function body")?;
+        let mut lines = Vec::new();
+        let mut pending: Vec<Pending<'a>> = Vec::new();
+        while let Some((name, at)) = self.instruction_name()? {
+            lines.push(self.line);
+            self.instruction(&mut func, &mut names, &mut pending, name, at)?;
+        }
+        self.returns(&mut func, &names, &result_types)?;
+        self.expect_punct(b'}', "to close the function body")?;
+        match self.next()? {
+            (Tok::Eof, _) => {}
+            (t, at) => {
+                return self.err(
+                    at,
+                    format!("expected end of file after the function, found {t}"),
+                )
+            }
+        }
+        for p in pending {
+            match names.get(p.name) {
+                Some(&v) => {
+                    // Defined later: kept as written; the verifier reports the use before definition.
+                    let mut args = func.insts[p.inst].args.to_vec();
+                    args[p.arg] = v;
+                    func.insts[p.inst].args = args.into_boxed_slice();
+                }
+                None => return self.err(p.offset, format!("undefined value '{}'", p.name)),
+            }
+        }
+        Ok((func, lines))
+    }
+
+    /// `func @name(params) -> (types)`: the function with its parameters, and the declared
+    /// result types with their positions.
+    fn header(
+        &mut self,
+        names: &mut HashMap<&'a str, Value>,
+    ) -> PResult<(Func, Vec<(Type, usize)>)> {
         match self.next()? {
             (Tok::Ident("func"), _) => {}
             (Tok::Eof, at) => return self.err(at, "empty file: expected 'func @name(...)'"),
@@ -728,8 +769,8 @@ impl<'a> Parser<'a> {
                 return self.err(at, format!("expected the function name '@name', found {t}"))
             }
         };
-        let mut names: HashMap<&'a str, Value> = HashMap::new();
-        let params = self.params(&mut names)?;
+        let mut func = Func::new(name);
+        func.params = self.params(names)?;
         match self.next()? {
             (Tok::Arrow, _) => {}
             (t, at) => {
@@ -757,89 +798,110 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        self.expect_punct(b'{', "to open the function body")?;
+        Ok((func, result_types))
+    }
 
-        let mut func = Func::new(name);
-        func.params = params;
-        let mut lines = Vec::new();
-        let mut pending: Vec<Pending<'a>> = Vec::new();
-        loop {
-            let (name, at) = match self.next()? {
-                (Tok::Ident("return"), _) => break,
-                (Tok::Ident(n), at) => (n, at),
-                (Tok::Eof, at) => {
-                    return self.err(at, "unexpected end of file: the function has no 'return'")
-                }
-                (t, at) => {
-                    return self.err(
-                        at,
-                        format!(
-                            "expected an instruction 'name: type = op ...' or 'return', found {t}"
-                        ),
-                    )
-                }
-            };
-            let line = self.line;
-            let value = func.inst_value(func.insts.len());
-            if names.insert(name, value).is_some() {
-                return self.err(at, format!("'{name}' is already defined"));
-            }
-            self.expect_punct(b':', "after the value's name")?;
-            let ty = self.ty()?;
-            self.expect_punct(b'=', "after the value's type")?;
-            let (opname, op_at) = self.expect_ident("an op name")?;
-            let Some(code) = Opcode::from_name(opname) else {
-                return self.err(op_at, format!("unknown op '{opname}'"));
-            };
-            let (op, args) = if code == Opcode::Const {
-                let value = self.literal(ty)?;
-                (Op::Const { ty, value }, Vec::new())
-            } else {
-                let mut args = Vec::new();
-                loop {
-                    let (arg, arg_at) = match self.next()? {
-                        (Tok::Ident(a), at) => (a, at),
-                        (t, at) => {
-                            return self
-                                .err(at, format!("expected an operand of {opname}, found {t}"))
-                        }
-                    };
-                    match names.get(arg) {
-                        Some(&v) => args.push(v),
-                        None => {
-                            pending.push(Pending {
-                                inst: func.insts.len(),
-                                arg: args.len(),
-                                name: arg,
-                                offset: arg_at,
-                            });
-                            args.push(Value(u32::MAX));
-                        }
-                    }
-                    if !self.eat_punct(b',')? {
-                        self.no_missing_comma(opname, arg_at + arg.len())?;
-                        break;
-                    }
-                }
-                let attrs = self.attrs()?;
-                (self.make_op(code, op_at, attrs)?, args)
-            };
-            let unnamed = Value::from_default_name(name) == Some(value);
-            func.insts.push(Inst {
-                op,
-                args: args.into_boxed_slice(),
-                ty,
-                name: (!unnamed).then(|| name.into()),
-            });
-            lines.push(line);
+    /// The name that starts the next instruction, or `None` at `return`.
+    fn instruction_name(&mut self) -> PResult<Option<(&'a str, usize)>> {
+        match self.next()? {
+            (Tok::Ident("return"), _) => Ok(None),
+            (Tok::Ident(n), at) => Ok(Some((n, at))),
+            (Tok::Eof, at) => self.err(at, "unexpected end of file: the function has no 'return'"),
+            (t, at) => self.err(
+                at,
+                format!("expected an instruction 'name: type = op ...' or 'return', found {t}"),
+            ),
         }
+    }
+
+    /// The rest of an instruction `name: type = op operands [attributes]`, appended to `func`.
+    fn instruction(
+        &mut self,
+        func: &mut Func,
+        names: &mut HashMap<&'a str, Value>,
+        pending: &mut Vec<Pending<'a>>,
+        name: &'a str,
+        at: usize,
+    ) -> PResult<()> {
+        let value = func.inst_value(func.insts.len());
+        if names.insert(name, value).is_some() {
+            return self.err(at, format!("'{name}' is already defined"));
+        }
+        self.expect_punct(b':', "after the value's name")?;
+        let ty = self.ty()?;
+        self.expect_punct(b'=', "after the value's type")?;
+        let (opname, op_at) = self.expect_ident("an op name")?;
+        let Some(code) = Opcode::from_name(opname) else {
+            return self.err(op_at, format!("unknown op '{opname}'"));
+        };
+        let (op, args) = if code == Opcode::Const {
+            let value = self.literal(ty)?;
+            (Op::Const { ty, value }, Vec::new())
+        } else {
+            let args = self.operands(func.insts.len(), opname, names, pending)?;
+            let attrs = self.attrs()?;
+            (self.make_op(code, op_at, attrs)?, args)
+        };
+        let unnamed = Value::from_default_name(name) == Some(value);
+        func.insts.push(Inst {
+            op,
+            args: args.into_boxed_slice(),
+            ty,
+            name: (!unnamed).then(|| name.into()),
+        });
+        Ok(())
+    }
+
+    /// The comma-separated operands of instruction `inst`; names not yet defined are left
+    /// `pending`, to be resolved (or reported) at the end of the function.
+    fn operands(
+        &mut self,
+        inst: usize,
+        opname: &str,
+        names: &HashMap<&'a str, Value>,
+        pending: &mut Vec<Pending<'a>>,
+    ) -> PResult<Vec<Value>> {
+        let mut args = Vec::new();
+        loop {
+            let (arg, arg_at) = match self.next()? {
+                (Tok::Ident(a), at) => (a, at),
+                (t, at) => {
+                    return self.err(at, format!("expected an operand of {opname}, found {t}"))
+                }
+            };
+            match names.get(arg) {
+                Some(&v) => args.push(v),
+                None => {
+                    pending.push(Pending {
+                        inst,
+                        arg: args.len(),
+                        name: arg,
+                        offset: arg_at,
+                    });
+                    args.push(Value(u32::MAX));
+                }
+            }
+            if !self.eat_punct(b',')? {
+                self.no_missing_comma(opname, arg_at + arg.len())?;
+                return Ok(args);
+            }
+        }
+    }
+
+    /// `return a, b, ...` (after the keyword): each a defined value of the declared type.
+    fn returns(
+        &mut self,
+        func: &mut Func,
+        names: &HashMap<&'a str, Value>,
+        result_types: &[(Type, usize)],
+    ) -> PResult<()> {
         loop {
             let (r, at) = self.expect_ident("a value to return")?;
-            match names.get(r) {
-                Some(&v) => func.results.push(v),
-                None => return self.err(at, format!("undefined value '{r}'")),
-            }
-            let rt = func.value_type(*func.results.last().expect("just pushed"));
+            let Some(&v) = names.get(r) else {
+                return self.err(at, format!("undefined value '{r}'"));
+            };
+            func.results.push(v);
+            let rt = func.value_type(v);
             match result_types.get(func.results.len() - 1) {
                 Some(&(t, _)) if t != rt => {
                     return self.err(
@@ -873,28 +935,7 @@ impl<'a> Parser<'a> {
                 ),
             );
         }
-        self.expect_punct(b'}', "to close the function body")?;
-        match self.next()? {
-            (Tok::Eof, _) => {}
-            (t, at) => {
-                return self.err(
-                    at,
-                    format!("expected end of file after the function, found {t}"),
-                )
-            }
-        }
-        for p in pending {
-            match names.get(p.name) {
-                Some(&v) => {
-                    // Defined later: kept as written; the verifier reports the use before definition.
-                    let mut args = func.insts[p.inst].args.to_vec();
-                    args[p.arg] = v;
-                    func.insts[p.inst].args = args.into_boxed_slice();
-                }
-                None => return self.err(p.offset, format!("undefined value '{}'", p.name)),
-            }
-        }
-        Ok((func, lines))
+        Ok(())
     }
 }
 

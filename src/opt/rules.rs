@@ -207,40 +207,10 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
     let def = |v: Value| b.definition(v);
     let shape_of = |v: Value| b.type_of(v).shape;
     match op {
-        Op::Binary(Binary::Mul) => {
-            for (x, c) in [(args[0], args[1]), (args[1], args[0])] {
-                if is_splat(b, c, 1.0) {
-                    return Some(x);
-                }
-                if is_splat(b, c, -1.0) {
-                    return Some(emit(b, &Op::Unary(Unary::Neg), &[x]));
-                }
-            }
-            None
-        }
+        Op::Binary(Binary::Mul) => times_one(b, args),
         Op::Binary(Binary::Div) => is_splat(b, args[1], 1.0).then_some(args[0]),
-        Op::Binary(Binary::Sub) => {
-            if is_splat(b, args[1], 0.0) {
-                return Some(args[0]);
-            }
-            match def(args[1]) {
-                Some((Op::Unary(Unary::Neg), Some(inner))) => {
-                    Some(emit(b, &Op::Binary(Binary::Add), &[args[0], inner]))
-                }
-                _ => None,
-            }
-        }
-        Op::Binary(Binary::Add) => {
-            for (x, y) in [(args[0], args[1]), (args[1], args[0])] {
-                if is_splat(b, y, -0.0) {
-                    return Some(x);
-                }
-                if let Some((Op::Unary(Unary::Neg), Some(inner))) = def(y) {
-                    return Some(emit(b, &Op::Binary(Binary::Sub), &[x, inner]));
-                }
-            }
-            None
-        }
+        Op::Binary(Binary::Sub) => minus(b, args),
+        Op::Binary(Binary::Add) => plus(b, args),
         Op::Unary(Unary::Neg) => match def(args[0]) {
             Some((Op::Unary(Unary::Neg), inner)) => inner,
             _ => None,
@@ -251,28 +221,7 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
             }
             splat_of(b, args[0]).map(|c| if c != 0.0 { args[1] } else { args[2] })
         }
-        Op::Broadcast { shape, axes } => {
-            if axes.is_empty() {
-                return Some(args[0]);
-            }
-            match def(args[0]) {
-                Some((Op::Broadcast { axes: inner, .. }, Some(x))) => {
-                    // The inner op's axes, seen in the outer result: the positions not added by
-                    // the outer broadcast, in order.
-                    let kept: Vec<usize> =
-                        (0..shape.len()).filter(|i| !axes.contains(*i)).collect();
-                    let mut all: Vec<usize> =
-                        axes.iter().chain(inner.iter().map(|a| kept[a])).collect();
-                    all.sort_unstable();
-                    let op = Op::Broadcast {
-                        shape: *shape,
-                        axes: Dims::new(&all),
-                    };
-                    Some(emit(b, &op, &[x]))
-                }
-                _ => None,
-            }
-        }
+        Op::Broadcast { shape, axes } => broadcast_of_broadcast(b, *shape, *axes, args[0]),
         Op::Reshape { shape } => {
             if *shape == shape_of(args[0]) {
                 return Some(args[0]);
@@ -282,42 +231,8 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
                 _ => None,
             }
         }
-        Op::Transpose { perm } => {
-            if perm.iter().enumerate().all(|(i, p)| i == p) {
-                return Some(args[0]);
-            }
-            match def(args[0]) {
-                Some((Op::Transpose { perm: inner }, Some(x))) => {
-                    let composed: Vec<usize> = perm.iter().map(|p| inner.get(p)).collect();
-                    Some(emit(
-                        b,
-                        &Op::Transpose {
-                            perm: Dims::new(&composed),
-                        },
-                        &[x],
-                    ))
-                }
-                _ => None,
-            }
-        }
-        Op::Slice { start, stop } => {
-            let shape = shape_of(args[0]);
-            if start.iter().all(|s| s == 0) && *stop == shape {
-                return Some(args[0]);
-            }
-            match def(args[0]) {
-                Some((Op::Pad { lo, .. }, Some(x))) => {
-                    let inner = shape_of(x);
-                    let exact = *start == lo
-                        && stop
-                            .iter()
-                            .zip(lo.iter().zip(inner.iter()))
-                            .all(|(e, (l, d))| e == l + d);
-                    exact.then_some(x)
-                }
-                _ => None,
-            }
-        }
+        Op::Transpose { perm } => transpose_of_transpose(b, *perm, args[0]),
+        Op::Slice { start, stop } => slice_of_pad(b, *start, *stop, args[0]),
         Op::Pad { lo, hi } => {
             (lo.iter().all(|x| x == 0) && hi.iter().all(|x| x == 0)).then_some(args[0])
         }
@@ -331,5 +246,103 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
         Op::Const { .. } | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Matmul { .. } => {
             None
         }
+    }
+}
+
+/// `x * 1 = x`, `x * -1 = -x`, either way round.
+fn times_one(b: &Builder, args: &[Value]) -> Option<Value> {
+    for (x, c) in [(args[0], args[1]), (args[1], args[0])] {
+        if is_splat(b, c, 1.0) {
+            return Some(x);
+        }
+        if is_splat(b, c, -1.0) {
+            return Some(emit(b, &Op::Unary(Unary::Neg), &[x]));
+        }
+    }
+    None
+}
+
+/// `x - 0 = x`, `x - (-y) = x + y`.
+fn minus(b: &Builder, args: &[Value]) -> Option<Value> {
+    if is_splat(b, args[1], 0.0) {
+        return Some(args[0]);
+    }
+    match b.definition(args[1]) {
+        Some((Op::Unary(Unary::Neg), Some(inner))) => {
+            Some(emit(b, &Op::Binary(Binary::Add), &[args[0], inner]))
+        }
+        _ => None,
+    }
+}
+
+/// `x + -0 = x`, `x + (-y) = x - y`, either way round.
+fn plus(b: &Builder, args: &[Value]) -> Option<Value> {
+    for (x, y) in [(args[0], args[1]), (args[1], args[0])] {
+        if is_splat(b, y, -0.0) {
+            return Some(x);
+        }
+        if let Some((Op::Unary(Unary::Neg), Some(inner))) = b.definition(y) {
+            return Some(emit(b, &Op::Binary(Binary::Sub), &[x, inner]));
+        }
+    }
+    None
+}
+
+/// A broadcast adding no axis is its operand; a broadcast of a broadcast is one broadcast.
+fn broadcast_of_broadcast(b: &Builder, shape: Dims, axes: Dims, arg: Value) -> Option<Value> {
+    if axes.is_empty() {
+        return Some(arg);
+    }
+    match b.definition(arg) {
+        Some((Op::Broadcast { axes: inner, .. }, Some(x))) => {
+            // The inner op's axes, seen in the outer result: the positions not added by the
+            // outer broadcast, in order.
+            let kept: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(*i)).collect();
+            let mut all: Vec<usize> = axes.iter().chain(inner.iter().map(|a| kept[a])).collect();
+            all.sort_unstable();
+            let op = Op::Broadcast {
+                shape,
+                axes: Dims::new(&all),
+            };
+            Some(emit(b, &op, &[x]))
+        }
+        _ => None,
+    }
+}
+
+/// The identity permutation is its operand; a transpose of a transpose is one transpose.
+fn transpose_of_transpose(b: &Builder, perm: Dims, arg: Value) -> Option<Value> {
+    if perm.iter().enumerate().all(|(i, p)| i == p) {
+        return Some(arg);
+    }
+    match b.definition(arg) {
+        Some((Op::Transpose { perm: inner }, Some(x))) => {
+            let composed: Vec<usize> = perm.iter().map(|p| inner.get(p)).collect();
+            let op = Op::Transpose {
+                perm: Dims::new(&composed),
+            };
+            Some(emit(b, &op, &[x]))
+        }
+        _ => None,
+    }
+}
+
+/// A slice of everything is its operand; a slice that undoes a pad is the padded value.
+fn slice_of_pad(b: &Builder, start: Dims, stop: Dims, arg: Value) -> Option<Value> {
+    let shape = b.type_of(arg).shape;
+    if start.iter().all(|s| s == 0) && stop == shape {
+        return Some(arg);
+    }
+    match b.definition(arg) {
+        Some((Op::Pad { lo, .. }, Some(x))) => {
+            let inner = b.type_of(x).shape;
+            let exact = start == lo
+                && stop
+                    .iter()
+                    .zip(lo.iter().zip(inner.iter()))
+                    .all(|(e, (l, d))| e == l + d);
+            exact.then_some(x)
+        }
+        _ => None,
     }
 }
