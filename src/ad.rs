@@ -13,9 +13,8 @@
 //! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::opt`) and
 //! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
-use crate::ir::{
-    verify, Builder, DType, Dims, Func, Names, Op, Role, Type, Value, Var, VerifyError,
-};
+use crate::ir::{verify, Builder, DType, Dims, Func, Names, Role, Type, Value, Var, VerifyError};
+use crate::ops::{layout, Cotangent};
 use crate::opt::{dce, simplifying_builder};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -226,13 +225,6 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
             continue;
         };
         let inst = &f.insts[k];
-        if let Op::Slice { start, .. } = inst.op {
-            // Kept as a piece of the operand's cotangent, assembled once when it is complete.
-            if active[inst.args[0].index()] {
-                adj.add_piece(inst.args[0].index(), start, g);
-            }
-            continue;
-        }
         needs.clear();
         needs.extend(inst.args.iter().map(|a| active[a.index()]));
         args.clear();
@@ -240,7 +232,7 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
         let cts = crate::ops::vjp(&inst.op, &args, b.var(map[v]), g, &needs);
         for ((a, ct), &need) in inst.args.iter().zip(cts).zip(needs.iter()) {
             if let (Some(ct), true) = (ct, need) {
-                adj.add(a.index(), ct);
+                adj.add_cotangent(a.index(), ct);
             }
         }
     }
@@ -255,11 +247,9 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
     b.finish_unverified(&results)
 }
 
-/// The cotangents of a function's values during the sweep. A contribution through a `slice`
-/// is kept as a piece (its offset and value) rather than padded to the operand's full shape at
-/// once: summing one padded tensor per slice would make code that reads a vector element by
-/// element quadratic. When the cotangent is taken, the pieces are assembled with one `concat`
-/// of segments, each the sum of the pieces that cover it.
+/// The cotangents of a function's values during the sweep: dense contributions are summed as
+/// they come; placed ones (from `slice`, see `ops::Cotangent`) are kept as pieces and assembled
+/// once, by `ops::layout::assemble`, when the cotangent is taken.
 struct Adjoints<'b> {
     dense: Vec<Option<Var<'b>>>,
     pieces: HashMap<usize, Vec<(Dims, Var<'b>)>>,
@@ -281,90 +271,24 @@ impl<'b> Adjoints<'b> {
         }
     }
 
+    fn add_cotangent(&mut self, v: usize, ct: Cotangent<'b>) {
+        match ct {
+            Cotangent::Dense(ct) => self.add(v, ct),
+            Cotangent::Placed { start, value } => self.add_piece(v, start, value),
+        }
+    }
+
     /// The whole cotangent of `v` (of type `ty`), if it has any; it is then cleared.
     fn take(&mut self, b: &'b Builder, v: usize, ty: Type) -> Option<Var<'b>> {
         let dense = self.dense[v].take();
         let Some(pieces) = self.pieces.remove(&v) else {
             return dense;
         };
-        let assembled = assemble(b, ty, pieces);
+        let assembled = layout::assemble(b, ty, pieces);
         Some(match dense {
             None => assembled,
             Some(d) => d + assembled,
         })
-    }
-}
-
-/// Sums pieces placed in a zero tensor of type `ty`. Pieces that differ from the full shape
-/// along one common axis become one `concat` of segments (zeros filling the gaps); others are
-/// padded and added.
-fn assemble<'b>(b: &'b Builder, ty: Type, mut pieces: Vec<(Dims, Var<'b>)>) -> Var<'b> {
-    let shape = ty.shape.to_vec();
-    let partial_axes = |start: &Dims, piece: &Var<'b>| -> Vec<usize> {
-        let ps = piece.shape();
-        (0..shape.len())
-            .filter(|&a| start.get(a) != 0 || ps[a] != shape[a])
-            .collect()
-    };
-    let axis = {
-        let mut axes: Vec<usize> = pieces
-            .iter()
-            .flat_map(|(s, p)| partial_axes(s, p))
-            .collect();
-        axes.sort_unstable();
-        axes.dedup();
-        (axes.len() == 1).then(|| axes[0])
-    };
-    let Some(axis) = axis else {
-        // No single axis: pad each piece to the full shape and add them up.
-        let mut total: Option<Var<'b>> = None;
-        for (start, piece) in pieces {
-            let hi: Vec<usize> = (0..shape.len())
-                .map(|a| shape[a] - start.get(a) - piece.shape()[a])
-                .collect();
-            let padded = piece.pad(&start.to_vec(), &hi);
-            total = Some(total.map_or(padded, |t| t + padded));
-        }
-        return total.expect("at least one piece");
-    };
-    pieces.sort_by_key(|(start, _)| start.get(axis));
-    // Cut the axis at every piece's ends; each segment is the sum of the pieces covering it
-    // (or zeros), and one concat lays the segments side by side.
-    let span =
-        |(start, piece): &(Dims, Var<'b>)| (start.get(axis), start.get(axis) + piece.shape()[axis]);
-    let mut cuts: Vec<usize> = pieces
-        .iter()
-        .flat_map(|p| [span(p).0, span(p).1])
-        .chain([0, shape[axis]])
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    let zeros = |len: usize| {
-        let mut s = shape.clone();
-        s[axis] = len;
-        b.splat(0.0, &s)
-    };
-    let mut parts = Vec::with_capacity(cuts.len());
-    let mut active: Vec<(Dims, Var<'b>)> = Vec::new();
-    let mut next = 0;
-    for w in cuts.windows(2) {
-        let (lo, hi) = (w[0], w[1]);
-        active.retain(|p| span(p).1 > lo);
-        while next < pieces.len() && span(&pieces[next]).0 <= lo {
-            active.push(pieces[next]);
-            next += 1;
-        }
-        let mut segment: Option<Var<'b>> = None;
-        for p in &active {
-            let part = p.1.slice_axis(axis, lo - span(p).0, hi - span(p).0);
-            segment = Some(segment.map_or(part, |acc| acc + part));
-        }
-        parts.push(segment.unwrap_or_else(|| zeros(hi - lo)));
-    }
-    if parts.len() == 1 {
-        parts[0]
-    } else {
-        b.concat(&parts, axis)
     }
 }
 

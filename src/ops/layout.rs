@@ -4,8 +4,8 @@
 //! Transpose pairs: `broadcast`/`reduce_sum`, `slice`/`pad`, `transpose`/`transpose`;
 //! `reshape` is its own pair and `concat` pairs with one `slice` per operand.
 
-use super::{check_axes, refuse, remove_axes, ShapeError};
-use crate::ir::{Dims, Op, Type, Var, MAX_ELEMENTS, MAX_RANK};
+use super::{check_axes, refuse, remove_axes, Cotangent, ShapeError};
+use crate::ir::{Builder, Dims, Op, Type, Var, MAX_ELEMENTS, MAX_RANK};
 
 pub(crate) fn broadcast_shape(
     op: &Op,
@@ -306,9 +306,84 @@ pub fn transpose_vjp<'b>(perm: Dims, g: Var<'b>) -> Var<'b> {
     g.transpose(&inverse)
 }
 
-pub fn slice_vjp<'b>(x: Var<'b>, start: Dims, stop: Dims, g: Var<'b>) -> Var<'b> {
-    let hi: Vec<usize> = stop.iter().zip(x.shape()).map(|(e, d)| d - e).collect();
-    g.pad(&start.to_vec(), &hi)
+/// The cotangent of a slice is `g` padded back to the operand's shape: left placed at `start`
+/// (see `Cotangent::Placed`) so that the contributions of many slices of one value are summed
+/// by one `assemble` instead of one padded tensor each.
+pub fn slice_vjp(start: Dims, g: Var<'_>) -> Cotangent<'_> {
+    Cotangent::Placed { start, value: g }
+}
+
+/// Sums pieces placed in a zero tensor of type `ty`. Pieces that differ from the full shape
+/// along one common axis become one `concat` of segments (zeros filling the gaps); others are
+/// padded and added.
+pub fn assemble<'b>(b: &'b Builder, ty: Type, mut pieces: Vec<(Dims, Var<'b>)>) -> Var<'b> {
+    let shape = ty.shape.to_vec();
+    let partial_axes = |start: &Dims, piece: &Var<'b>| -> Vec<usize> {
+        let ps = piece.shape();
+        (0..shape.len())
+            .filter(|&a| start.get(a) != 0 || ps[a] != shape[a])
+            .collect()
+    };
+    let axis = {
+        let mut axes: Vec<usize> = pieces
+            .iter()
+            .flat_map(|(s, p)| partial_axes(s, p))
+            .collect();
+        axes.sort_unstable();
+        axes.dedup();
+        (axes.len() == 1).then(|| axes[0])
+    };
+    let Some(axis) = axis else {
+        // No single axis: pad each piece to the full shape and add them up.
+        let mut total: Option<Var<'b>> = None;
+        for (start, piece) in pieces {
+            let hi: Vec<usize> = (0..shape.len())
+                .map(|a| shape[a] - start.get(a) - piece.shape()[a])
+                .collect();
+            let padded = piece.pad(&start.to_vec(), &hi);
+            total = Some(total.map_or(padded, |t| t + padded));
+        }
+        return total.expect("at least one piece");
+    };
+    pieces.sort_by_key(|(start, _)| start.get(axis));
+    // Cut the axis at every piece's ends; each segment is the sum of the pieces covering it
+    // (or zeros), and one concat lays the segments side by side.
+    let span =
+        |(start, piece): &(Dims, Var<'b>)| (start.get(axis), start.get(axis) + piece.shape()[axis]);
+    let mut cuts: Vec<usize> = pieces
+        .iter()
+        .flat_map(|p| [span(p).0, span(p).1])
+        .chain([0, shape[axis]])
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let zeros = |len: usize| {
+        let mut s = shape.clone();
+        s[axis] = len;
+        b.splat(0.0, &s)
+    };
+    let mut parts = Vec::with_capacity(cuts.len());
+    let mut active: Vec<(Dims, Var<'b>)> = Vec::new();
+    let mut next = 0;
+    for w in cuts.windows(2) {
+        let (lo, hi) = (w[0], w[1]);
+        active.retain(|p| span(p).1 > lo);
+        while next < pieces.len() && span(&pieces[next]).0 <= lo {
+            active.push(pieces[next]);
+            next += 1;
+        }
+        let mut segment: Option<Var<'b>> = None;
+        for p in &active {
+            let part = p.1.slice_axis(axis, lo - span(p).0, hi - span(p).0);
+            segment = Some(segment.map_or(part, |acc| acc + part));
+        }
+        parts.push(segment.unwrap_or_else(|| zeros(hi - lo)));
+    }
+    if parts.len() == 1 {
+        parts[0]
+    } else {
+        b.concat(&parts, axis)
+    }
 }
 
 pub fn pad_vjp<'b>(x: Var<'b>, lo: Dims, g: Var<'b>) -> Var<'b> {

@@ -109,6 +109,17 @@ fn const_type(op: &Op, ty: Type, value: &Literal) -> Result<Type, ShapeError> {
     Ok(ty)
 }
 
+/// A cotangent contribution to one operand: a tensor of the operand's type, or (from `slice`)
+/// a smaller tensor placed at `start` in zeros of the operand's shape. Placing is left to the
+/// transform, which sums all placed pieces of a value at once (`layout::assemble`): padding
+/// each slice's cotangent to the full shape would make code that reads a vector element by
+/// element quadratic in size.
+#[derive(Clone, Copy, Debug)]
+pub enum Cotangent<'b> {
+    Dense(Var<'b>),
+    Placed { start: Dims, value: Var<'b> },
+}
+
 /// The vector-Jacobian product of one instruction: given the cotangent `g` of its result `y`,
 /// the cotangent of each operand (`None` is a symbolic zero). `needs[i]` says whether operand
 /// `i` wants one at all; rules may skip work for the others. Rules emit IR with the Builder,
@@ -119,28 +130,30 @@ pub fn vjp<'b>(
     y: Var<'b>,
     g: Var<'b>,
     needs: &[bool],
-) -> Vec<Option<Var<'b>>> {
+) -> Vec<Option<Cotangent<'b>>> {
+    let one = |ct: Var<'b>| vec![Some(Cotangent::Dense(ct))];
+    let each = |cts: &[Option<Var<'b>>]| cts.iter().map(|c| c.map(Cotangent::Dense)).collect();
     match op {
         Op::Const { .. } => vec![],
-        Op::Unary(u) => vec![unary::vjp(*u, args[0], y, g)],
-        Op::Binary(b) => binary::vjp(*b, args[0], args[1], y, g, needs[0], needs[1]).to_vec(),
+        Op::Unary(u) => each(&[unary::vjp(*u, args[0], y, g)]),
+        Op::Binary(b) => each(&binary::vjp(*b, args[0], args[1], y, g, needs[0], needs[1])),
         // Comparisons are piecewise constant, and masks carry no cotangent.
         Op::Compare(_) => vec![None, None],
         Op::Select => {
             let [a, b] = binary::select_vjp(args[0], g, needs[1], needs[2]);
-            vec![None, a, b]
+            each(&[None, a, b])
         }
-        Op::ReduceSum { axes } => vec![Some(reduce::sum_vjp(args[0], *axes, g))],
-        Op::ReduceMax { axes } => vec![Some(reduce::max_vjp(args[0], y, *axes, g))],
-        Op::Broadcast { axes, .. } => vec![Some(layout::broadcast_vjp(*axes, g))],
-        Op::Reshape { .. } => vec![Some(layout::reshape_vjp(args[0], g))],
-        Op::Transpose { perm } => vec![Some(layout::transpose_vjp(*perm, g))],
-        Op::Slice { start, stop } => vec![Some(layout::slice_vjp(args[0], *start, *stop, g))],
-        Op::Pad { lo, .. } => vec![Some(layout::pad_vjp(args[0], *lo, g))],
-        Op::Concat { axis } => layout::concat_vjp(args, *axis, g, needs),
-        Op::Matmul { ta, tb } => {
-            contract::vjp(args[0], args[1], *ta, *tb, g, needs[0], needs[1]).to_vec()
-        }
+        Op::ReduceSum { axes } => one(reduce::sum_vjp(args[0], *axes, g)),
+        Op::ReduceMax { axes } => one(reduce::max_vjp(args[0], y, *axes, g)),
+        Op::Broadcast { axes, .. } => one(layout::broadcast_vjp(*axes, g)),
+        Op::Reshape { .. } => one(layout::reshape_vjp(args[0], g)),
+        Op::Transpose { perm } => one(layout::transpose_vjp(*perm, g)),
+        Op::Slice { start, .. } => vec![Some(layout::slice_vjp(*start, g))],
+        Op::Pad { lo, .. } => one(layout::pad_vjp(args[0], *lo, g)),
+        Op::Concat { axis } => each(&layout::concat_vjp(args, *axis, g, needs)),
+        Op::Matmul { ta, tb } => each(&contract::vjp(
+            args[0], args[1], *ta, *tb, g, needs[0], needs[1],
+        )),
     }
 }
 
