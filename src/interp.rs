@@ -8,10 +8,8 @@
 //! with the JIT's lowering.
 
 use crate::call::{try_outputs, try_zeros, AllocError, CallError, Ranges, Signature};
-use crate::ir::{verify, Binary, Compare, Func, Inst, Literal, Op, Unary, VerifyError};
-use crate::ops::contract::{self, MatmulDims};
-use crate::ops::layout::{self, Walk};
-use crate::ops::{binary, reduce, unary};
+use crate::ir::{verify, Func, Literal, Op, VerifyError};
+use crate::ops::kernel::Kernel;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,26 +23,11 @@ enum Loc {
 }
 
 #[derive(Clone, Debug)]
-enum Kernel {
-    Unary(Unary),
-    Binary(Binary),
-    Compare(Compare),
-    Select,
-    ReduceSum(Box<Walk>),
-    ReduceMax(Box<Walk>),
-    /// `broadcast`, `transpose` and `slice`: one strided copy.
-    Copy(Box<Walk>),
-    /// Zero-fill, then place the operand.
-    Pad(Box<Walk>),
-    /// Place each operand in turn.
-    Concat(Box<[(Loc, Walk)]>),
-    Matmul(MatmulDims),
-}
-
-#[derive(Clone, Debug)]
 struct Step {
     kernel: Kernel,
+    /// Operand locations: inline for up to three operands, in `parts` for a concat.
     args: [Loc; 3],
+    parts: Box<[Loc]>,
     out: usize,
     len: usize,
 }
@@ -120,7 +103,8 @@ impl Program {
         let mut consts = Vec::new();
         for (k, inst) in f.insts.iter().enumerate() {
             let len = inst.ty.numel();
-            let Some(kernel) = kernel(f, inst, &loc) else {
+            let types: Vec<_> = inst.args.iter().map(|&a| f.value_type(a)).collect();
+            let Some(kernel) = Kernel::new(&inst.op, &types, inst.ty) else {
                 // A constant is written once, in a range of its own; a reshape shares its
                 // operand's storage.
                 let place = if let Op::Const { value, .. } = &inst.op {
@@ -133,16 +117,20 @@ impl Program {
                 loc.push(place);
                 continue;
             };
-            let mut args = [Loc::Input(usize::MAX); 3];
-            if !matches!(kernel, Kernel::Concat(_)) {
-                for (slot, a) in args.iter_mut().zip(inst.args.iter()) {
-                    *slot = loc[a.index()];
+            let operands = inst.args.iter().map(|a| loc[a.index()]);
+            let (mut args, mut parts) = ([Loc::Input(usize::MAX); 3], Box::default());
+            if inst.args.len() <= args.len() {
+                for (slot, l) in args.iter_mut().zip(operands) {
+                    *slot = l;
                 }
+            } else {
+                parts = operands.collect();
             }
             let out = alloc.take(len);
             steps.push(Step {
                 kernel,
                 args,
+                parts,
                 out,
                 len,
             });
@@ -249,59 +237,6 @@ fn deaths(f: &Func) -> Vec<Vec<u32>> {
     dies_at
 }
 
-/// The kernel of an instruction, with its strided walks precomputed; `None` for `const` and
-/// `reshape`, which need no step.
-fn kernel(f: &Func, inst: &Inst, loc: &[Loc]) -> Option<Kernel> {
-    let arg_ty = |i: usize| f.value_type(inst.args[i]);
-    Some(match &inst.op {
-        Op::Const { .. } | Op::Reshape { .. } => return None,
-        Op::Unary(u) => Kernel::Unary(*u),
-        Op::Binary(b) => Kernel::Binary(*b),
-        Op::Compare(c) => Kernel::Compare(*c),
-        Op::Select => Kernel::Select,
-        Op::ReduceSum { axes } => {
-            Kernel::ReduceSum(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
-        }
-        Op::ReduceMax { axes } => {
-            Kernel::ReduceMax(Box::new(reduce::reduce_walk(arg_ty(0).shape, *axes)))
-        }
-        Op::Broadcast { shape, axes } => {
-            Kernel::Copy(Box::new(layout::broadcast_walk(*shape, *axes)))
-        }
-        Op::Transpose { perm } => {
-            Kernel::Copy(Box::new(layout::transpose_walk(arg_ty(0).shape, *perm)))
-        }
-        Op::Slice { start, stop } => {
-            Kernel::Copy(Box::new(layout::slice_walk(arg_ty(0).shape, *start, *stop)))
-        }
-        Op::Pad { lo, .. } => Kernel::Pad(Box::new(layout::place_walk(
-            arg_ty(0).shape,
-            inst.ty.shape,
-            &lo.to_vec(),
-        ))),
-        Op::Concat { axis } => {
-            let axis = *axis as usize;
-            let mut at = 0;
-            let parts = (0..inst.args.len())
-                .map(|i| {
-                    let s = arg_ty(i).shape;
-                    let mut lo = vec![0; s.len()];
-                    lo[axis] = at;
-                    at += s.get(axis);
-                    (
-                        loc[inst.args[i].index()],
-                        layout::place_walk(s, inst.ty.shape, &lo),
-                    )
-                })
-                .collect();
-            Kernel::Concat(parts)
-        }
-        Op::Matmul { ta, tb } => {
-            Kernel::Matmul(contract::matmul_dims(arg_ty(0), arg_ty(1), *ta, *tb))
-        }
-    })
-}
-
 /// The operand slice for `l`, given the workspace split around a step's output range: `before`
 /// holds the offsets below the output, `after` those from `after_base` on.
 #[inline]
@@ -331,26 +266,13 @@ fn exec(step: &Step, buf: &mut [f64], inputs: &[&[f64]]) {
     let (out, after) = rest.split_at_mut(step.len);
     let (before, after): (&[f64], &[f64]) = (before, after);
     let base = step.out + step.len;
-    let arg = |i: usize| read(step.args[i], inputs, before, base, after);
-    match &step.kernel {
-        Kernel::Unary(u) => unary::kernel(*u, arg(0), out),
-        Kernel::Binary(b) => binary::kernel(*b, arg(0), arg(1), out),
-        Kernel::Compare(c) => binary::compare_kernel(*c, arg(0), arg(1), out),
-        Kernel::Select => binary::select_kernel(arg(0), arg(1), arg(2), out),
-        Kernel::ReduceSum(w) => reduce::sum_kernel(w, arg(0), out),
-        Kernel::ReduceMax(w) => reduce::max_kernel(w, arg(0), out),
-        Kernel::Copy(w) => w.copy(arg(0), out),
-        Kernel::Pad(w) => {
-            out.fill(0.0);
-            w.copy(arg(0), out);
-        }
-        Kernel::Concat(parts) => {
-            for (l, w) in parts.iter() {
-                w.copy(read(*l, inputs, before, base, after), out);
-            }
-        }
-        Kernel::Matmul(d) => contract::kernel(d, arg(0), arg(1), out),
-    }
+    let locs: &[Loc] = if step.parts.is_empty() {
+        &step.args
+    } else {
+        &step.parts
+    };
+    step.kernel
+        .run(|i| read(locs[i], inputs, before, base, after), out);
 }
 
 /// Evaluates `f` once on `inputs` (one flat buffer per parameter) and returns its results.

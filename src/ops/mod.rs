@@ -1,5 +1,6 @@
-//! The math of every op, by family: shape rules (here and in the family files) and the reference
-//! kernels the interpreter runs. VJP rules join them in the same files.
+//! The math of every op, by family: shape rules (here and in the family files), the reference
+//! kernels (`kernel` dispatches to the family files) that the interpreter runs and the
+//! simplifier folds constants with, and the VJP rules, in the same files.
 //!
 //! Knows nothing of Cranelift. Scalar functions that generated code calls (`exp`, `sigmoid`,
 //! `pow`, ...) are defined once in `unary` and `binary` as `extern "C"` functions, so the
@@ -7,6 +8,7 @@
 
 pub mod binary;
 pub mod contract;
+pub mod kernel;
 pub mod layout;
 pub mod reduce;
 pub mod unary;

@@ -16,8 +16,8 @@
 //! Not rewritten, because IEEE forbids it: `x + 0` (wrong for `x = -0`), `x * 0` (wrong for
 //! infinite or NaN `x`), `x - x` (NaN for infinite `x`), and anything that reassociates.
 
-use crate::interp;
-use crate::ir::{Binary, Builder, Dims, Func, Inst, Literal, Op, Type, Unary, Value};
+use crate::ir::{Binary, Builder, Dims, Literal, Op, Type, Unary, Value};
+use crate::ops::kernel::Kernel;
 use crate::ops::{self, binary, unary};
 use std::sync::Arc;
 
@@ -79,27 +79,25 @@ fn fold(b: &Builder, op: &Op, args: &[Value], ty: Type) -> Option<Value> {
     if too_big {
         return None;
     }
-    // Evaluate with the interpreter: a function of constants and the op.
-    let mut f = Func::new("fold");
-    for (lit, t) in lits.iter().zip(&types) {
-        f.insts.push(Inst {
-            op: Op::Const {
-                ty: *t,
-                value: lit.clone(),
-            },
-            args: Box::new([]),
-            ty: *t,
-            name: None,
-        });
-    }
-    f.insts.push(Inst {
-        op: op.clone(),
-        args: (0..args.len() as u32).map(Value).collect(),
-        ty,
-        name: None,
-    });
-    f.results = vec![Value(args.len() as u32)];
-    let out = interp::eval(&f, &[]).ok()?.pop()?;
+    // Evaluate with the op's reference kernel, on the constants' elements. `reshape` keeps
+    // its operand's elements.
+    let data: Vec<Vec<f64>> = lits
+        .iter()
+        .zip(&types)
+        .map(|(l, t)| {
+            let mut v = vec![0.0; t.numel()];
+            l.write_into(&mut v);
+            v
+        })
+        .collect();
+    let out = match Kernel::new(op, &types, ty) {
+        Some(kernel) => {
+            let mut out = vec![0.0; ty.numel()];
+            kernel.run(|i| &data[i], &mut out);
+            out
+        }
+        None => data.into_iter().next()?,
+    };
     Some(constant(b, ty, Literal::Elements(Arc::from(out))))
 }
 
