@@ -29,6 +29,10 @@
 //! assert_eq!(interpreted[1], dy.to_vec());
 //! ```
 
+// An `unsafe fn` does no unsafe operation outside an `unsafe` block, so that the word marks
+// every such operation (`tests/tidy.rs` confines the blocks to `jit/compiled.rs`).
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod ad;
 pub mod bench;
 pub mod call;
