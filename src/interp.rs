@@ -222,6 +222,7 @@ impl Program {
 
     /// The steps, then the copies into the outputs. Buffers of the wrong lengths make it panic
     /// or compute garbage, never more: this is safe code.
+    #[inline]
     fn execute(&self, buf: &mut [f64], inputs: &[&[f64]], outputs: &mut [&mut [f64]]) {
         for step in &self.steps {
             exec(step, buf, inputs);
