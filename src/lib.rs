@@ -4,8 +4,8 @@
 //! [`ir::Builder`] or as `.ir` text. [`ad`] transforms it into one function computing value and
 //! gradient (or value, gradient and Hessian-vector product), [`opt`] simplifies it, and
 //! [`jit`] compiles it to native code with Cranelift. The tape interpreter ([`interp`]) runs the
-//! same IR, as the oracle the compiled code must match bit for bit and as a baseline; both are
-//! called through one trait, [`call::Executor`].
+//! same IR, as the oracle the compiled code must match bit for bit and as a baseline; both
+//! implement one trait, [`call::Executor`].
 //!
 //! ```
 //! use adjit::ir::Builder;
