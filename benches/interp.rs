@@ -1,6 +1,7 @@
 //! The tape interpreter on every shipped model (time per call on the seeded default inputs),
 //! and on the scalar Rosenbrock graph to give a time per instruction.
 
+use adjit::call::Executor;
 use adjit::interp::Program;
 use adjit::ir::Func;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -11,11 +12,7 @@ fn bench_func(c: &mut Criterion, group: &str, name: &str, f: &Func) {
     let mut ws = prog.workspace();
     let inputs = adjit::inputs::defaults(f, 0);
     let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut outs: Vec<Vec<f64>> = f
-        .result_types()
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
+    let mut outs = prog.try_outputs().expect("outputs fit");
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(f.insts.len() as u64));
     let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();

@@ -5,34 +5,36 @@
 #[path = "hand.rs"]
 mod hand;
 
+use adjit::call::Executor;
 use adjit::interp::Program;
 use adjit::ir::{Builder, Func, Var};
 use adjit::{ad, inputs, ir, jit, models};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use std::hint::black_box;
 use std::time::Duration;
 
-/// Benchmarks compiled and interpreted `g` on its default inputs under `group/label`.
-fn jit_and_interp(c: &mut Criterion, group: &str, label: &str, g: &Func) {
+/// Benchmarks `e`'s checked call on the default inputs of `g` under `group/id`.
+fn bench_call<E: Executor>(grp: &mut BenchmarkGroup<'_, WallTime>, id: String, e: &E, g: &Func) {
     let ins_owned = inputs::defaults(g, 0);
     let ins: Vec<&[f64]> = ins_owned.iter().map(Vec::as_slice).collect();
-    let mut outs: Vec<Vec<f64>> = g
-        .result_types()
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
+    let mut outs = e.try_outputs().expect("outputs fit");
     let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-    let compiled = jit::compile(g).unwrap();
-    let mut ws = compiled.workspace();
-    let prog = Program::new(g).unwrap();
-    let mut iws = prog.workspace();
+    let mut ws = e.workspace();
+    grp.bench_function(id, |b| {
+        b.iter(|| e.call(&mut ws, black_box(&ins), &mut refs).unwrap())
+    });
+}
+
+/// Benchmarks compiled and interpreted `g` on its default inputs under `group/label`.
+fn jit_and_interp(c: &mut Criterion, group: &str, label: &str, g: &Func) {
     let mut grp = c.benchmark_group(group);
-    grp.bench_function(format!("jit/{label}"), |b| {
-        b.iter(|| compiled.call(&mut ws, black_box(&ins), &mut refs).unwrap())
-    });
-    grp.bench_function(format!("interp/{label}"), |b| {
-        b.iter(|| prog.run(&mut iws, black_box(&ins), &mut refs).unwrap())
-    });
+    let compiled = jit::compile(g).unwrap();
+    bench_call(&mut grp, format!("jit/{label}"), &compiled, g);
+    let prog = Program::new(g).unwrap();
+    bench_call(&mut grp, format!("interp/{label}"), &prog, g);
     grp.finish();
 }
 

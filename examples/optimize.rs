@@ -1,9 +1,11 @@
 //! Builds the Rosenbrock function with the Builder, differentiates and compiles it once, then
 //! minimizes it by gradient descent with momentum, calling the compiled gradient a hundred
-//! thousand times; finally evaluates gradients from four threads sharing one `Compiled`.
+//! thousand times; finally evaluates gradients from four threads sharing one `Compiled` (each
+//! through `Executor::eval`, which makes the thread's own workspace).
 //!
 //! Run with `cargo run --release --example optimize`.
 
+use adjit::call::{EvalError, Executor};
 use adjit::ir::Builder;
 use adjit::{ad, jit};
 use std::sync::Arc;
@@ -45,13 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let grad = Arc::clone(&grad);
-            std::thread::spawn(move || -> Result<f64, jit::JitError> {
-                let mut ws = grad.workspace();
+            std::thread::spawn(move || -> Result<f64, EvalError> {
+                // `eval` (of `call::Executor`) makes this thread's workspace and outputs.
                 let x = vec![0.5 + 0.1 * t as f64; 10];
-                let (mut y, mut g) = ([0.0], vec![0.0; 10]);
-                grad.call(&mut ws, &[&x], &mut [&mut y, &mut g])
-                    .expect("buffers match the signature");
-                Ok(y[0])
+                Ok(grad.eval(&[x])?[0][0])
             })
         })
         .collect();

@@ -7,7 +7,7 @@
 //! samples, minus one: 0.05 means the middle half lies within 5%).
 
 use crate::ad::{self, AdError};
-use crate::call::{try_outputs, AllocError};
+use crate::call::{try_outputs, AllocError, Executor};
 use crate::interp::Program;
 use crate::ir::{self, Func};
 use crate::jit::{self, Compiled, JitError};
@@ -146,23 +146,14 @@ impl Bound {
         })
     }
 
-    fn time_interp(&mut self, f: &Func, budget: Budget) -> Result<Timing, BenchError> {
-        let prog = Program::new(f).map_err(BenchError::Verify)?;
-        let mut ws = prog.try_workspace().map_err(BenchError::Alloc)?;
+    /// Times `exec`'s checked call on these buffers (the slice lists are built once, so the
+    /// timed calls allocate nothing).
+    fn time<E: Executor>(&mut self, exec: &E, budget: Budget) -> Result<Timing, BenchError> {
+        let mut ws = exec.try_workspace().map_err(BenchError::Alloc)?;
         let ins: Vec<&[f64]> = self.inputs.iter().map(Vec::as_slice).collect();
         let mut outs: Vec<&mut [f64]> = self.outputs.iter_mut().map(Vec::as_mut_slice).collect();
         Ok(time(budget, || {
-            prog.run(&mut ws, std::hint::black_box(&ins), &mut outs)
-                .expect("buffers match the signature");
-        }))
-    }
-
-    fn time_jit(&mut self, c: &Compiled, budget: Budget) -> Result<Timing, BenchError> {
-        let mut ws = c.try_workspace().map_err(BenchError::Alloc)?;
-        let ins: Vec<&[f64]> = self.inputs.iter().map(Vec::as_slice).collect();
-        let mut outs: Vec<&mut [f64]> = self.outputs.iter_mut().map(Vec::as_mut_slice).collect();
-        Ok(time(budget, || {
-            c.call(&mut ws, std::hint::black_box(&ins), &mut outs)
+            exec.call(&mut ws, std::hint::black_box(&ins), &mut outs)
                 .expect("buffers match the signature");
         }))
     }
@@ -229,8 +220,9 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
     let mut compiled = interp;
     for (k, (func, c)) in [(&f, &cf), (&g, &cg), (&h, &ch)].into_iter().enumerate() {
         let mut bound = Bound::new(func, 0).map_err(BenchError::Alloc)?;
-        interp[k] = bound.time_interp(func, budget)?;
-        compiled[k] = bound.time_jit(c, budget)?;
+        let prog = Program::new(func).map_err(BenchError::Verify)?;
+        interp[k] = bound.time(&prog, budget)?;
+        compiled[k] = bound.time(c, budget)?;
     }
     Ok(Report {
         model: model.to_string(),

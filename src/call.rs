@@ -1,7 +1,10 @@
 //! What the interpreter and the JIT share: the calling convention (flat row-major `f64`
 //! buffers, one per parameter and one per result, checked against the static signature; bool
-//! values travel as `0.0`/`1.0`), the allocator that plans workspace ranges, and fallible
-//! allocation of buffers (running out of memory is an error, not an abort).
+//! values travel as `0.0`/`1.0`), the face both executors show (`Executor`: signature,
+//! workspace, checked and unchecked calls, and `eval` for callers who do not reuse buffers),
+//! the allocator that plans workspace ranges, and fallible allocation of buffers (running out
+//! of memory is an error, not an abort). It knows no executor: `interp` and `jit` implement
+//! `Executor`.
 
 use crate::ir::{Func, Type, Value};
 use std::collections::HashMap;
@@ -58,7 +61,7 @@ impl fmt::Display for CallError {
                 ty.numel()
             ),
             CallError::ForeignWorkspace => {
-                write!(f, "the workspace belongs to another compiled function")
+                write!(f, "the workspace belongs to another function")
             }
         }
     }
@@ -66,9 +69,12 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// The types of a function's inputs and outputs, with parameter names for messages.
+/// The types of a function's inputs and outputs, with the function's and the parameters'
+/// names for messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature {
+    /// The function's name, without the `@`.
+    pub name: String,
     pub inputs: Vec<(String, Type)>,
     pub outputs: Vec<Type>,
     /// Element counts, precomputed so that checking a call is a few compares.
@@ -81,6 +87,7 @@ impl Signature {
         let inputs: Vec<(String, Type)> = f.params.iter().map(|p| (p.name.clone(), p.ty)).collect();
         let outputs = f.result_types();
         Signature {
+            name: f.name.clone(),
             input_lens: inputs.iter().map(|(_, t)| t.numel()).collect(),
             output_lens: outputs.iter().map(|t| t.numel()).collect(),
             inputs,
@@ -143,6 +150,114 @@ impl Signature {
             }
         }
         unreachable!("mismatch is only called for calls that fail check")
+    }
+}
+
+/// What the interpreter (`interp::Program`) and compiled code (`jit::Compiled`) both are: a
+/// function that is called on caller-held buffers with a caller-held workspace. Code written
+/// against this trait runs on either executor (the tests compare them through it).
+///
+/// The per-call path is `call` (or `call_unchecked`) on buffers and a workspace made once:
+/// it allocates nothing. `eval` and `call_vecs` are conveniences that allocate.
+pub trait Executor {
+    /// Scratch memory for one thread's calls of one executor, reused between calls.
+    type Workspace;
+
+    /// The types (and names) of the inputs and outputs.
+    fn signature(&self) -> &Signature;
+
+    /// A fresh workspace, constants in place, or an error naming its size and largest value
+    /// if the memory cannot be had.
+    fn try_workspace(&self) -> Result<Self::Workspace, AllocError>;
+
+    /// A fresh workspace. Panics if the memory cannot be had (see `try_workspace`).
+    fn workspace(&self) -> Self::Workspace {
+        self.try_workspace().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Calls the function: one flat row-major buffer per parameter and per result, checked
+    /// against the signature, and a workspace from this executor. Allocates nothing.
+    fn call(
+        &self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) -> Result<(), CallError>;
+
+    /// Calls the function without checking the buffers or the workspace.
+    ///
+    /// # Safety
+    /// `ws` must come from this executor's `workspace` or `try_workspace`; `inputs` must hold
+    /// one buffer per parameter and `outputs` one per result, each exactly as long as its type
+    /// has elements. (The interpreter panics or computes garbage when this is broken; compiled
+    /// code reads and writes out of bounds.) `jit::Compiled` also has an inherent
+    /// `call_unchecked` over raw pointer arrays, which a method call on a `Compiled` finds
+    /// first; this one is reached through the trait.
+    unsafe fn call_unchecked(
+        &self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    );
+
+    /// One zeroed buffer per output, or an error naming the output that did not fit.
+    fn try_outputs(&self) -> Result<Vec<Vec<f64>>, AllocError> {
+        let s = self.signature();
+        try_outputs(&s.name, &s.outputs)
+    }
+
+    /// `call` on owned buffers. Builds the lists of slices, so it allocates (a pointer per
+    /// buffer); a loop that must not allocate builds them once and uses `call`.
+    fn call_vecs(
+        &self,
+        ws: &mut Self::Workspace,
+        inputs: &[Vec<f64>],
+        outputs: &mut [Vec<f64>],
+    ) -> Result<(), CallError> {
+        let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+        let mut outs: Vec<&mut [f64]> = outputs.iter_mut().map(Vec::as_mut_slice).collect();
+        self.call(ws, &ins, &mut outs)
+    }
+
+    /// Runs the function once on `inputs` (one flat buffer per parameter) and returns its
+    /// results, allocating the outputs and a workspace (fallibly). For repeated calls, keep a
+    /// workspace and buffers and use `call`.
+    fn eval(&self, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, EvalError> {
+        let mut outputs = self.try_outputs()?;
+        let mut ws = self.try_workspace()?;
+        self.call_vecs(&mut ws, inputs, &mut outputs)?;
+        Ok(outputs)
+    }
+}
+
+/// Why `Executor::eval` failed: memory for the outputs or the workspace could not be had, or
+/// the inputs do not match the signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EvalError {
+    Alloc(AllocError),
+    Call(CallError),
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::Alloc(e) => e.fmt(f),
+            EvalError::Call(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+impl From<AllocError> for EvalError {
+    fn from(e: AllocError) -> Self {
+        EvalError::Alloc(e)
+    }
+}
+
+impl From<CallError> for EvalError {
+    fn from(e: CallError) -> Self {
+        EvalError::Call(e)
     }
 }
 

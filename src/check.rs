@@ -17,7 +17,7 @@
 //! of the function, the hvp check those of the gradient function.
 
 use crate::ad::{self, AdError};
-use crate::call::{try_outputs, AllocError};
+use crate::call::{AllocError, Executor};
 use crate::inputs::Rng;
 use crate::interp::Program;
 use crate::ir::{verify, Binary, Builder, Func, Op, Unary, Value, Var, VerifyError};
@@ -125,16 +125,14 @@ impl Runner {
     fn new(f: &Func) -> Result<Runner, AllocError> {
         let prog = Program::new(f).expect("verified before planning");
         let ws = prog.try_workspace()?;
-        let outs = try_outputs(&f.name, &f.result_types())?;
+        let outs = prog.try_outputs()?;
         Ok(Runner { prog, ws, outs })
     }
 
     /// Runs on inputs of the lengths `check` has verified (or extended by transforms).
     fn run(&mut self, inputs: &[Vec<f64>]) -> &[Vec<f64>] {
-        let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-        let mut refs: Vec<&mut [f64]> = self.outs.iter_mut().map(Vec::as_mut_slice).collect();
         self.prog
-            .run(&mut self.ws, &ins, &mut refs)
+            .call_vecs(&mut self.ws, inputs, &mut self.outs)
             .expect("inputs match the signature");
         &self.outs
     }

@@ -5,9 +5,10 @@
 //! reuse; strides for every layout op); `Program::run` then walks the planned steps over a
 //! caller-held `Workspace` with no heap allocation and no lookups. `reshape` costs nothing: its
 //! result shares its operand's storage. Kernels come from `crate::ops`; nothing here is shared
-//! with the JIT's lowering.
+//! with the JIT's lowering. `Program` implements `call::Executor`, the face it shares with the
+//! JIT's `Compiled`.
 
-use crate::call::{try_outputs, try_zeros, AllocError, CallError, Ranges, Signature};
+use crate::call::{try_zeros, AllocError, CallError, EvalError, Executor, Ranges, Signature};
 use crate::ir::{verify, Func, Literal, Op, VerifyError};
 use crate::ops::kernel::Kernel;
 use std::fmt;
@@ -85,6 +86,15 @@ impl std::error::Error for InterpError {}
 impl From<CallError> for InterpError {
     fn from(e: CallError) -> Self {
         InterpError::Call(e)
+    }
+}
+
+impl From<EvalError> for InterpError {
+    fn from(e: EvalError) -> Self {
+        match e {
+            EvalError::Alloc(e) => InterpError::Alloc(e),
+            EvalError::Call(e) => InterpError::Call(e),
+        }
     }
 }
 
@@ -194,14 +204,55 @@ impl Program {
             return Err(CallError::ForeignWorkspace);
         }
         self.signature.check(inputs, outputs)?;
-        let buf = &mut ws.buf[..];
+        self.execute(&mut ws.buf, inputs, outputs);
+        Ok(())
+    }
+
+    /// The steps, then the copies into the outputs. Buffers of the wrong lengths make it panic
+    /// or compute garbage, never more: this is safe code.
+    #[inline]
+    fn execute(&self, buf: &mut [f64], inputs: &[&[f64]], outputs: &mut [&mut [f64]]) {
         for step in &self.steps {
             exec(step, buf, inputs);
         }
         for (out, &l) in outputs.iter_mut().zip(&self.outputs) {
             out.copy_from_slice(read(l, inputs, buf, 0, &[]));
         }
-        Ok(())
+    }
+}
+
+impl Executor for Program {
+    type Workspace = Workspace;
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn try_workspace(&self) -> Result<Workspace, AllocError> {
+        Program::try_workspace(self)
+    }
+
+    #[inline]
+    fn call(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) -> Result<(), CallError> {
+        self.run(ws, inputs, outputs)
+    }
+
+    /// Skips the checks of `run`. The body is safe code (the crate denies unsafe operations
+    /// outside `unsafe` blocks, and there are none here): a broken promise panics or gives
+    /// garbage.
+    #[inline]
+    unsafe fn call_unchecked(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) {
+        self.execute(&mut ws.buf, inputs, outputs);
     }
 }
 
@@ -279,10 +330,5 @@ fn exec(step: &Step, buf: &mut [f64], inputs: &[&[f64]]) {
 /// For repeated calls, keep a `Program` and a `Workspace` instead.
 pub fn eval(f: &Func, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, InterpError> {
     let prog = Program::new(f).map_err(InterpError::Verify)?;
-    let mut ws = prog.try_workspace().map_err(InterpError::Alloc)?;
-    let ins: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
-    let mut outs = try_outputs(&f.name, &prog.signature.outputs).map_err(InterpError::Alloc)?;
-    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
-    prog.run(&mut ws, &ins, &mut refs)?;
-    Ok(outs)
+    Ok(prog.eval(inputs)?)
 }

@@ -4,7 +4,8 @@
 //! [`ir::Builder`] or as `.ir` text. [`ad`] transforms it into one function computing value and
 //! gradient (or value, gradient and Hessian-vector product), [`opt`] simplifies it, and
 //! [`jit`] compiles it to native code with Cranelift. The tape interpreter ([`interp`]) runs the
-//! same IR, as the oracle the compiled code must match bit for bit and as a baseline.
+//! same IR, as the oracle the compiled code must match bit for bit and as a baseline; both
+//! implement one trait, [`call::Executor`].
 //!
 //! ```
 //! use adjit::ir::Builder;
@@ -27,7 +28,15 @@
 //! // The interpreter gives the same bits.
 //! let interpreted = interp::eval(&g, &[vec![0.5, 2.0]]).unwrap();
 //! assert_eq!(interpreted[1], dy.to_vec());
+//!
+//! // Both executors implement `call::Executor`; its `eval` allocates the outputs for one call.
+//! use adjit::call::Executor;
+//! assert_eq!(compiled.eval(&[vec![0.5, 2.0]]).unwrap(), interpreted);
 //! ```
+
+// An `unsafe fn` does no unsafe operation outside an `unsafe` block, so that the word marks
+// every such operation (`tests/tidy.rs` confines the blocks to `jit/compiled.rs`).
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ad;
 pub mod bench;

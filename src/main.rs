@@ -5,7 +5,7 @@
 mod cli;
 
 use adjit::ad;
-use adjit::call::try_outputs;
+use adjit::call::Executor;
 use adjit::check::{check, CheckError, CheckOptions, Part};
 use adjit::interp::Program;
 use adjit::ir::{Func, Type};
@@ -229,21 +229,12 @@ fn gather_inputs(f: &Func, args: &InputArgs) -> CliResult<Vec<Vec<f64>>> {
 /// Runs `f` once on `inputs`, compiled (or interpreted with `interp`), and returns its results.
 fn execute(f: &Func, inputs: &[Vec<f64>], interp: bool) -> CliResult<Vec<Vec<f64>>> {
     let fail = |e: &dyn std::fmt::Display| CliError(format!("@{}: {e}", f.name));
-    let mut outs = try_outputs(&f.name, &f.result_types()).map_err(|e| fail(&e))?;
-    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-    if interp {
-        let prog = Program::new(f).map_err(|e| fail(&e))?;
-        let mut ws = prog.try_workspace().map_err(|e| fail(&e))?;
-        prog.run(&mut ws, &ins, &mut refs).map_err(|e| fail(&e))?;
+    let outs = if interp {
+        Program::new(f).map_err(|e| fail(&e))?.eval(inputs)
     } else {
-        let compiled = jit::compile(f).map_err(|e| fail(&e))?;
-        let mut ws = compiled.try_workspace().map_err(|e| fail(&e))?;
-        compiled
-            .call(&mut ws, &ins, &mut refs)
-            .map_err(|e| fail(&e))?;
-    }
-    Ok(outs)
+        jit::compile(f).map_err(|e| fail(&e))?.eval(inputs)
+    };
+    outs.map_err(|e| fail(&e))
 }
 
 /// An AD error, prefixed with the file it concerns.

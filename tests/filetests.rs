@@ -17,6 +17,7 @@
 
 mod common;
 
+use adjit::call::Executor;
 use adjit::ir::{self, Func};
 use common::{bless, canonical, close, diff, repo_path};
 
@@ -251,10 +252,23 @@ fn run_inputs(f: &Func, spec: &str) -> Result<Vec<Vec<f64>>, String> {
     Ok(inputs)
 }
 
-/// Checks the `run` lines; returns the text with their outputs as the interpreter gives them.
+/// Equal bits, NaN matching NaN (payloads aside).
+fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
+        })
+}
+
+/// Checks the `run` lines, in the interpreter against the expected outputs and in compiled
+/// code against the interpreter; returns the text with the outputs the interpreter gives.
 fn check_runs(rel: &str, text: &str, f: &Func, failures: &mut Vec<String>) -> String {
     let mut new_text = String::new();
     let mut mismatches = Vec::new();
+    let mut compiled = None;
     for (i, line) in text.lines().enumerate() {
         let Some(pos) = line.find("; run:") else {
             new_text.push_str(line);
@@ -267,6 +281,20 @@ fn check_runs(rel: &str, text: &str, f: &Func, failures: &mut Vec<String>) -> St
             run_inputs(f, spec).unwrap_or_else(|e| panic!("{rel}:{}: bad run line: {e}", i + 1));
         let got =
             adjit::interp::eval(f, &inputs).unwrap_or_else(|e| panic!("{rel}:{}: {e}", i + 1));
+        let compiled = compiled.get_or_insert_with(|| {
+            adjit::jit::compile(f).unwrap_or_else(|e| panic!("{rel}: does not compile: {e}"))
+        });
+        let jit = compiled
+            .eval(&inputs)
+            .unwrap_or_else(|e| panic!("{rel}:{}: compiled: {e}", i + 1));
+        if !same_bits(&got, &jit) {
+            failures.push(format!(
+                "line {}: compiled code gives {} where the interpreter gives {}",
+                i + 1,
+                format_values(&jit, f),
+                format_values(&got, f)
+            ));
+        }
         let got_text = format_values(&got, f);
         let ok = match parse_values(want) {
             Ok(exp) => {

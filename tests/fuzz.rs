@@ -12,6 +12,7 @@
 
 mod common;
 
+use adjit::call::Executor;
 use adjit::inputs::{defaults, Rng};
 use adjit::ir::{self, Func, Opcode};
 use adjit::{ad, interp, jit};
@@ -196,16 +197,7 @@ fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
 
 fn compiled(f: &Func, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let c = jit::compile(f).unwrap_or_else(|e| panic!("a verified function compiles: {e}"));
-    let mut ws = c.try_workspace().expect("small workspaces fit");
-    let mut outs: Vec<Vec<f64>> = f
-        .result_types()
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
-    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-    c.call(&mut ws, &ins, &mut refs).expect("buffers match");
-    outs
+    c.eval(inputs).expect("small buffers fit and match")
 }
 
 /// Runs `f` in both executors; they must agree.

@@ -1,89 +1,10 @@
-//! The tape interpreter: call checking, IEEE special values, workspace planning, and a function
-//! of one million instructions (no recursion over the graph anywhere on the way).
+//! The tape interpreter: IEEE special values, workspace planning, and a function of one million
+//! instructions (no recursion over the graph anywhere on the way). Call checking, the same for
+//! both executors, is tested through `call::Executor` in `jit.rs`.
 
-use adjit::call::CallError;
 use adjit::interp::{eval, Program};
 use adjit::ir::{self, Builder};
 use adjit::ops::binary::{maximum, minimum};
-
-fn two_input_fn() -> ir::Func {
-    let b = Builder::new("f");
-    let x = b.param("x", &[3]);
-    let y = b.param("y", &[3]);
-    b.finish(&[(x * y).sum(), x.max(y)]).unwrap()
-}
-
-#[test]
-fn wrong_calls_are_errors() {
-    let f = two_input_fn();
-    let p = Program::new(&f).unwrap();
-    let mut ws = p.workspace();
-    let (x, y) = ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]);
-    let (mut s, mut m) = ([0.0], [0.0; 3]);
-    let err = p.run(&mut ws, &[&x], &mut [&mut s, &mut m]).unwrap_err();
-    assert_eq!(
-        err,
-        CallError::InputCount {
-            expected: 2,
-            got: 1
-        }
-    );
-    let err = p
-        .run(&mut ws, &[&x, &y[..2]], &mut [&mut s, &mut m])
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::InputLength {
-                index: 1,
-                got: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("'y': f64[3]) needs 3 elements, got 2"),
-        "{err}"
-    );
-    let err = p.run(&mut ws, &[&x, &y], &mut [&mut s]).unwrap_err();
-    assert_eq!(
-        err,
-        CallError::OutputCount {
-            expected: 2,
-            got: 1
-        }
-    );
-    let mut short = [0.0; 2];
-    let err = p
-        .run(&mut ws, &[&x, &y], &mut [&mut s, &mut short])
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::OutputLength {
-                index: 1,
-                got: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let other = Program::new(&f).unwrap();
-    let mut foreign = other.workspace();
-    assert_eq!(
-        p.run(&mut foreign, &[&x, &y], &mut [&mut s, &mut m])
-            .unwrap_err(),
-        CallError::ForeignWorkspace
-    );
-    p.run(&mut ws, &[&x, &y], &mut [&mut s, &mut m]).unwrap();
-    assert_eq!(s, [32.0]);
-    assert_eq!(m, [4.0, 5.0, 6.0]);
-    // The workspace is reused: a second call gives the same answer.
-    p.run(&mut ws, &[&y, &x], &mut [&mut s, &mut m]).unwrap();
-    assert_eq!((s, m), ([32.0], [4.0, 5.0, 6.0]));
-}
 
 #[test]
 fn ieee_specials_propagate_as_documented() {

@@ -1,32 +1,19 @@
 //! The Cranelift backend against the interpreter: every model (f, grad, hvp), random graphs
-//! over the whole op set, IEEE special values, threads, call checking, big graphs and memory.
+//! over the whole op set, IEEE special values, threads, big graphs and memory; and call
+//! checking, one generic test run over both executors through `call::Executor`.
 //!
 //! Agreement is bit for bit (NaN matching NaN): the JIT evaluates every op with the
 //! interpreter's scalar functions and sums in the interpreter's order.
 
 mod common;
 
-use adjit::call::CallError;
-use adjit::interp;
+use adjit::call::{CallError, EvalError, Executor};
+use adjit::interp::{self, Program};
 use adjit::ir::{self, Builder, Func, Op};
 use adjit::jit::{self, Compiled, Jit, JitOptions, Tier};
 use common::random_graph::random_func;
 use proptest::prelude::*;
 use std::sync::Arc;
-
-fn run_jit(c: &Compiled, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let mut ws = c.workspace();
-    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut outs: Vec<Vec<f64>> = c
-        .signature()
-        .outputs
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
-    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-    c.call(&mut ws, &ins, &mut refs).unwrap();
-    outs
-}
 
 /// 0 when bit-identical (NaN matching NaN); otherwise the largest norm-wise relative difference
 /// of an output, `max |a - b| / max |a|` (infinite if NaN-ness differs), for the message.
@@ -63,7 +50,7 @@ fn check_agrees(name: &str, f: &Func, inputs: &[Vec<f64>]) {
         })
         .compile(f)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let got = run_jit(&c, inputs);
+        let got = c.eval(inputs).unwrap();
         let d = difference(&want, &got);
         assert_eq!(
             d, 0.0,
@@ -160,56 +147,112 @@ fn ieee_specials_match_the_interpreter() {
     }
 }
 
-#[test]
-fn wrong_calls_are_errors() {
-    let f = ir::parse(adjit::models::find("logistic").unwrap().text).unwrap();
-    let c = jit::compile(&f).unwrap();
-    let mut ws = c.workspace();
-    let inputs = adjit::inputs::defaults(&f, 0);
-    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut y = [0.0];
-    assert_eq!(
-        c.call(&mut ws, &ins[..2], &mut [&mut y]).unwrap_err(),
-        CallError::InputCount {
-            expected: 3,
-            got: 2
-        }
-    );
-    let short = vec![0.0; 99];
-    let err = c
-        .call(&mut ws, &[ins[0], ins[1], &short], &mut [&mut y])
-        .unwrap_err();
+fn two_input_fn() -> Func {
+    let b = Builder::new("f");
+    let x = b.param("x", &[3]);
+    let y = b.param("y", &[3]);
+    b.finish(&[(x * y).sum(), x.max(y)]).unwrap()
+}
+
+/// What every executor of `two_input_fn` does with calls, through the trait alone: each kind of
+/// wrong call is its error (`other` is another executor of the same function, whose workspace
+/// is foreign); a right call gives the values, again with the workspace reused; `eval` reports
+/// wrong inputs as the call's errors.
+fn calls_are_checked<E: Executor>(e: &E, other: &E) {
+    let mut ws = e.workspace();
+    let (x, y) = ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]);
+    let (mut s, mut m) = ([0.0], [0.0; 3]);
+    let err = e.call(&mut ws, &[&x], &mut [&mut s, &mut m]);
+    let count = CallError::InputCount {
+        expected: 2,
+        got: 1,
+    };
+    assert_eq!(err, Err(count.clone()));
+    let err = e.call(&mut ws, &[&x, &y[..2]], &mut [&mut s, &mut m]);
+    let err = err.unwrap_err();
     assert!(
         matches!(
             err,
             CallError::InputLength {
-                index: 2,
-                got: 99,
+                index: 1,
+                got: 2,
                 ..
             }
         ),
         "{err}"
     );
-    let mut long = [0.0; 2];
-    assert!(matches!(
-        c.call(&mut ws, &ins, &mut [&mut long]).unwrap_err(),
-        CallError::OutputLength { .. }
-    ));
-    assert!(matches!(
-        c.call(&mut ws, &ins, &mut []).unwrap_err(),
-        CallError::OutputCount { .. }
-    ));
-    let other = jit::compile(&f).unwrap();
+    let message = "'y': f64[3]) needs 3 elements, got 2";
+    assert!(err.to_string().contains(message), "{err}");
+    let err = e.call(&mut ws, &[&x, &y], &mut [&mut s]);
+    let want = CallError::OutputCount {
+        expected: 2,
+        got: 1,
+    };
+    assert_eq!(err, Err(want));
+    let mut short = [0.0; 2];
+    let err = e.call(&mut ws, &[&x, &y], &mut [&mut s, &mut short]);
+    assert!(
+        matches!(
+            err,
+            Err(CallError::OutputLength {
+                index: 1,
+                got: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
     let mut foreign = other.workspace();
+    let err = e.call(&mut foreign, &[&x, &y], &mut [&mut s, &mut m]);
+    assert_eq!(err, Err(CallError::ForeignWorkspace));
+    e.call(&mut ws, &[&x, &y], &mut [&mut s, &mut m]).unwrap();
+    assert_eq!((s, m), ([32.0], [4.0, 5.0, 6.0]));
+    // The workspace is reused: a second call gives the same answer.
+    e.call(&mut ws, &[&y, &x], &mut [&mut s, &mut m]).unwrap();
+    assert_eq!((s, m), ([32.0], [4.0, 5.0, 6.0]));
+
+    assert_eq!(e.eval(&[x.to_vec()]), Err(EvalError::Call(count)));
+    let err = e.eval(&[x.to_vec(), y[..2].to_vec()]).unwrap_err();
+    assert!(err.to_string().contains(message), "{err}");
+    assert!(matches!(
+        err,
+        EvalError::Call(CallError::InputLength { .. })
+    ));
+    let got = e.eval(&[x.to_vec(), y.to_vec()]);
+    assert_eq!(got, Ok(vec![vec![32.0], vec![4.0, 5.0, 6.0]]));
+}
+
+#[test]
+fn both_executors_check_calls_alike() {
+    let f = two_input_fn();
+    calls_are_checked(&Program::new(&f).unwrap(), &Program::new(&f).unwrap());
+    calls_are_checked(&jit::compile(&f).unwrap(), &jit::compile(&f).unwrap());
+}
+
+/// The output lengths (`try_outputs`) and values (`eval`) of any executor of `f`.
+fn shape_and_values<E: Executor>(
+    e: &E,
+    f: &Func,
+    inputs: &[Vec<f64>],
+) -> (Vec<usize>, Vec<Vec<f64>>) {
     assert_eq!(
-        c.call(&mut foreign, &ins, &mut [&mut y]).unwrap_err(),
-        CallError::ForeignWorkspace
+        e.signature().name,
+        f.name,
+        "the signature names the function"
     );
-    c.call(&mut ws, &ins, &mut [&mut y]).unwrap();
-    assert_eq!(
-        y[0].to_bits(),
-        interp::eval(&f, &inputs).unwrap()[0][0].to_bits()
-    );
+    let lens = e.try_outputs().unwrap().iter().map(Vec::len).collect();
+    (lens, e.eval(inputs).unwrap())
+}
+
+#[test]
+fn both_executors_agree_through_the_trait() {
+    let f = ir::parse(adjit::models::find("mlp").unwrap().text).unwrap();
+    let g = adjit::ad::grad(&f, None).unwrap();
+    let inputs = adjit::inputs::defaults(&g, 3);
+    let interpreted = shape_and_values(&Program::new(&g).unwrap(), &g, &inputs);
+    let compiled = shape_and_values(&jit::compile(&g).unwrap(), &g, &inputs);
+    assert_eq!(interpreted.0, compiled.0);
+    assert_eq!(difference(&interpreted.1, &compiled.1), 0.0);
 }
 
 #[test]
@@ -218,24 +261,16 @@ fn four_threads_share_one_compiled_function() {
     let g = adjit::ad::grad(&f, None).unwrap();
     let c = Arc::new(jit::compile(&g).unwrap());
     let inputs: Vec<Vec<Vec<f64>>> = (0..4).map(|t| adjit::inputs::defaults(&g, t)).collect();
-    let alone: Vec<Vec<Vec<f64>>> = inputs.iter().map(|i| run_jit(&c, i)).collect();
+    let alone: Vec<Vec<Vec<f64>>> = inputs.iter().map(|i| c.eval(i).unwrap()).collect();
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let (c, inputs) = (Arc::clone(&c), inputs[t].clone());
             std::thread::spawn(move || {
                 let mut ws = c.workspace();
-                let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-                let mut outs: Vec<Vec<f64>> = c
-                    .signature()
-                    .outputs
-                    .iter()
-                    .map(|t| vec![0.0; t.numel()])
-                    .collect();
+                let mut outs = c.try_outputs().unwrap();
                 let mut last = Vec::new();
                 for _ in 0..200 {
-                    let mut refs: Vec<&mut [f64]> =
-                        outs.iter_mut().map(Vec::as_mut_slice).collect();
-                    c.call(&mut ws, &ins, &mut refs).unwrap();
+                    c.call_vecs(&mut ws, &inputs, &mut outs).unwrap();
                     if !last.is_empty() {
                         assert_eq!(last, outs, "a call gave a different answer");
                     }
@@ -267,7 +302,7 @@ fn a_million_instructions_compile() {
         "a million instructions in {} chunks",
         c.num_chunks()
     );
-    let got = run_jit(&c, &[vec![0.3]]);
+    let got = c.eval(&[vec![0.3]]).unwrap();
     let x = 0.3f64;
     let mut want = x.sin();
     for k in 2..=N {

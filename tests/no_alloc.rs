@@ -1,7 +1,9 @@
 //! A call of the interpreter or of compiled code allocates nothing: a counting global allocator
-//! proves it on every shipped model, for f, grad and hvp. (Its own test binary, because the
-//! allocator is process-wide.)
+//! proves it on every shipped model, for f, grad and hvp, for checked and unchecked calls
+//! through `call::Executor` (whose unchecked call gives the checked call's bits). (Its own test
+//! binary, because the allocator is process-wide.)
 
+use adjit::call::Executor;
 use adjit::interp::Program;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -38,60 +40,61 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[test]
-fn interpreter_calls_do_not_allocate() {
+/// Three checked and three unchecked calls of `e` (both through `call::Executor`) allocate
+/// nothing, and give the same bits.
+fn calls_do_not_allocate<E: Executor>(e: &E, inputs: &[Vec<f64>]) {
+    let name = &e.signature().name;
+    let mut ws = e.workspace();
+    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut outs = e.try_outputs().unwrap();
+    let mut unchecked = e.try_outputs().unwrap();
+    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    let mut unchecked_refs: Vec<&mut [f64]> = unchecked.iter_mut().map(Vec::as_mut_slice).collect();
+    let before = allocations();
+    for _ in 0..3 {
+        e.call(&mut ws, &ins, &mut refs).unwrap();
+        // SAFETY: the workspace is `e`'s and the buffers come from its signature.
+        unsafe { e.call_unchecked(&mut ws, &ins, &mut unchecked_refs) };
+    }
+    let after = allocations();
+    assert_eq!(
+        after - before,
+        0,
+        "@{name}: {} allocations in 3 calls",
+        after - before
+    );
+    let bits = |o: &[Vec<f64>]| -> Vec<u64> { o.iter().flatten().map(|v| v.to_bits()).collect() };
+    assert_eq!(
+        bits(&outs),
+        bits(&unchecked),
+        "@{name}: unchecked calls differ"
+    );
+}
+
+/// Every shipped model's f, grad and hvp.
+fn functions() -> Vec<adjit::ir::Func> {
+    let mut out = Vec::new();
     for m in adjit::models::ALL {
         let f = adjit::ir::parse(m.text).unwrap();
-        let p = Program::new(&f).unwrap();
-        let mut ws = p.workspace();
+        out.push(adjit::ad::grad(&f, None).unwrap());
+        out.push(adjit::ad::hvp(&f, None).unwrap());
+        out.push(f);
+    }
+    out
+}
+
+#[test]
+fn interpreter_calls_do_not_allocate() {
+    for f in functions() {
         let inputs = adjit::inputs::defaults(&f, 0);
-        let ins: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
-        let mut out = vec![0.0; 1];
-        let before = allocations();
-        for _ in 0..3 {
-            p.run(&mut ws, &ins, &mut [&mut out]).unwrap();
-        }
-        let after = allocations();
-        assert_eq!(
-            after - before,
-            0,
-            "{}: {} allocations in 3 calls",
-            m.name,
-            after - before
-        );
+        calls_do_not_allocate(&Program::new(&f).unwrap(), &inputs);
     }
 }
 
 #[test]
 fn compiled_calls_do_not_allocate() {
-    for m in adjit::models::ALL {
-        let f = adjit::ir::parse(m.text).unwrap();
-        let g = adjit::ad::grad(&f, None).unwrap();
-        let h = adjit::ad::hvp(&f, None).unwrap();
-        for func in [&f, &g, &h] {
-            let c = adjit::jit::compile(func).unwrap();
-            let mut ws = c.workspace();
-            let inputs = adjit::inputs::defaults(func, 0);
-            let ins: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
-            let mut outs: Vec<Vec<f64>> = c
-                .signature()
-                .outputs
-                .iter()
-                .map(|t| vec![0.0; t.numel()])
-                .collect();
-            let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
-            let before = allocations();
-            for _ in 0..3 {
-                c.call(&mut ws, &ins, &mut refs).unwrap();
-            }
-            let after = allocations();
-            assert_eq!(
-                after - before,
-                0,
-                "@{}: {} allocations in 3 calls",
-                func.name,
-                after - before
-            );
-        }
+    for f in functions() {
+        let inputs = adjit::inputs::defaults(&f, 0);
+        calls_do_not_allocate(&adjit::jit::compile(&f).unwrap(), &inputs);
     }
 }

@@ -2,6 +2,7 @@
 //! convention (README, "Differentiation"): `d/da = 0` where `b = 0` and `d/db = 0` where
 //! `a = 0`. The hvp there must be finite and follow the same conventions, in both executors.
 
+use adjit::call::Executor;
 use adjit::ir::Builder;
 use adjit::{ad, interp, jit};
 
@@ -14,12 +15,7 @@ fn pow_hvp(a: f64, b: f64, va: f64, vb: f64) -> Vec<Vec<f64>> {
     let h = ad::hvp(&f, None).unwrap();
     let inputs = [vec![a], vec![b], vec![va], vec![vb]];
     let interpreted = interp::eval(&h, &inputs).unwrap();
-    let c = jit::compile(&h).unwrap();
-    let mut ws = c.workspace();
-    let mut out: Vec<Vec<f64>> = interpreted.iter().map(|o| vec![0.0; o.len()]).collect();
-    let ins: Vec<&[f64]> = inputs.iter().map(|v| &v[..]).collect();
-    let mut outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
-    c.call(&mut ws, &ins, &mut outs).unwrap();
+    let out = jit::compile(&h).unwrap().eval(&inputs).unwrap();
     for (i, (p, q)) in interpreted.iter().zip(&out).enumerate() {
         let same = p.iter().zip(q).all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same, "output {i}: interpreter {p:?}, compiled {q:?}");

@@ -2,10 +2,11 @@
 //! `unsafe` for generated code: turning finished code into function pointers (`Compiled::link`),
 //! freeing it (`discard`, `Drop`), and calling it. `Compiled::call` checks every buffer against
 //! the signature before the call; `Compiled::call_unchecked` is the documented escape hatch.
-//! A call allocates nothing and takes no lock.
+//! A call allocates nothing and takes no lock. `Compiled` implements `call::Executor`, the face
+//! it shares with the interpreter's `Program`.
 
 use super::plan::Constant;
-use crate::call::{try_zeros, AllocError, CallError, Signature};
+use crate::call::{try_zeros, AllocError, CallError, Executor, Signature};
 use cranelift_jit::JITModule;
 use cranelift_module::FuncId;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,17 +134,33 @@ impl Compiled {
             return Err(CallError::ForeignWorkspace);
         }
         self.signature.check(inputs, outputs)?;
+        // SAFETY: the workspace is this function's and every buffer has the length of its
+        // static type (both checked above).
+        unsafe { self.call_slices(ws, inputs, outputs) };
+        Ok(())
+    }
+
+    /// Points the workspace's pointer arrays at the buffers and runs the code.
+    ///
+    /// # Safety
+    /// `ws` is this function's workspace and every buffer has the length of its static type,
+    /// so the generated code stays inside them. (Outputs are distinct `&mut` slices, so they
+    /// overlap neither each other nor the inputs.)
+    #[inline]
+    unsafe fn call_slices(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) {
         for (p, x) in ws.inputs.iter_mut().zip(inputs) {
             *p = x.as_ptr();
         }
         for (p, y) in ws.outputs.iter_mut().zip(outputs.iter_mut()) {
             *p = y.as_mut_ptr();
         }
-        // SAFETY: the workspace is this function's (checked above), and every buffer has the
-        // length of its static type, so the generated code stays inside them; outputs are
-        // distinct `&mut` slices, so they overlap neither each other nor the inputs.
+        // SAFETY: the caller's promise above.
         unsafe { self.run(ws.inputs.as_ptr(), ws.outputs.as_ptr(), ws.buf.as_mut_ptr()) };
-        Ok(())
     }
 
     /// Calls the function without any check.
@@ -173,6 +190,41 @@ impl Compiled {
             // the planned sizes.
             unsafe { chunk(ins, outs, buf) };
         }
+    }
+}
+
+impl Executor for Compiled {
+    type Workspace = Workspace;
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn try_workspace(&self) -> Result<Workspace, AllocError> {
+        Compiled::try_workspace(self)
+    }
+
+    #[inline]
+    fn call(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) -> Result<(), CallError> {
+        Compiled::call(self, ws, inputs, outputs)
+    }
+
+    /// The slices' pointers go into the workspace's arrays, as in `call`, without the checks.
+    #[inline]
+    unsafe fn call_unchecked(
+        &self,
+        ws: &mut Workspace,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+    ) {
+        // SAFETY: the caller's promise (`Executor::call_unchecked`): the workspace is this
+        // function's and the buffers have the signature's counts and lengths.
+        unsafe { self.call_slices(ws, inputs, outputs) };
     }
 }
 
