@@ -10,12 +10,12 @@
 //! Rules emit IR with the Builder, so the transform applies to its own output: `hvp` is the
 //! reverse transform of `x -> <grad f(x), v>`, giving value, gradient and Hessian-vector product
 //! in one function; the Hessian is never formed. Every input is verified first (an invalid function
-//! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::opt`) and
+//! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::simplify`) and
 //! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
 use crate::ir::{verify, Builder, DType, Dims, Func, Names, Role, Type, Value, Var, VerifyError};
 use crate::ops::{layout, Cotangent};
-use crate::opt::{dce, simplifying_builder};
+use crate::simplify::{dce, simplifying_builder};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 

@@ -2,7 +2,7 @@
 //!
 //! A function is built once as a graph of primitive ops on static-shape tensors, through the
 //! [`ir::Builder`] or as `.ir` text. [`ad`] transforms it into one function computing value and
-//! gradient (or value, gradient and Hessian-vector product), [`opt`] simplifies it, and
+//! gradient (or value, gradient and Hessian-vector product), [`simplify`] simplifies it, and
 //! [`jit`] compiles it to native code with Cranelift. The tape interpreter ([`interp`]) runs the
 //! same IR, as the oracle the compiled code must match bit for bit and as a baseline; both
 //! implement one trait, [`call::Executor`].
@@ -48,4 +48,4 @@ pub mod ir;
 pub mod jit;
 pub mod models;
 pub mod ops;
-pub mod opt;
+pub mod simplify;

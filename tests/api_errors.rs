@@ -5,7 +5,7 @@
 
 use adjit::ad::{self, AdError};
 use adjit::ir::{self, Binary, Builder, Dims, Func, Op, Type, Value};
-use adjit::{interp, jit, opt};
+use adjit::{interp, jit, simplify};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// `x: f64[3] -> sum(exp(x))`, unverified so that tests can break it.
@@ -95,7 +95,7 @@ fn transforms_refuse_invalid_functions() {
 #[test]
 fn simplify_refuses_invalid_functions() {
     for (name, f, want) in broken() {
-        let e = no_panic(name, "simplify", || opt::simplify(&f))
+        let e = no_panic(name, "simplify", || simplify::simplify(&f))
             .expect_err("an invalid function must not simplify");
         assert!(
             e.issues.iter().any(|i| i.message.contains(want)),
@@ -121,7 +121,7 @@ fn the_valid_function_goes_through() {
     ad::grad(&f, None).unwrap();
     ad::hvp(&f, None).unwrap();
     ad::vjp(&f, None).unwrap();
-    opt::simplify(&f).unwrap();
+    simplify::simplify(&f).unwrap();
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use adjit::inputs::Rng;
 use adjit::ir::{self, Builder, DType, Dims, Func, Literal, Op, Opcode, Type, Var};
-use adjit::{ad, opt};
+use adjit::{ad, simplify};
 use proptest::prelude::*;
 
 const SHAPES: [&[usize]; 8] = [&[], &[0], &[1], &[3], &[2, 3], &[1, 0], &[3, 1], &[2, 1, 3]];
@@ -216,7 +216,7 @@ proptest! {
         match build(seed, ops) {
             Ok(f) => {
                 assert_round_trip(&f, "built");
-                assert_round_trip(&opt::simplify(&f).unwrap(), "simplified");
+                assert_round_trip(&simplify::simplify(&f).unwrap(), "simplified");
                 if let Ok(v) = ad::vjp(&f, None) {
                     assert_round_trip(&v, "vjp");
                 }

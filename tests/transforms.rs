@@ -4,7 +4,7 @@
 
 mod common;
 
-use adjit::{ad, interp, ir, opt};
+use adjit::{ad, interp, ir, simplify};
 use common::random_graph::random_func;
 use proptest::prelude::*;
 
@@ -24,7 +24,7 @@ proptest! {
     #[test]
     fn simplify_preserves_results(seed in any::<u64>(), ops in 1usize..25) {
         let f = random_func(seed, ops);
-        let s = opt::simplify(&f).unwrap();
+        let s = simplify::simplify(&f).unwrap();
         ir::verify(&s).unwrap();
         prop_assert!(s.insts.len() <= f.insts.len());
         let inputs = adjit::inputs::defaults(&f, seed);
@@ -71,7 +71,7 @@ fn concat_of_adjacent_slices_is_one_slice() {
     let f = b
         .finish(&[whole.sum() + part.sum() + gap.sum(), part])
         .unwrap();
-    let s = opt::simplify(&f).unwrap();
+    let s = simplify::simplify(&f).unwrap();
     let text = s.to_string();
     // `whole` is x itself; `part` joins its first two slices into one; `gap` is left alone.
     let concats = text.matches("concat").count();

@@ -30,7 +30,7 @@ pub struct Builder {
 }
 
 /// A rewrite hook: given an op about to be emitted, returns a value that already computes it
-/// (possibly emitting simpler instructions), or `None` to emit it as is. `crate::opt` provides
+/// (possibly emitting simpler instructions), or `None` to emit it as is. `crate::simplify` provides
 /// the simplifier's rules; a hook emits through `Builder::try_op_plain` to avoid re-entering.
 pub type Rewrite = fn(&Builder, &Op, &[Value]) -> Option<Value>;
 

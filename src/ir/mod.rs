@@ -1,7 +1,7 @@
 //! The IR as data: types, the op table, functions, the builder, the text form and the verifier.
 //!
 //! Owns no algorithms beyond building, printing, parsing and checking: the math of each op lives
-//! in `crate::ops`, transformations in `crate::ad` and `crate::opt`. Knows nothing of Cranelift.
+//! in `crate::ops`, transformations in `crate::ad` and `crate::simplify`. Knows nothing of Cranelift.
 
 mod builder;
 mod func;
