@@ -39,7 +39,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ad;
-pub mod bench;
 pub mod call;
 pub mod check;
 pub mod inputs;

@@ -305,15 +305,15 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
         cli::bench::check_writable(path)?;
     }
     let budget = if args.quick {
-        adjit::bench::Budget::QUICK
+        cli::measure::Budget::QUICK
     } else {
-        adjit::bench::Budget::NORMAL
+        cli::measure::Budget::NORMAL
     };
     let mut reports = Vec::new();
     let total = models.len();
     for (i, (name, text)) in models.iter().enumerate() {
         eprintln!("[{}/{total}] {name}", i + 1);
-        let r = adjit::bench::measure(name, text, budget)
+        let r = cli::measure::measure(name, text, budget)
             .map_err(|e| CliError(format!("{name}: {e}")))?;
         reports.push(r);
     }

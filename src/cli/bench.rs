@@ -1,7 +1,7 @@
 //! `adjit bench`: the table, the JSON and the picture.
 
 use super::{CliError, CliResult};
-use adjit::bench::{human, Report};
+use super::measure::{human, Report};
 use plotters::prelude::*;
 use serde_json::{json, Value as Json};
 use std::path::Path;
@@ -23,7 +23,7 @@ pub fn table(reports: &[Report]) -> String {
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in reports {
-        let t = |x: &adjit::bench::Timing| {
+        let t = |x: &super::measure::Timing| {
             if x.spread > 0.1 {
                 format!("{} ±{:.0}%", human(x.median), 50.0 * x.spread)
             } else {

@@ -6,11 +6,11 @@
 //! sample and the spread (the ratio of the slowest to the fastest of the middle half of the
 //! samples, minus one: 0.05 means the middle half lies within 5%).
 
-use crate::ad::{self, AdError};
-use crate::call::{try_outputs, AllocError, Executor};
-use crate::interp::Program;
-use crate::ir::{self, Func};
-use crate::jit::{self, Compiled, JitError};
+use adjit::ad::{self, AdError};
+use adjit::call::{try_outputs, AllocError, Executor};
+use adjit::interp::Program;
+use adjit::ir::{self, Func};
+use adjit::jit::{self, Compiled, JitError};
 use std::fmt;
 use std::time::Instant;
 
@@ -141,7 +141,7 @@ struct Bound {
 impl Bound {
     fn new(f: &Func, seed: u64) -> Result<Bound, AllocError> {
         Ok(Bound {
-            inputs: crate::inputs::try_defaults(f, seed)?,
+            inputs: adjit::inputs::try_defaults(f, seed)?,
             outputs: try_outputs(&f.name, &f.result_types())?,
         })
     }
