@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod contract;
+pub mod erf;
 pub mod layout;
 pub mod reduce;
 pub mod unary;
