@@ -183,11 +183,19 @@ fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
             | Unary::Cos
             | Unary::Tan
             | Unary::Tanh
-            | Unary::Sigmoid => None,
+            | Unary::Sigmoid
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Erf => None,
         },
         Op::Binary(bin) => match bin {
             Binary::Max => Some(args[0].ge(args[1])),
             Binary::Min => Some(args[0].le(args[1])),
+            // The jump of atan2 is across y = 0 (where x < 0): mark the side of y = 0.
+            Binary::Atan2 => Some(args[0].ge(args[0].builder().splat(0.0, &args[0].shape()))),
             Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Pow => None,
         },
         Op::Compare(_) => Some(y),

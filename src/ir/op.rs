@@ -34,6 +34,12 @@ op_table! {
         Tanh = "tanh", host adjit_tanh;
         Sigmoid = "sigmoid", host adjit_sigmoid;
         Floor = "floor";
+        Asin = "asin", host adjit_asin;
+        Acos = "acos", host adjit_acos;
+        Atan = "atan", host adjit_atan;
+        Sinh = "sinh", host adjit_sinh;
+        Cosh = "cosh", host adjit_cosh;
+        Erf = "erf", host adjit_erf;
     }
     binary {
         Add = "add";
@@ -43,6 +49,8 @@ op_table! {
         Pow = "pow", host adjit_pow;
         Max = "max";
         Min = "min";
+        /// `atan2 y, x`: the angle of the point `(x, y)`, in `[-pi, pi]` (C's `atan2(y, x)`).
+        Atan2 = "atan2", host adjit_atan2;
     }
     compare {
         Lt = "lt";

@@ -303,14 +303,20 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 | Unary::Cos
                 | Unary::Tan
                 | Unary::Tanh
-                | Unary::Sigmoid => self.call_lanes(Callee::Unary(*u), a, lanes),
+                | Unary::Sigmoid
+                | Unary::Asin
+                | Unary::Acos
+                | Unary::Atan
+                | Unary::Sinh
+                | Unary::Cosh
+                | Unary::Erf => self.call_lanes(Callee::Unary(*u), a, lanes),
             },
             Op::Binary(b) => match b {
                 Binary::Add => self.fb.ins().fadd(a[0], a[1]),
                 Binary::Sub => self.fb.ins().fsub(a[0], a[1]),
                 Binary::Mul => self.fb.ins().fmul(a[0], a[1]),
                 Binary::Div => self.fb.ins().fdiv(a[0], a[1]),
-                Binary::Pow => self.call_lanes(Callee::Binary(*b), a, lanes),
+                Binary::Pow | Binary::Atan2 => self.call_lanes(Callee::Binary(*b), a, lanes),
                 Binary::Max => self.fb.ins().fmax(a[0], a[1]),
                 Binary::Min => self.fb.ins().fmin(a[0], a[1]),
             },
