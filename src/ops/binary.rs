@@ -251,6 +251,21 @@ mod tests {
     }
 
     #[test]
+    fn the_tables_host_functions_are_the_interpreters() {
+        let points = [-2.0, -0.0, 0.0, 0.5, 3.0, f64::INFINITY];
+        for op in Binary::ALL {
+            let Some(h) = op.host() else { continue };
+            for a in points {
+                for b in points {
+                    let (want, got) = (apply(op, a, b), (h.f)(a, b));
+                    let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
+                    assert!(same, "{}({a}, {b}): {want} by apply, {got}", op.name());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn ieee_specials() {
         assert!(apply(Binary::Mul, 0.0, f64::INFINITY).is_nan());
         assert_eq!(apply(Binary::Div, 1.0, 0.0), f64::INFINITY);
