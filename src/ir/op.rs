@@ -18,6 +18,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+// One line per op: `Variant = "text name"`, then for elementwise functions computed by a call
+// `host <the function in crate::ops::<family>>`, and for the other ops the operand count and
+// the attribute fields (each field's name is its attribute's spelling in the text form).
 op_table! {
     unary {
         Neg = "neg";
@@ -60,6 +63,20 @@ op_table! {
         Eq = "eq";
         Ne = "ne";
     }
+    /// What an instruction computes, with its attributes: `Op`, whose variants are the families
+    /// above and the ops below.
+    ///
+    /// Semantics (shape rules live in `crate::ops`):
+    /// - `ReduceSum`/`ReduceMax` remove the listed axes (sorted, distinct).
+    /// - `Broadcast` inserts new axes: the result has type `shape`; the operand's shape is
+    ///   `shape` with the `axes` entries removed. It is the exact transpose of `ReduceSum` over
+    ///   those axes.
+    /// - `Reshape` keeps the row-major element order. `Transpose` permutes axes: result axis `i`
+    ///   is operand axis `perm[i]`.
+    /// - `Slice` takes `start[i]..stop[i]` on every axis; `Pad` adds `lo[i]` zeros before and
+    ///   `hi[i]` after on every axis (its transpose). `Concat` joins operands along `axis`.
+    /// - `Matmul` multiplies rank-2 matrices, or rank-3 stacks with equal batch size; `ta`/`tb`
+    ///   transpose the last two axes of an operand first.
     other {
         /// `select c, a, b`: where `c` is true, `a`, else `b`.
         Select = "select", Arity::Exactly(3);

@@ -28,6 +28,7 @@ macro_rules! op_table {
         unary { $( $(#[$ud:meta])* $u:ident = $un:literal $(, host $uf:ident)?; )* }
         binary { $( $(#[$bd:meta])* $b:ident = $bn:literal $(, host $bf:ident)?; )* }
         compare { $( $(#[$cd:meta])* $c:ident = $cn:literal; )* }
+        $(#[$opdoc:meta])*
         other {
             $( $(#[$od:meta])* $o:ident = $on:literal, $arity:expr
                $(, { $( $field:ident : $fty:ty ),* })?; )*
@@ -94,20 +95,7 @@ macro_rules! op_table {
             }
         }
 
-        /// What an instruction computes, with its attributes.
-        ///
-        /// Semantics (shape rules live in `crate::ops`):
-        /// - `ReduceSum`/`ReduceMax` remove the listed axes (sorted, distinct).
-        /// - `Broadcast` inserts new axes: the result has type `shape`; the operand's shape is
-        ///   `shape` with the `axes` entries removed. It is the exact transpose of `ReduceSum`
-        ///   over those axes.
-        /// - `Reshape` keeps the row-major element order. `Transpose` permutes axes: result
-        ///   axis `i` is operand axis `perm[i]`.
-        /// - `Slice` takes `start[i]..stop[i]` on every axis; `Pad` adds `lo[i]` zeros before
-        ///   and `hi[i]` after on every axis (its transpose). `Concat` joins operands along
-        ///   `axis`.
-        /// - `Matmul` multiplies rank-2 matrices, or rank-3 stacks with equal batch size;
-        ///   `ta`/`tb` transpose the last two axes of an operand first.
+        $(#[$opdoc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash)]
         pub enum Op {
             /// A constant of type `ty` (stored here because a splat does not determine its
