@@ -19,6 +19,10 @@
 //! carried to 1e-40 on 20 000 points of [0, 5.5], at most 0.51 ulp (`MAX_ULPS` allows 0.6);
 //! and equal to the correctly rounded value (computed with 50-digit arithmetic, mpmath) at twelve
 //! points of [0, 6]. The function is odd, so the negative half is the same.
+//!
+//! Cost: accuracy came first. A call takes about 0.3 to 0.9 µs (the double-double series near
+//! 2 is the slowest), 10 to 50 times `exp`; a fitted minimax approximation would be faster at
+//! about 1 ulp.
 
 use std::f64::consts::{FRAC_2_SQRT_PI, PI};
 
