@@ -194,7 +194,8 @@ fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
         Op::Binary(bin) => match bin {
             Binary::Max => Some(args[0].ge(args[1])),
             Binary::Min => Some(args[0].le(args[1])),
-            // The jump of atan2 is across y = 0 (where x < 0): mark the side of y = 0.
+            // atan2 jumps across y = 0 where x < 0. No mark can change there alone (the plane
+            // without that half-line is connected), so mark the side of y = 0: conservative.
             Binary::Atan2 => Some(args[0].ge(args[0].builder().splat(0.0, &args[0].shape()))),
             Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Pow => None,
         },
