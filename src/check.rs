@@ -143,8 +143,8 @@ impl Runner {
 /// The kink pattern of `f`: a function of the same inputs whose results say, for every
 /// instruction of `f` that is not smooth, which side of its kink each element lies on: the
 /// sign of the argument of `abs`; the result of `sign`, `floor` and comparisons; `a >= b` for
-/// `max a, b` and `a <= b` for `min` (ties go to `a`); which elements equal the result of a
-/// `reduce_max`. `select` is covered by its mask, which is a comparison, a constant or an
+/// `max a, b` and `a <= b` for `min` (ties go to `a`); `y >= 0` for `atan2 y, x`; which
+/// elements equal the result of a `reduce_max`. `select` is covered by its mask, which is a comparison, a constant or an
 /// input. Where the pattern is constant along a segment, `f` is smooth on it. `None` when `f`
 /// has no kinks.
 pub fn kink_pattern(f: &Func) -> Result<Option<Func>, AdError> {
