@@ -141,8 +141,8 @@ impl Runner {
 /// The kink pattern of `f`: a function of the same inputs whose results say, for every
 /// instruction of `f` that is not smooth, which side of its kink each element lies on: the
 /// sign of the argument of `abs`; the result of `sign`, `floor` and comparisons; `a >= b` for
-/// `max a, b` and `a <= b` for `min` (ties go to `a`); which elements equal the result of a
-/// `reduce_max`. `select` is covered by its mask, which is a comparison, a constant or an
+/// `max a, b` and `a <= b` for `min` (ties go to `a`); `y >= 0` for `atan2 y, x`; which
+/// elements equal the result of a `reduce_max`. `select` is covered by its mask, which is a comparison, a constant or an
 /// input. Where the pattern is constant along a segment, `f` is smooth on it. `None` when `f`
 /// has no kinks.
 pub fn kink_pattern(f: &Func) -> Result<Option<Func>, AdError> {
@@ -181,11 +181,20 @@ fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
             | Unary::Cos
             | Unary::Tan
             | Unary::Tanh
-            | Unary::Sigmoid => None,
+            | Unary::Sigmoid
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Erf => None,
         },
         Op::Binary(bin) => match bin {
             Binary::Max => Some(args[0].ge(args[1])),
             Binary::Min => Some(args[0].le(args[1])),
+            // atan2 jumps across y = 0 where x < 0. No mark can change there alone (the plane
+            // without that half-line is connected), so mark the side of y = 0: conservative.
+            Binary::Atan2 => Some(args[0].ge(args[0].builder().splat(0.0, &args[0].shape()))),
             Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Pow => None,
         },
         Op::Compare(_) => Some(y),

@@ -116,6 +116,9 @@ fn unary_domain(u: Unary) -> (f64, f64) {
         // Away from the kinks and jumps, where the derivative is the constant one.
         Unary::Abs | Unary::Sign => (0.2, 1.0),
         Unary::Floor => (1.1, 1.9),
+        // Inside (-1, 1), away from the infinite slopes at the ends.
+        Unary::Asin | Unary::Acos => (-0.8, 0.8),
+        Unary::Atan | Unary::Sinh | Unary::Cosh | Unary::Erf => (-2.0, 2.0),
         Unary::Neg
         | Unary::Exp
         | Unary::Expm1
@@ -143,6 +146,8 @@ fn example(op: Opcode) -> Func {
             let (alo, ahi, blo, bhi) = match o {
                 adjit::ir::Binary::Pow => (0.5, 2.0, -1.5, 1.5),
                 adjit::ir::Binary::Div => (-1.0, 1.0, 0.5, 2.0),
+                // x = b > 0: off the origin and the cut along the negative x axis.
+                adjit::ir::Binary::Atan2 => (-1.0, 1.0, 0.5, 2.0),
                 // Operands apart, so the comparison inside is not at a tie.
                 adjit::ir::Binary::Max | adjit::ir::Binary::Min => (0.0, 1.0, 0.0, 1.0),
                 _ => (-1.0, 1.0, -1.0, 1.0),
@@ -521,4 +526,48 @@ fn a_million_instructions_differentiate() {
             out[1][k]
         );
     }
+}
+
+/// The gradient of `sum(op(x))` (or `sum(atan2(x, z))`) at the given points.
+fn gradient_at(op: Op, points: &[f64], z: Option<&[f64]>) -> Vec<f64> {
+    let b = Builder::new("at");
+    let x = b.param("x", &[points.len()]);
+    let y = match z {
+        Some(_) => {
+            let zv = b.param_with("z", Type::f64(&[points.len()]), Role::Data, None);
+            b.op(op, &[x.value(), zv.value()])
+        }
+        None => b.op(op, &[x.value()]),
+    };
+    let f = b.finish(&[y.sum()]).unwrap();
+    let mut inputs = vec![points.to_vec()];
+    inputs.extend(z.map(|z| z.to_vec()));
+    run(&ad::grad(&f, None).unwrap(), &inputs)[1].clone()
+}
+
+#[test]
+fn conventions_at_the_ends_of_domains() {
+    // asin'(±1) = inf and acos'(±1) = -inf, as sqrt'(0) = inf; NaN outside [-1, 1].
+    let g = gradient_at(Op::Unary(Unary::Asin), &[1.0, -1.0, 0.0, 2.0], None);
+    assert_eq!(g[..3], [f64::INFINITY, f64::INFINITY, 1.0]);
+    assert!(g[3].is_nan());
+    let g = gradient_at(Op::Unary(Unary::Acos), &[1.0, -1.0, 0.0], None);
+    assert_eq!(g, [f64::NEG_INFINITY, f64::NEG_INFINITY, -1.0]);
+    // erf'(0) = 2/sqrt(pi); atan'(inf) = 0.
+    let g = gradient_at(Op::Unary(Unary::Erf), &[0.0], None);
+    assert_eq!(g, [std::f64::consts::FRAC_2_SQRT_PI]);
+    let g = gradient_at(Op::Unary(Unary::Atan), &[f64::INFINITY], None);
+    assert_eq!(g, [0.0]);
+    // atan2: d/dy = x / (x^2 + y^2), NaN at the origin (as JAX), and the same on both sides
+    // of the cut along the negative x axis.
+    let atan2 = Op::Binary(adjit::ir::Binary::Atan2);
+    let g = gradient_at(
+        atan2.clone(),
+        &[0.0, 1e-9, -1e-9, 3.0],
+        Some(&[0.0, -1.0, -1.0, 4.0]),
+    );
+    assert!(g[0].is_nan());
+    assert_eq!(g[1], g[2]);
+    assert!((g[1] + 1.0).abs() < 1e-15);
+    assert!((g[3] - 4.0 / 25.0).abs() < 1e-16);
 }

@@ -116,6 +116,7 @@ fn ieee_specials_match_the_interpreter() {
         x.max(y),
         x.min(y),
         x.pow(y),
+        x.atan2(y),
         b.select(x.lt(y), x, y),
     ];
     for u in adjit::ir::Unary::ALL {
@@ -137,6 +138,7 @@ fn ieee_specials_match_the_interpreter() {
             p.max(q),
             p.min(q),
             p.pow(q),
+            p.atan2(q),
             b.select(p.ge(q), p, q),
             p.sign(),
             p.floor(),

@@ -1,7 +1,7 @@
 //! `adjit bench`: the table, the JSON and the picture.
 
-use super::{CliError, CliResult};
 use super::measure::{human, Report};
+use super::{CliError, CliResult};
 use plotters::prelude::*;
 use serde_json::{json, Value as Json};
 use std::path::Path;

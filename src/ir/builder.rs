@@ -511,6 +511,30 @@ impl<'b> Var<'b> {
     pub fn floor(self) -> Var<'b> {
         self.unary(Unary::Floor)
     }
+    #[track_caller]
+    pub fn asin(self) -> Var<'b> {
+        self.unary(Unary::Asin)
+    }
+    #[track_caller]
+    pub fn acos(self) -> Var<'b> {
+        self.unary(Unary::Acos)
+    }
+    #[track_caller]
+    pub fn atan(self) -> Var<'b> {
+        self.unary(Unary::Atan)
+    }
+    #[track_caller]
+    pub fn sinh(self) -> Var<'b> {
+        self.unary(Unary::Sinh)
+    }
+    #[track_caller]
+    pub fn cosh(self) -> Var<'b> {
+        self.unary(Unary::Cosh)
+    }
+    #[track_caller]
+    pub fn erf(self) -> Var<'b> {
+        self.unary(Unary::Erf)
+    }
 
     /// `self * self`.
     #[track_caller]
@@ -594,6 +618,11 @@ impl<'b> Var<'b> {
     #[track_caller]
     pub fn min(self, other: Var<'b>) -> Var<'b> {
         self.binary(Binary::Min, other)
+    }
+    /// `atan2(self, x)`: the angle of the point `(x, self)`.
+    #[track_caller]
+    pub fn atan2(self, x: Var<'b>) -> Var<'b> {
+        self.binary(Binary::Atan2, x)
     }
 
     #[track_caller]

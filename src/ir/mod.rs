@@ -8,13 +8,17 @@ mod func;
 mod hash;
 mod op;
 pub mod read;
+mod table;
 mod types;
 pub mod verify;
 mod write;
 
 pub use builder::{Builder, Var};
 pub use func::{Def, Func, Init, Inst, Param, Role, Value};
-pub use op::{Arity, Binary, Compare, Literal, Op, Opcode, Unary};
+pub use op::{
+    Arity, Attr, AttrError, AttrType, Binary, BinaryFn, Compare, HostFn, Literal, Op, Opcode,
+    Reduction, Unary, UnaryFn,
+};
 pub use read::{parse, parse_bytes, parse_with_lines, ParseError};
 pub use types::{DType, Dims, Type, TypeError, MAX_ELEMENTS, MAX_RANK};
 pub use verify::{verify, VerifyError};

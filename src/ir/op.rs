@@ -1,137 +1,181 @@
-//! The op table: every primitive of the IR, its text name, its family and its attributes.
+//! The op table: every primitive of the IR, its text name, its family, its attributes and, for
+//! elementwise functions computed by a host call, that function.
 //!
-//! `Op` is what an instruction does, attributes included. `Opcode` is the bare name, and
-//! `Opcode::ALL` lists every op once: tests iterate it so that no op escapes the shape, gradient
-//! and backend checks. Matches over ops are exhaustive everywhere (no `_ =>`), so adding an op
-//! here makes the compiler list every rule still missing.
+//! The table below is the one list of ops: `op_table!` (in `table.rs`) derives from it the
+//! enums `Unary`, `Binary`, `Compare`, `Opcode` and `Op`, every `ALL` list, the text names both
+//! ways, the operand counts, the attribute spellings the reader and the writer use, and the host
+//! functions the JIT registers and calls. `Opcode::ALL` lists every op once: tests iterate it so
+//! that no op escapes the shape, gradient and backend checks. Matches over ops are exhaustive
+//! everywhere (no `_ =>`), so adding an op here makes the compiler list every rule still
+//! missing (ARCHITECTURE.md, "Adding an op").
+//!
+//! Also here: the category questions the planner asks of an op (`is_elementwise`, `reduction`,
+//! `is_register_view`), each an exhaustive match.
 
+use super::table::op_table;
 use super::types::{Dims, Type};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-/// Elementwise functions of one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Unary {
-    Neg,
-    Abs,
-    Sign,
-    Exp,
-    Log,
-    Log1p,
-    Expm1,
-    Sqrt,
-    Sin,
-    Cos,
-    Tan,
-    Tanh,
-    Sigmoid,
-    Floor,
-}
-
-impl Unary {
-    pub const ALL: [Unary; 14] = [
-        Unary::Neg,
-        Unary::Abs,
-        Unary::Sign,
-        Unary::Exp,
-        Unary::Log,
-        Unary::Log1p,
-        Unary::Expm1,
-        Unary::Sqrt,
-        Unary::Sin,
-        Unary::Cos,
-        Unary::Tan,
-        Unary::Tanh,
-        Unary::Sigmoid,
-        Unary::Floor,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Unary::Neg => "neg",
-            Unary::Abs => "abs",
-            Unary::Sign => "sign",
-            Unary::Exp => "exp",
-            Unary::Log => "log",
-            Unary::Log1p => "log1p",
-            Unary::Expm1 => "expm1",
-            Unary::Sqrt => "sqrt",
-            Unary::Sin => "sin",
-            Unary::Cos => "cos",
-            Unary::Tan => "tan",
-            Unary::Tanh => "tanh",
-            Unary::Sigmoid => "sigmoid",
-            Unary::Floor => "floor",
-        }
+// One line per op: `Variant = "text name"`, then for elementwise functions computed by a call
+// `host <the function in crate::ops::<family>>`, and for the other ops the operand count and
+// the attribute fields (each field's name is its attribute's spelling in the text form).
+op_table! {
+    unary {
+        Neg = "neg";
+        Abs = "abs";
+        Sign = "sign";
+        Exp = "exp", host adjit_exp;
+        Log = "log", host adjit_log;
+        Log1p = "log1p", host adjit_log1p;
+        Expm1 = "expm1", host adjit_expm1;
+        Sqrt = "sqrt";
+        Sin = "sin", host adjit_sin;
+        Cos = "cos", host adjit_cos;
+        Tan = "tan", host adjit_tan;
+        Tanh = "tanh", host adjit_tanh;
+        Sigmoid = "sigmoid", host adjit_sigmoid;
+        Floor = "floor";
+        Asin = "asin", host adjit_asin;
+        Acos = "acos", host adjit_acos;
+        Atan = "atan", host adjit_atan;
+        Sinh = "sinh", host adjit_sinh;
+        Cosh = "cosh", host adjit_cosh;
+        Erf = "erf", host adjit_erf;
+    }
+    binary {
+        Add = "add";
+        Sub = "sub";
+        Mul = "mul";
+        Div = "div";
+        Pow = "pow", host adjit_pow;
+        Max = "max";
+        Min = "min";
+        /// `atan2 y, x`: the angle of the point `(x, y)`, in `[-pi, pi]` (C's `atan2(y, x)`).
+        Atan2 = "atan2", host adjit_atan2;
+    }
+    compare {
+        Lt = "lt";
+        Le = "le";
+        Gt = "gt";
+        Ge = "ge";
+        Eq = "eq";
+        Ne = "ne";
+    }
+    /// What an instruction computes, with its attributes: `Op`, whose variants are the families
+    /// above and the ops below.
+    ///
+    /// Semantics (shape rules live in `crate::ops`):
+    /// - `ReduceSum`/`ReduceMax` remove the listed axes (sorted, distinct).
+    /// - `Broadcast` inserts new axes: the result has type `shape`; the operand's shape is
+    ///   `shape` with the `axes` entries removed. It is the exact transpose of `ReduceSum` over
+    ///   those axes.
+    /// - `Reshape` keeps the row-major element order. `Transpose` permutes axes: result axis `i`
+    ///   is operand axis `perm[i]`.
+    /// - `Slice` takes `start[i]..stop[i]` on every axis; `Pad` adds `lo[i]` zeros before and
+    ///   `hi[i]` after on every axis (its transpose). `Concat` joins operands along `axis`.
+    /// - `Matmul` multiplies rank-2 matrices, or rank-3 stacks with equal batch size; `ta`/`tb`
+    ///   transpose the last two axes of an operand first.
+    other {
+        /// `select c, a, b`: where `c` is true, `a`, else `b`.
+        Select = "select", Arity::Exactly(3);
+        ReduceSum = "reduce_sum", Arity::Exactly(1), { axes: Dims };
+        ReduceMax = "reduce_max", Arity::Exactly(1), { axes: Dims };
+        Broadcast = "broadcast", Arity::Exactly(1), { shape: Dims, axes: Dims };
+        Reshape = "reshape", Arity::Exactly(1), { shape: Dims };
+        Transpose = "transpose", Arity::Exactly(1), { perm: Dims };
+        Slice = "slice", Arity::Exactly(1), { start: Dims, stop: Dims };
+        Pad = "pad", Arity::Exactly(1), { lo: Dims, hi: Dims };
+        Concat = "concat", Arity::AtLeast(1), { axis: u32 };
+        Matmul = "matmul", Arity::Exactly(2), { ta: bool, tb: bool };
     }
 }
 
-/// Elementwise functions of two f64 arguments of equal type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Binary {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Max,
-    Min,
+/// A scalar function of one f64, as compiled code calls it.
+pub type UnaryFn = extern "C" fn(f64) -> f64;
+/// A scalar function of two f64s, as compiled code calls it.
+pub type BinaryFn = extern "C" fn(f64, f64) -> f64;
+
+/// A host function of `crate::ops` that compiled code calls: its symbol (the Rust name) and
+/// the function, the very one the interpreter calls.
+#[derive(Clone, Copy, Debug)]
+pub struct HostFn<F> {
+    pub symbol: &'static str,
+    pub f: F,
 }
 
-impl Binary {
-    pub const ALL: [Binary; 7] = [
-        Binary::Add,
-        Binary::Sub,
-        Binary::Mul,
-        Binary::Div,
-        Binary::Pow,
-        Binary::Max,
-        Binary::Min,
-    ];
+/// An attribute's value as the text form writes it: `[0, 1]`, `2` or `true`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attr {
+    List(Dims),
+    Int(u32),
+    Flag(bool),
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Binary::Add => "add",
-            Binary::Sub => "sub",
-            Binary::Mul => "mul",
-            Binary::Div => "div",
-            Binary::Pow => "pow",
-            Binary::Max => "max",
-            Binary::Min => "min",
+/// Why `Op::from_attributes` refused: the attribute, and what is wrong with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrError {
+    Missing(&'static str),
+    /// Given, but not of its kind; the second field says what it takes ("an integer").
+    WrongKind(&'static str, &'static str),
+}
+
+/// The Rust types of attribute fields, and how each reads from and writes to an `Attr`.
+pub trait AttrType: Sized {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError>;
+    /// The attribute to print, or `None` to print nothing (a `false` flag).
+    fn to_attr(&self) -> Option<Attr>;
+}
+
+impl AttrType for Dims {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
+        match a {
+            Some(Attr::List(d)) => Ok(*d),
+            Some(Attr::Int(_) | Attr::Flag(_)) => {
+                Err(AttrError::WrongKind(name, "a list such as [0, 1]"))
+            }
+            None => Err(AttrError::Missing(name)),
         }
+    }
+    fn to_attr(&self) -> Option<Attr> {
+        Some(Attr::List(*self))
     }
 }
 
-/// Elementwise comparisons of two f64 arguments, giving a bool mask.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Compare {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
+impl AttrType for u32 {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
+        match a {
+            Some(Attr::Int(k)) => Ok(*k),
+            Some(Attr::List(_) | Attr::Flag(_)) => Err(AttrError::WrongKind(name, "an integer")),
+            None => Err(AttrError::Missing(name)),
+        }
+    }
+    fn to_attr(&self) -> Option<Attr> {
+        Some(Attr::Int(*self))
+    }
 }
 
-impl Compare {
-    pub const ALL: [Compare; 6] = [
-        Compare::Lt,
-        Compare::Le,
-        Compare::Gt,
-        Compare::Ge,
-        Compare::Eq,
-        Compare::Ne,
-    ];
+/// A flag: absent means `false`, and only `true` is printed.
+impl AttrType for bool {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
+        match a {
+            Some(Attr::Flag(b)) => Ok(*b),
+            Some(Attr::List(_) | Attr::Int(_)) => Err(AttrError::WrongKind(name, "true or false")),
+            None => Ok(false),
+        }
+    }
+    fn to_attr(&self) -> Option<Attr> {
+        self.then_some(Attr::Flag(true))
+    }
+}
 
-    pub fn name(self) -> &'static str {
+impl fmt::Display for Attr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Compare::Lt => "lt",
-            Compare::Le => "le",
-            Compare::Gt => "gt",
-            Compare::Ge => "ge",
-            Compare::Eq => "eq",
-            Compare::Ne => "ne",
+            Attr::List(d) => write!(f, "{d}"),
+            Attr::Int(k) => write!(f, "{k}"),
+            Attr::Flag(b) => write!(f, "{b}"),
         }
     }
 }
@@ -213,82 +257,6 @@ impl Literal {
     }
 }
 
-/// What an instruction computes, with its attributes.
-///
-/// Semantics (shape rules live in `crate::ops`):
-/// - `ReduceSum`/`ReduceMax` remove the listed axes (sorted, distinct).
-/// - `Broadcast` inserts new axes: the result has type `shape`; the operand's shape is `shape`
-///   with the `axes` entries removed. It is the exact transpose of `ReduceSum` over those axes.
-/// - `Reshape` keeps the row-major element order. `Transpose` permutes axes: result axis `i` is
-///   operand axis `perm[i]`.
-/// - `Slice` takes `start[i]..stop[i]` on every axis; `Pad` adds `lo[i]` zeros before and `hi[i]`
-///   after on every axis (its transpose). `Concat` joins operands along `axis`.
-/// - `Matmul` multiplies rank-2 matrices, or rank-3 stacks with equal batch size; `ta`/`tb`
-///   transpose the last two axes of an operand first.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// A constant of type `ty` (stored here because a splat does not determine its shape).
-    Const {
-        ty: Type,
-        value: Literal,
-    },
-    Unary(Unary),
-    Binary(Binary),
-    Compare(Compare),
-    /// `select c, a, b`: where `c` is true, `a`, else `b`.
-    Select,
-    ReduceSum {
-        axes: Dims,
-    },
-    ReduceMax {
-        axes: Dims,
-    },
-    Broadcast {
-        shape: Dims,
-        axes: Dims,
-    },
-    Reshape {
-        shape: Dims,
-    },
-    Transpose {
-        perm: Dims,
-    },
-    Slice {
-        start: Dims,
-        stop: Dims,
-    },
-    Pad {
-        lo: Dims,
-        hi: Dims,
-    },
-    Concat {
-        axis: u32,
-    },
-    Matmul {
-        ta: bool,
-        tb: bool,
-    },
-}
-
-/// The name of an op without its attributes: one entry per word of the text form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Opcode {
-    Const,
-    Unary(Unary),
-    Binary(Binary),
-    Compare(Compare),
-    Select,
-    ReduceSum,
-    ReduceMax,
-    Broadcast,
-    Reshape,
-    Transpose,
-    Slice,
-    Pad,
-    Concat,
-    Matmul,
-}
-
 /// How many operands an op takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arity {
@@ -316,86 +284,9 @@ impl fmt::Display for Arity {
 }
 
 impl Opcode {
-    /// Every op of the IR, once.
-    pub const ALL: [Opcode; 38] = [
-        Opcode::Const,
-        Opcode::Unary(Unary::Neg),
-        Opcode::Unary(Unary::Abs),
-        Opcode::Unary(Unary::Sign),
-        Opcode::Unary(Unary::Exp),
-        Opcode::Unary(Unary::Log),
-        Opcode::Unary(Unary::Log1p),
-        Opcode::Unary(Unary::Expm1),
-        Opcode::Unary(Unary::Sqrt),
-        Opcode::Unary(Unary::Sin),
-        Opcode::Unary(Unary::Cos),
-        Opcode::Unary(Unary::Tan),
-        Opcode::Unary(Unary::Tanh),
-        Opcode::Unary(Unary::Sigmoid),
-        Opcode::Unary(Unary::Floor),
-        Opcode::Binary(Binary::Add),
-        Opcode::Binary(Binary::Sub),
-        Opcode::Binary(Binary::Mul),
-        Opcode::Binary(Binary::Div),
-        Opcode::Binary(Binary::Pow),
-        Opcode::Binary(Binary::Max),
-        Opcode::Binary(Binary::Min),
-        Opcode::Compare(Compare::Lt),
-        Opcode::Compare(Compare::Le),
-        Opcode::Compare(Compare::Gt),
-        Opcode::Compare(Compare::Ge),
-        Opcode::Compare(Compare::Eq),
-        Opcode::Compare(Compare::Ne),
-        Opcode::Select,
-        Opcode::ReduceSum,
-        Opcode::ReduceMax,
-        Opcode::Broadcast,
-        Opcode::Reshape,
-        Opcode::Transpose,
-        Opcode::Slice,
-        Opcode::Pad,
-        Opcode::Concat,
-        Opcode::Matmul,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Opcode::Const => "const",
-            Opcode::Unary(u) => u.name(),
-            Opcode::Binary(b) => b.name(),
-            Opcode::Compare(c) => c.name(),
-            Opcode::Select => "select",
-            Opcode::ReduceSum => "reduce_sum",
-            Opcode::ReduceMax => "reduce_max",
-            Opcode::Broadcast => "broadcast",
-            Opcode::Reshape => "reshape",
-            Opcode::Transpose => "transpose",
-            Opcode::Slice => "slice",
-            Opcode::Pad => "pad",
-            Opcode::Concat => "concat",
-            Opcode::Matmul => "matmul",
-        }
-    }
-
+    /// The op named `name` in the text form.
     pub fn from_name(name: &str) -> Option<Opcode> {
         Opcode::ALL.iter().copied().find(|op| op.name() == name)
-    }
-
-    pub fn arity(self) -> Arity {
-        match self {
-            Opcode::Const => Arity::Exactly(0),
-            Opcode::Unary(_)
-            | Opcode::ReduceSum
-            | Opcode::ReduceMax
-            | Opcode::Broadcast
-            | Opcode::Reshape
-            | Opcode::Transpose
-            | Opcode::Slice
-            | Opcode::Pad => Arity::Exactly(1),
-            Opcode::Binary(_) | Opcode::Compare(_) | Opcode::Matmul => Arity::Exactly(2),
-            Opcode::Select => Arity::Exactly(3),
-            Opcode::Concat => Arity::AtLeast(1),
-        }
     }
 }
 
@@ -405,28 +296,91 @@ impl fmt::Display for Opcode {
     }
 }
 
-impl Op {
-    pub fn opcode(&self) -> Opcode {
+/// The two reductions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    Sum,
+    Max,
+}
+
+/// The category questions the planner asks, one exhaustive match each: a new op must answer
+/// every one.
+impl Opcode {
+    /// Elementwise ops: one result element from the operands' elements at the same index.
+    pub fn is_elementwise(self) -> bool {
         match self {
-            Op::Const { .. } => Opcode::Const,
-            Op::Unary(u) => Opcode::Unary(*u),
-            Op::Binary(b) => Opcode::Binary(*b),
-            Op::Compare(c) => Opcode::Compare(*c),
-            Op::Select => Opcode::Select,
-            Op::ReduceSum { .. } => Opcode::ReduceSum,
-            Op::ReduceMax { .. } => Opcode::ReduceMax,
-            Op::Broadcast { .. } => Opcode::Broadcast,
-            Op::Reshape { .. } => Opcode::Reshape,
-            Op::Transpose { .. } => Opcode::Transpose,
-            Op::Slice { .. } => Opcode::Slice,
-            Op::Pad { .. } => Opcode::Pad,
-            Op::Concat { .. } => Opcode::Concat,
-            Op::Matmul { .. } => Opcode::Matmul,
+            Opcode::Unary(_) | Opcode::Binary(_) | Opcode::Compare(_) | Opcode::Select => true,
+            Opcode::Const
+            | Opcode::ReduceSum
+            | Opcode::ReduceMax
+            | Opcode::Broadcast
+            | Opcode::Reshape
+            | Opcode::Transpose
+            | Opcode::Slice
+            | Opcode::Pad
+            | Opcode::Concat
+            | Opcode::Matmul => false,
         }
     }
 
+    /// Which reduction the op is, if it is one.
+    pub fn reduction(self) -> Option<Reduction> {
+        match self {
+            Opcode::ReduceSum => Some(Reduction::Sum),
+            Opcode::ReduceMax => Some(Reduction::Max),
+            Opcode::Const
+            | Opcode::Unary(_)
+            | Opcode::Binary(_)
+            | Opcode::Compare(_)
+            | Opcode::Select
+            | Opcode::Broadcast
+            | Opcode::Reshape
+            | Opcode::Transpose
+            | Opcode::Slice
+            | Opcode::Pad
+            | Opcode::Concat
+            | Opcode::Matmul => None,
+        }
+    }
+
+    /// Layout ops that, applied to a one-element value, leave its one element where it was
+    /// (in the same register, for the JIT).
+    pub fn is_register_view(self) -> bool {
+        match self {
+            Opcode::Reshape | Opcode::Broadcast | Opcode::Transpose => true,
+            Opcode::Const
+            | Opcode::Unary(_)
+            | Opcode::Binary(_)
+            | Opcode::Compare(_)
+            | Opcode::Select
+            | Opcode::ReduceSum
+            | Opcode::ReduceMax
+            | Opcode::Slice
+            | Opcode::Pad
+            | Opcode::Concat
+            | Opcode::Matmul => false,
+        }
+    }
+}
+
+impl Op {
     pub fn name(&self) -> &'static str {
         self.opcode().name()
+    }
+
+    /// See `Opcode::is_elementwise`.
+    pub fn is_elementwise(&self) -> bool {
+        self.opcode().is_elementwise()
+    }
+
+    /// See `Opcode::reduction`.
+    pub fn reduction(&self) -> Option<Reduction> {
+        self.opcode().reduction()
+    }
+
+    /// See `Opcode::is_register_view`.
+    pub fn is_register_view(&self) -> bool {
+        self.opcode().is_register_view()
     }
 }
 
@@ -446,6 +400,51 @@ mod tests {
             Opcode::ALL.len(),
             1 + Unary::ALL.len() + Binary::ALL.len() + Compare::ALL.len() + 10
         );
+    }
+
+    #[test]
+    fn attributes_round_trip_through_the_table() {
+        let ops = [
+            Op::Broadcast {
+                shape: Dims::new(&[2, 3]),
+                axes: Dims::new(&[1]),
+            },
+            Op::Concat { axis: 2 },
+            Op::Matmul {
+                ta: true,
+                tb: false,
+            },
+            Op::Select,
+            Op::Unary(Unary::Exp),
+        ];
+        for op in ops {
+            let attrs = op.attributes();
+            let names = op.opcode().attribute_names();
+            assert!(attrs.iter().all(|(k, _)| names.contains(k)), "{op:?}");
+            let get = |k: &str| attrs.iter().find(|(n, _)| *n == k).map(|(_, a)| a);
+            assert_eq!(Op::from_attributes(op.opcode(), get), Ok(Some(op.clone())));
+        }
+        let none = |_: &str| None;
+        assert_eq!(
+            Op::from_attributes(Opcode::Concat, none),
+            Err(AttrError::Missing("axis"))
+        );
+        assert_eq!(Op::from_attributes(Opcode::Const, none), Ok(None));
+    }
+
+    #[test]
+    fn host_functions_have_distinct_symbols() {
+        let mut seen = std::collections::HashSet::new();
+        let unary = Unary::ALL.iter().filter_map(|u| u.host()).map(|h| h.symbol);
+        let binary = Binary::ALL
+            .iter()
+            .filter_map(|b| b.host())
+            .map(|h| h.symbol);
+        for s in unary.chain(binary) {
+            assert!(s.starts_with("adjit_") && seen.insert(s), "{s}");
+        }
+        assert_eq!(Unary::Exp.host().map(|h| (h.f)(0.0)), Some(1.0));
+        assert!(Unary::Neg.host().is_none());
     }
 
     #[test]

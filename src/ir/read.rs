@@ -30,7 +30,7 @@
 //! offending line; no input, however malformed, makes it panic, and nothing recurses.
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
-use super::op::{Literal, Op, Opcode};
+use super::op::{Attr, AttrError, Literal, Op, Opcode};
 use super::types::{DType, Dims, Type};
 use std::collections::HashMap;
 use std::fmt;
@@ -584,8 +584,8 @@ impl<'a> Parser<'a> {
         Ok(params)
     }
 
-    fn attrs(&mut self) -> PResult<Vec<(&'a str, usize, AttrValue)>> {
-        let mut attrs: Vec<(&'a str, usize, AttrValue)> = Vec::new();
+    fn attrs(&mut self) -> PResult<Vec<(&'a str, usize, Attr)>> {
+        let mut attrs: Vec<(&'a str, usize, Attr)> = Vec::new();
         if !self.eat_punct(b'[')? {
             return Ok(attrs);
         }
@@ -596,16 +596,16 @@ impl<'a> Parser<'a> {
             }
             self.expect_punct(b'=', "after the attribute name")?;
             let value = match self.peek()? {
-                (Tok::Punct(b'['), _) => AttrValue::List(self.int_list(key)?),
+                (Tok::Punct(b'['), _) => Attr::List(self.int_list(key)?),
                 (Tok::Ident("true"), _) => {
                     self.next()?;
-                    AttrValue::Bool(true)
+                    Attr::Flag(true)
                 }
                 (Tok::Ident("false"), _) => {
                     self.next()?;
-                    AttrValue::Bool(false)
+                    Attr::Flag(false)
                 }
-                _ => AttrValue::Int(self.integer(key)?),
+                _ => Attr::Int(self.integer(key)? as u32),
             };
             attrs.push((key, at, value));
             match self.next()? {
@@ -622,34 +622,23 @@ impl<'a> Parser<'a> {
         Ok(attrs)
     }
 
-    /// Builds the op for `code` from its attributes, checking names and kinds (not values).
+    /// Builds the op for `code` from its attributes, checking names and kinds (not values);
+    /// the spellings come from the op table.
     fn make_op(
         &self,
         code: Opcode,
         op_at: usize,
-        attrs: Vec<(&'a str, usize, AttrValue)>,
+        attrs: Vec<(&'a str, usize, Attr)>,
     ) -> PResult<Op> {
-        let wanted: &[&str] = match code {
-            Opcode::ReduceSum | Opcode::ReduceMax => &["axes"],
-            Opcode::Broadcast => &["axes", "shape"],
-            Opcode::Reshape => &["shape"],
-            Opcode::Transpose => &["perm"],
-            Opcode::Slice => &["start", "stop"],
-            Opcode::Pad => &["hi", "lo"],
-            Opcode::Concat => &["axis"],
-            Opcode::Matmul => &["ta", "tb"],
-            Opcode::Const
-            | Opcode::Unary(_)
-            | Opcode::Binary(_)
-            | Opcode::Compare(_)
-            | Opcode::Select => &[],
-        };
+        let wanted = code.attribute_names();
         for (k, at, _) in &attrs {
             if !wanted.contains(k) {
                 let expected = if wanted.is_empty() {
                     "it takes none".to_string()
                 } else {
-                    format!("it takes {}", wanted.join(", "))
+                    let mut sorted = wanted.to_vec();
+                    sorted.sort_unstable();
+                    format!("it takes {}", sorted.join(", "))
                 };
                 return self.err(
                     *at,
@@ -658,62 +647,17 @@ impl<'a> Parser<'a> {
             }
         }
         let find = |k: &str| attrs.iter().find(|(key, _, _)| *key == k);
-        let list = |k: &str| -> PResult<Dims> {
-            match find(k) {
-                Some((_, _, AttrValue::List(d))) => Ok(*d),
-                Some((_, at, _)) => {
-                    self.err(*at, format!("attribute '{k}' takes a list such as [0, 1]"))
-                }
-                None => self.err(op_at, format!("{} needs the attribute '{k}'", code.name())),
+        match Op::from_attributes(code, |k| find(k).map(|(_, _, a)| a)) {
+            Ok(Some(op)) => Ok(op),
+            Ok(None) => self.err(op_at, "const takes a literal, not attributes"),
+            Err(AttrError::Missing(k)) => {
+                self.err(op_at, format!("{} needs the attribute '{k}'", code.name()))
             }
-        };
-        let flag = |k: &str| -> PResult<bool> {
-            match find(k) {
-                Some((_, _, AttrValue::Bool(b))) => Ok(*b),
-                Some((_, at, _)) => self.err(*at, format!("attribute '{k}' takes true or false")),
-                None => Ok(false),
+            Err(AttrError::WrongKind(k, takes)) => {
+                let at = find(k).map_or(op_at, |(_, at, _)| *at);
+                self.err(at, format!("attribute '{k}' takes {takes}"))
             }
-        };
-        Ok(match code {
-            Opcode::Const => return self.err(op_at, "const takes a literal, not attributes"),
-            Opcode::Unary(u) => Op::Unary(u),
-            Opcode::Binary(b) => Op::Binary(b),
-            Opcode::Compare(c) => Op::Compare(c),
-            Opcode::Select => Op::Select,
-            Opcode::ReduceSum => Op::ReduceSum {
-                axes: list("axes")?,
-            },
-            Opcode::ReduceMax => Op::ReduceMax {
-                axes: list("axes")?,
-            },
-            Opcode::Broadcast => Op::Broadcast {
-                shape: list("shape")?,
-                axes: list("axes")?,
-            },
-            Opcode::Reshape => Op::Reshape {
-                shape: list("shape")?,
-            },
-            Opcode::Transpose => Op::Transpose {
-                perm: list("perm")?,
-            },
-            Opcode::Slice => Op::Slice {
-                start: list("start")?,
-                stop: list("stop")?,
-            },
-            Opcode::Pad => Op::Pad {
-                lo: list("lo")?,
-                hi: list("hi")?,
-            },
-            Opcode::Concat => match find("axis") {
-                Some((_, _, AttrValue::Int(a))) => Op::Concat { axis: *a as u32 },
-                Some((_, at, _)) => return self.err(*at, "attribute 'axis' takes an integer"),
-                None => return self.err(op_at, "concat needs the attribute 'axis'"),
-            },
-            Opcode::Matmul => Op::Matmul {
-                ta: flag("ta")?,
-                tb: flag("tb")?,
-            },
-        })
+        }
     }
 
     /// A whole function: header, instructions, `return`, and the end of the file.
@@ -937,10 +881,4 @@ impl<'a> Parser<'a> {
         }
         Ok(())
     }
-}
-
-enum AttrValue {
-    Int(usize),
-    Bool(bool),
-    List(Dims),
 }

@@ -133,28 +133,9 @@ pub(crate) fn write_inst(
         out.write_str(if i == 0 { " " } else { ", " })?;
         out.write_str(&names.get(a))?;
     }
-    let attrs: Vec<(&str, String)> = match &inst.op {
-        Op::Const { .. } | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => vec![],
-        Op::ReduceSum { axes } | Op::ReduceMax { axes } => vec![("axes", axes.to_string())],
-        Op::Broadcast { shape, axes } => {
-            vec![("axes", axes.to_string()), ("shape", shape.to_string())]
-        }
-        Op::Reshape { shape } => vec![("shape", shape.to_string())],
-        Op::Transpose { perm } => vec![("perm", perm.to_string())],
-        Op::Slice { start, stop } => vec![("start", start.to_string()), ("stop", stop.to_string())],
-        Op::Pad { lo, hi } => vec![("hi", hi.to_string()), ("lo", lo.to_string())],
-        Op::Concat { axis } => vec![("axis", axis.to_string())],
-        Op::Matmul { ta, tb } => {
-            let mut v = vec![];
-            if *ta {
-                v.push(("ta", "true".to_string()));
-            }
-            if *tb {
-                v.push(("tb", "true".to_string()));
-            }
-            v
-        }
-    };
+    // Spellings from the op table; printed sorted by name.
+    let mut attrs = inst.op.attributes();
+    attrs.sort_unstable_by_key(|(k, _)| *k);
     if !attrs.is_empty() {
         out.write_str(" [")?;
         for (i, (k, v)) in attrs.iter().enumerate() {

@@ -159,7 +159,7 @@ impl Jit {
         symbols: &[runtime::Symbol],
     ) -> Result<Vec<FuncId>, JitError> {
         let codegen = |e: &dyn fmt::Display| JitError::Codegen(e.to_string());
-        let mut imports: HashMap<&'static str, FuncId> = HashMap::new();
+        let mut imports: HashMap<runtime::Callee, FuncId> = HashMap::new();
         for s in symbols {
             let mut sig = module.make_signature();
             sig.params
@@ -168,7 +168,7 @@ impl Jit {
             let id = module
                 .declare_function(s.name, Linkage::Import, &sig)
                 .map_err(|e| codegen(&e))?;
-            imports.insert(s.name, id);
+            imports.insert(s.callee, id);
         }
         let mut sig = module.make_signature();
         sig.params.extend((0..3).map(|_| AbiParam::new(types::I64)));

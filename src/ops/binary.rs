@@ -7,6 +7,8 @@
 //!   `-0 < +0`, so `max(-0, +0) = +0` and `min(-0, +0) = -0`. (Rust's `f64::max` differs: it
 //!   drops a NaN operand.)
 //! - `pow` is the C library's `pow` (Rust's `powf`): `pow(x, 0) = 1` even for NaN `x`.
+//! - `atan2 y, x` is the C library's `atan2(y, x)`, in `[-pi, pi]`, with its signed zeros:
+//!   `atan2(±0, +0) = ±0`, `atan2(±0, -0) = ±pi`.
 //! - Comparisons with a NaN operand are false, except `ne`, which is true.
 //! - `select c, a, b` takes `a` where `c` is true (stored as 1.0) and `b` where false (0.0).
 
@@ -56,6 +58,11 @@ pub extern "C" fn adjit_pow(x: f64, y: f64) -> f64 {
     x.powf(y)
 }
 
+/// `atan2(y, x)`: the C library's (Rust's `f64::atan2`).
+pub extern "C" fn adjit_atan2(y: f64, x: f64) -> f64 {
+    y.atan2(x)
+}
+
 /// IEEE 754-2019 `maximum`: NaN-propagating, and `+0` above `-0`.
 pub fn maximum(a: f64, b: f64) -> f64 {
     if a > b {
@@ -101,6 +108,7 @@ pub fn apply(op: Binary, a: f64, b: f64) -> f64 {
         Binary::Pow => adjit_pow(a, b),
         Binary::Max => maximum(a, b),
         Binary::Min => minimum(a, b),
+        Binary::Atan2 => adjit_atan2(a, b),
     }
 }
 
@@ -137,6 +145,7 @@ pub fn kernel(op: Binary, a: &[f64], b: &[f64], out: &mut [f64]) {
         Binary::Pow => zip_map(a, b, out, |x, y| adjit_pow(x, y)),
         Binary::Max => zip_map(a, b, out, maximum),
         Binary::Min => zip_map(a, b, out, minimum),
+        Binary::Atan2 => zip_map(a, b, out, |x, y| adjit_atan2(x, y)),
     }
 }
 
@@ -159,7 +168,9 @@ pub fn select_kernel(c: &[f64], a: &[f64], b: &[f64], out: &mut [f64]) {
 /// as 0 where `b = 0` (so `a^0` is flat even at `a = 0`); `d/db = y log(a)`, taken as 0 where
 /// `a = 0`; for negative `a` it is NaN (the log is). Higher derivatives keep these conventions:
 /// the hvp of `pow` at `a = 0` or `b = 0` is finite where the function is smooth in the other
-/// argument.
+/// argument. `atan2(a, b)`: `d/da = b / (a^2 + b^2)`, `d/db = -a / (a^2 + b^2)`, which is NaN at
+/// the origin, where the angle has no limit (as in JAX, PyTorch and TensorFlow); across the cut
+/// (`a = 0`, `b < 0`) the angle jumps by `2 pi`, but its derivative is the same on both sides.
 pub fn vjp<'b>(
     op: Binary,
     a: Var<'b>,
@@ -195,6 +206,10 @@ pub fn vjp<'b>(
                 g * s.select(a_zero, zero(), y * log_a)
             });
             [da, db]
+        }
+        Binary::Atan2 => {
+            let r = a * a + b * b;
+            [need_a.then(|| g * (b / r)), need_b.then(|| -(g * (a / r)))]
         }
         Binary::Max | Binary::Min => {
             let first = if op == Binary::Max { a.ge(b) } else { a.le(b) };
@@ -233,6 +248,21 @@ mod tests {
         assert_eq!(maximum(2.0, 3.0), 3.0);
         assert_eq!(minimum(2.0, 3.0), 2.0);
         assert_eq!(maximum(f64::NEG_INFINITY, -1e308), -1e308);
+    }
+
+    #[test]
+    fn the_tables_host_functions_are_the_interpreters() {
+        let points = [-2.0, -0.0, 0.0, 0.5, 3.0, f64::INFINITY];
+        for op in Binary::ALL {
+            let Some(h) = op.host() else { continue };
+            for a in points {
+                for b in points {
+                    let (want, got) = (apply(op, a, b), (h.f)(a, b));
+                    let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
+                    assert!(same, "{}({a}, {b}): {want} by apply, {got}", op.name());
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod binary;
 pub mod contract;
+pub mod erf;
 pub mod kernel;
 pub mod layout;
 pub mod reduce;

@@ -3,7 +3,9 @@
 //!
 //! The scalar functions are `extern "C"` so that the JIT calls exactly these (it registers them
 //! as host symbols); the interpreter calls them too. Conventions: `sign(±0) = ±0` and
-//! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow.
+//! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow; `asin`, `acos`,
+//! `atan`, `sinh`, `cosh` are Rust's (the C library's), and `erf` is ours (`super::erf`,
+//! within 0.51 ulp).
 
 use super::refuse;
 use crate::ir::{DType, Op, Type, Unary, Var};
@@ -38,6 +40,25 @@ pub extern "C" fn adjit_tan(x: f64) -> f64 {
 }
 pub extern "C" fn adjit_tanh(x: f64) -> f64 {
     x.tanh()
+}
+pub extern "C" fn adjit_asin(x: f64) -> f64 {
+    x.asin()
+}
+pub extern "C" fn adjit_acos(x: f64) -> f64 {
+    x.acos()
+}
+pub extern "C" fn adjit_atan(x: f64) -> f64 {
+    x.atan()
+}
+pub extern "C" fn adjit_sinh(x: f64) -> f64 {
+    x.sinh()
+}
+pub extern "C" fn adjit_cosh(x: f64) -> f64 {
+    x.cosh()
+}
+/// The error function (`super::erf`: Rust's standard library has none).
+pub extern "C" fn adjit_erf(x: f64) -> f64 {
+    super::erf::erf(x)
 }
 /// `1 / (1 + exp(-x))`, computed as `e / (1 + e)` with `e = exp(x)` for negative `x`.
 pub extern "C" fn adjit_sigmoid(x: f64) -> f64 {
@@ -77,6 +98,12 @@ pub fn apply(u: Unary, x: f64) -> f64 {
         Unary::Tanh => adjit_tanh(x),
         Unary::Sigmoid => adjit_sigmoid(x),
         Unary::Floor => x.floor(),
+        Unary::Asin => adjit_asin(x),
+        Unary::Acos => adjit_acos(x),
+        Unary::Atan => adjit_atan(x),
+        Unary::Sinh => adjit_sinh(x),
+        Unary::Cosh => adjit_cosh(x),
+        Unary::Erf => adjit_erf(x),
     }
 }
 
@@ -102,6 +129,12 @@ pub fn kernel(u: Unary, x: &[f64], out: &mut [f64]) {
         Unary::Tanh => map(x, out, |a| adjit_tanh(a)),
         Unary::Sigmoid => map(x, out, |a| adjit_sigmoid(a)),
         Unary::Floor => map(x, out, f64::floor),
+        Unary::Asin => map(x, out, |a| adjit_asin(a)),
+        Unary::Acos => map(x, out, |a| adjit_acos(a)),
+        Unary::Atan => map(x, out, |a| adjit_atan(a)),
+        Unary::Sinh => map(x, out, |a| adjit_sinh(a)),
+        Unary::Cosh => map(x, out, |a| adjit_cosh(a)),
+        Unary::Erf => map(x, out, |a| adjit_erf(a)),
     }
 }
 
@@ -110,7 +143,9 @@ pub fn kernel(u: Unary, x: &[f64], out: &mut [f64]) {
 ///
 /// Conventions at kinks and domain edges: `abs'(0) = 0` (through `sign`); `sign`, `floor` have
 /// zero derivative everywhere (they are not differentiable where they jump); `sqrt'(0) = inf`;
-/// `log'(0) = inf`. Rules reuse the forward result where it is cheaper (`exp`, `tanh`, ...).
+/// `log'(0) = inf`; at the ends of their domain `asin'(±1) = inf` and `acos'(±1) = -inf` (like
+/// `sqrt'(0)`: the one-sided limit), and outside it (`|x| > 1`) the derivative is NaN, as the
+/// value is. Rules reuse the forward result where it is cheaper (`exp`, `tanh`, ...).
 pub fn vjp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, g: Var<'b>) -> Option<Var<'b>> {
     Some(match u {
         Unary::Neg => -g,
@@ -126,6 +161,13 @@ pub fn vjp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, g: Var<'b>) -> Option<Var<'b>> 
         Unary::Tan => g * (1.0 + y * y),
         Unary::Tanh => g * (1.0 - y * y),
         Unary::Sigmoid => g * (y * (1.0 - y)),
+        Unary::Asin => g / (1.0 - x * x).sqrt(),
+        Unary::Acos => -(g / (1.0 - x * x).sqrt()),
+        Unary::Atan => g / (1.0 + x * x),
+        Unary::Sinh => g * x.cosh(),
+        Unary::Cosh => g * x.sinh(),
+        // erf'(x) = 2/sqrt(pi) exp(-x^2).
+        Unary::Erf => g * ((-(x * x)).exp() * std::f64::consts::FRAC_2_SQRT_PI),
     })
 }
 
@@ -141,6 +183,36 @@ mod tests {
         let x = 0.731;
         assert!((adjit_sigmoid(x) + adjit_sigmoid(-x) - 1.0).abs() < 1e-15);
         assert!(adjit_sigmoid(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn the_tables_host_functions_are_the_interpreters() {
+        let points = [
+            -3.0,
+            -1.0,
+            -0.5,
+            -0.0,
+            0.0,
+            0.25,
+            0.9,
+            1.0,
+            2.5,
+            40.0,
+            f64::INFINITY,
+        ];
+        for u in Unary::ALL {
+            let Some(h) = u.host() else { continue };
+            for x in points {
+                let (want, got) = (apply(u, x), (h.f)(x));
+                let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
+                assert!(
+                    same,
+                    "{}({x}): {want} by apply, {got} by {}",
+                    u.name(),
+                    h.symbol
+                );
+            }
+        }
     }
 
     #[test]

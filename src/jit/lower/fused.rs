@@ -3,7 +3,7 @@
 
 use super::loops::{Inner, Walker};
 use super::{Emitter, Read};
-use crate::ir::{DType, Def, Func, Op, Value};
+use crate::ir::{DType, Def, Func, Reduction, Value};
 use crate::jit::plan::{row_major, Kind};
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 use cranelift_frontend::Variable;
@@ -32,22 +32,8 @@ fn loop_reduction(f: &Func, v: Value) -> Option<(Value, bool)> {
         return None;
     };
     let inst = &f.insts[k];
-    match inst.op {
-        Op::ReduceSum { .. } => Some((inst.args[0], false)),
-        Op::ReduceMax { .. } => Some((inst.args[0], true)),
-        Op::Const { .. }
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::Broadcast { .. }
-        | Op::Reshape { .. }
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::Pad { .. }
-        | Op::Concat { .. }
-        | Op::Matmul { .. } => None,
-    }
+    let reduction = inst.op.reduction()?;
+    Some((inst.args[0], reduction == Reduction::Max))
 }
 
 impl Emitter<'_, '_> {

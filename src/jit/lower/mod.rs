@@ -9,6 +9,7 @@
 //! and single elementwise ops; `compute` emits each unit.
 
 use super::plan::{Home, Load, Plan};
+use super::runtime::Callee;
 use crate::ir::{Binary, Compare, DType, Def, Func, Op, Unary, Value};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value as CV};
@@ -34,8 +35,8 @@ pub struct Emitter<'a, 'b> {
     pub f: &'a Func,
     pub plan: &'a Plan,
     pub module: &'a mut JITModule,
-    pub imports: &'a HashMap<&'static str, FuncId>,
-    funcrefs: HashMap<&'static str, FuncRef>,
+    pub imports: &'a HashMap<Callee, FuncId>,
+    funcrefs: HashMap<Callee, FuncRef>,
     regs: HashMap<Value, CV>,
     ins: Vec<CV>,
     outs: Vec<CV>,
@@ -58,7 +59,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         f: &'a Func,
         plan: &'a Plan,
         module: &'a mut JITModule,
-        imports: &'a HashMap<&'static str, FuncId>,
+        imports: &'a HashMap<Callee, FuncId>,
     ) -> Self {
         let entry = fb.create_block();
         fb.append_block_params_for_function_params(entry);
@@ -212,26 +213,29 @@ impl<'a, 'b> Emitter<'a, 'b> {
         r
     }
 
-    fn host(&mut self, name: &'static str) -> FuncRef {
-        if let Some(&r) = self.funcrefs.get(name) {
+    /// The function reference of `callee`'s host function in this chunk.
+    fn host(&mut self, callee: Callee) -> FuncRef {
+        if let Some(&r) = self.funcrefs.get(&callee) {
             return r;
         }
-        let id = self.imports[name];
+        let Some(&id) = self.imports.get(&callee) else {
+            panic!("internal: {callee:?} has no host function in the op table");
+        };
         let r = self.module.declare_func_in_func(id, self.fb.func);
-        self.funcrefs.insert(name, r);
+        self.funcrefs.insert(callee, r);
         r
     }
 
-    fn call1(&mut self, name: &'static str, args: &[CV]) -> CV {
-        let r = self.host(name);
+    fn call1(&mut self, callee: Callee, args: &[CV]) -> CV {
+        let r = self.host(callee);
         let call = self.fb.ins().call(r, args);
         self.fb.inst_results(call)[0]
     }
 
     /// A host function on each lane.
-    fn call_lanes(&mut self, name: &'static str, args: &[CV], lanes: usize) -> CV {
+    fn call_lanes(&mut self, callee: Callee, args: &[CV], lanes: usize) -> CV {
         if lanes == 1 {
-            return self.call1(name, args);
+            return self.call1(callee, args);
         }
         let mut results = Vec::with_capacity(lanes);
         for k in 0..lanes as u8 {
@@ -239,7 +243,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 .iter()
                 .map(|&a| self.fb.ins().extractlane(a, k))
                 .collect();
-            results.push(self.call1(name, &lane));
+            results.push(self.call1(callee, &lane));
         }
         let v = self.fb.ins().scalar_to_vector(types::F64X2, results[0]);
         self.fb.ins().insertlane(v, results[1], 1)
@@ -290,22 +294,29 @@ impl<'a, 'b> Emitter<'a, 'b> {
                     let neg = self.choose(lt, minus, a[0], lanes);
                     self.choose(gt, one, neg, lanes)
                 }
-                Unary::Exp => self.call_lanes("adjit_exp", a, lanes),
-                Unary::Log => self.call_lanes("adjit_log", a, lanes),
-                Unary::Log1p => self.call_lanes("adjit_log1p", a, lanes),
-                Unary::Expm1 => self.call_lanes("adjit_expm1", a, lanes),
-                Unary::Sin => self.call_lanes("adjit_sin", a, lanes),
-                Unary::Cos => self.call_lanes("adjit_cos", a, lanes),
-                Unary::Tan => self.call_lanes("adjit_tan", a, lanes),
-                Unary::Tanh => self.call_lanes("adjit_tanh", a, lanes),
-                Unary::Sigmoid => self.call_lanes("adjit_sigmoid", a, lanes),
+                // Host calls: the function is the op table's `host` column.
+                Unary::Exp
+                | Unary::Log
+                | Unary::Log1p
+                | Unary::Expm1
+                | Unary::Sin
+                | Unary::Cos
+                | Unary::Tan
+                | Unary::Tanh
+                | Unary::Sigmoid
+                | Unary::Asin
+                | Unary::Acos
+                | Unary::Atan
+                | Unary::Sinh
+                | Unary::Cosh
+                | Unary::Erf => self.call_lanes(Callee::Unary(*u), a, lanes),
             },
             Op::Binary(b) => match b {
                 Binary::Add => self.fb.ins().fadd(a[0], a[1]),
                 Binary::Sub => self.fb.ins().fsub(a[0], a[1]),
                 Binary::Mul => self.fb.ins().fmul(a[0], a[1]),
                 Binary::Div => self.fb.ins().fdiv(a[0], a[1]),
-                Binary::Pow => self.call_lanes("adjit_pow", a, lanes),
+                Binary::Pow | Binary::Atan2 => self.call_lanes(Callee::Binary(*b), a, lanes),
                 Binary::Max => self.fb.ins().fmax(a[0], a[1]),
                 Binary::Min => self.fb.ins().fmin(a[0], a[1]),
             },

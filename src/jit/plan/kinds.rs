@@ -1,7 +1,8 @@
 //! What each value is (its `Kind`), from its op, its operands' kinds and its uses; and two facts
 //! about one-element values that follow from kinds: which are loaded straight from immutable
-//! memory (`Load`), and which are register views of another (`scalar_sources`). Also the
-//! category questions the planner asks of an op, as exhaustive matches.
+//! memory (`Load`), and which are register views of another (`scalar_sources`). The category
+//! questions asked of an op (`is_elementwise`, `reduction`, `is_register_view`) are methods of
+//! the op table (`crate::ir::Opcode`).
 
 use super::{inst, row_major, Kind, Load, Mem, ValueMap};
 use crate::ir::{Def, Func, Inst, Op, Type, Value, MAX_RANK};
@@ -40,61 +41,6 @@ impl Uses {
     /// Read by exactly one operand slot, and not returned.
     pub(super) fn single(&self, v: Value) -> bool {
         self.count[v] == 1 && !self.returned[v]
-    }
-}
-
-/// Elementwise ops: one result element from the operands' elements at the same index.
-pub(super) fn is_elementwise(op: &Op) -> bool {
-    match op {
-        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => true,
-        Op::Const { .. }
-        | Op::ReduceSum { .. }
-        | Op::ReduceMax { .. }
-        | Op::Broadcast { .. }
-        | Op::Reshape { .. }
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::Pad { .. }
-        | Op::Concat { .. }
-        | Op::Matmul { .. } => false,
-    }
-}
-
-/// Reductions: `Some(is_max)` for a reduction, `None` for every other op.
-pub(super) fn reduction(op: &Op) -> Option<bool> {
-    match op {
-        Op::ReduceSum { .. } => Some(false),
-        Op::ReduceMax { .. } => Some(true),
-        Op::Const { .. }
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::Broadcast { .. }
-        | Op::Reshape { .. }
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::Pad { .. }
-        | Op::Concat { .. }
-        | Op::Matmul { .. } => None,
-    }
-}
-
-/// Layout ops that, applied to a one-element value, leave its one element in the same register.
-fn is_register_view(op: &Op) -> bool {
-    match op {
-        Op::Reshape { .. } | Op::Broadcast { .. } | Op::Transpose { .. } => true,
-        Op::Const { .. }
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::ReduceSum { .. }
-        | Op::ReduceMax { .. }
-        | Op::Slice { .. }
-        | Op::Pad { .. }
-        | Op::Concat { .. }
-        | Op::Matmul { .. } => false,
     }
 }
 
@@ -170,7 +116,7 @@ fn fuses_into_user(f: &Func, uses: &Uses, v: Value) -> bool {
         return false;
     };
     let user_op = &inst(f, user).expect("users are instructions").op;
-    is_elementwise(user_op) || reduction(user_op).is_some()
+    user_op.is_elementwise() || user_op.reduction().is_some()
 }
 
 /// A broadcast of `(operand, kind)` to a result of rank `rank` adding `axes`, unless it must be
@@ -246,7 +192,7 @@ pub(super) fn scalar_sources(f: &Func, kinds: &ValueMap<Kind>) -> ValueMap<Value
     for (k, inst) in f.insts.iter().enumerate() {
         let v = f.inst_value(k);
         if kinds[v] == Kind::Scalar
-            && is_register_view(&inst.op)
+            && inst.op.is_register_view()
             && kinds[inst.args[0]] == Kind::Scalar
         {
             source[v] = source[inst.args[0]];
