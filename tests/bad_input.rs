@@ -2,6 +2,8 @@
 //! what is wrong, never a panic. One `check` drives the table; a property test feeds random text
 //! and random mutations of the shipped files to the reader, the verifier and the interpreter.
 
+mod common;
+
 use adjit::ir::{self, parse_bytes};
 use proptest::prelude::*;
 
@@ -229,17 +231,9 @@ fn mutate(text: &str, edits: &[(u8, usize, usize, u8)]) -> Vec<u8> {
 fn survive(bytes: &[u8]) {
     if let Ok((f, _)) = parse_bytes(bytes) {
         let _ = f.to_string();
-        if ir::verify(&f).is_ok() {
-            let elems: usize = f
-                .params
-                .iter()
-                .map(|p| p.ty.numel())
-                .chain(f.insts.iter().map(|i| i.ty.numel()))
-                .sum();
-            if elems < 1_000_000 {
-                let inputs = adjit::inputs::defaults(&f, 1);
-                adjit::interp::eval(&f, &inputs).expect("a verified function runs");
-            }
+        if ir::verify(&f).is_ok() && common::total_elements(&f) < 1_000_000 {
+            let inputs = adjit::inputs::defaults(&f, 1);
+            adjit::interp::eval(&f, &inputs).expect("a verified function runs");
         }
     }
 }

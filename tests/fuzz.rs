@@ -227,13 +227,7 @@ fn case(text: &str) -> usize {
         return 1;
     }
     assert_eq!(ir::parse(&printed).as_ref(), Ok(&f), "round trip");
-    let elems: usize = f
-        .params
-        .iter()
-        .map(|p| p.ty.numel())
-        .chain(f.insts.iter().map(|i| i.ty.numel()))
-        .sum();
-    if elems > MAX_ELEMENTS_RUN {
+    if common::total_elements(&f) > MAX_ELEMENTS_RUN {
         return 2;
     }
     differential(&f, "f");

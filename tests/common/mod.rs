@@ -121,3 +121,13 @@ pub fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
         })
         .fold(0.0, f64::max)
 }
+
+/// Elements of every value of `f` together: what running it would need at most, so that
+/// fuzzers can skip functions whose mutated shapes ask for gigabytes.
+pub fn total_elements(f: &adjit::ir::Func) -> usize {
+    f.params
+        .iter()
+        .map(|p| p.ty.numel())
+        .chain(f.insts.iter().map(|i| i.ty.numel()))
+        .sum()
+}
