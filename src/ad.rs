@@ -31,8 +31,11 @@ pub enum AdError {
         name: String,
         ty: Type,
     },
+    /// No input is differentiated: `data_inputs` f64 inputs are all marked data (or there
+    /// is none, if 0).
     NothingToDifferentiate {
         func: String,
+        data_inputs: usize,
     },
     NotScalar {
         func: String,
@@ -49,14 +52,26 @@ impl fmt::Display for AdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AdError::NoSuchInput { func, name, inputs } => {
-                write!(f, "@{func} has no input '{name}' (its inputs: {})", inputs.join(", "))
+                write!(
+                    f,
+                    "@{func} has no input '{name}' (its inputs: {})",
+                    inputs.join(", ")
+                )
             }
             AdError::NotDifferentiable { name, ty } => {
-                write!(f, "input '{name}' has type {ty}; only f64 inputs can be differentiated")
+                write!(
+                    f,
+                    "input '{name}' has type {ty}; only f64 inputs can be differentiated"
+                )
             }
-            AdError::NothingToDifferentiate { func } => write!(
+            AdError::NothingToDifferentiate {
+                func,
+                data_inputs: 0,
+            } => write!(f, "@{func} has no f64 input to differentiate"),
+            AdError::NothingToDifferentiate { func, .. } => write!(
                 f,
-                "@{func} has no input to differentiate: every f64 input is marked data (name some with wrt)"
+                "@{func} has no input to differentiate: every f64 input is marked data (choose \
+                 inputs with wrt, `--wrt NAMES` on the command line)"
             ),
             AdError::NotScalar { func, results } => {
                 let types: Vec<String> = results.iter().map(|t| t.to_string()).collect();
@@ -67,7 +82,10 @@ impl fmt::Display for AdError {
                 )
             }
             AdError::Invalid(e) => write!(f, "cannot differentiate an invalid function: {e}"),
-            AdError::Internal(e) => write!(f, "internal error, please report: the transform produced invalid IR: {e}"),
+            AdError::Internal(e) => write!(
+                f,
+                "internal error, please report: the transform produced invalid IR: {e}"
+            ),
         }
     }
 }
@@ -111,8 +129,10 @@ pub fn resolve_wrt(f: &Func, wrt: Option<&[&str]>) -> Result<Vec<usize>, AdError
     unique.sort_unstable();
     unique.dedup();
     if unique.is_empty() {
+        let data_inputs = f.params.iter().filter(|p| p.ty.dtype == DType::F64).count();
         return Err(AdError::NothingToDifferentiate {
             func: f.name.clone(),
+            data_inputs,
         });
     }
     Ok(indices.into_iter().fold(Vec::new(), |mut acc, i| {

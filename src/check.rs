@@ -64,6 +64,9 @@ pub struct Part {
     pub compared: usize,
     /// Directions along which a kink lies within every step tried: not compared.
     pub not_smooth: Vec<String>,
+    /// Directions along which the differenced function is not finite at some point the
+    /// difference uses (a domain edge, an overflow, a NaN input): not compared.
+    pub not_finite: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -212,10 +215,14 @@ fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
     }
 }
 
-fn dot(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+/// `<a, d>` for a direction `d`: elements `d` does not move are skipped, so that an infinite
+/// derivative elsewhere (`sqrt'(0)`) does not make a coordinate's derivative NaN.
+fn dot(a: &[Vec<f64>], d: &[Vec<f64>]) -> f64 {
     a.iter()
-        .zip(b)
-        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>())
+        .zip(d)
+        .flat_map(|(x, y)| x.iter().zip(y))
+        .filter(|(_, &q)| q != 0.0)
+        .map(|(p, q)| p * q)
         .sum()
 }
 
@@ -387,11 +394,15 @@ impl Derivatives<'_> {
     }
 
     /// The inputs moved by `t * u` along the differentiated inputs.
+    /// The point `inputs + t u`. Elements the direction does not move are left as they are
+    /// (adding `t * 0` would turn a `-0` into `+0`, which `atan2` tells apart).
     fn moved(&self, inputs: &[Vec<f64>], u: &[Vec<f64>], t: f64) -> Vec<Vec<f64>> {
         let mut x = inputs.to_vec();
         for (j, &i) in self.idx.iter().enumerate() {
-            for (a, d) in x[i].iter_mut().zip(&u[j]) {
-                *a += t * d;
+            for (a, &d) in x[i].iter_mut().zip(&u[j]) {
+                if d != 0.0 {
+                    *a += t * d;
+                }
             }
         }
         x
@@ -462,11 +473,17 @@ impl Part {
             },
             compared: 0,
             not_smooth: Vec::new(),
+            not_finite: Vec::new(),
         }
     }
 
-    /// Counts one comparison, keeping it if its relative error is the largest so far.
+    /// Counts one comparison, keeping it if its relative error is the largest so far. A
+    /// difference that is not finite compares nothing: the direction is set aside.
     fn record(&mut self, at: &str, computed: f64, differenced: f64, floor: f64) {
+        if !differenced.is_finite() {
+            self.not_finite.push(at.to_string());
+            return;
+        }
         self.compared += 1;
         let e = (computed - differenced).abs() / computed.abs().max(differenced.abs()).max(floor);
         let e = if e.is_nan() { f64::INFINITY } else { e };
@@ -600,5 +617,37 @@ mod tests {
         bad.results[0] = Value(99);
         let e = check(&bad, None, &[vec![1.0; 2]], &opts).unwrap_err();
         assert!(matches!(e, CheckError::Invalid(_)), "{e}");
+    }
+
+    #[test]
+    fn signed_zeros_stay_put_along_other_coordinates() {
+        // atan2(-0, -1) = -pi but atan2(+0, -1) = +pi: moving along x[1] must not turn y[0]'s
+        // -0 into +0, or the difference jumps by 2 pi.
+        let b = Builder::new("angle");
+        let (y, x) = (b.param("y", &[2]), b.param("x", &[2]));
+        let f = b.finish(&[y.atan2(x).sum()]).unwrap();
+        let inputs = [vec![-0.0, 1.0], vec![-1.0, 1.0]];
+        let r = check(&f, Some(&["x"]), &inputs, &CheckOptions::default()).unwrap();
+        assert!(
+            r.gradient.compared > 0 && r.gradient.worst.error < 1e-6,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn non_finite_differences_are_set_aside_not_failed() {
+        // pow(a, b) at a = 0: a step to a < 0 with b not an integer leaves the domain (NaN).
+        let b = Builder::new("p");
+        let (a, e) = (b.param("a", &[3]), b.param("b", &[3]));
+        let f = b.finish(&[a.pow(e).sum()]).unwrap();
+        let inputs = [vec![0.0, 0.0, 2.0], vec![2.5, 0.5, 0.0]];
+        let r = check(&f, None, &inputs, &CheckOptions::default()).unwrap();
+        assert!(!r.gradient.not_finite.is_empty(), "{r:?}");
+        assert!(r.gradient.worst.error.is_finite(), "{r:?}");
+        // A NaN input makes every difference NaN: nothing is compared, nothing fails.
+        let nan = [vec![f64::NAN, 1.0, 2.0], vec![1.0, 1.0, 1.0]];
+        let r = check(&f, None, &nan, &CheckOptions::default()).unwrap();
+        assert_eq!(r.gradient.worst.error, 0.0, "{r:?}");
+        assert!(!r.gradient.not_finite.is_empty(), "{r:?}");
     }
 }

@@ -59,6 +59,7 @@ fn malformed_inputs_give_positioned_errors() {
         ("truncated mid-type", b"func @f(x: f64[".to_vec(), 1, Some(16), "expected an integer"),
         ("unknown op", body("    v1: f64[] = frob x\n").into_bytes(), 2, Some(17), "unknown op 'frob'"),
         ("wrong arity", body("    v1: f64[] = add x\n").into_bytes(), 2, None, "takes 2 operands, got 1"),
+        ("undefined before a later error", "func @f(x: f64[2]) -> (f64[]) {\n    a: f64[2] = exp y\n    return a\n}\n".as_bytes().to_vec(), 2, Some(21), "undefined value 'y'"),
         ("type mismatch", "func @f(x: f64[]) -> (f64[3]) {\n    v1: f64[3] = neg x\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "declared type f64[3] but neg gives f64[]"),
         ("operand shapes differ", "func @f(x: f64[2], y: f64[3]) -> (f64[2]) {\n    v2: f64[2] = add x, y\n    return v2\n}\n".as_bytes().to_vec(), 2, None, "equal shapes"),
         ("duplicate name", body("    v1: f64[] = neg x\n    v1: f64[] = neg x\n").into_bytes(), 3, Some(5), "already defined"),
@@ -271,4 +272,11 @@ proptest! {
         let text = files[which % files.len()];
         survive(&mutate(text, &edits));
     }
+}
+
+#[test]
+fn a_byte_order_mark_is_not_text() {
+    let text = "\u{feff}func @f(x: f64[]) -> (f64[]) {\n    y: f64[] = exp x\n    return y\n}\n";
+    let (f, _) = parse_bytes(text.as_bytes()).expect("a leading BOM is skipped");
+    assert_eq!(f.to_string(), text.trim_start_matches('\u{feff}'));
 }

@@ -479,7 +479,14 @@ fn bad_requests_are_clear_errors() {
     let d = b.data("d", &[2]);
     let g = b.finish(&[d.sum()]).unwrap();
     let e = ad::grad(&g, None).unwrap_err().to_string();
-    assert!(e.contains("no input to differentiate"), "{e}");
+    assert!(
+        e.contains("no input to differentiate") && e.contains("--wrt"),
+        "{e}"
+    );
+    let b = Builder::new("constant");
+    let c = b.finish(&[b.scalar(1.0)]).unwrap();
+    let e = ad::grad(&c, None).unwrap_err().to_string();
+    assert_eq!(e, "@constant has no f64 input to differentiate");
     // vjp handles several non-scalar results.
     let v = ad::vjp(&f, None).unwrap();
     assert_eq!(v.params.len(), 4, "x, m and one cotangent per result");

@@ -142,9 +142,11 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<(Func, Vec<u32>), ParseError> {
 
 /// Parses one function, also returning the 1-based source line of each instruction.
 pub fn parse_with_lines(text: &str) -> Result<(Func, Vec<u32>), ParseError> {
+    // A byte-order mark, as some editors write, is not part of the text.
+    let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
     let mut p = Parser {
         text,
-        pos: 0,
+        pos: start,
         line: 1,
     };
     p.function()
@@ -671,6 +673,16 @@ impl<'a> Parser<'a> {
             lines.push(self.line);
             self.instruction(&mut func, &mut names, &mut pending, name, at)?;
         }
+        // Every name is defined by now: operands that named a later value are kept as written
+        // (the verifier reports the use before definition); an undefined one is the first error.
+        for p in pending {
+            let Some(&v) = names.get(p.name) else {
+                return self.err(p.offset, format!("undefined value '{}'", p.name));
+            };
+            let mut args = func.insts[p.inst].args.to_vec();
+            args[p.arg] = v;
+            func.insts[p.inst].args = args.into_boxed_slice();
+        }
         self.returns(&mut func, &names, &result_types)?;
         self.expect_punct(b'}', "to close the function body")?;
         match self.next()? {
@@ -680,17 +692,6 @@ impl<'a> Parser<'a> {
                     at,
                     format!("expected end of file after the function, found {t}"),
                 )
-            }
-        }
-        for p in pending {
-            match names.get(p.name) {
-                Some(&v) => {
-                    // Defined later: kept as written; the verifier reports the use before definition.
-                    let mut args = func.insts[p.inst].args.to_vec();
-                    args[p.arg] = v;
-                    func.insts[p.inst].args = args.into_boxed_slice();
-                }
-                None => return self.err(p.offset, format!("undefined value '{}'", p.name)),
             }
         }
         Ok((func, lines))
