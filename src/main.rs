@@ -437,7 +437,7 @@ fn result_label(i: usize, name: &str) -> String {
 
 /// Rewrites `--ct RESULT=VALUES` arguments to name results by their labels: a result may be
 /// named by its position or, if no other result returns a value of that name, by its value's
-/// name.
+/// name; either way, only once.
 fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
     let result_names = result_names(f);
     let known = || {
@@ -449,6 +449,7 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
         list.join(", ")
     };
     let mut out = Vec::with_capacity(cts.len());
+    let mut given: Vec<Option<&String>> = vec![None; result_names.len()];
     for arg in cts {
         let (name, values) = split_assignment(arg)?;
         let by_name: Vec<usize> = (0..result_names.len())
@@ -472,6 +473,12 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
                 )))
             }
         };
+        if let Some(first) = given[index].replace(arg) {
+            return Err(CliError(format!(
+                "the cotangent of result {} is given twice (in '{first}' and '{arg}')",
+                result_label(index, &result_names[index])
+            )));
+        }
         out.push(format!(
             "{}={values}",
             result_label(index, &result_names[index])

@@ -1,6 +1,6 @@
 //! The command line's values end to end: every number read back bit for bit through every
 //! input path, every printed output read back as an input (empty shapes included), one rule
-//! for elements on every path, bools printed as true/false, and duplicate JSON keys refused.
+//! for elements on every path, bools printed as true/false, and values given twice refused.
 
 mod common;
 
@@ -385,6 +385,45 @@ fn duplicate_keys_in_an_input_object_are_refused() {
         &["hvp", sq, "--vs", dup],
         "v.json: the key 'x' is given twice",
     );
+}
+
+#[test]
+fn a_value_given_twice_is_refused() {
+    let s = Scratch::new();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");
+    let tiny = s.write("tiny.ir", &std::fs::read_to_string(shipped).unwrap());
+    let a = s.write("a.json", r#"{"x": [1, 2]}"#);
+    let b = s.write("b.json", r#"{"x": [3, 4]}"#);
+    for (args, want) in [
+        (
+            &["eval", tiny, "-i", "x=1,2", "-i", "x=3,4"][..],
+            "input 'x' is given twice (in 'x=1,2' and 'x=3,4')",
+        ),
+        (
+            &["eval", tiny, "--inputs", a, "--inputs", b],
+            "input 'x' is given twice (in a.json and b.json)",
+        ),
+        (
+            &["grad", tiny, "--inputs", a, "-i", "x=3,4"],
+            "input 'x' is given twice (in a.json and 'x=3,4')",
+        ),
+        (
+            &["hvp", tiny, "--v", "x=1,0", "--v", "x=0,1"],
+            "direction 'x' is given twice (in 'x=1,0' and 'x=0,1')",
+        ),
+        (
+            &["hvp", tiny, "--vs", a, "--v", "x=0,1"],
+            "direction 'x' is given twice (in a.json and 'x=0,1')",
+        ),
+    ] {
+        fails(&s.0, args, want);
+    }
+    // An input and a direction of the same name are different values.
+    let j = ok_json(
+        &s.0,
+        &["hvp", tiny, "--inputs", a, "--v", "x=0,1", "--json"],
+    );
+    assert!(j["hvp"]["x"].is_array(), "{j}");
 }
 
 #[test]

@@ -226,3 +226,19 @@ fn vjp_errors_are_clear() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("--ct <RESULT=VALUES>"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_cotangent_given_twice_is_refused() {
+    let (dir, two) = write("ct-twice", "two.ir", TWO);
+    for cts in [["0=1,1,1", "y=2,2,2"], ["1=1", "1=2"], ["z=1", "z=2"]] {
+        let args = ["vjp", &two, "--ct", cts[0], "--ct", cts[1]];
+        let want = format!("is given twice (in '{}' and '{}')", cts[0], cts[1]);
+        fails(&args, 1, &want);
+    }
+    fails(
+        &["vjp", &two, "--ct", "0=1,1,1", "--ct", "y=2,2,2"],
+        1,
+        "the cotangent of result 0 (y) is given twice",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

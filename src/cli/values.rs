@@ -1,9 +1,9 @@
 //! Input and output values of the command line.
 //!
 //! Inputs: `NAME=v1,v2,...` (flat, row-major; `NAME=` for no elements), `NAME=PATH.json`, or
-//! one JSON object of several inputs (`--inputs`; a key given twice is an error). A JSON value
-//! is a number, a flat array of the parameter's element count, or nested arrays of exactly its
-//! shape (`[[],[],[]]` for `[3,0]`; a flat `[]` is also taken for any type with no elements).
+//! one JSON object of several inputs (`--inputs`); a value given twice, by any two of these, is
+//! an error, as is a key given twice in one object. A JSON value is a number, a flat array of
+//! the parameter's element count, or nested arrays of exactly its shape (`[[],[],[]]` for `[3,0]`; a flat `[]` is also taken for any type with no elements).
 //! Every path checks elements by one rule (`element`): an f64 takes numbers, and the
 //! non-finite ones spelled `NaN`/`nan`, `Infinity`/`inf`, `-Infinity`/`-inf` (JSON strings
 //! in a file); a bool takes true, false, 0 or 1. Inputs not given take seeded defaults
@@ -286,7 +286,7 @@ impl Slots<'_> {
 }
 
 /// Fills `values` (one buffer per slot, prefilled with defaults) from JSON object files and
-/// `NAME=...` assignments, in that order.
+/// `NAME=...` assignments, in that order. A slot given twice, anywhere, is an error.
 pub fn apply_values(
     slots: &Slots,
     values: &mut [Vec<f64>],
@@ -294,30 +294,47 @@ pub fn apply_values(
     assignments: &[String],
 ) -> CliResult<()> {
     let kind = slots.kind;
+    // Where each slot was given, as messages name it.
+    let mut given: Vec<Option<String>> = vec![None; slots.slots.len()];
+    let mut mark = |i: usize, source: String| match &given[i] {
+        Some(first) => Err(CliError(format!(
+            "{kind} '{}' is given twice (in {first} and {source})",
+            slots.slots[i].0
+        ))),
+        None => {
+            given[i] = Some(source);
+            Ok(())
+        }
+    };
     for file in files {
         for (name, v) in read_object(Path::new(file))? {
             let i = slots.index(&name, file)?;
+            mark(i, file.clone())?;
             values[i] = from_json(&v, slots.slots[i].1, &format!("{file}: {kind} '{name}'"))?;
         }
     }
     for arg in assignments {
         let (name, value) = split_assignment(arg)?;
         let i = slots.index(name, &format!("{kind} '{arg}'"))?;
-        let ty = slots.slots[i].1;
-        let what = format!("{kind} '{name}'");
-        // A list unless it names a file: a list of numbers and bools is never a file name.
-        let looks_like_list = value
-            .split(',')
-            .all(|x| !matches!(list_given(x.trim()), Given::Word(_)));
-        let is_file = Path::new(value).exists() || value.ends_with(".json");
-        values[i] = if looks_like_list || !is_file {
-            from_list(value, ty, &what)?
-        } else {
-            let json = read_json(Path::new(value))?;
-            from_json(&json, ty, &format!("{value}: {what}"))?
-        };
+        mark(i, format!("'{arg}'"))?;
+        values[i] = assigned(value, slots.slots[i].1, &format!("{kind} '{name}'"))?;
     }
     Ok(())
+}
+
+/// The value of one `NAME=VALUE` assignment: a list, unless it names a file. A list of
+/// numbers and bools is never a file name.
+fn assigned(value: &str, ty: Type, what: &str) -> CliResult<Vec<f64>> {
+    let looks_like_list = value
+        .split(',')
+        .all(|x| !matches!(list_given(x.trim()), Given::Word(_)));
+    let is_file = Path::new(value).exists() || value.ends_with(".json");
+    if looks_like_list || !is_file {
+        from_list(value, ty, what)
+    } else {
+        let json = read_json(Path::new(value))?;
+        from_json(&json, ty, &format!("{value}: {what}"))
+    }
 }
 
 /// A number as JSON: non-finite values as strings.
