@@ -388,6 +388,28 @@ fn duplicate_keys_in_an_input_object_are_refused() {
 }
 
 #[test]
+fn a_non_finite_spelling_is_a_value_even_where_a_file_has_its_name() {
+    let s = Scratch::new();
+    let ir = s.write(
+        "id.ir",
+        "func @id(x: f64[]) -> (f64[]) {\n    y: f64[] = add x, x\n    return y\n}\n",
+    );
+    for (word, printed) in [
+        ("inf", "inf"),
+        ("-inf", "-inf"),
+        ("nan", "NaN"),
+        ("NaN", "NaN"),
+        ("Infinity", "inf"),
+        ("-Infinity", "-inf"),
+    ] {
+        // A file of the same name that, if read, would give 1.
+        s.write(word, "1");
+        let out = ok_stdout(&s.0, &["eval", ir, "-i", &format!("x={word}")]);
+        assert_eq!(out.trim(), format!("0: f64[] = {printed}"), "x={word}");
+    }
+}
+
+#[test]
 fn a_value_given_twice_is_refused() {
     let s = Scratch::new();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");

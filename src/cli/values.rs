@@ -3,7 +3,8 @@
 //! Inputs: `NAME=v1,v2,...` (flat, row-major; `NAME=` for no elements), `NAME=PATH.json`, or
 //! one JSON object of several inputs (`--inputs`); a value given twice, by any two of these, is
 //! an error, as is a key given twice in one object. A JSON value is a number, a flat array of
-//! the parameter's element count, or nested arrays of exactly its shape (`[[],[],[]]` for `[3,0]`; a flat `[]` is also taken for any type with no elements).
+//! the parameter's element count, or nested arrays of exactly its shape (`[[],[],[]]` for
+//! `[3,0]`; a flat `[]` is also taken for any type with no elements).
 //! Every path checks elements by one rule (`element`): an f64 takes numbers, and the
 //! non-finite ones spelled `NaN`/`nan`, `Infinity`/`inf`, `-Infinity`/`-inf` (JSON strings
 //! in a file); a bool takes true, false, 0 or 1. Inputs not given take seeded defaults
@@ -322,12 +323,14 @@ pub fn apply_values(
     Ok(())
 }
 
-/// The value of one `NAME=VALUE` assignment: a list, unless it names a file. A list of
-/// numbers and bools is never a file name.
+/// The value of one `NAME=VALUE` assignment: a list, unless it names a file. A list whose
+/// every element is one the element rule knows (numbers, bools, the non-finite spellings) is
+/// never a file name, even if a file of that name exists.
 fn assigned(value: &str, ty: Type, what: &str) -> CliResult<Vec<f64>> {
-    let looks_like_list = value
-        .split(',')
-        .all(|x| !matches!(list_given(x.trim()), Given::Word(_)));
+    let looks_like_list = value.split(',').all(|x| match list_given(x.trim()) {
+        Given::Word(w) => non_finite(w).is_some(),
+        Given::Number(_) | Given::Bool(_) => true,
+    });
     let is_file = Path::new(value).exists() || value.ends_with(".json");
     if looks_like_list || !is_file {
         from_list(value, ty, what)
