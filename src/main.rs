@@ -402,6 +402,7 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
         kind: "direction",
         func: &f.name,
         slots: slots.clone(),
+        objects_flag: Some("--vs"),
     };
     apply_values(&dir_slots, &mut dirs, &args.vs, &args.v)?;
     inputs.extend(dirs);
@@ -503,6 +504,7 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
             .enumerate()
             .map(|(i, (n, t))| (result_label(i, n), *t))
             .collect(),
+        objects_flag: None,
     };
     let mut cts: Vec<Vec<f64>> = types.iter().map(|t| vec![1.0; t.numel()]).collect();
     apply_values(

@@ -346,11 +346,12 @@ fn f64_inputs_take_the_same_spellings_on_every_path() {
         &["eval", ir, "-i", "x=1,2,INF"],
         "element 2: 'INF' is not a number",
     );
+    // In JSON, a string not among the spellings is named as a string.
     let x = s.write("i.json", r#"[1, 2, "INF"]"#);
     fails(
         &s.0,
         &["eval", ir, "-i", &format!("x={x}")],
-        "element 2: 'INF' is not a number",
+        "element 2: \"INF\" is a string where a number is expected",
     );
 }
 
@@ -407,6 +408,42 @@ fn a_non_finite_spelling_is_a_value_even_where_a_file_has_its_name() {
         let out = ok_stdout(&s.0, &["eval", ir, "-i", &format!("x={word}")]);
         assert_eq!(out.trim(), format!("0: f64[] = {printed}"), "x={word}");
     }
+}
+
+#[test]
+fn strings_and_objects_where_values_belong_are_named_as_such() {
+    let s = Scratch::new();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");
+    let tiny = s.write("tiny.ir", &std::fs::read_to_string(shipped).unwrap());
+    let string = s.write("string.json", r#"{"x": [1, "2"]}"#);
+    fails(
+        &s.0,
+        &["eval", tiny, "--inputs", string],
+        "input 'x', element 1: \"2\" is a string where a number is expected",
+    );
+    let object = s.write("object.json", r#"{"x": {"a": 1}}"#);
+    fails(
+        &s.0,
+        &["eval", tiny, "--inputs", object],
+        "object.json: input 'x': expected a number or an array, found an object",
+    );
+    // An --inputs file given to -i: the object, and where it belongs.
+    let ok = format!("x={}", s.write("ok.json", r#"{"x": [1, 2]}"#));
+    fails(
+        &s.0,
+        &["eval", tiny, "-i", &ok],
+        "ok.json: input 'x': expected a number or an array, found an object \
+         (an object of several values keyed by name is given with --inputs ok.json)",
+    );
+    fails(
+        &s.0,
+        &["hvp", tiny, "--v", &ok],
+        "is given with --vs ok.json",
+    );
+    // The non-finite spellings are the strings taken.
+    let words = s.write("words.json", r#"{"x": ["nan", 2]}"#);
+    let j = ok_json(&s.0, &["eval", tiny, "--inputs", words, "--json"]);
+    assert_eq!(j["outputs"][0], "NaN", "{j}");
 }
 
 #[test]

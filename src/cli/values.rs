@@ -158,15 +158,25 @@ fn list_given(item: &str) -> Given<'_> {
     }
 }
 
-fn json_given(v: &Json) -> Result<Given<'_>, String> {
+/// An element of a JSON value. Strings are taken only for the non-finite spellings: any other
+/// string (`"2"`, `"true"`) is refused as a string, whatever it spells.
+fn json_given(v: &Json, dtype: DType) -> Result<Given<'_>, String> {
+    let expected = match dtype {
+        DType::F64 => "a number",
+        DType::Bool => "true, false, 0 or 1",
+    };
     match v {
         Json::Number(n) => n
             .as_f64()
             .map(Given::Number)
             .ok_or_else(|| format!("{n} is not representable as f64")),
         Json::Bool(b) => Ok(Given::Bool(*b)),
-        Json::String(s) => Ok(Given::Word(s)),
-        other => Err(format!("expected a number, found {}", kind_of(other))),
+        Json::String(s) if non_finite(s).is_some() => Ok(Given::Word(s)),
+        Json::String(_) => Err(format!(
+            "{v} is a string where {expected} is expected (the only strings taken are the \
+             non-finite numbers \"NaN\", \"Infinity\", \"-Infinity\", \"nan\", \"inf\" and \"-inf\")"
+        )),
+        other => Err(format!("expected {expected}, found {}", kind_of(other))),
     }
 }
 
@@ -182,6 +192,14 @@ fn leaves(v: &Json, ty: Type) -> Result<Vec<&Json>, String> {
             Ok(items.iter().collect())
         }
         Json::Array(_) => nested_leaves(v, ty),
+        Json::Object(_) | Json::Null => Err(format!(
+            "expected {} or an array, found {}",
+            match ty.dtype {
+                DType::F64 => "a number",
+                DType::Bool => "a bool",
+            },
+            kind_of(v)
+        )),
         _ if n != 1 => Err(format!("one value given, but {ty} holds {n}")),
         scalar => Ok(vec![scalar]),
     }
@@ -221,7 +239,7 @@ pub fn from_json(v: &Json, ty: Type, what: &str) -> CliResult<Vec<f64>> {
         .into_iter()
         .enumerate()
         .map(|(i, x)| {
-            json_given(x)
+            json_given(x, ty.dtype)
                 .and_then(|g| element(g, ty.dtype))
                 .map_err(|e| CliError(format!("{what}, element {i}: {e}")))
         })
@@ -258,6 +276,8 @@ pub struct Slots<'a> {
     pub kind: &'a str,
     pub func: &'a str,
     pub slots: Vec<(String, Type)>,
+    /// The flag that takes a JSON object of several of them keyed by name, if any.
+    pub objects_flag: Option<&'a str>,
 }
 
 impl Slots<'_> {
@@ -267,6 +287,7 @@ impl Slots<'_> {
             kind: "input",
             func: &f.name,
             slots: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
+            objects_flag: Some("--inputs"),
         }
     }
 
@@ -318,7 +339,8 @@ pub fn apply_values(
         let (name, value) = split_assignment(arg)?;
         let i = slots.index(name, &format!("{kind} '{arg}'"))?;
         mark(i, format!("'{arg}'"))?;
-        values[i] = assigned(value, slots.slots[i].1, &format!("{kind} '{name}'"))?;
+        let what = format!("{kind} '{name}'");
+        values[i] = assigned(value, slots.slots[i].1, &what, slots.objects_flag)?;
     }
     Ok(())
 }
@@ -326,7 +348,9 @@ pub fn apply_values(
 /// The value of one `NAME=VALUE` assignment: a list, unless it names a file. A list whose
 /// every element is one the element rule knows (numbers, bools, the non-finite spellings) is
 /// never a file name, even if a file of that name exists.
-fn assigned(value: &str, ty: Type, what: &str) -> CliResult<Vec<f64>> {
+/// A file holding an object (of several values, keyed by name) is refused with a hint at
+/// `objects_flag`, the flag that takes one.
+fn assigned(value: &str, ty: Type, what: &str, objects_flag: Option<&str>) -> CliResult<Vec<f64>> {
     let looks_like_list = value.split(',').all(|x| match list_given(x.trim()) {
         Given::Word(w) => non_finite(w).is_some(),
         Given::Number(_) | Given::Bool(_) => true,
@@ -336,7 +360,14 @@ fn assigned(value: &str, ty: Type, what: &str) -> CliResult<Vec<f64>> {
         from_list(value, ty, what)
     } else {
         let json = read_json(Path::new(value))?;
-        from_json(&json, ty, &format!("{value}: {what}"))
+        let what = format!("{value}: {what}");
+        match (&json, objects_flag) {
+            (Json::Object(_), Some(flag)) => Err(CliError(format!(
+                "{what}: expected a number or an array, found an object (an object of several \
+                 values keyed by name is given with {flag} {value})"
+            ))),
+            _ => from_json(&json, ty, &what),
+        }
     }
 }
 
@@ -515,10 +546,14 @@ mod tests {
                 "{e}"
             );
         }
-        for r in both("1,2,Inf", "[1,2,\"Inf\"]", f3) {
-            let e = r.unwrap_err();
-            assert!(e.contains("element 2: 'Inf' is not a number"), "{e}");
-        }
+        let [list, json] = both("1,2,Inf", "[1,2,\"Inf\"]", f3);
+        let e = list.unwrap_err();
+        assert!(e.contains("element 2: 'Inf' is not a number"), "{e}");
+        let e = json.unwrap_err();
+        assert!(
+            e.contains("element 2: \"Inf\" is a string where a number is expected"),
+            "{e}"
+        );
         assert!(from_list("", Type::f64(&[0, 2]), "x").unwrap().is_empty());
         let e = from_list("1e400", Type::scalar(), "x").unwrap_err().0;
         assert!(e.contains("out of the range of f64"), "{e}");
