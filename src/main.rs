@@ -178,9 +178,9 @@ struct VjpArgs {
     engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// The cotangent of one result, named by its position in the return list (0, 1, ...) or by
-    /// the name of the returned value: RESULT=v1,v2,... or RESULT=PATH.json [default: all ones].
-    /// Repeatable.
+    /// The cotangent of one f64 result (a bool result has none), named by its position in the
+    /// return list (0, 1, ...) or by the name of the returned value: RESULT=v1,v2,... or
+    /// RESULT=PATH.json [default: all ones]. Repeatable.
     #[arg(long = "ct", value_name = "RESULT=VALUES")]
     ct: Vec<String>,
     /// Print {"outputs": [...], "grad": {"NAME": ...}}: the results, then the cotangent of each
@@ -474,6 +474,14 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
                 )))
             }
         };
+        let ty = f.result_types()[index];
+        if ty.dtype != adjit::ir::DType::F64 {
+            return Err(CliError(format!(
+                "cotangent '{arg}': result {} of @{} is {ty}, which has no cotangent (only f64 results take --ct)",
+                result_label(index, &result_names[index]),
+                f.name
+            )));
+        }
         if let Some(first) = given[index].replace(arg) {
             return Err(CliError(format!(
                 "the cotangent of result {} is given twice (in '{first}' and '{arg}')",
