@@ -218,11 +218,11 @@ struct CheckArgs {
     wrt: WrtArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// Largest relative error of the gradient that passes.
-    #[arg(long, default_value_t = 1e-6)]
+    /// Largest relative error of the gradient that passes (a positive finite number).
+    #[arg(long, default_value_t = 1e-6, value_parser = positive_finite)]
     grad_tol: f64,
-    /// Largest relative error of the hvp that passes.
-    #[arg(long, default_value_t = 1e-5)]
+    /// Largest relative error of the hvp that passes (a positive finite number).
+    #[arg(long, default_value_t = 1e-5, value_parser = positive_finite)]
     hvp_tol: f64,
     /// Coordinates checked per input (the first ones).
     #[arg(long, default_value_t = 4)]
@@ -230,6 +230,16 @@ struct CheckArgs {
     /// Random directions checked (this and --coordinates cannot both be 0).
     #[arg(long, default_value_t = 3)]
     directions: usize,
+}
+
+/// A flag's value that must be a positive finite number, such as a tolerance: NaN, an infinity,
+/// zero or a negative value is a usage error.
+fn positive_finite(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a positive finite number, not {x}")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
 }
 
 /// The values of every parameter: seeded defaults, overridden by the arguments.

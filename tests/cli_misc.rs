@@ -1,6 +1,7 @@
-//! The `adjit` binary: usage checks made before any work (`check` that would check nothing,
-//! `bench --plot` to a path that cannot be written) and `check` at points where the function is
-//! not smooth, and output to a reader that went away or to a full disk.
+//! The `adjit` binary: usage checks made before any work (`check` that would check nothing or
+//! with a tolerance that is not a positive finite number, `bench --plot` to a path that cannot
+//! be written), `check` at points where the function is not smooth, and output to a reader
+//! that went away or to a full disk.
 
 mod common;
 
@@ -207,5 +208,27 @@ fn a_full_output_is_an_error_with_a_message() {
             1,
             "cannot write the output: No space left on device",
         );
+    }
+}
+
+#[test]
+fn a_tolerance_must_be_positive_and_finite() {
+    for flag in ["--grad-tol", "--hvp-tol"] {
+        for bad in ["nan", "NaN", "inf", "-inf", "0", "-0", "-1e-6"] {
+            // FLAG=VALUE, as a value starting with '-' needs.
+            let given = format!("{flag}={bad}");
+            let args = ["check", "ir/models/tiny.ir", &given];
+            assert_fails(&adjit(&args), &args, 2, &format!("for '{flag} <"));
+            let err = stderr(&adjit(&args));
+            assert!(
+                err.contains("must be a positive finite number"),
+                "{args:?}: {err}"
+            );
+        }
+        let args = ["check", "ir/models/tiny.ir", flag, "tight"];
+        assert_fails(&adjit(&args), &args, 2, "'tight' is not a number");
+        let args = ["check", "ir/models/tiny.ir", flag, "1e-3"];
+        let o = adjit(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     }
 }
