@@ -2,6 +2,20 @@
 //! User errors print `file:line:col: message` (or a plain message for arguments) and exit with
 //! status 1; usage errors exit with status 2.
 
+/// Prints a line of results through `cli::output::write_out`; evaluates to a `CliResult<()>`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Prints results without a newline, as `outln!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        crate::cli::output::write_out(format_args!($($arg)*))
+    };
+}
+
 mod cli;
 
 use adjit::ad;
@@ -164,9 +178,9 @@ struct VjpArgs {
     engine: EngineArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// The cotangent of one result, named by its position in the return list (0, 1, ...) or by
-    /// the name of the returned value: RESULT=v1,v2,... or RESULT=PATH.json [default: all ones].
-    /// Repeatable.
+    /// The cotangent of one f64 result (a bool result has none), named by its position in the
+    /// return list (0, 1, ...) or by the name of the returned value: RESULT=v1,v2,... or
+    /// RESULT=PATH.json [default: all ones]. Repeatable.
     #[arg(long = "ct", value_name = "RESULT=VALUES")]
     ct: Vec<String>,
     /// Print {"outputs": [...], "grad": {"NAME": ...}}: the results, then the cotangent of each
@@ -204,11 +218,11 @@ struct CheckArgs {
     wrt: WrtArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// Largest relative error of the gradient that passes.
-    #[arg(long, default_value_t = 1e-6)]
+    /// Largest relative error of the gradient that passes (a positive finite number).
+    #[arg(long, default_value_t = 1e-6, value_parser = positive_finite)]
     grad_tol: f64,
-    /// Largest relative error of the hvp that passes.
-    #[arg(long, default_value_t = 1e-5)]
+    /// Largest relative error of the hvp that passes (a positive finite number).
+    #[arg(long, default_value_t = 1e-5, value_parser = positive_finite)]
     hvp_tol: f64,
     /// Coordinates checked per input (the first ones).
     #[arg(long, default_value_t = 4)]
@@ -216,6 +230,16 @@ struct CheckArgs {
     /// Random directions checked (this and --coordinates cannot both be 0).
     #[arg(long, default_value_t = 3)]
     directions: usize,
+}
+
+/// A flag's value that must be a positive finite number, such as a tolerance: NaN, an infinity,
+/// zero or a negative value is a usage error.
+fn positive_finite(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a positive finite number, not {x}")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
 }
 
 /// The values of every parameter: seeded defaults, overridden by the arguments.
@@ -268,10 +292,12 @@ fn keyed(slots: &[(String, Type)], values: &[Vec<f64>]) -> Json {
     Json::Object(map)
 }
 
-fn print_named(label: &str, slots: &[(String, Type)], values: &[Vec<f64>]) {
+/// Prints `LABEL NAME: TYPE = VALUE` for each of `slots`.
+fn print_named(label: &str, slots: &[(String, Type)], values: &[Vec<f64>]) -> CliResult<()> {
     for ((n, t), v) in slots.iter().zip(values) {
-        println!("{label} {n}: {t} = {}", to_text(v, *t));
+        outln!("{label} {n}: {t} = {}", to_text(v, *t))?;
     }
+    Ok(())
 }
 
 fn bench_command(args: &BenchArgs) -> CliResult<()> {
@@ -312,22 +338,22 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
     let mut reports = Vec::new();
     let total = models.len();
     for (i, (name, text)) in models.iter().enumerate() {
-        eprintln!("[{}/{total}] {name}", i + 1);
+        note(format_args!("[{}/{total}] {name}", i + 1));
         let r = cli::measure::measure(name, text, budget)
             .map_err(|e| CliError(format!("{name}: {e}")))?;
         reports.push(r);
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&cli::bench::to_json(&reports)).unwrap_or_default()
-        );
+        )?;
     } else {
-        print!("{}", cli::bench::table(&reports));
+        out!("{}", cli::bench::table(&reports))?;
     }
     if let Some(path) = &args.plot {
         cli::bench::plot(&reports, path)?;
-        eprintln!("wrote {}", path.display());
+        note(format_args!("wrote {}", path.display()));
     }
     Ok(())
 }
@@ -343,10 +369,10 @@ fn eval(args: &EvalArgs) -> CliResult<()> {
             .zip(&types)
             .map(|(o, t)| to_json(o, *t))
             .collect();
-        println!("{}", json!({ "outputs": list }));
+        outln!("{}", json!({ "outputs": list }))?;
     } else {
         for (i, (o, t)) in outs.iter().zip(&types).enumerate() {
-            println!("{i}: {t} = {}", to_text(o, *t));
+            outln!("{i}: {t} = {}", to_text(o, *t))?;
         }
     }
     Ok(())
@@ -359,13 +385,13 @@ fn grad(args: &GradArgs) -> CliResult<()> {
     let inputs = gather_inputs(&f, &args.inputs)?;
     let outs = execute(&g, &inputs, args.engine.interp)?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({ "value": to_json(&outs[0], Type::scalar()), "grad": keyed(&slots, &outs[1..]) })
-        );
+        )?;
     } else {
-        println!("value: f64[] = {}", to_text(&outs[0], Type::scalar()));
-        print_named("grad", &slots, &outs[1..]);
+        outln!("value: f64[] = {}", to_text(&outs[0], Type::scalar()))?;
+        print_named("grad", &slots, &outs[1..])?;
     }
     Ok(())
 }
@@ -386,24 +412,25 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
         kind: "direction",
         func: &f.name,
         slots: slots.clone(),
+        objects_flag: Some("--vs"),
     };
     apply_values(&dir_slots, &mut dirs, &args.vs, &args.v)?;
     inputs.extend(dirs);
     let outs = execute(&h, &inputs, args.engine.interp)?;
     let k = slots.len();
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "value": to_json(&outs[0], Type::scalar()),
                 "grad": keyed(&slots, &outs[1..1 + k]),
                 "hvp": keyed(&slots, &outs[1 + k..]),
             })
-        );
+        )?;
     } else {
-        println!("value: f64[] = {}", to_text(&outs[0], Type::scalar()));
-        print_named("grad", &slots, &outs[1..1 + k]);
-        print_named("hvp", &slots, &outs[1 + k..]);
+        outln!("value: f64[] = {}", to_text(&outs[0], Type::scalar()))?;
+        print_named("grad", &slots, &outs[1..1 + k])?;
+        print_named("hvp", &slots, &outs[1 + k..])?;
     }
     Ok(())
 }
@@ -421,7 +448,7 @@ fn result_label(i: usize, name: &str) -> String {
 
 /// Rewrites `--ct RESULT=VALUES` arguments to name results by their labels: a result may be
 /// named by its position or, if no other result returns a value of that name, by its value's
-/// name.
+/// name; either way, only once.
 fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
     let result_names = result_names(f);
     let known = || {
@@ -433,6 +460,7 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
         list.join(", ")
     };
     let mut out = Vec::with_capacity(cts.len());
+    let mut given: Vec<Option<&String>> = vec![None; result_names.len()];
     for arg in cts {
         let (name, values) = split_assignment(arg)?;
         let by_name: Vec<usize> = (0..result_names.len())
@@ -456,6 +484,20 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
                 )))
             }
         };
+        let ty = f.result_types()[index];
+        if ty.dtype != adjit::ir::DType::F64 {
+            return Err(CliError(format!(
+                "cotangent '{arg}': result {} of @{} is {ty}, which has no cotangent (only f64 results take --ct)",
+                result_label(index, &result_names[index]),
+                f.name
+            )));
+        }
+        if let Some(first) = given[index].replace(arg) {
+            return Err(CliError(format!(
+                "the cotangent of result {} is given twice (in '{first}' and '{arg}')",
+                result_label(index, &result_names[index])
+            )));
+        }
         out.push(format!(
             "{}={values}",
             result_label(index, &result_names[index])
@@ -480,6 +522,7 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
             .enumerate()
             .map(|(i, (n, t))| (result_label(i, n), *t))
             .collect(),
+        objects_flag: None,
     };
     let mut cts: Vec<Vec<f64>> = types.iter().map(|t| vec![1.0; t.numel()]).collect();
     apply_values(
@@ -497,15 +540,15 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
             .zip(&types)
             .map(|(o, t)| to_json(o, *t))
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({ "outputs": list, "grad": keyed(&slots, grads) })
-        );
+        )?;
     } else {
         for (i, (o, t)) in results.iter().zip(&types).enumerate() {
-            println!("{i}: {t} = {}", to_text(o, *t));
+            outln!("{i}: {t} = {}", to_text(o, *t))?;
         }
-        print_named("grad", &slots, grads);
+        print_named("grad", &slots, grads)?;
     }
     Ok(())
 }
@@ -534,28 +577,28 @@ fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(
 }
 
 /// Prints one part of a check's report; true if it passes.
-fn print_part(what: &str, p: &Part, tol: f64) -> bool {
+fn print_part(what: &str, p: &Part, tol: f64) -> CliResult<bool> {
     let passed = p.worst.error <= tol;
     if p.compared > 0 {
         let w = &p.worst;
-        println!(
+        outln!(
             "  {what}: largest relative error {:.2e} at {} ({:e} vs {:e}), tolerance {tol:e}: {}",
             w.error,
             w.at,
             w.computed,
             w.differenced,
             if passed { "ok" } else { "FAILED" }
-        );
+        )?;
     } else {
-        println!("  {what}: no direction could be compared");
+        outln!("  {what}: no direction could be compared")?;
     }
     if !p.not_smooth.is_empty() {
-        println!(
+        outln!(
             "    not smooth here along {}: a kink (abs, sign, floor, max, min, reduce_max or a comparison) lies within the smallest step; not compared",
             p.not_smooth.join(", ")
-        );
+        )?;
     }
-    passed
+    Ok(passed)
 }
 
 fn check_command(args: &CheckArgs) -> CliResult<()> {
@@ -571,22 +614,24 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
         other => CliError(format!("{}: {other}", args.file.display())),
     })?;
     let (differing, worst_jit) = jit_vs_interp(&f, args, &inputs)?;
-    println!(
+    outln!(
         "@{}: value {:?}, {} directions checked",
-        f.name, r.value, r.checks
-    );
+        f.name,
+        r.value,
+        r.checks
+    )?;
     let grad_ok = print_part(
         "gradient vs central differences",
         &r.gradient,
         args.grad_tol,
-    );
-    let hvp_ok = print_part("hvp vs differences of gradients", &r.hvp, args.hvp_tol);
+    )?;
+    let hvp_ok = print_part("hvp vs differences of gradients", &r.hvp, args.hvp_tol)?;
     if differing == 0 {
-        println!("  compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok");
+        outln!("  compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok")?;
     } else {
-        println!(
+        outln!(
             "  compiled code vs interpreter (f, grad, hvp): {differing} values differ, largest relative difference {worst_jit:.2e}: FAILED"
-        );
+        )?;
     }
     if grad_ok && hvp_ok && differing == 0 {
         Ok(())
@@ -608,7 +653,7 @@ fn show(args: &ShowArgs) -> CliResult<()> {
     } else {
         f
     };
-    print!("{shown}");
+    out!("{shown}")?;
     Ok(())
 }
 
@@ -626,6 +671,13 @@ fn refuse_bad_usage(cli: &Cli) {
     }
 }
 
+/// Writes a line to standard error; a closed or full standard error is ignored (there is
+/// nowhere left to report it).
+fn note(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{args}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     refuse_bad_usage(&cli);
@@ -640,8 +692,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output went away: nothing is wrong that anyone would see.
+        Err(e) if e.is_reader_gone() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            note(format_args!("{e}"));
             ExitCode::FAILURE
         }
     }

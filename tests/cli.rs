@@ -57,19 +57,18 @@ fn inputs_from_json_files_flat_and_nested() {
         "--json",
     ]));
     assert_eq!(j, j2);
-    // An --input given after --inputs wins.
-    let j3 = json(&adjit(&[
-        "eval",
-        file,
-        "--inputs",
-        all.to_str().unwrap(),
-        "-i",
-        "b=0,0,0,0,0,0",
-        "--json",
-    ]));
-    assert_eq!(
-        j3["outputs"][0],
-        serde_json::json!([[0.0, 0.0], [0.0, 0.0]])
+    // An --input of a value the --inputs file also gives is refused, not last-wins.
+    fails(
+        &[
+            "eval",
+            file,
+            "--inputs",
+            all.to_str().unwrap(),
+            "-i",
+            "b=0,0,0,0,0,0",
+        ],
+        1,
+        "input 'b' is given twice",
     );
     std::fs::write(dir.join("bad.json"), "{\"a\": [1, 2,").unwrap();
     let bad = dir.join("bad.json");

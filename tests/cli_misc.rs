@@ -1,10 +1,14 @@
-//! The `adjit` binary: usage checks made before any work (`check` that would check nothing,
-//! `bench --plot` to a path that cannot be written) and `check` at points where the function is
-//! not smooth.
+//! The `adjit` binary: usage checks made before any work (`check` that would check nothing or
+//! with a tolerance that is not a positive finite number, `bench --plot` to a path that cannot
+//! be written), `check` at points where the function is not smooth, and output to a reader
+//! that went away or to a full disk.
 
 mod common;
 
-use common::cli::{adjit, scratch, stderr, stdout};
+use common::cli::{adjit, assert_fails, scratch, stderr, stdout};
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -161,4 +165,70 @@ fn every_command_takes_zero_size_tensors() {
         );
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_program_quietly() {
+    // 2.4 MB of IR: far more than a pipe holds, so the writes meet the closed pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adjit"))
+        .args(["show", "ir/models/pendulum.ir", "--hvp"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("the binary ends");
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn a_full_output_is_an_error_with_a_message() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    for args in [
+        &["eval", "ir/models/mlp.ir"][..],
+        &["grad", "ir/models/tiny.ir", "--json"],
+        &["check", "ir/models/tiny.ir"],
+    ] {
+        let full = File::options().write(true).open("/dev/full").unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_adjit"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(full)
+            .output()
+            .expect("the binary runs");
+        assert_fails(
+            &o,
+            args,
+            1,
+            "cannot write the output: No space left on device",
+        );
+    }
+}
+
+#[test]
+fn a_tolerance_must_be_positive_and_finite() {
+    for flag in ["--grad-tol", "--hvp-tol"] {
+        for bad in ["nan", "NaN", "inf", "-inf", "0", "-0", "-1e-6"] {
+            // FLAG=VALUE, as a value starting with '-' needs.
+            let given = format!("{flag}={bad}");
+            let args = ["check", "ir/models/tiny.ir", &given];
+            assert_fails(&adjit(&args), &args, 2, &format!("for '{flag} <"));
+            let err = stderr(&adjit(&args));
+            assert!(
+                err.contains("must be a positive finite number"),
+                "{args:?}: {err}"
+            );
+        }
+        let args = ["check", "ir/models/tiny.ir", flag, "tight"];
+        assert_fails(&adjit(&args), &args, 2, "'tight' is not a number");
+        let args = ["check", "ir/models/tiny.ir", flag, "1e-3"];
+        let o = adjit(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
 }

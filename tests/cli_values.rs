@@ -1,6 +1,6 @@
 //! The command line's values end to end: every number read back bit for bit through every
 //! input path, every printed output read back as an input (empty shapes included), one rule
-//! for elements on every path, bools printed as true/false, and duplicate JSON keys refused.
+//! for elements on every path, bools printed as true/false, and values given twice refused.
 
 mod common;
 
@@ -346,11 +346,12 @@ fn f64_inputs_take_the_same_spellings_on_every_path() {
         &["eval", ir, "-i", "x=1,2,INF"],
         "element 2: 'INF' is not a number",
     );
+    // In JSON, a string not among the spellings is named as a string.
     let x = s.write("i.json", r#"[1, 2, "INF"]"#);
     fails(
         &s.0,
         &["eval", ir, "-i", &format!("x={x}")],
-        "element 2: 'INF' is not a number",
+        "element 2: \"INF\" is a string where a number is expected",
     );
 }
 
@@ -385,6 +386,103 @@ fn duplicate_keys_in_an_input_object_are_refused() {
         &["hvp", sq, "--vs", dup],
         "v.json: the key 'x' is given twice",
     );
+}
+
+#[test]
+fn a_non_finite_spelling_is_a_value_even_where_a_file_has_its_name() {
+    let s = Scratch::new();
+    let ir = s.write(
+        "id.ir",
+        "func @id(x: f64[]) -> (f64[]) {\n    y: f64[] = add x, x\n    return y\n}\n",
+    );
+    for (word, printed) in [
+        ("inf", "inf"),
+        ("-inf", "-inf"),
+        ("nan", "NaN"),
+        ("NaN", "NaN"),
+        ("Infinity", "inf"),
+        ("-Infinity", "-inf"),
+    ] {
+        // A file of the same name that, if read, would give 1.
+        s.write(word, "1");
+        let out = ok_stdout(&s.0, &["eval", ir, "-i", &format!("x={word}")]);
+        assert_eq!(out.trim(), format!("0: f64[] = {printed}"), "x={word}");
+    }
+}
+
+#[test]
+fn strings_and_objects_where_values_belong_are_named_as_such() {
+    let s = Scratch::new();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");
+    let tiny = s.write("tiny.ir", &std::fs::read_to_string(shipped).unwrap());
+    let string = s.write("string.json", r#"{"x": [1, "2"]}"#);
+    fails(
+        &s.0,
+        &["eval", tiny, "--inputs", string],
+        "input 'x', element 1: \"2\" is a string where a number is expected",
+    );
+    let object = s.write("object.json", r#"{"x": {"a": 1}}"#);
+    fails(
+        &s.0,
+        &["eval", tiny, "--inputs", object],
+        "object.json: input 'x': expected a number or an array, found an object",
+    );
+    // An --inputs file given to -i: the object, and where it belongs.
+    let ok = format!("x={}", s.write("ok.json", r#"{"x": [1, 2]}"#));
+    fails(
+        &s.0,
+        &["eval", tiny, "-i", &ok],
+        "ok.json: input 'x': expected a number or an array, found an object \
+         (an object of several values keyed by name is given with --inputs ok.json)",
+    );
+    fails(
+        &s.0,
+        &["hvp", tiny, "--v", &ok],
+        "is given with --vs ok.json",
+    );
+    // The non-finite spellings are the strings taken.
+    let words = s.write("words.json", r#"{"x": ["nan", 2]}"#);
+    let j = ok_json(&s.0, &["eval", tiny, "--inputs", words, "--json"]);
+    assert_eq!(j["outputs"][0], "NaN", "{j}");
+}
+
+#[test]
+fn a_value_given_twice_is_refused() {
+    let s = Scratch::new();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");
+    let tiny = s.write("tiny.ir", &std::fs::read_to_string(shipped).unwrap());
+    let a = s.write("a.json", r#"{"x": [1, 2]}"#);
+    let b = s.write("b.json", r#"{"x": [3, 4]}"#);
+    for (args, want) in [
+        (
+            &["eval", tiny, "-i", "x=1,2", "-i", "x=3,4"][..],
+            "input 'x' is given twice (in 'x=1,2' and 'x=3,4')",
+        ),
+        (
+            &["eval", tiny, "--inputs", a, "--inputs", b],
+            "input 'x' is given twice (in a.json and b.json)",
+        ),
+        (
+            &["grad", tiny, "--inputs", a, "-i", "x=3,4"],
+            "input 'x' is given twice (in a.json and 'x=3,4')",
+        ),
+        (
+            &["hvp", tiny, "--v", "x=1,0", "--v", "x=0,1"],
+            "direction 'x' is given twice (in 'x=1,0' and 'x=0,1')",
+        ),
+        (
+            &["hvp", tiny, "--vs", a, "--v", "x=0,1"],
+            "direction 'x' is given twice (in a.json and 'x=0,1')",
+        ),
+    ] {
+        fails(&s.0, args, want);
+    }
+    // An input and a direction of the same name are different values.
+    let j = ok_json(
+        &s.0,
+        &["hvp", tiny, "--inputs", a, "--v", "x=0,1", "--json"],
+    );
+    assert!(j["hvp"]["x"].is_array(), "{j}");
 }
 
 #[test]

@@ -226,3 +226,39 @@ fn vjp_errors_are_clear() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("--ct <RESULT=VALUES>"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_cotangent_given_twice_is_refused() {
+    let (dir, two) = write("ct-twice", "two.ir", TWO);
+    for cts in [["0=1,1,1", "y=2,2,2"], ["1=1", "1=2"], ["z=1", "z=2"]] {
+        let args = ["vjp", &two, "--ct", cts[0], "--ct", cts[1]];
+        let want = format!("is given twice (in '{}' and '{}')", cts[0], cts[1]);
+        fails(&args, 1, &want);
+    }
+    fails(
+        &["vjp", &two, "--ct", "0=1,1,1", "--ct", "y=2,2,2"],
+        1,
+        "the cotangent of result 0 (y) is given twice",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bool_result_takes_no_cotangent() {
+    let (dir, b) = write(
+        "bool-ct",
+        "b.ir",
+        "func @b(x: f64[3], y: f64[3]) -> (f64[], bool[3]) {\n    s: f64[] = reduce_sum x [axes=[0]]\n    p: bool[3] = gt x, y\n    return s, p\n}\n",
+    );
+    for ct in ["1=5,5,5", "1=true,false,true", "p=1,0,1"] {
+        fails(
+            &["vjp", &b, "--ct", ct],
+            1,
+            &format!("cotangent '{ct}': result 1 (p) of @b is bool[3], which has no cotangent"),
+        );
+    }
+    // The f64 result still takes one.
+    let j = json(&adjit(&["vjp", &b, "--wrt", "x", "--ct", "0=2", "--json"]));
+    assert_eq!(j["grad"]["x"], serde_json::json!([2.0, 2.0, 2.0]), "{j}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -3,15 +3,29 @@
 
 pub mod bench;
 pub mod measure;
+pub mod output;
 pub mod values;
 
 use adjit::ir::{self, Func};
 use std::fmt;
 use std::path::Path;
 
-/// A user-facing error: printed as it is, then the process exits with status 1.
+/// A user-facing error: printed as it is, then the process exits with status 1. The one
+/// error with no message (`reader_gone`) says that the reader of the output went away: the
+/// program ends quietly, with status 0.
 #[derive(Debug)]
 pub struct CliError(pub String);
+
+impl CliError {
+    /// The reader of the output went away (a broken pipe): nothing more to say or print.
+    pub fn reader_gone() -> CliError {
+        CliError(String::new())
+    }
+
+    pub fn is_reader_gone(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,9 +1,10 @@
 //! Input and output values of the command line.
 //!
 //! Inputs: `NAME=v1,v2,...` (flat, row-major; `NAME=` for no elements), `NAME=PATH.json`, or
-//! one JSON object of several inputs (`--inputs`; a key given twice is an error). A JSON value
-//! is a number, a flat array of the parameter's element count, or nested arrays of exactly its
-//! shape (`[[],[],[]]` for `[3,0]`; a flat `[]` is also taken for any type with no elements).
+//! one JSON object of several inputs (`--inputs`); a value given twice, by any two of these, is
+//! an error, as is a key given twice in one object. A JSON value is a number, a flat array of
+//! the parameter's element count, or nested arrays of exactly its shape (`[[],[],[]]` for
+//! `[3,0]`; a flat `[]` is also taken for any type with no elements).
 //! Every path checks elements by one rule (`element`): an f64 takes numbers, and the
 //! non-finite ones spelled `NaN`/`nan`, `Infinity`/`inf`, `-Infinity`/`-inf` (JSON strings
 //! in a file); a bool takes true, false, 0 or 1. Inputs not given take seeded defaults
@@ -157,15 +158,25 @@ fn list_given(item: &str) -> Given<'_> {
     }
 }
 
-fn json_given(v: &Json) -> Result<Given<'_>, String> {
+/// An element of a JSON value. Strings are taken only for the non-finite spellings: any other
+/// string (`"2"`, `"true"`) is refused as a string, whatever it spells.
+fn json_given(v: &Json, dtype: DType) -> Result<Given<'_>, String> {
+    let expected = match dtype {
+        DType::F64 => "a number",
+        DType::Bool => "true, false, 0 or 1",
+    };
     match v {
         Json::Number(n) => n
             .as_f64()
             .map(Given::Number)
             .ok_or_else(|| format!("{n} is not representable as f64")),
         Json::Bool(b) => Ok(Given::Bool(*b)),
-        Json::String(s) => Ok(Given::Word(s)),
-        other => Err(format!("expected a number, found {}", kind_of(other))),
+        Json::String(s) if non_finite(s).is_some() => Ok(Given::Word(s)),
+        Json::String(_) => Err(format!(
+            "{v} is a string where {expected} is expected (the only strings taken are the \
+             non-finite numbers \"NaN\", \"Infinity\", \"-Infinity\", \"nan\", \"inf\" and \"-inf\")"
+        )),
+        other => Err(format!("expected {expected}, found {}", kind_of(other))),
     }
 }
 
@@ -181,6 +192,14 @@ fn leaves(v: &Json, ty: Type) -> Result<Vec<&Json>, String> {
             Ok(items.iter().collect())
         }
         Json::Array(_) => nested_leaves(v, ty),
+        Json::Object(_) | Json::Null => Err(format!(
+            "expected {} or an array, found {}",
+            match ty.dtype {
+                DType::F64 => "a number",
+                DType::Bool => "a bool",
+            },
+            kind_of(v)
+        )),
         _ if n != 1 => Err(format!("one value given, but {ty} holds {n}")),
         scalar => Ok(vec![scalar]),
     }
@@ -220,7 +239,7 @@ pub fn from_json(v: &Json, ty: Type, what: &str) -> CliResult<Vec<f64>> {
         .into_iter()
         .enumerate()
         .map(|(i, x)| {
-            json_given(x)
+            json_given(x, ty.dtype)
                 .and_then(|g| element(g, ty.dtype))
                 .map_err(|e| CliError(format!("{what}, element {i}: {e}")))
         })
@@ -257,6 +276,8 @@ pub struct Slots<'a> {
     pub kind: &'a str,
     pub func: &'a str,
     pub slots: Vec<(String, Type)>,
+    /// The flag that takes a JSON object of several of them keyed by name, if any.
+    pub objects_flag: Option<&'a str>,
 }
 
 impl Slots<'_> {
@@ -266,6 +287,7 @@ impl Slots<'_> {
             kind: "input",
             func: &f.name,
             slots: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
+            objects_flag: Some("--inputs"),
         }
     }
 
@@ -286,7 +308,7 @@ impl Slots<'_> {
 }
 
 /// Fills `values` (one buffer per slot, prefilled with defaults) from JSON object files and
-/// `NAME=...` assignments, in that order.
+/// `NAME=...` assignments, in that order. A slot given twice, anywhere, is an error.
 pub fn apply_values(
     slots: &Slots,
     values: &mut [Vec<f64>],
@@ -294,30 +316,59 @@ pub fn apply_values(
     assignments: &[String],
 ) -> CliResult<()> {
     let kind = slots.kind;
+    // Where each slot was given, as messages name it.
+    let mut given: Vec<Option<String>> = vec![None; slots.slots.len()];
+    let mut mark = |i: usize, source: String| match &given[i] {
+        Some(first) => Err(CliError(format!(
+            "{kind} '{}' is given twice (in {first} and {source})",
+            slots.slots[i].0
+        ))),
+        None => {
+            given[i] = Some(source);
+            Ok(())
+        }
+    };
     for file in files {
         for (name, v) in read_object(Path::new(file))? {
             let i = slots.index(&name, file)?;
+            mark(i, file.clone())?;
             values[i] = from_json(&v, slots.slots[i].1, &format!("{file}: {kind} '{name}'"))?;
         }
     }
     for arg in assignments {
         let (name, value) = split_assignment(arg)?;
         let i = slots.index(name, &format!("{kind} '{arg}'"))?;
-        let ty = slots.slots[i].1;
+        mark(i, format!("'{arg}'"))?;
         let what = format!("{kind} '{name}'");
-        // A list unless it names a file: a list of numbers and bools is never a file name.
-        let looks_like_list = value
-            .split(',')
-            .all(|x| !matches!(list_given(x.trim()), Given::Word(_)));
-        let is_file = Path::new(value).exists() || value.ends_with(".json");
-        values[i] = if looks_like_list || !is_file {
-            from_list(value, ty, &what)?
-        } else {
-            let json = read_json(Path::new(value))?;
-            from_json(&json, ty, &format!("{value}: {what}"))?
-        };
+        values[i] = assigned(value, slots.slots[i].1, &what, slots.objects_flag)?;
     }
     Ok(())
+}
+
+/// The value of one `NAME=VALUE` assignment: a list, unless it names a file. A list whose
+/// every element is one the element rule knows (numbers, bools, the non-finite spellings) is
+/// never a file name, even if a file of that name exists.
+/// A file holding an object (of several values, keyed by name) is refused with a hint at
+/// `objects_flag`, the flag that takes one.
+fn assigned(value: &str, ty: Type, what: &str, objects_flag: Option<&str>) -> CliResult<Vec<f64>> {
+    let looks_like_list = value.split(',').all(|x| match list_given(x.trim()) {
+        Given::Word(w) => non_finite(w).is_some(),
+        Given::Number(_) | Given::Bool(_) => true,
+    });
+    let is_file = Path::new(value).exists() || value.ends_with(".json");
+    if looks_like_list || !is_file {
+        from_list(value, ty, what)
+    } else {
+        let json = read_json(Path::new(value))?;
+        let what = format!("{value}: {what}");
+        match (&json, objects_flag) {
+            (Json::Object(_), Some(flag)) => Err(CliError(format!(
+                "{what}: expected a number or an array, found an object (an object of several \
+                 values keyed by name is given with {flag} {value})"
+            ))),
+            _ => from_json(&json, ty, &what),
+        }
+    }
 }
 
 /// A number as JSON: non-finite values as strings.
@@ -495,10 +546,14 @@ mod tests {
                 "{e}"
             );
         }
-        for r in both("1,2,Inf", "[1,2,\"Inf\"]", f3) {
-            let e = r.unwrap_err();
-            assert!(e.contains("element 2: 'Inf' is not a number"), "{e}");
-        }
+        let [list, json] = both("1,2,Inf", "[1,2,\"Inf\"]", f3);
+        let e = list.unwrap_err();
+        assert!(e.contains("element 2: 'Inf' is not a number"), "{e}");
+        let e = json.unwrap_err();
+        assert!(
+            e.contains("element 2: \"Inf\" is a string where a number is expected"),
+            "{e}"
+        );
         assert!(from_list("", Type::f64(&[0, 2]), "x").unwrap().is_empty());
         let e = from_list("1e400", Type::scalar(), "x").unwrap_err().0;
         assert!(e.contains("out of the range of f64"), "{e}");
