@@ -62,8 +62,9 @@ enum Command {
     Bench(BenchArgs),
     /// Compare the gradient with central differences, the hvp with differences of gradients,
     /// and compiled code with the interpreter; exit with status 1 on failure. Directions along
-    /// which a kink (abs, sign, floor, max, min, a comparison, reduce_max) stays within the
-    /// shrunken step are reported as not smooth and not compared.
+    /// which a kink (abs, sign, floor, max, min, a comparison, reduce_max, atan2's cut) stays
+    /// within the shrunken step are reported as not smooth, and directions along which the
+    /// function is not finite (a domain edge, a NaN input) as not finite; neither is compared.
     Check(CheckArgs),
 }
 
@@ -594,8 +595,14 @@ fn print_part(what: &str, p: &Part, tol: f64) -> CliResult<bool> {
     }
     if !p.not_smooth.is_empty() {
         outln!(
-            "    not smooth here along {}: a kink (abs, sign, floor, max, min, reduce_max or a comparison) lies within the smallest step; not compared",
+            "    not smooth here along {}: a kink (abs, sign, floor, max, min, reduce_max, a comparison or atan2's cut) lies within the smallest step; not compared",
             p.not_smooth.join(", ")
+        )?;
+    }
+    if !p.not_finite.is_empty() {
+        outln!(
+            "    not finite here along {}: the function is NaN or infinite at a point the difference uses (a domain edge, a NaN input); not compared",
+            p.not_finite.join(", ")
         )?;
     }
     Ok(passed)

@@ -232,3 +232,25 @@ fn a_tolerance_must_be_positive_and_finite() {
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// A difference that is not finite (a step past a domain edge, a NaN input) is set aside and
+/// named, not reported as a wrong derivative.
+#[test]
+fn check_sets_aside_directions_where_the_function_is_not_finite() {
+    let dir = scratch("not-finite");
+    let path = dir.join("pw.ir");
+    std::fs::write(
+        &path,
+        "func @p(a: f64[3], b: f64[3]) -> (f64[]) {\n    p: f64[3] = pow a, b\n    s: f64[] = reduce_sum p [axes=[0]]\n    return s\n}\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    for inputs in [["a=0,0,2", "b=2,0,0"], ["a=nan,1,2", "b=1,1,1"]] {
+        let o = adjit(&["check", p, "-i", inputs[0], "-i", inputs[1]]);
+        let out = stdout(&o);
+        assert!(o.status.success(), "{inputs:?}: {out}{}", stderr(&o));
+        assert!(out.contains("not finite here along"), "{inputs:?}: {out}");
+        assert!(!out.contains("FAILED"), "{inputs:?}: {out}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
