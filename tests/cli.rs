@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::cli::{adjit, fails, json, stderr, stdout};
+use common::cli::{adjit, fails, json, stderr, stdout, Scratch};
 use common::repo_path;
 
 #[test]
@@ -24,8 +24,8 @@ fn eval_prints_results_and_json() {
 
 #[test]
 fn inputs_from_json_files_flat_and_nested() {
-    let dir = std::env::temp_dir().join(format!("adjit-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("cli");
+    let dir = &scratch.0;
     let nested = dir.join("a.json");
     std::fs::write(&nested, "[[1, 2, 3], [4, 5, 6]]").unwrap();
     let all = dir.join("all.json");
@@ -80,7 +80,6 @@ fn inputs_from_json_files_flat_and_nested() {
     std::fs::write(dir.join("shape.json"), "[[1, 2], [3, 4], [5, 6]]").unwrap();
     let shape = format!("a={}", dir.join("shape.json").display());
     fails(&["eval", file, "-i", &shape], 1, "axis 0 has length 3");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -293,8 +292,8 @@ fn every_command_has_help() {
 
 #[test]
 fn bench_reports_json_table_and_plot() {
-    let dir = std::env::temp_dir().join(format!("adjit-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("bench");
+    let dir = &scratch.0;
     let svg = dir.join("bench.svg");
     let o = adjit(&[
         "bench",
@@ -342,7 +341,6 @@ fn bench_reports_json_table_and_plot() {
         table.contains("speed-up") && table.lines().any(|l| l.starts_with("neuron")),
         "{table}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

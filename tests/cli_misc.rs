@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::{adjit, assert_fails, scratch, stderr, stdout};
+use common::cli::{adjit, assert_fails, stderr, stdout, Scratch};
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -51,11 +51,10 @@ fn bench_plot_to_an_unwritable_path_fails_before_measuring() {
         start.elapsed()
     );
     // A directory is not a writable file either.
-    let dir = scratch("plotdir");
-    let o = adjit(&["bench", "--quick", "--plot", dir.to_str().unwrap()]);
+    let dir = Scratch::new("plotdir");
+    let o = adjit(&["bench", "--quick", "--plot", dir.0.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("[1/"), "{}", stderr(&o));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// `abs`, `max`, `floor`, a comparison with `select`, and `reduce_max`, all on one vector.
@@ -82,10 +81,8 @@ func @kinks(x: f64[4]) -> (f64[]) {
 
 #[test]
 fn check_passes_near_kinks_and_names_directions_that_are_not_smooth() {
-    let dir = scratch("kinks");
-    let file = dir.join("kinks.ir");
-    std::fs::write(&file, KINKS).unwrap();
-    let file = file.to_str().unwrap();
+    let dir = Scratch::new("kinks");
+    let file = &dir.file("kinks.ir", KINKS);
     // Each element within the default step (1e-3 * 1.0002) of a kink.
     let o = adjit(&["check", file, "-i", "x=0.0005,0.7,-0.0003,1.0002"]);
     let out = stdout(&o);
@@ -114,14 +111,13 @@ fn check_passes_near_kinks_and_names_directions_that_are_not_smooth() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Issue 8, defect 1: every command on functions of zero-size tensors, compiled and
 /// interpreted, succeeds (compiled code used to panic).
 #[test]
 fn every_command_takes_zero_size_tensors() {
-    let dir = scratch("empty");
+    let dir = Scratch::new("empty");
     let files = [
         (
             "a",
@@ -142,9 +138,7 @@ fn every_command_takes_zero_size_tensors() {
         ),
     ];
     for (name, text) in files {
-        let path = dir.join(format!("{name}.ir"));
-        std::fs::write(&path, text).unwrap();
-        let p = path.to_str().unwrap();
+        let p = &dir.file(&format!("{name}.ir"), text);
         for args in [
             &["eval", p][..],
             &["eval", p, "--interp"],
@@ -164,7 +158,6 @@ fn every_command_takes_zero_size_tensors() {
             "{out}"
         );
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -237,14 +230,11 @@ fn a_tolerance_must_be_positive_and_finite() {
 /// named, not reported as a wrong derivative.
 #[test]
 fn check_sets_aside_directions_where_the_function_is_not_finite() {
-    let dir = scratch("not-finite");
-    let path = dir.join("pw.ir");
-    std::fs::write(
-        &path,
+    let dir = Scratch::new("not-finite");
+    let p = &dir.file(
+        "pw.ir",
         "func @p(a: f64[3], b: f64[3]) -> (f64[]) {\n    p: f64[3] = pow a, b\n    s: f64[] = reduce_sum p [axes=[0]]\n    return s\n}\n",
-    )
-    .unwrap();
-    let p = path.to_str().unwrap();
+    );
     for inputs in [["a=0,0,2", "b=2,0,0"], ["a=nan,1,2", "b=1,1,1"]] {
         let o = adjit(&["check", p, "-i", inputs[0], "-i", inputs[1]]);
         let out = stdout(&o);
@@ -252,5 +242,4 @@ fn check_sets_aside_directions_where_the_function_is_not_finite() {
         assert!(out.contains("not finite here along"), "{inputs:?}: {out}");
         assert!(!out.contains("FAILED"), "{inputs:?}: {out}");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }

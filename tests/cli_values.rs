@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::cli::{adjit_in as adjit, assert_fails, stderr};
+use common::cli::{adjit_in as adjit, assert_fails, stderr, Scratch};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 /// Stdout of a command that must succeed.
 fn ok_stdout(dir: &Path, args: &[&str]) -> String {
@@ -27,30 +26,6 @@ fn fails(dir: &Path, args: &[&str], want: &str) {
 }
 
 /// A fresh scratch directory (removed when dropped).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("adjit-values-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// Writes `text` to `name` and returns the name (commands run in this directory).
-    fn write<'a>(&self, name: &'a str, text: &str) -> &'a str {
-        std::fs::write(self.0.join(name), text).unwrap();
-        name
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
 /// A number as the JSON input form takes it: non-finite values as strings.
 fn number(x: f64) -> Json {
     serde_json::Number::from_f64(x).map_or_else(
@@ -214,7 +189,7 @@ fn printed(stdout: &str, prefix: &str) -> Vec<f64> {
 fn doubles_read_back_bit_for_bit_through_every_input_path() {
     const N: usize = 2000;
     let xs = test_doubles(N);
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write(
         "nn.ir",
         &format!(
@@ -251,7 +226,7 @@ fn hvp_directions_read_back_bit_for_bit() {
     // Halved so that 2 v stays finite.
     let vs: Vec<f64> = test_doubles(N).iter().map(|v| v / 2.0).collect();
     let twice: Vec<f64> = vs.iter().map(|v| 2.0 * v).collect();
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write(
         "sq.ir",
         &format!(
@@ -285,7 +260,7 @@ const BOOLS: &str = "func @b(m: bool[3], s: bool[]) -> (bool[3], bool[]) {\n    
 
 #[test]
 fn bool_inputs_take_the_same_values_on_every_path() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write("b.ir", BOOLS);
     let want = "a bool input takes true, false, 0 or 1";
     fails(&s.0, &["eval", ir, "-i", "m=2,nan,-1"], want);
@@ -319,7 +294,7 @@ fn bool_inputs_take_the_same_values_on_every_path() {
 
 #[test]
 fn f64_inputs_take_the_same_spellings_on_every_path() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write(
         "id.ir",
         "func @id(x: f64[3]) -> (f64[3]) {\n    return x\n}\n",
@@ -357,7 +332,7 @@ fn f64_inputs_take_the_same_spellings_on_every_path() {
 
 #[test]
 fn bools_print_as_true_and_false_as_scalars_and_arrays() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write("b.ir", BOOLS);
     let text = ok_stdout(&s.0, &["eval", ir, "-i", "m=1,0,1", "-i", "s=0"]);
     assert_eq!(
@@ -368,7 +343,7 @@ fn bools_print_as_true_and_false_as_scalars_and_arrays() {
 
 #[test]
 fn duplicate_keys_in_an_input_object_are_refused() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write("b.ir", BOOLS);
     let dup = s.write("dup.json", r#"{"m": [1, 1, 1], "s": 0, "m": [0, 0, 0]}"#);
     fails(
@@ -390,7 +365,7 @@ fn duplicate_keys_in_an_input_object_are_refused() {
 
 #[test]
 fn a_non_finite_spelling_is_a_value_even_where_a_file_has_its_name() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write(
         "id.ir",
         "func @id(x: f64[]) -> (f64[]) {\n    y: f64[] = add x, x\n    return y\n}\n",
@@ -412,7 +387,7 @@ fn a_non_finite_spelling_is_a_value_even_where_a_file_has_its_name() {
 
 #[test]
 fn strings_and_objects_where_values_belong_are_named_as_such() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");
     let tiny = s.write("tiny.ir", &std::fs::read_to_string(shipped).unwrap());
     let string = s.write("string.json", r#"{"x": [1, "2"]}"#);
@@ -448,7 +423,7 @@ fn strings_and_objects_where_values_belong_are_named_as_such() {
 
 #[test]
 fn a_value_given_twice_is_refused() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ir/models/tiny.ir");
     let tiny = s.write("tiny.ir", &std::fs::read_to_string(shipped).unwrap());
     let a = s.write("a.json", r#"{"x": [1, 2]}"#);
@@ -487,7 +462,7 @@ fn a_value_given_twice_is_refused() {
 
 #[test]
 fn inputs_given_no_direction_take_zero() {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write(
         "ab.ir",
         "func @ab(a: f64[], b: f64[]) -> (f64[]) {\n    p: f64[] = mul a, b\n    return p\n}\n",
@@ -611,7 +586,7 @@ fn list_args(text: &str) -> Vec<String> {
 }
 
 fn round_trip(inputs: &[Input]) {
-    let s = Scratch::new();
+    let s = Scratch::new("values");
     let ir = s.write("id.ir", &identity(inputs));
     let flat = inputs_object(
         inputs

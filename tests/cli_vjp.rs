@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::cli::{adjit, fails, json, stderr};
+use common::cli::{adjit, fails, json, stderr, Scratch};
 use serde_json::Value as Json;
-use std::path::PathBuf;
 
 fn floats(v: &Json) -> Vec<f64> {
     match v {
@@ -55,13 +54,11 @@ func @weighted(x: f64[3], w: f64[2], data s: f64[]) -> (f64[]) {
 
 const INPUTS: [&str; 6] = ["-i", "x=0.3,-0.7,1.1", "-i", "w=0.4,-0.9", "-i", "s=1.5"];
 
-fn write(dir: &str, name: &str, text: &str) -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("adjit-vjp-{dir}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    let shown = path.to_str().unwrap().to_string();
-    (dir, shown)
+/// `text` as the file `name` in a scratch directory of its own (removed when dropped).
+fn write(test: &str, name: &str, text: &str) -> (Scratch, String) {
+    let dir = Scratch::new(&format!("vjp-{test}"));
+    let path = dir.file(name, text);
+    (dir, path)
 }
 
 fn vjp_json(file: &str, extra: &[&str]) -> Json {
@@ -75,7 +72,7 @@ fn vjp_json(file: &str, extra: &[&str]) -> Json {
 #[test]
 fn vjp_equals_the_gradient_of_the_weighted_sum_on_both_engines() {
     let (dir, two) = write("sum", "two.ir", TWO);
-    let weighted = dir.join("weighted.ir");
+    let weighted = dir.0.join("weighted.ir");
     std::fs::write(&weighted, WEIGHTED).unwrap();
     let cts = ["--ct", "0=1,-2,0.5", "--ct", "1=3"];
     let jit = vjp_json(&two, &cts);
@@ -106,12 +103,11 @@ fn vjp_equals_the_gradient_of_the_weighted_sum_on_both_engines() {
         assert!((yi - xi.exp() * 1.5).abs() <= 1e-15 * yi.abs(), "{yi}");
     }
     assert_eq!(jit["outputs"].as_array().unwrap().len(), 2);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn vjp_matches_central_differences() {
-    let (dir, two) = write("diff", "two.ir", TWO);
+    let (_dir, two) = write("diff", "two.ir", TWO);
     let ct_y = [0.25, 1.0, -1.5];
     let ct_z = -0.75;
     let got = vjp_json(&two, &["--ct", "y=0.25,1,-1.5", "--ct", "z=-0.75"]);
@@ -146,7 +142,6 @@ fn vjp_matches_central_differences() {
             "x[{i}]: vjp {computed} vs differences {d}"
         );
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -158,7 +153,7 @@ fn default_cotangents_are_ones_and_names_equal_positions() {
     let by_name = vjp_json(&two, &["--ct", "y=2,0,-1", "--wrt", "x,s"]);
     let by_index = vjp_json(&two, &["--ct", "0=2,0,-1", "--wrt", "x,s"]);
     assert_eq!(by_name, by_index);
-    let ct_file = dir.join("ct.json");
+    let ct_file = dir.0.join("ct.json");
     std::fs::write(&ct_file, "[2, 0, -1]").unwrap();
     let from_file = format!("y={}", ct_file.display());
     assert_eq!(
@@ -179,7 +174,6 @@ fn default_cotangents_are_ones_and_names_equal_positions() {
         "{text}"
     );
     assert!(text.contains("grad x: f64[3] = [2.0, 2.0, 2.0]"), "{text}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -206,7 +200,7 @@ fn vjp_errors_are_clear() {
         1,
         "@two has no input 'nope'",
     );
-    let twice = dir.join("twice.ir");
+    let twice = dir.0.join("twice.ir");
     std::fs::write(
         &twice,
         "func @t(x: f64[]) -> (f64[], f64[]) {\n    y: f64[] = exp x\n    return y, y\n}\n",
@@ -224,12 +218,11 @@ fn vjp_errors_are_clear() {
     let o = adjit(&["vjp", "--help"]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("--ct <RESULT=VALUES>"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_cotangent_given_twice_is_refused() {
-    let (dir, two) = write("ct-twice", "two.ir", TWO);
+    let (_dir, two) = write("ct-twice", "two.ir", TWO);
     for cts in [["0=1,1,1", "y=2,2,2"], ["1=1", "1=2"], ["z=1", "z=2"]] {
         let args = ["vjp", &two, "--ct", cts[0], "--ct", cts[1]];
         let want = format!("is given twice (in '{}' and '{}')", cts[0], cts[1]);
@@ -240,12 +233,11 @@ fn a_cotangent_given_twice_is_refused() {
         1,
         "the cotangent of result 0 (y) is given twice",
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_bool_result_takes_no_cotangent() {
-    let (dir, b) = write(
+    let (_dir, b) = write(
         "bool-ct",
         "b.ir",
         "func @b(x: f64[3], y: f64[3]) -> (f64[], bool[3]) {\n    s: f64[] = reduce_sum x [axes=[0]]\n    p: bool[3] = gt x, y\n    return s, p\n}\n",
@@ -260,5 +252,4 @@ fn a_bool_result_takes_no_cotangent() {
     // The f64 result still takes one.
     let j = json(&adjit(&["vjp", &b, "--wrt", "x", "--ct", "0=2", "--json"]));
     assert_eq!(j["grad"]["x"], serde_json::json!([2.0, 2.0, 2.0]), "{j}");
-    std::fs::remove_dir_all(&dir).ok();
 }
