@@ -105,6 +105,16 @@ impl Program {
     /// ranges of dead values), then one step per instruction that computes something.
     pub fn new(f: &Func) -> Result<Program, VerifyError> {
         verify(f)?;
+        if let Some(k) = f.insts.iter().position(|i| matches!(i.op, Op::Scan { .. })) {
+            return Err(VerifyError {
+                func: f.name.clone(),
+                issues: vec![crate::ir::verify::VerifyIssue {
+                    inst: Some(k),
+                    line: String::new(),
+                    message: "scan is not interpreted yet".into(),
+                }],
+            });
+        }
         let np = f.params.len();
         let dies_at = deaths(f);
         let mut loc: Vec<Loc> = (0..np).map(Loc::Input).collect();

@@ -155,6 +155,15 @@ impl Builder {
         Some((inst.op.clone(), inst.args.first().copied()))
     }
 
+    /// The operands of the instruction defining `v` (none for a parameter).
+    pub fn operands(&self, v: Value) -> Vec<Value> {
+        let st = self.state.borrow();
+        match v.index().checked_sub(st.func.params.len()) {
+            Some(i) => st.func.insts[i].args.to_vec(),
+            None => Vec::new(),
+        }
+    }
+
     /// The literal of `v` if it is a constant.
     pub fn literal(&self, v: Value) -> Option<Literal> {
         let st = self.state.borrow();

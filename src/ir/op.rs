@@ -12,6 +12,7 @@
 //! Also here: the category questions the planner asks of an op (`is_elementwise`, `reduction`,
 //! `is_register_view`), each an exhaustive match.
 
+use super::scan::{Body, Checkpoint};
 use super::table::op_table;
 use super::types::{Dims, Type};
 use std::fmt;
@@ -89,6 +90,11 @@ op_table! {
         Pad = "pad", Arity::Exactly(1), { lo: Dims, hi: Dims };
         Concat = "concat", Arity::AtLeast(1), { axis: u32 };
         Matmul = "matmul", Arity::Exactly(2), { ta: bool, tb: bool };
+        /// A loop: see `crate::ir::scan` for the operand groups and the packed result.
+        Scan = "scan", Arity::AtLeast(0), {
+            body: Body, replay: Option<Body>, consts: u32, carries: u32, length: u32,
+            reverse: bool, checkpoint: Checkpoint
+        };
     }
 }
 
@@ -105,12 +111,15 @@ pub struct HostFn<F> {
     pub f: F,
 }
 
-/// An attribute's value as the text form writes it: `[0, 1]`, `2` or `true`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An attribute's value as the text form writes it: `[0, 1]`, `2`, `true`, a function `@step`
+/// or a checkpointing policy `binomial(50)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attr {
     List(Dims),
     Int(u32),
     Flag(bool),
+    Func(Body),
+    Policy(Checkpoint),
 }
 
 /// Why `Op::from_attributes` refused: the attribute, and what is wrong with it.
@@ -132,7 +141,7 @@ impl AttrType for Dims {
     fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
         match a {
             Some(Attr::List(d)) => Ok(*d),
-            Some(Attr::Int(_) | Attr::Flag(_)) => {
+            Some(Attr::Int(_) | Attr::Flag(_) | Attr::Func(_) | Attr::Policy(_)) => {
                 Err(AttrError::WrongKind(name, "a list such as [0, 1]"))
             }
             None => Err(AttrError::Missing(name)),
@@ -147,7 +156,9 @@ impl AttrType for u32 {
     fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
         match a {
             Some(Attr::Int(k)) => Ok(*k),
-            Some(Attr::List(_) | Attr::Flag(_)) => Err(AttrError::WrongKind(name, "an integer")),
+            Some(Attr::List(_) | Attr::Flag(_) | Attr::Func(_) | Attr::Policy(_)) => {
+                Err(AttrError::WrongKind(name, "an integer"))
+            }
             None => Err(AttrError::Missing(name)),
         }
     }
@@ -161,12 +172,55 @@ impl AttrType for bool {
     fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
         match a {
             Some(Attr::Flag(b)) => Ok(*b),
-            Some(Attr::List(_) | Attr::Int(_)) => Err(AttrError::WrongKind(name, "true or false")),
+            Some(Attr::List(_) | Attr::Int(_) | Attr::Func(_) | Attr::Policy(_)) => {
+                Err(AttrError::WrongKind(name, "true or false"))
+            }
             None => Ok(false),
         }
     }
     fn to_attr(&self) -> Option<Attr> {
         self.then_some(Attr::Flag(true))
+    }
+}
+
+impl AttrType for Body {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
+        match a {
+            Some(Attr::Func(b)) => Ok(b.clone()),
+            Some(Attr::List(_) | Attr::Int(_) | Attr::Flag(_) | Attr::Policy(_)) => {
+                Err(AttrError::WrongKind(name, "a function such as @step"))
+            }
+            None => Err(AttrError::Missing(name)),
+        }
+    }
+    fn to_attr(&self) -> Option<Attr> {
+        Some(Attr::Func(self.clone()))
+    }
+}
+
+/// An optional function: absent means none.
+impl AttrType for Option<Body> {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
+        a.map(|a| Body::from_attr(name, Some(a))).transpose()
+    }
+    fn to_attr(&self) -> Option<Attr> {
+        self.as_ref().and_then(Body::to_attr)
+    }
+}
+
+/// A policy: absent means `auto`, which is not printed.
+impl AttrType for Checkpoint {
+    fn from_attr(name: &'static str, a: Option<&Attr>) -> Result<Self, AttrError> {
+        match a {
+            Some(Attr::Policy(p)) => Ok(*p),
+            Some(Attr::List(_) | Attr::Int(_) | Attr::Flag(_) | Attr::Func(_)) => Err(
+                AttrError::WrongKind(name, "all, carry, binomial(<snapshots>) or auto"),
+            ),
+            None => Ok(Checkpoint::Auto),
+        }
+    }
+    fn to_attr(&self) -> Option<Attr> {
+        (*self != Checkpoint::Auto).then_some(Attr::Policy(*self))
     }
 }
 
@@ -176,6 +230,8 @@ impl fmt::Display for Attr {
             Attr::List(d) => write!(f, "{d}"),
             Attr::Int(k) => write!(f, "{k}"),
             Attr::Flag(b) => write!(f, "{b}"),
+            Attr::Func(b) => write!(f, "@{}", b.func().name),
+            Attr::Policy(p) => write!(f, "{p}"),
         }
     }
 }
@@ -319,7 +375,8 @@ impl Opcode {
             | Opcode::Slice
             | Opcode::Pad
             | Opcode::Concat
-            | Opcode::Matmul => false,
+            | Opcode::Matmul
+            | Opcode::Scan => false,
         }
     }
 
@@ -339,7 +396,8 @@ impl Opcode {
             | Opcode::Slice
             | Opcode::Pad
             | Opcode::Concat
-            | Opcode::Matmul => None,
+            | Opcode::Matmul
+            | Opcode::Scan => None,
         }
     }
 
@@ -358,7 +416,8 @@ impl Opcode {
             | Opcode::Slice
             | Opcode::Pad
             | Opcode::Concat
-            | Opcode::Matmul => false,
+            | Opcode::Matmul
+            | Opcode::Scan => false,
         }
     }
 }

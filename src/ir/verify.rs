@@ -13,6 +13,8 @@
 //! 4. The function returns at least one value, and every returned value exists.
 //! 5. Every type is within the limits of `Type::try_new` (rank, dimensions, element count), the
 //!    limits the Builder and the reader enforce, with the same message.
+//! 6. Every function a `scan` calls verifies (its types against the scan's operands are the
+//!    shape rule's, invariant 3).
 //!
 //! Errors carry the instruction's index and its rendered line, so callers can point at the text.
 
@@ -123,6 +125,7 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
             });
         }
     }
+    issues.extend(body_problems(f));
     issues.extend(result_problems(f).into_iter().map(|message| VerifyIssue {
         inst: None,
         line: "return".into(),
@@ -223,6 +226,31 @@ fn type_problem(inst: &Inst, arg_types: &[Type]) -> Option<String> {
         )),
         Err(e) => Some(e.message),
     }
+}
+
+/// Invariant 6: the functions scans call verify (each once; nested bodies by recursion, which
+/// ends because bodies are shared immutably and so cannot contain themselves).
+fn body_problems(f: &Func) -> Vec<VerifyIssue> {
+    let mut seen: HashSet<*const Func> = HashSet::new();
+    let mut issues = Vec::new();
+    for (k, inst) in f.insts.iter().enumerate() {
+        let Op::Scan { body, replay, .. } = &inst.op else {
+            continue;
+        };
+        for g in std::iter::once(body).chain(replay) {
+            if !seen.insert(std::sync::Arc::as_ptr(&g.0)) {
+                continue;
+            }
+            if let Err(e) = verify(g.func()) {
+                issues.push(VerifyIssue {
+                    inst: Some(k),
+                    line: f.render_inst(&Names::new(f), k),
+                    message: format!("the scan's function: {e}"),
+                });
+            }
+        }
+    }
+    issues
 }
 
 /// Invariant 4.

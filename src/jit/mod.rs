@@ -27,7 +27,7 @@ pub use compiled::{Compiled, Workspace};
 pub use error::JitError;
 
 use crate::call::{workspace_what, Signature};
-use crate::ir::{verify, Func};
+use crate::ir::{verify, Func, Op};
 use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
@@ -87,6 +87,9 @@ impl Jit {
     /// Compiles a function (which must verify) to native code.
     pub fn compile(&self, f: &Func) -> Result<Compiled, JitError> {
         verify(f).map_err(JitError::Verify)?;
+        if f.insts.iter().any(|i| matches!(i.op, Op::Scan { .. })) {
+            return Err(JitError::Unsupported("scan".into()));
+        }
         let without_empty = empty::without_empty(f);
         let f = without_empty.as_ref().unwrap_or(f);
         let fast_compile = match self.options.tier {

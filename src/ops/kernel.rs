@@ -33,7 +33,8 @@ impl Kernel {
     /// `const` (data, not computation) and `reshape` (its operand's elements, unchanged).
     pub fn new(op: &Op, args: &[Type], ty: Type) -> Option<Kernel> {
         Some(match op {
-            Op::Const { .. } | Op::Reshape { .. } => return None,
+            // A scan runs a planned body, which the executors own (`crate::interp`, `crate::jit`).
+            Op::Const { .. } | Op::Reshape { .. } | Op::Scan { .. } => return None,
             Op::Unary(u) => Kernel::Unary(*u),
             Op::Binary(b) => Kernel::Binary(*b),
             Op::Compare(c) => Kernel::Compare(*c),

@@ -12,6 +12,7 @@ pub mod erf;
 pub mod kernel;
 pub mod layout;
 pub mod reduce;
+pub mod scan;
 pub mod unary;
 
 use crate::ir::{DType, Dims, Literal, Op, Type, Var, MAX_ELEMENTS};
@@ -68,6 +69,7 @@ pub fn result_type(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
         Op::Pad { lo, hi } => layout::pad_shape(op, args[0], *lo, *hi)?,
         Op::Concat { axis } => layout::concat_shape(op, args, *axis)?,
         Op::Matmul { ta, tb } => contract::matmul_shape(op, args[0], args[1], *ta, *tb)?,
+        Op::Scan { .. } => scan::shape(op, args)?,
     };
     if ty.shape.product() > MAX_ELEMENTS {
         return Err(refuse(
@@ -157,6 +159,9 @@ pub fn vjp<'b>(
         Op::Matmul { ta, tb } => each(&contract::vjp(
             args[0], args[1], *ta, *tb, g, needs[0], needs[1],
         )),
+        // A scan's adjoint is another scan, built by the transform, which also changes what
+        // the forward scan stores (`crate::ad::scan`).
+        Op::Scan { .. } => panic!("internal: a scan's VJP is built by crate::ad"),
     }
 }
 

@@ -64,7 +64,7 @@ fn constant(b: &Builder, ty: Type, value: Literal) -> Value {
 
 /// Constant folding.
 fn fold(b: &Builder, op: &Op, args: &[Value], ty: Type) -> Option<Value> {
-    if args.is_empty() {
+    if args.is_empty() || matches!(op, Op::Scan { .. }) {
         return None;
     }
     let lits: Vec<Literal> = args.iter().map(|&a| b.literal(a)).collect::<Option<_>>()?;
@@ -107,7 +107,7 @@ fn fold_splat(op: &Op, s: &[f64], types: &[Type]) -> Option<f64> {
         (n <= SPLAT_SUM_LIMIT).then(|| (0..n).fold(0.0, |acc, _| acc + x))
     };
     match op {
-        Op::Const { .. } => None,
+        Op::Const { .. } | Op::Scan { .. } => None,
         Op::Unary(u) => Some(unary::apply(*u, s[0])),
         Op::Binary(o) => Some(binary::apply(*o, s[0], s[1])),
         Op::Compare(c) => Some(binary::compare(*c, s[0], s[1])),
@@ -241,9 +241,12 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
             }
             join_slices(b, *axis as usize, args)
         }
-        Op::Const { .. } | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Matmul { .. } => {
-            None
-        }
+        Op::Const { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Matmul { .. }
+        | Op::Scan { .. } => None,
     }
 }
 

@@ -54,6 +54,7 @@ impl Emitter<'_, '_> {
             Op::Concat { .. } if scalar => self.scalar_concat(v, inst)?,
             Op::Concat { axis } => self.concat(v, inst, *axis as usize),
             Op::Matmul { ta, tb } => self.matmul(v, inst, *ta, *tb),
+            Op::Scan { .. } => panic!("internal: scans are refused before planning"),
             Op::Const { .. } => {}
         }
         Ok(())

@@ -341,7 +341,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
             | Op::Slice { .. }
             | Op::Pad { .. }
             | Op::Concat { .. }
-            | Op::Matmul { .. } => panic!("internal: {} is not elementwise", op.name()),
+            | Op::Matmul { .. }
+            | Op::Scan { .. } => panic!("internal: {} is not elementwise", op.name()),
         }
     }
 

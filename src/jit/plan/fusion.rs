@@ -130,7 +130,8 @@ impl Merger<'_> {
             | Op::Slice { .. }
             | Op::Pad { .. }
             | Op::Concat { .. }
-            | Op::Matmul { .. } => None,
+            | Op::Matmul { .. }
+            | Op::Scan { .. } => None,
         }
     }
 

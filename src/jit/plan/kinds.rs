@@ -104,7 +104,8 @@ fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &I
         | Op::ReduceMax { .. }
         | Op::Pad { .. }
         | Op::Concat { .. }
-        | Op::Matmul { .. } => None,
+        | Op::Matmul { .. }
+        | Op::Scan { .. } => None,
     };
     view.unwrap_or_else(|| own(v, inst.ty))
 }
