@@ -27,6 +27,8 @@ pub struct Compiled {
     workspace_len: usize,
     /// What the workspace holds, for an out-of-memory error.
     workspace_what: String,
+    /// Machine code of every function (scan bodies included), in bytes.
+    code_bytes: usize,
     /// Only touched on drop; the mutex makes `Compiled` `Sync` without unsafe.
     module: Mutex<Option<JITModule>>,
 }
@@ -60,6 +62,7 @@ pub(super) struct Layout {
     pub consts: Vec<Constant>,
     pub workspace_len: usize,
     pub workspace_what: String,
+    pub code_bytes: usize,
 }
 
 /// Frees a module whose code was never handed out (compilation failed part way).
@@ -87,6 +90,7 @@ impl Compiled {
             consts: layout.consts,
             workspace_len: layout.workspace_len,
             workspace_what: layout.workspace_what,
+            code_bytes: layout.code_bytes,
             module: Mutex::new(Some(module)),
         }
     }
@@ -95,9 +99,21 @@ impl Compiled {
         &self.signature
     }
 
-    /// Number of machine-code functions the function was split into.
+    /// Number of machine-code functions the function was split into (not counting the
+    /// functions of scan bodies, which its code calls).
     pub fn num_chunks(&self) -> usize {
         self.chunks.len()
+    }
+
+    /// Size of all its machine code (scan bodies included), in bytes.
+    pub fn code_bytes(&self) -> usize {
+        self.code_bytes
+    }
+
+    /// Size of a workspace, in bytes (constants, every value's range, and the scans' bodies,
+    /// carries and replay states).
+    pub fn workspace_bytes(&self) -> u64 {
+        (self.workspace_len as u64).saturating_mul(std::mem::size_of::<f64>() as u64)
     }
 
     /// A fresh workspace for calls of this function, constants in place. Panics if the memory

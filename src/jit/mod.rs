@@ -27,10 +27,11 @@ pub use compiled::{Compiled, Workspace};
 pub use error::JitError;
 
 use crate::call::{workspace_what, Signature};
-use crate::ir::{verify, Func, Op};
-use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use crate::ir::{verify, Func};
+use cranelift_codegen::ir::{self as clif, types, AbiParam, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
@@ -87,9 +88,6 @@ impl Jit {
     /// Compiles a function (which must verify) to native code.
     pub fn compile(&self, f: &Func) -> Result<Compiled, JitError> {
         verify(f).map_err(JitError::Verify)?;
-        if f.insts.iter().any(|i| matches!(i.op, Op::Scan { .. })) {
-            return Err(JitError::Unsupported("scan".into()));
-        }
         let without_empty = empty::without_empty(f);
         let f = without_empty.as_ref().unwrap_or(f);
         let fast_compile = match self.options.tier {
@@ -108,8 +106,8 @@ impl Jit {
             jb.symbol(s.name, s.address);
         }
         let mut module = JITModule::new(jb);
-        let ids = match self.define(&mut module, f, &plan, &symbols) {
-            Ok(ids) => ids,
+        let (ids, code_bytes) = match self.define(&mut module, f, &plan, &symbols) {
+            Ok(done) => done,
             Err(e) => {
                 compiled::discard(module);
                 return Err(e);
@@ -121,6 +119,7 @@ impl Jit {
             consts: plan.consts,
             workspace_len: plan.workspace_len,
             workspace_what,
+            code_bytes,
         };
         Ok(Compiled::link(module, &ids, layout))
     }
@@ -154,14 +153,15 @@ impl Jit {
             .map_err(|e| JitError::Host(e.to_string()))
     }
 
+    /// Defines every function of `f`'s plan (scan bodies first) and finalizes them: the
+    /// top-level chunks in order, and the size of all code in bytes.
     fn define(
         &self,
         module: &mut JITModule,
         f: &Func,
         plan: &plan::Plan,
         symbols: &[runtime::Symbol],
-    ) -> Result<Vec<FuncId>, JitError> {
-        let codegen = |e: &dyn fmt::Display| JitError::Codegen(e.to_string());
+    ) -> Result<(Vec<FuncId>, usize), JitError> {
         let mut imports: HashMap<runtime::Callee, FuncId> = HashMap::new();
         for s in symbols {
             let mut sig = module.make_signature();
@@ -175,42 +175,98 @@ impl Jit {
         }
         let mut sig = module.make_signature();
         sig.params.extend((0..3).map(|_| AbiParam::new(types::I64)));
-        let mut ctx = module.make_context();
-        let mut fctx = FunctionBuilderContext::new();
+        let mut d = Definer {
+            ctx: module.make_context(),
+            module,
+            imports,
+            sig,
+            fctx: FunctionBuilderContext::new(),
+            // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
+            dump: std::env::var_os("ADJIT_DUMP").is_some(),
+            code_bytes: 0,
+        };
+        let ids = d.chunks(f, plan, true)?;
+        let code_bytes = d.code_bytes;
+        module.finalize_definitions().map_err(|e| codegen(&e))?;
+        Ok((ids, code_bytes))
+    }
+}
+
+fn codegen(e: &dyn fmt::Display) -> JitError {
+    JitError::Codegen(e.to_string())
+}
+
+/// Defining the functions of one module: the chunks of a plan and of its scans' functions.
+struct Definer<'m> {
+    module: &'m mut JITModule,
+    imports: HashMap<runtime::Callee, FuncId>,
+    /// The signature of every chunk: `(inputs, outputs, workspace)`.
+    sig: clif::Signature,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    dump: bool,
+    code_bytes: usize,
+}
+
+impl Definer<'_> {
+    /// Defines the chunks of `f` planned as `plan`, after those of its scans' bodies and replay
+    /// steps (which it calls), and returns them in order. Only the top level's are named.
+    fn chunks(&mut self, f: &Func, plan: &plan::Plan, top: bool) -> Result<Vec<FuncId>, JitError> {
+        let mut scan_code = HashMap::new();
+        for k in 0..f.insts.len() {
+            let v = f.inst_value(k);
+            if let Some(sp) = &plan.scans[v] {
+                let body = self.chunks(&sp.body.func, &sp.body.plan, false)?;
+                let replay = match &sp.replay {
+                    Some(r) => self.chunks(&r.func, &r.plan, false)?,
+                    None => Vec::new(),
+                };
+                scan_code.insert(v, lower::ScanCode { body, replay });
+            }
+        }
         let mut ids = Vec::with_capacity(plan.chunks.len());
-        // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
-        let dump = std::env::var_os("ADJIT_DUMP").is_some();
         for (c, range) in plan.chunks.iter().enumerate() {
-            let id = module
-                .declare_function(&format!("chunk{c}"), Linkage::Local, &sig)
-                .map_err(|e| codegen(&e))?;
-            ctx.func.signature = sig.clone();
-            ctx.func.name = UserFuncName::user(0, id.as_u32());
+            let id = if top {
+                self.module
+                    .declare_function(&format!("chunk{c}"), Linkage::Local, &self.sig)
+            } else {
+                self.module.declare_anonymous_function(&self.sig)
+            }
+            .map_err(|e| codegen(&e))?;
+            self.ctx.func.signature = self.sig.clone();
+            self.ctx.func.name = UserFuncName::user(0, id.as_u32());
             {
-                let fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-                let mut e = lower::Emitter::new(fb, f, plan, module, &imports);
+                let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+                let mut e =
+                    lower::Emitter::new(fb, f, plan, self.module, &self.imports, &scan_code);
                 for &u in &plan.units[range.clone()] {
                     e.unit(u)?;
                 }
                 e.finish();
             }
-            if dump {
-                ctx.set_disasm(true);
-                eprintln!("{}", ctx.func.display());
-            }
-            module
-                .define_function(id, &mut ctx)
-                .map_err(|e| codegen(&format!("{e:?}")))?;
-            if dump {
-                if let Some(code) = ctx.compiled_code() {
-                    eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
-                }
-            }
-            module.clear_context(&mut ctx);
+            self.define(id)?;
             ids.push(id);
         }
-        module.finalize_definitions().map_err(|e| codegen(&e))?;
         Ok(ids)
+    }
+
+    /// Compiles the function in the context as `id`.
+    fn define(&mut self, id: FuncId) -> Result<(), JitError> {
+        if self.dump {
+            self.ctx.set_disasm(true);
+            eprintln!("{}", self.ctx.func.display());
+        }
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| codegen(&format!("{e:?}")))?;
+        if let Some(code) = self.ctx.compiled_code() {
+            self.code_bytes += code.code_buffer().len();
+            if self.dump {
+                eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
+            }
+        }
+        self.module.clear_context(&mut self.ctx);
+        Ok(())
     }
 }
 

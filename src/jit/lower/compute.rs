@@ -54,7 +54,7 @@ impl Emitter<'_, '_> {
             Op::Concat { .. } if scalar => self.scalar_concat(v, inst)?,
             Op::Concat { axis } => self.concat(v, inst, *axis as usize),
             Op::Matmul { ta, tb } => self.matmul(v, inst, *ta, *tb),
-            Op::Scan { .. } => panic!("internal: scans are refused before planning"),
+            Op::Scan { .. } => self.scan(v, inst)?,
             Op::Const { .. } => {}
         }
         Ok(())
@@ -183,7 +183,7 @@ impl Emitter<'_, '_> {
     }
 
     /// Copies value `v` (of type `ty`) to row-major memory at `dst`.
-    fn copy(&mut self, v: Value, ty: Type, dst: CV) {
+    pub(super) fn copy(&mut self, v: Value, ty: Type, dst: CV) {
         if ty.numel() == 1 {
             let r = self.reg(v);
             self.store(dst, r, ty.dtype);

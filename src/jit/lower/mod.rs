@@ -8,7 +8,7 @@
 //! `0.0`/`1.0` in memory. This module holds the emitter: registers, memory access, host calls
 //! and single elementwise ops; `compute` emits each unit.
 
-use super::plan::{Home, Load, Plan};
+use super::plan::{Home, Kind, Load, Plan};
 use super::runtime::Callee;
 use crate::ir::{Binary, Compare, DType, Def, Func, Op, Unary, Value};
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -22,6 +22,9 @@ mod compute;
 mod fused;
 mod loops;
 mod matmul;
+mod scan;
+
+pub use scan::ScanCode;
 
 /// How a loop reads a value: from a register (the same for every index) or through a pointer.
 #[derive(Clone, Copy)]
@@ -36,7 +39,11 @@ pub struct Emitter<'a, 'b> {
     pub plan: &'a Plan,
     pub module: &'a mut JITModule,
     pub imports: &'a HashMap<Callee, FuncId>,
+    /// The functions of each scan's body and replay step.
+    pub scan_code: &'a HashMap<Value, ScanCode>,
     funcrefs: HashMap<Callee, FuncRef>,
+    /// References to functions of this module (scan bodies) in this chunk.
+    locals: HashMap<FuncId, FuncRef>,
     regs: HashMap<Value, CV>,
     ins: Vec<CV>,
     outs: Vec<CV>,
@@ -60,6 +67,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         plan: &'a Plan,
         module: &'a mut JITModule,
         imports: &'a HashMap<Callee, FuncId>,
+        scan_code: &'a HashMap<Value, ScanCode>,
     ) -> Self {
         let entry = fb.create_block();
         fb.append_block_params_for_function_params(entry);
@@ -79,7 +87,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
             plan,
             module,
             imports,
+            scan_code,
             funcrefs: HashMap::new(),
+            locals: HashMap::new(),
             regs: HashMap::new(),
             ins,
             outs,
@@ -193,24 +203,35 @@ impl<'a, 'b> Emitter<'a, 'b> {
             return r;
         }
         let dtype = self.f.value_type(v).dtype;
-        let addr = match self.f.def(v) {
-            Def::Inst(i) => match (&self.f.insts[i].op, self.plan.loads[v], self.plan.slots[v]) {
-                (Op::Const { value, .. }, _, _) => {
-                    let x = value.get(0);
-                    return self.immediate(x, dtype);
-                }
-                (_, Some(Load { storage, offset }), _) => {
-                    let base = self.base(storage);
-                    self.fb.ins().iadd_imm_s(base, 8 * offset)
-                }
-                (_, None, Some(slot)) => self.home_address(slot),
-                (_, None, None) => panic!("internal: scalar {v} used before it was computed"),
-            },
-            Def::Param(i) => self.ins[i],
-        };
+        if let Def::Inst(i) = self.f.def(v) {
+            if let Op::Const { value, .. } = &self.f.insts[i].op {
+                return self.immediate(value.get(0), dtype);
+            }
+        }
+        let addr = self.scalar_address(v);
         let r = self.load(addr, dtype);
         self.regs.insert(v, r);
         r
+    }
+
+    /// Where a one-element value that is not a constant is read from.
+    fn scalar_address(&mut self, v: Value) -> CV {
+        if let Kind::Mem(m) = self.plan.kinds[v] {
+            // A one-element scan result.
+            let base = self.base(m.storage);
+            return self.fb.ins().iadd_imm_s(base, 8 * m.offset);
+        }
+        match (self.f.def(v), self.plan.loads[v], self.plan.slots[v]) {
+            (Def::Param(i), _, _) => self.ins[i],
+            (Def::Inst(_), Some(Load { storage, offset }), _) => {
+                let base = self.base(storage);
+                self.fb.ins().iadd_imm_s(base, 8 * offset)
+            }
+            (Def::Inst(_), None, Some(slot)) => self.home_address(slot),
+            (Def::Inst(_), None, None) => {
+                panic!("internal: scalar {v} used before it was computed")
+            }
+        }
     }
 
     /// The function reference of `callee`'s host function in this chunk.

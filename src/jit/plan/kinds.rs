@@ -63,7 +63,8 @@ pub(super) fn kinds(f: &Func, uses: &Uses) -> ValueMap<Kind> {
         }
     }
     for (k, inst) in f.insts.iter().enumerate() {
-        if inst.ty.numel() != 1 {
+        // A scan writes its result through pointers, so even one element lives in memory.
+        if inst.ty.numel() != 1 || matches!(inst.op, Op::Scan { .. }) {
             let v = f.inst_value(k);
             kinds[v] = tensor_kind(f, uses, &kinds, v, inst);
         }
@@ -156,7 +157,7 @@ fn reshape(f: &Func, (x, kind): (Value, Kind), ty: Type) -> Option<Kind> {
     }
 }
 
-fn is_row_major(m: &Mem, shape: &[usize]) -> bool {
+pub(super) fn is_row_major(m: &Mem, shape: &[usize]) -> bool {
     let want = row_major(shape);
     (0..shape.len()).all(|d| shape[d] == 1 || m.strides[d] == want[d])
 }

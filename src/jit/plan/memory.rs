@@ -1,11 +1,15 @@
 //! Memory: where every storage owner lives (`Home`), the workspace slots of scalars, and the
 //! workspace layout. Tensor constants come first (written once per workspace, never reused);
 //! then materialized values and scalar slots take ranges that are reused after their last
-//! reader; values computed inside a concat live inside the concat's range.
+//! reader; values computed inside a concat live inside the concat's range. Each scan's body
+//! and replay step keep a workspace of their own after the constants (never reused, since their
+//! constants are written once); its spare carries, replay states and staged operands take
+//! ranges for the scan's unit only.
 
 use super::concat::Inside;
 use super::liveness::Liveness;
-use super::{unit_values, Constant, Home, Kind, Unit, ValueMap};
+use super::scan::scan_values;
+use super::{unit_values, Constant, Home, Kind, Plan, ScanPlan, Unit, ValueMap};
 use crate::call::Ranges;
 use crate::ir::{Func, Op, Value};
 
@@ -27,7 +31,11 @@ pub(super) struct Facts<'a> {
     pub live: &'a Liveness,
 }
 
-pub(super) fn memory(f: &Func, facts: &Facts) -> Memory {
+pub(super) fn memory(
+    f: &Func,
+    facts: &Facts,
+    scans: &mut ValueMap<Option<Box<ScanPlan>>>,
+) -> Memory {
     let nv = f.num_values();
     let mut homes = ValueMap::filled(nv, None);
     for (i, p) in f.params.iter().enumerate() {
@@ -39,15 +47,25 @@ pub(super) fn memory(f: &Func, facts: &Facts) -> Memory {
         let v = f.inst_value(k);
         homes[v] = facts.output[v].map(|out| Home::Output(out, 0));
     }
-    let consts = constants(f, facts.kinds, &mut homes);
+    let mut consts = constants(f, facts.kinds, &mut homes);
     let top = consts.last().map_or(0, |c| c.offset + c.len);
+    let mut ranges = Ranges::above(top);
+    let values: Vec<Value> = scan_values(f, scans).collect();
+    for &v in &values {
+        let sp = scans[v].as_mut().expect("a scan");
+        sp.at.body_ws = own_workspace(&sp.body.plan, &mut ranges, &mut consts);
+        if let Some(r) = &sp.replay {
+            sp.at.replay_ws = own_workspace(&r.plan, &mut ranges, &mut consts);
+        }
+    }
     let mut layout = Layout {
         f,
         facts,
         homes,
         slots: ValueMap::filled(nv, None),
-        ranges: Ranges::above(top),
+        ranges,
         dies: vec![Vec::new(); facts.units.len()],
+        scans,
     };
     for (i, u) in facts.units.iter().enumerate() {
         for &v in unit_values(u, facts.loop_roots) {
@@ -90,6 +108,17 @@ fn constants(
     consts
 }
 
+/// A permanent range for the workspace of a scan's function planned as `plan`, with its
+/// constants (and those of scans nested in it) added to `consts` at their places.
+fn own_workspace(plan: &Plan, ranges: &mut Ranges, consts: &mut Vec<Constant>) -> usize {
+    let at = ranges.permanent(plan.workspace_len);
+    consts.extend(plan.consts.iter().map(|c| Constant {
+        offset: at + c.offset,
+        ..c.clone()
+    }));
+    at
+}
+
 /// The workspace as it is laid out, unit by unit.
 struct Layout<'a> {
     f: &'a Func,
@@ -99,6 +128,7 @@ struct Layout<'a> {
     ranges: Ranges,
     /// The ranges freed after each unit: (offset, length).
     dies: Vec<Vec<(usize, usize)>>,
+    scans: &'a mut ValueMap<Option<Box<ScanPlan>>>,
 }
 
 impl Layout<'_> {
@@ -117,6 +147,35 @@ impl Layout<'_> {
             let len = self.f.value_type(v).numel();
             if len > 0 {
                 self.claim(v, len, last);
+            }
+        }
+        if self.scans[v].is_some() {
+            self.place_scan(v, i);
+        }
+    }
+
+    /// The ranges scan `v` (unit `i`) uses while it runs: the spare carries, the replay
+    /// states and the staged operands.
+    fn place_scan(&mut self, v: Value, i: usize) {
+        let mut take = |ranges: &mut Ranges, len: usize| {
+            if len == 0 {
+                return 0;
+            }
+            let off = ranges.take(len);
+            self.dies[i].push((off, len));
+            off
+        };
+        let sp = self.scans[v].as_mut().expect("a scan");
+        let length = sp.shape.length;
+        let args = &super::inst(self.f, v).expect("a scan").args;
+        let running = length > 0;
+        sp.at.spare = take(&mut self.ranges, if running { sp.carries_len() } else { 0 });
+        let states: usize = (sp.replay.as_ref())
+            .map_or(0, |r| r.func.result_types().iter().map(|t| t.numel()).sum());
+        sp.at.trajectory = take(&mut self.ranges, if running { states * length } else { 0 });
+        for (j, staged) in sp.at.staged.iter_mut().enumerate() {
+            if staged.is_some() {
+                *staged = Some(take(&mut self.ranges, self.f.value_type(args[j]).numel()));
             }
         }
     }

@@ -22,6 +22,11 @@
 //! its output. Units are cut into chunks (one generated function each) so that compile time
 //! stays linear (`chunks`). Workspace ranges are reused once their value is dead (`liveness`,
 //! `memory`).
+//!
+//! A `scan` is a unit too: its body (and replay step) is planned on its own as a function of
+//! its own (`scan`), compiled once, and called by a loop in the caller's code once per step.
+//! The scan's operands are passed by pointer, so those not already contiguous in memory are
+//! copied to a staging range first; its packed result is a materialized value like any other.
 
 mod chunks;
 mod concat;
@@ -29,13 +34,14 @@ mod fusion;
 mod kinds;
 mod liveness;
 mod memory;
+mod scan;
 mod units;
 mod value_map;
 
 pub use fusion::Groups;
 pub use value_map::ValueMap;
 
-use crate::ir::{Def, Func, Inst, Literal, Value, MAX_RANK};
+use crate::ir::{Checkpoint, Def, Func, Inst, Literal, ScanShape, Type, Value, MAX_RANK};
 use std::ops::Range;
 
 /// Where a `Mem` value's elements are.
@@ -135,6 +141,52 @@ pub fn unit_values<'a>(u: &'a Unit, loop_roots: &'a [Value]) -> &'a [Value] {
     }
 }
 
+/// A function a scan calls per step, with its own plan: the body or the replay step, its
+/// zero-size values already rewritten (`crate::jit::empty`).
+pub struct Sub {
+    pub func: Func,
+    pub plan: Plan,
+}
+
+/// How one scan runs: its layout, its functions, and the workspace it uses besides its result.
+pub struct ScanPlan {
+    pub shape: ScanShape,
+    /// Offset (in elements of the packed result) and type of each part: the final carries,
+    /// then the stacked outputs.
+    pub parts: Vec<(usize, Type)>,
+    pub reverse: bool,
+    pub checkpoint: Checkpoint,
+    pub body: Sub,
+    pub replay: Option<Sub>,
+    /// Workspace offsets, set by the memory phase.
+    pub at: ScanPlace,
+}
+
+/// Where a scan's workspace ranges are, in elements from the start of the workspace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanPlace {
+    /// The body's own workspace (its constants written once; never reused by other values).
+    pub body_ws: usize,
+    /// The replay step's own workspace.
+    pub replay_ws: usize,
+    /// The carries of every other step: steps alternate between this range and the result.
+    pub spare: usize,
+    /// The replay states `r_0 .. r_{length-1}`, each replay carry's states in a row.
+    pub trajectory: usize,
+    /// For each operand, the offset of its contiguous copy, if it is not passed where it is.
+    pub staged: Vec<Option<usize>>,
+}
+
+impl ScanPlan {
+    /// Elements of all carries (one step's state).
+    pub fn carries_len(&self) -> usize {
+        self.parts[..self.shape.carries]
+            .iter()
+            .map(|(_, t)| t.numel())
+            .sum()
+    }
+}
+
 /// The plan of a whole function: what the lowering reads.
 pub struct Plan {
     pub kinds: ValueMap<Kind>,
@@ -160,6 +212,8 @@ pub struct Plan {
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
     pub scalar_source: ValueMap<Value>,
+    /// The plan of every scan.
+    pub scans: ValueMap<Option<Box<ScanPlan>>>,
 }
 
 /// Plans `f` (which must verify) with chunks of about `chunk_cost` units of work.
@@ -169,6 +223,8 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     let uses = kinds::Uses::of(f);
     let kinds = kinds::kinds(f, &uses);
     let loads = kinds::loads(f, &kinds);
+    // Each scan's body planned on its own (recursively, for nested scans).
+    let mut scans = scan::scans(f, &kinds, &loads, chunk_cost);
     let scalar_source = kinds::scalar_sources(f, &kinds);
     // Which fused values each loop computes along the way.
     let groups = Groups::of(f, &kinds, &uses);
@@ -215,6 +271,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             inside: &inside,
             live: &live,
         },
+        &mut scans,
     );
     Plan {
         kinds,
@@ -229,6 +286,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         consts: memory.consts,
         workspace_len: memory.workspace_len,
         scalar_source,
+        scans,
     }
 }
 
