@@ -1,7 +1,7 @@
 //! A call of the interpreter or of compiled code allocates nothing: a counting global allocator
-//! proves it on every shipped model, for f, grad and hvp, for checked and unchecked calls
-//! through `call::Executor` (whose unchecked call gives the checked call's bits). (Its own test
-//! binary, because the allocator is process-wide.)
+//! proves it on every shipped model, for f, grad and hvp, and on compiled scans (nested, reverse
+//! and replayed), for checked and unchecked calls through `call::Executor` (whose unchecked call
+//! gives the checked call's bits). (Its own test binary, because the allocator is process-wide.)
 
 use adjit::call::Executor;
 use adjit::interp::Program;
@@ -94,6 +94,54 @@ fn interpreter_calls_do_not_allocate() {
 #[test]
 fn compiled_calls_do_not_allocate() {
     for f in functions() {
+        let inputs = adjit::inputs::defaults(&f, 0);
+        calls_do_not_allocate(&adjit::jit::compile(&f).unwrap(), &inputs);
+    }
+}
+
+/// Scans: a nested one (its inner body a function of its own), a reverse one with outputs, and a
+/// replay scan (whose trajectory lives in the workspace).
+fn scans() -> Vec<adjit::ir::Func> {
+    use adjit::ir::{Body, Builder, Checkpoint, Op, ScanOptions};
+    let b = Builder::new("scans");
+    let x = b.param("x", &[6, 4]);
+    let h0 = b.param("h", &[4]);
+    let nested = b.scan(ScanOptions::new("row", 6), &[], &[h0], &[x], |bb, _, h, x| {
+        let inner = bb.scan(ScanOptions::new("col", 4), &[], &[h[0]], &[x[0]], |_, _, h, x| {
+            (vec![(h[0] * 0.5 + x[0]).tanh()], vec![])
+        });
+        (vec![inner.carries[0]], vec![inner.carries[0].sum()])
+    });
+    let opts = ScanOptions::new("back", 6).reverse(true);
+    let back = b.scan(opts, &[h0], &[nested.carries[0]], &[x], |_, c, h, x| {
+        let h1 = h[0] * c[0] + x[0].exp();
+        (vec![h1], vec![h1.sum()])
+    });
+    let rb = Builder::new("replay");
+    let (r, xr) = (rb.param("r", &[4]), rb.param("x", &[4]));
+    let replay = rb.finish(&[r * 0.5 + xr]).unwrap();
+    let bb = Builder::new("body");
+    let (r, h, xb) = (bb.param("r", &[4]), bb.param("h", &[4]), bb.param("x", &[4]));
+    let h1 = h + r * xb;
+    let body = bb.finish(&[h1, h1.sum()]).unwrap();
+    let op = Op::Scan {
+        body: Body::new(body),
+        replay: Some(Body::new(replay)),
+        consts: 0,
+        carries: 1,
+        length: 6,
+        reverse: true,
+        checkpoint: Checkpoint::All,
+    };
+    let args = [h0.value(), back.carries[0].value(), x.value()];
+    let replayed = b.unpack_scan(b.op(op, &args));
+    let results = [nested.ys[0], back.ys[0], replayed.carries[0], replayed.ys[0]];
+    vec![b.finish(&results).unwrap()]
+}
+
+#[test]
+fn compiled_scans_do_not_allocate() {
+    for f in scans() {
         let inputs = adjit::inputs::defaults(&f, 0);
         calls_do_not_allocate(&adjit::jit::compile(&f).unwrap(), &inputs);
     }
