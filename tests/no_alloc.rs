@@ -106,12 +106,22 @@ fn scans() -> Vec<adjit::ir::Func> {
     let b = Builder::new("scans");
     let x = b.param("x", &[6, 4]);
     let h0 = b.param("h", &[4]);
-    let nested = b.scan(ScanOptions::new("row", 6), &[], &[h0], &[x], |bb, _, h, x| {
-        let inner = bb.scan(ScanOptions::new("col", 4), &[], &[h[0]], &[x[0]], |_, _, h, x| {
-            (vec![(h[0] * 0.5 + x[0]).tanh()], vec![])
-        });
-        (vec![inner.carries[0]], vec![inner.carries[0].sum()])
-    });
+    let nested = b.scan(
+        ScanOptions::new("row", 6),
+        &[],
+        &[h0],
+        &[x],
+        |bb, _, h, x| {
+            let inner = bb.scan(
+                ScanOptions::new("col", 4),
+                &[],
+                &[h[0]],
+                &[x[0]],
+                |_, _, h, x| (vec![(h[0] * 0.5 + x[0]).tanh()], vec![]),
+            );
+            (vec![inner.carries[0]], vec![inner.carries[0].sum()])
+        },
+    );
     let opts = ScanOptions::new("back", 6).reverse(true);
     let back = b.scan(opts, &[h0], &[nested.carries[0]], &[x], |_, c, h, x| {
         let h1 = h[0] * c[0] + x[0].exp();
@@ -121,7 +131,11 @@ fn scans() -> Vec<adjit::ir::Func> {
     let (r, xr) = (rb.param("r", &[4]), rb.param("x", &[4]));
     let replay = rb.finish(&[r * 0.5 + xr]).unwrap();
     let bb = Builder::new("body");
-    let (r, h, xb) = (bb.param("r", &[4]), bb.param("h", &[4]), bb.param("x", &[4]));
+    let (r, h, xb) = (
+        bb.param("r", &[4]),
+        bb.param("h", &[4]),
+        bb.param("x", &[4]),
+    );
     let h1 = h + r * xb;
     let body = bb.finish(&[h1, h1.sum()]).unwrap();
     let op = Op::Scan {
@@ -135,7 +149,12 @@ fn scans() -> Vec<adjit::ir::Func> {
     };
     let args = [h0.value(), back.carries[0].value(), x.value()];
     let replayed = b.unpack_scan(b.op(op, &args));
-    let results = [nested.ys[0], back.ys[0], replayed.carries[0], replayed.ys[0]];
+    let results = [
+        nested.ys[0],
+        back.ys[0],
+        replayed.carries[0],
+        replayed.ys[0],
+    ];
     vec![b.finish(&results).unwrap()]
 }
 

@@ -569,3 +569,100 @@ fn bodies_with_tensor_constants_nested_or_not() {
     assert_bits("final", &got[0], &h);
     assert_bits("ys", &got[1], &ys);
 }
+
+/// One RK4 step of `y' = -k * y + sin(y)` over 40 elements, with step `dt`.
+fn rk4<'c>(y: Var<'c>, k: Var<'c>, dt: f64) -> Var<'c> {
+    let f = |y: Var<'c>| -(k * y) + y.sin();
+    let k1 = f(y);
+    let k2 = f(y + k1 * (dt / 2.0));
+    let k3 = f(y + k2 * (dt / 2.0));
+    let k4 = f(y + k3 * dt);
+    y + (k1 + k2 * 2.0 + k3 * 2.0 + k4) * (dt / 6.0)
+}
+
+/// `steps` RK4 steps, as a scan or unrolled.
+fn integrate(steps: usize, unrolled: bool) -> Func {
+    let b = Builder::new("rk4");
+    let y0 = b.param("y", &[40]);
+    let k = b.param("k", &[40]);
+    let y = if unrolled {
+        (0..steps).fold(y0, |y, _| rk4(y, k, 0.01))
+    } else {
+        let xs = b.splat(0.0, &[steps, 0]);
+        let out = b.scan(
+            ScanOptions::new("step", steps),
+            &[k],
+            &[y0],
+            &[xs],
+            |_, c, h, _| (vec![rk4(h[0], c[0], 0.01)], vec![]),
+        );
+        out.carries[0]
+    };
+    b.finish(&[y]).unwrap()
+}
+
+#[test]
+fn rk4_scan_equals_the_unrolled_steps() {
+    let inputs = vec![data(12, 40), data(13, 40)];
+    let got = run(&integrate(20, false), &inputs);
+    let want = run(&integrate(20, true), &inputs);
+    assert_eq!(bits(&got), bits(&want));
+}
+
+/// Nanoseconds per call of `a` and of `b` on `inputs`: the best of 30 alternating rounds of
+/// `calls` calls each (the machine is shared and noisy; the minimum is the stable statistic).
+fn time_pair(a: &Compiled, b: &Compiled, inputs: &[Vec<f64>], calls: usize) -> (f64, f64) {
+    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut best = [f64::INFINITY; 2];
+    let mut state: Vec<_> = [a, b]
+        .iter()
+        .map(|c| (c.workspace(), c.try_outputs().unwrap()))
+        .collect();
+    for _ in 0..30 {
+        for (k, c) in [a, b].into_iter().enumerate() {
+            let (ws, outs) = &mut state[k];
+            let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+            let t = std::time::Instant::now();
+            for _ in 0..calls {
+                c.call(ws, &ins, &mut refs).unwrap();
+            }
+            best[k] = best[k].min(t.elapsed().as_secs_f64() * 1e9 / calls as f64);
+        }
+    }
+    (best[0], best[1])
+}
+
+/// Per-step cost of a scan against the same steps unrolled (run with `--ignored --nocapture`).
+#[test]
+#[ignore = "timing; prints, asserts nothing"]
+fn per_step_overhead() {
+    let jit = |f: &Func| compile(f, Tier::FastCode, None);
+    let n = 1000;
+    let inputs = vec![data(14, n), vec![0.5]];
+    let (ts, tu) = time_pair(&jit(&decay(n)), &jit(&decay_unrolled(n)), &inputs, 200);
+    println!(
+        "decay: scan {:.2} ns/step, unrolled {:.2} ns/step, overhead {:.2} ns/step",
+        ts / n as f64,
+        tu / n as f64,
+        (ts - tu) / n as f64
+    );
+    let steps = 100;
+    let inputs = vec![data(12, 40), data(13, 40)];
+    let (scan, flat) = (jit(&integrate(steps, false)), jit(&integrate(steps, true)));
+    let (ts, tu) = time_pair(&scan, &flat, &inputs, 20);
+    println!(
+        "rk4 (40 elements): scan {:.1} ns/step, unrolled {:.1} ns/step, overhead {:.2} ns/step",
+        ts / steps as f64,
+        tu / steps as f64,
+        (ts - tu) / steps as f64
+    );
+}
+
+/// `decay` unrolled.
+fn decay_unrolled(length: usize) -> Func {
+    let b = Builder::new("decay_unrolled");
+    let x = b.param("x", &[length]);
+    let h0 = b.param("h", &[]);
+    let h = (0..length).fold(h0, |h, i| h * 0.999 + x.at(i));
+    b.finish(&[h]).unwrap()
+}
