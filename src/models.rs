@@ -186,8 +186,13 @@ pub const PENDULUM_STEPS: usize = 100;
 pub const PENDULUM_DT: f64 = 0.01;
 
 pub fn pendulum() -> Func {
+    pendulum_unrolled_of("pendulum", PENDULUM_STEPS, PENDULUM_DT)
+}
+
+/// The `pendulum` system with `steps` RK4 steps of `dt`, unrolled.
+pub fn pendulum_unrolled_of(name: &str, steps: usize, dt: f64) -> Func {
     let n = PENDULUMS;
-    let b = Builder::new("pendulum");
+    let b = Builder::new(name);
     let z = wrt(&b, "z", &[2 * n + 3], Init::Uniform(0.1, 1.0));
     let target = data(&b, "target", &[2 * n], Init::Uniform(-1.0, 1.0));
     let mut th = z.slice(&[0], &[n]);
@@ -195,8 +200,8 @@ pub fn pendulum() -> Func {
     let gl = z.at(2 * n).broadcast_to(&[n]);
     let c = z.at(2 * n + 1).broadcast_to(&[n]);
     let k = z.at(2 * n + 2).broadcast_to(&[n]);
-    for _ in 0..PENDULUM_STEPS {
-        (th, om) = rk4(th, om, [gl, c, k], PENDULUM_DT);
+    for _ in 0..steps {
+        (th, om) = rk4(th, om, [gl, c, k], dt);
     }
     pendulum_loss(&b, th, om, target)
 }
