@@ -110,12 +110,6 @@ impl Compiled {
         self.code_bytes
     }
 
-    /// Size of a workspace, in bytes (constants, every value's range, and the scans' bodies,
-    /// carries and replay states).
-    pub fn workspace_bytes(&self) -> u64 {
-        (self.workspace_len as u64).saturating_mul(std::mem::size_of::<f64>() as u64)
-    }
-
     /// A fresh workspace for calls of this function, constants in place. Panics if the memory
     /// cannot be had; `try_workspace` returns an error instead.
     pub fn workspace(&self) -> Workspace {
