@@ -13,6 +13,7 @@ pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
         consts,
         carries,
         length,
+        reverse,
         ..
     } = op
     else {
@@ -50,7 +51,10 @@ pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
     for (j, &r) in body.results.iter().enumerate() {
         let t = body.value_type(r);
         if t.dtype != DType::F64 {
-            return Err(fail(format!("body @{} returns {t}: results are f64", body.name)));
+            return Err(fail(format!(
+                "body @{} returns {t}: results are f64",
+                body.name
+            )));
         }
         if j < s.carries && t != s.carry_types[j] {
             return Err(fail(format!(
@@ -60,6 +64,9 @@ pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
         }
     }
     if let Some(r) = replay {
+        if !reverse {
+            return Err(fail("a scan with a replay step runs in reverse".into()));
+        }
         replay_problem(&s, r, body).map_err(fail)?;
     }
     s.result_type().map_err(fail)
@@ -93,7 +100,11 @@ fn replay_problem(s: &ScanShape, r: &Func, body: &Func) -> Result<(), String> {
         ));
     }
     for (i, p) in r.params.iter().enumerate() {
-        let at = if i < fixed { i } else { s.xs_start() + i - fixed };
+        let at = if i < fixed {
+            i
+        } else {
+            s.xs_start() + i - fixed
+        };
         let want = body.params[at].ty;
         if p.ty != want {
             return Err(format!(
