@@ -12,7 +12,6 @@ struct Checker {
     slot_step: Vec<usize>,
     next_reverse: usize,
     advances: u64,
-    stores: u64,
 }
 
 impl Reverser for Checker {
@@ -20,7 +19,6 @@ impl Reverser for Checker {
         assert!(slot < self.s, "slot {slot} of {}", self.s);
         assert_eq!(self.cur, step);
         self.slot_step[slot] = step;
-        self.stores += 1;
     }
     fn restore(&mut self, slot: usize, step: usize) {
         assert_eq!(self.slot_step[slot], step, "restore({slot}, {step})");
@@ -48,7 +46,6 @@ fn check(n: usize, s: usize) -> u64 {
         slot_step: vec![usize::MAX; slots],
         next_reverse: n,
         advances: 0,
-        stores: 0,
     };
     let mut stack = vec![0; slots];
     revolve::run(n, s, &mut stack, &mut c);
