@@ -2,7 +2,7 @@
 //! outputs of several shapes, consts, `reverse`, lengths 0 and 1, one-element, empty and rank-0
 //! values, a scan nested in a scan's body), and replay scans give the same bits under every
 //! checkpointing policy, with as many replay steps as `revolve::forward_steps` and a workspace
-//! that grows with the snapshots, not with the length.
+//! that grows with the snapshots, not with the length; so do the gradients `ad` builds.
 
 mod common;
 
@@ -322,4 +322,47 @@ fn binomial_workspaces_grow_with_snapshots_not_length() {
         &interp::eval(&all_f, &x).unwrap(),
         "10,000 steps",
     );
+}
+
+/// The gradient of a scan (`ad`'s adjoint scan: stored residuals, stored carries, or a replay
+/// scan under `binomial`) runs with the same bits under every policy, replaying as many steps
+/// as the schedule's formula says.
+#[test]
+fn gradients_agree_under_every_policy() {
+    let n = 20;
+    let policies = [
+        Checkpoint::All,
+        Checkpoint::Carry,
+        Checkpoint::Binomial(1),
+        Checkpoint::Binomial(3),
+        Checkpoint::Binomial(50),
+    ];
+    let mut first: Option<Vec<Vec<f64>>> = None;
+    for policy in policies {
+        let b = Builder::new("f");
+        let (w, h0, xs) = (
+            b.param("w", &[2]),
+            b.param("h0", &[2]),
+            b.param("xs", &[n, 2]),
+        );
+        let opts = ScanOptions::new("step", n).checkpoint(policy);
+        let out = b.scan(opts, &[w], &[h0], &[xs], |_, c, h, x| {
+            let h2 = (h[0] * c[0] + x[0]).tanh();
+            (vec![h2], vec![h2.sum()])
+        });
+        let f = b.finish(&[out.carries[0].sum() + out.ys[0].sum()]).unwrap();
+        let g = adjit::ad::grad(&f, None).unwrap();
+        let before = interp::replay_steps();
+        let got = interp::eval(&g, &inputs(&g, 1)).unwrap();
+        let steps = interp::replay_steps() - before;
+        let want_steps = match policy {
+            Checkpoint::Binomial(s) => revolve::forward_steps(n, s as usize),
+            Checkpoint::All | Checkpoint::Carry | Checkpoint::Auto => 0,
+        };
+        assert_eq!(steps, want_steps, "{policy}: replay steps");
+        match &first {
+            None => first = Some(got),
+            Some(want) => assert_same(&got, want, &format!("gradient under {policy}")),
+        }
+    }
 }
