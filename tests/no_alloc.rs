@@ -1,10 +1,15 @@
 //! A call of the interpreter or of compiled code allocates nothing: a counting global allocator
 //! proves it on every shipped model, for f, grad and hvp, for checked and unchecked calls
-//! through `call::Executor` (whose unchecked call gives the checked call's bits). (Its own test
-//! binary, because the allocator is process-wide.)
+//! through `call::Executor` (whose unchecked call gives the checked call's bits), and on
+//! interpreted scans: nested, and replay scans under binomial checkpointing, whose steps and
+//! trajectory use only the workspace. (Its own test binary, because the allocator is
+//! process-wide.)
+
+mod common;
 
 use adjit::call::Executor;
 use adjit::interp::Program;
+use adjit::ir::Checkpoint;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -86,6 +91,22 @@ fn functions() -> Vec<adjit::ir::Func> {
 #[test]
 fn interpreter_calls_do_not_allocate() {
     for f in functions() {
+        let inputs = adjit::inputs::defaults(&f, 0);
+        calls_do_not_allocate(&Program::new(&f).unwrap(), &inputs);
+    }
+}
+
+#[test]
+fn interpreted_scans_do_not_allocate() {
+    let mut fs = vec![common::scans::nested_scan(5, 4)];
+    for policy in [
+        Checkpoint::All,
+        Checkpoint::Binomial(1),
+        Checkpoint::Binomial(3),
+    ] {
+        fs.push(common::scans::replay_scan(20, 3, policy));
+    }
+    for f in fs {
         let inputs = adjit::inputs::defaults(&f, 0);
         calls_do_not_allocate(&Program::new(&f).unwrap(), &inputs);
     }
