@@ -270,7 +270,9 @@ impl From<CallError> for EvalError {
 }
 
 /// Workspace ranges for planning an executor's memory: a freed range is reused by the next
-/// request of exactly its length; otherwise the workspace grows at the top.
+/// request of exactly its length; otherwise the workspace grows at the top. The size saturates
+/// at `usize::MAX` instead of overflowing, so a plan too large for memory fails when its
+/// workspace is reserved (an `AllocError`), not while planning.
 #[derive(Debug, Default)]
 pub struct Ranges {
     top: usize,
@@ -291,8 +293,7 @@ impl Ranges {
         if let Some(off) = self.free.get_mut(&len).and_then(Vec::pop) {
             return off;
         }
-        self.top += len;
-        self.top - len
+        self.permanent(len)
     }
 
     /// Returns a range for reuse.
@@ -302,8 +303,9 @@ impl Ranges {
 
     /// A range that is never reused.
     pub fn permanent(&mut self, len: usize) -> usize {
-        self.top += len;
-        self.top - len
+        let off = self.top;
+        self.top = self.top.saturating_add(len);
+        off
     }
 
     /// Workspace size so far, in elements.

@@ -7,12 +7,23 @@
 //! result shares its operand's storage. Kernels come from `crate::ops`; nothing here is shared
 //! with the JIT's lowering. `Program` implements `call::Executor`, the face it shares with the
 //! JIT's `Compiled`.
+//!
+//! A `scan` is a step of its own (`scan`): its body is planned once as a `Plan` of its own,
+//! over a region of the parent's workspace that nothing else uses, so nested scans nest their
+//! regions; each loop step copies the carries and the step's slices of the xs into the body's
+//! parameter slots, runs the body's steps, and copies the results out. Replay scans reverse
+//! their trajectory with the binomial schedule of `crate::revolve`.
+
+mod scan;
 
 use crate::call::{try_zeros, AllocError, CallError, EvalError, Executor, Ranges, Signature};
+use crate::ir::verify::VerifyIssue;
 use crate::ir::{verify, Func, Literal, Op, VerifyError};
 use crate::ops::kernel::Kernel;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use scan::replay_steps;
 
 /// Where a value lives during a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,8 +34,15 @@ enum Loc {
     Work { off: usize, len: usize },
 }
 
+/// One planned instruction: a kernel, or a scan (a loop over its own planned body).
+#[derive(Debug)]
+enum Step {
+    Kernel(KernelStep),
+    Scan(Box<scan::ScanStep>),
+}
+
 #[derive(Clone, Debug)]
-struct Step {
+struct KernelStep {
     kernel: Kernel,
     /// Operand locations: inline for up to three operands, in `parts` for a concat.
     args: [Loc; 3],
@@ -33,15 +51,27 @@ struct Step {
     len: usize,
 }
 
+/// A planned function over a workspace region of `len` elements and a stack region of
+/// `stack_len` entries (the revolve positions of its replay scans, `crate::revolve`). The
+/// top-level function reads its parameters from the caller's buffers; a scan body (embedded)
+/// has them in its own region, where the scan copies them.
+#[derive(Debug)]
+struct Plan {
+    steps: Vec<Step>,
+    params: Vec<Loc>,
+    outputs: Vec<Loc>,
+    /// Constants written once when a workspace is made; nested bodies write their own.
+    consts: Vec<(usize, usize, Literal)>,
+    len: usize,
+    stack_len: usize,
+}
+
 /// A function prepared for repeated interpretation.
 #[derive(Debug)]
 pub struct Program {
     id: u64,
     signature: Signature,
-    steps: Vec<Step>,
-    outputs: Vec<Loc>,
-    consts: Vec<(usize, usize, Literal)>,
-    workspace_len: usize,
+    plan: Plan,
     /// What the workspace holds, for an out-of-memory error.
     workspace_what: String,
 }
@@ -50,6 +80,8 @@ pub struct Program {
 pub struct Workspace {
     program: u64,
     buf: Vec<f64>,
+    /// The positions of the snapshots of replay scans (`crate::revolve`).
+    stack: Vec<usize>,
 }
 
 impl Workspace {
@@ -105,72 +137,23 @@ impl Program {
     /// ranges of dead values), then one step per instruction that computes something.
     pub fn new(f: &Func) -> Result<Program, VerifyError> {
         verify(f)?;
-        if let Some(k) = f.insts.iter().position(|i| matches!(i.op, Op::Scan { .. })) {
-            return Err(VerifyError {
-                func: f.name.clone(),
-                issues: vec![crate::ir::verify::VerifyIssue {
-                    inst: Some(k),
-                    line: String::new(),
-                    message: "scan is not interpreted yet".into(),
-                }],
-            });
-        }
+        let refuse = |(inst, message): (Option<usize>, String)| VerifyError {
+            func: f.name.clone(),
+            issues: vec![VerifyIssue {
+                inst,
+                line: String::new(),
+                message,
+            }],
+        };
+        let (plan, loc) = Plan::new(f, false).map_err(refuse)?;
         let np = f.params.len();
-        let dies_at = deaths(f);
-        let mut loc: Vec<Loc> = (0..np).map(Loc::Input).collect();
-        let mut alloc = Ranges::default();
-        let mut steps = Vec::with_capacity(f.insts.len());
-        let mut consts = Vec::new();
-        for (k, inst) in f.insts.iter().enumerate() {
-            let len = inst.ty.numel();
-            let types: Vec<_> = inst.args.iter().map(|&a| f.value_type(a)).collect();
-            let Some(kernel) = Kernel::new(&inst.op, &types, inst.ty) else {
-                // A constant is written once, in a range of its own; a reshape shares its
-                // operand's storage.
-                let place = if let Op::Const { value, .. } = &inst.op {
-                    let off = alloc.permanent(len);
-                    consts.push((off, len, value.clone()));
-                    Loc::Work { off, len }
-                } else {
-                    loc[inst.args[0].index()]
-                };
-                loc.push(place);
-                continue;
-            };
-            let operands = inst.args.iter().map(|a| loc[a.index()]);
-            let (mut args, mut parts) = ([Loc::Input(usize::MAX); 3], Box::default());
-            if inst.args.len() <= args.len() {
-                for (slot, l) in args.iter_mut().zip(operands) {
-                    *slot = l;
-                }
-            } else {
-                parts = operands.collect();
-            }
-            let out = alloc.take(len);
-            steps.push(Step {
-                kernel,
-                args,
-                parts,
-                out,
-                len,
-            });
-            loc.push(Loc::Work { off: out, len });
-            for &r in &dies_at[k] {
-                if let Loc::Work { off, len } = loc[r as usize] {
-                    alloc.release(off, len);
-                }
-            }
-        }
         Ok(Program {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             signature: Signature::of(f),
-            steps,
-            outputs: f.results.iter().map(|r| loc[r.index()]).collect(),
-            consts,
-            workspace_len: alloc.len(),
             workspace_what: crate::call::workspace_what(f, |v| {
                 v.index() >= np && matches!(loc[v.index()], Loc::Work { .. })
             }),
+            plan,
         })
     }
 
@@ -178,9 +161,9 @@ impl Program {
         &self.signature
     }
 
-    /// Number of planned steps (instructions other than `const` and `reshape`).
+    /// Number of planned steps (instructions other than `const` and `reshape`; a scan is one).
     pub fn num_steps(&self) -> usize {
-        self.steps.len()
+        self.plan.steps.len()
     }
 
     /// A fresh workspace, with the function's constants in place. Panics if the memory cannot
@@ -192,13 +175,20 @@ impl Program {
     /// A fresh workspace, or an error naming its size and largest value if the memory cannot
     /// be had.
     pub fn try_workspace(&self) -> Result<Workspace, AllocError> {
-        let mut buf = try_zeros(self.workspace_len, || self.workspace_what.clone())?;
-        for (off, len, value) in &self.consts {
-            value.write_into(&mut buf[*off..off + len]);
+        let mut buf = try_zeros(self.plan.len, || self.workspace_what.clone())?;
+        self.plan.write_consts(&mut buf);
+        let mut stack = Vec::new();
+        if stack.try_reserve_exact(self.plan.stack_len).is_err() {
+            return Err(AllocError {
+                what: format!("the checkpoint positions of @{}", self.signature.name),
+                bytes: self.plan.stack_len as u128 * std::mem::size_of::<usize>() as u128,
+            });
         }
+        stack.resize(self.plan.stack_len, 0);
         Ok(Workspace {
             program: self.id,
             buf,
+            stack,
         })
     }
 
@@ -214,19 +204,128 @@ impl Program {
             return Err(CallError::ForeignWorkspace);
         }
         self.signature.check(inputs, outputs)?;
-        self.execute(&mut ws.buf, inputs, outputs);
+        self.execute(ws, inputs, outputs);
         Ok(())
     }
 
     /// The steps, then the copies into the outputs. Buffers of the wrong lengths make it panic
     /// or compute garbage, never more: this is safe code.
     #[inline]
-    fn execute(&self, buf: &mut [f64], inputs: &[&[f64]], outputs: &mut [&mut [f64]]) {
-        for step in &self.steps {
-            exec(step, buf, inputs);
+    fn execute(&self, ws: &mut Workspace, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) {
+        self.plan.run(&mut ws.buf, &mut ws.stack, inputs);
+        for (out, &l) in outputs.iter_mut().zip(&self.plan.outputs) {
+            out.copy_from_slice(read(l, inputs, &ws.buf, 0, &[]));
         }
-        for (out, &l) in outputs.iter_mut().zip(&self.outputs) {
-            out.copy_from_slice(read(l, inputs, buf, 0, &[]));
+    }
+}
+
+/// Why planning failed: the instruction, if any, and the message.
+type PlanError = (Option<usize>, String);
+
+impl Plan {
+    /// Plans `f` (verified). Its parameters are the caller's inputs, or with `embedded` (a
+    /// scan body) ranges of its own region. Also returns every value's location.
+    fn new(f: &Func, embedded: bool) -> Result<(Plan, Vec<Loc>), PlanError> {
+        let dies_at = deaths(f);
+        let mut alloc = Ranges::default();
+        let mut loc: Vec<Loc> = (0..f.params.len())
+            .map(|i| {
+                if embedded {
+                    let len = f.params[i].ty.numel();
+                    let off = alloc.permanent(len);
+                    Loc::Work { off, len }
+                } else {
+                    Loc::Input(i)
+                }
+            })
+            .collect();
+        let mut plan = Plan {
+            steps: Vec::with_capacity(f.insts.len()),
+            params: loc.clone(),
+            outputs: Vec::new(),
+            consts: Vec::new(),
+            len: 0,
+            stack_len: 0,
+        };
+        for (k, dying) in dies_at.iter().enumerate() {
+            let place = plan
+                .inst(f, k, &loc, &mut alloc)
+                .map_err(|e| (Some(k), e))?;
+            loc.push(place);
+            for &r in dying {
+                if let Loc::Work { off, len } = loc[r as usize] {
+                    alloc.release(off, len);
+                }
+            }
+        }
+        plan.outputs = f.results.iter().map(|r| loc[r.index()]).collect();
+        plan.len = alloc.len();
+        Ok((plan, loc))
+    }
+
+    /// Plans instruction `k`: a step, a constant written once (a range of its own), or a
+    /// reshape (its operand's storage). Returns where its value lives.
+    fn inst(&mut self, f: &Func, k: usize, loc: &[Loc], alloc: &mut Ranges) -> Result<Loc, String> {
+        let inst = &f.insts[k];
+        let len = inst.ty.numel();
+        if let Op::Const { value, .. } = &inst.op {
+            let off = alloc.permanent(len);
+            self.consts.push((off, len, value.clone()));
+            return Ok(Loc::Work { off, len });
+        }
+        if let Op::Reshape { .. } = inst.op {
+            return Ok(loc[inst.args[0].index()]);
+        }
+        let operands = inst.args.iter().map(|a| loc[a.index()]);
+        if let Op::Scan { .. } = inst.op {
+            let step = scan::ScanStep::new(f, k, operands.collect(), alloc, self.stack_len)?;
+            self.stack_len = self.stack_len.saturating_add(step.stack_len());
+            let out = step.out();
+            self.steps.push(Step::Scan(Box::new(step)));
+            return Ok(Loc::Work { off: out, len });
+        }
+        let types: Vec<_> = inst.args.iter().map(|&a| f.value_type(a)).collect();
+        let kernel = Kernel::new(&inst.op, &types, inst.ty)
+            .ok_or_else(|| format!("{} has no kernel", inst.op.name()))?;
+        let (mut args, mut parts) = ([Loc::Input(usize::MAX); 3], Box::default());
+        if inst.args.len() <= args.len() {
+            for (slot, l) in args.iter_mut().zip(operands) {
+                *slot = l;
+            }
+        } else {
+            parts = operands.collect();
+        }
+        let out = alloc.take(len);
+        self.steps.push(Step::Kernel(KernelStep {
+            kernel,
+            args,
+            parts,
+            out,
+            len,
+        }));
+        Ok(Loc::Work { off: out, len })
+    }
+
+    /// Writes the constants into a fresh region, nested bodies' included.
+    fn write_consts(&self, buf: &mut [f64]) {
+        for (off, len, value) in &self.consts {
+            value.write_into(&mut buf[*off..off + len]);
+        }
+        for step in &self.steps {
+            if let Step::Scan(s) = step {
+                s.write_consts(buf);
+            }
+        }
+    }
+
+    /// Runs the steps over the plan's region `buf` and stack region `stack`.
+    #[inline]
+    fn run(&self, buf: &mut [f64], stack: &mut [usize], inputs: &[&[f64]]) {
+        for step in &self.steps {
+            match step {
+                Step::Kernel(k) => exec(k, buf, inputs),
+                Step::Scan(s) => s.run(buf, stack, inputs),
+            }
         }
     }
 }
@@ -262,11 +361,19 @@ impl Executor for Program {
         inputs: &[&[f64]],
         outputs: &mut [&mut [f64]],
     ) {
-        self.execute(&mut ws.buf, inputs, outputs);
+        self.execute(ws, inputs, outputs);
     }
 
     fn workspace_len(&self) -> usize {
-        self.workspace_len
+        self.plan.len
+    }
+
+    /// The f64 workspace and the replay scans' checkpoint positions (`usize` each).
+    fn workspace_bytes(&self) -> u64 {
+        let f64s = (self.plan.len as u64).saturating_mul(std::mem::size_of::<f64>() as u64);
+        let positions =
+            (self.plan.stack_len as u64).saturating_mul(std::mem::size_of::<usize>() as u64);
+        f64s.saturating_add(positions)
     }
 }
 
@@ -326,7 +433,7 @@ fn read<'a>(
 }
 
 #[inline]
-fn exec(step: &Step, buf: &mut [f64], inputs: &[&[f64]]) {
+fn exec(step: &KernelStep, buf: &mut [f64], inputs: &[&[f64]]) {
     let (before, rest) = buf.split_at_mut(step.out);
     let (out, after) = rest.split_at_mut(step.len);
     let (before, after): (&[f64], &[f64]) = (before, after);
@@ -338,6 +445,15 @@ fn exec(step: &Step, buf: &mut [f64], inputs: &[&[f64]]) {
     };
     step.kernel
         .run(|i| read(locs[i], inputs, before, base, after), out);
+}
+
+/// Copies `len` elements of `src`, from its element `at`, into the workspace at `dst`.
+#[inline]
+fn load(src: Loc, at: usize, len: usize, inputs: &[&[f64]], buf: &mut [f64], dst: usize) {
+    match src {
+        Loc::Input(i) => buf[dst..dst + len].copy_from_slice(&inputs[i][at..at + len]),
+        Loc::Work { off, .. } => buf.copy_within(off + at..off + at + len, dst),
+    }
 }
 
 /// Evaluates `f` once on `inputs` (one flat buffer per parameter) and returns its results.

@@ -47,4 +47,5 @@ pub mod ir;
 pub mod jit;
 pub mod models;
 pub mod ops;
+pub mod revolve;
 pub mod simplify;

@@ -150,48 +150,89 @@ fn mlp() {
     });
 }
 
+/// The coupled pendulums after `steps` RK4 steps of `dt`, in plain Rust; the loss.
+fn pendulum_reference(i: &[Vec<f64>], steps: usize, dt: f64) -> f64 {
+    let (z, target) = (&i[0], &i[1]);
+    let n = models::PENDULUMS;
+    let (gl, c, k) = (z[2 * n], z[2 * n + 1], z[2 * n + 2]);
+    let acc = |th: &[f64], om: &[f64]| -> Vec<f64> {
+        (0..n)
+            .map(|j| {
+                let left = th[j.saturating_sub(1)];
+                let right = th[(j + 1).min(n - 1)];
+                -gl * th[j].sin() - c * om[j] + k * ((left - th[j]) + (right - th[j]))
+            })
+            .collect()
+    };
+    let axpy = |x: &[f64], a: f64, y: &[f64]| -> Vec<f64> {
+        x.iter().zip(y).map(|(x, y)| x + a * y).collect()
+    };
+    let mut th = z[..n].to_vec();
+    let mut om = z[n..2 * n].to_vec();
+    for _ in 0..steps {
+        let (k1t, k1o) = (om.clone(), acc(&th, &om));
+        let (k2t, k2o) = (
+            axpy(&om, dt / 2.0, &k1o),
+            acc(&axpy(&th, dt / 2.0, &k1t), &axpy(&om, dt / 2.0, &k1o)),
+        );
+        let (k3t, k3o) = (
+            axpy(&om, dt / 2.0, &k2o),
+            acc(&axpy(&th, dt / 2.0, &k2t), &axpy(&om, dt / 2.0, &k2o)),
+        );
+        let (k4t, k4o) = (
+            axpy(&om, dt, &k3o),
+            acc(&axpy(&th, dt, &k3t), &axpy(&om, dt, &k3o)),
+        );
+        for j in 0..n {
+            th[j] += dt / 6.0 * (k1t[j] + 2.0 * k2t[j] + 2.0 * k3t[j] + k4t[j]);
+            om[j] += dt / 6.0 * (k1o[j] + 2.0 * k2o[j] + 2.0 * k3o[j] + k4o[j]);
+        }
+    }
+    (0..n).map(|j| (th[j] - target[j]).powi(2)).sum::<f64>()
+        + (0..n).map(|j| (om[j] - target[n + j]).powi(2)).sum::<f64>()
+}
+
 #[test]
 fn pendulum() {
     check("pendulum", |i| {
-        let (z, target) = (&i[0], &i[1]);
-        let n = models::PENDULUMS;
-        let (gl, c, k) = (z[2 * n], z[2 * n + 1], z[2 * n + 2]);
-        let acc = |th: &[f64], om: &[f64]| -> Vec<f64> {
-            (0..n)
-                .map(|j| {
-                    let left = th[j.saturating_sub(1)];
-                    let right = th[(j + 1).min(n - 1)];
-                    -gl * th[j].sin() - c * om[j] + k * ((left - th[j]) + (right - th[j]))
+        pendulum_reference(i, models::PENDULUM_STEPS, models::PENDULUM_DT)
+    });
+}
+
+#[test]
+fn pendulum_scan() {
+    check("pendulum_scan", |i| {
+        pendulum_reference(i, models::PENDULUM_STEPS, models::PENDULUM_DT)
+    });
+}
+
+#[test]
+fn pendulum_long() {
+    check("pendulum_long", |i| {
+        pendulum_reference(i, models::PENDULUM_LONG_STEPS, models::PENDULUM_LONG_DT)
+    });
+}
+
+#[test]
+fn rnn() {
+    check("rnn", |i| {
+        let (w, u, b, v, x, target) = (&i[0], &i[1], &i[2], &i[3], &i[4], &i[5]);
+        let (t, hn, xn) = (models::RNN_STEPS, models::RNN_HIDDEN, models::RNN_INPUTS);
+        let mut h = vec![0.0; hn];
+        let mut loss = 0.0;
+        for s in 0..t {
+            let next: Vec<f64> = (0..hn)
+                .map(|r| {
+                    let wh: f64 = (0..hn).map(|c| w[r * hn + c] * h[c]).sum();
+                    let ux: f64 = (0..xn).map(|c| u[r * xn + c] * x[s * xn + c]).sum();
+                    (wh + ux + b[r]).tanh()
                 })
-                .collect()
-        };
-        let axpy = |x: &[f64], a: f64, y: &[f64]| -> Vec<f64> {
-            x.iter().zip(y).map(|(x, y)| x + a * y).collect()
-        };
-        let mut th = z[..n].to_vec();
-        let mut om = z[n..2 * n].to_vec();
-        let dt = models::PENDULUM_DT;
-        for _ in 0..models::PENDULUM_STEPS {
-            let (k1t, k1o) = (om.clone(), acc(&th, &om));
-            let (k2t, k2o) = (
-                axpy(&om, dt / 2.0, &k1o),
-                acc(&axpy(&th, dt / 2.0, &k1t), &axpy(&om, dt / 2.0, &k1o)),
-            );
-            let (k3t, k3o) = (
-                axpy(&om, dt / 2.0, &k2o),
-                acc(&axpy(&th, dt / 2.0, &k2t), &axpy(&om, dt / 2.0, &k2o)),
-            );
-            let (k4t, k4o) = (
-                axpy(&om, dt, &k3o),
-                acc(&axpy(&th, dt, &k3t), &axpy(&om, dt, &k3o)),
-            );
-            for j in 0..n {
-                th[j] += dt / 6.0 * (k1t[j] + 2.0 * k2t[j] + 2.0 * k3t[j] + k4t[j]);
-                om[j] += dt / 6.0 * (k1o[j] + 2.0 * k2o[j] + 2.0 * k3o[j] + k4o[j]);
-            }
+                .collect();
+            h = next;
+            let y: f64 = (0..hn).map(|r| v[r] * h[r]).sum();
+            loss += (y - target[s]).powi(2);
         }
-        (0..n).map(|j| (th[j] - target[j]).powi(2)).sum::<f64>()
-            + (0..n).map(|j| (om[j] - target[n + j]).powi(2)).sum::<f64>()
+        loss / t as f64
     });
 }
 
@@ -252,6 +293,9 @@ fn every_model_has_a_value_test() {
         "logistic",
         "mlp",
         "pendulum",
+        "pendulum_scan",
+        "pendulum_long",
+        "rnn",
         "softmax",
         "nbody",
     ];

@@ -1,10 +1,15 @@
 //! A call of the interpreter or of compiled code allocates nothing: a counting global allocator
-//! proves it on every shipped model, for f, grad and hvp, and on compiled scans (nested, reverse
-//! and replayed), for checked and unchecked calls through `call::Executor` (whose unchecked call
-//! gives the checked call's bits). (Its own test binary, because the allocator is process-wide.)
+//! proves it on every shipped model, for f, grad and hvp, for checked and unchecked calls
+//! through `call::Executor` (whose unchecked call gives the checked call's bits), and on
+//! scans, interpreted and compiled: nested, reverse, and replay scans under binomial
+//! checkpointing, whose steps and trajectory use only the workspace. (Its own test binary,
+//! because the allocator is process-wide.)
+
+mod common;
 
 use adjit::call::Executor;
 use adjit::interp::Program;
+use adjit::ir::Checkpoint;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -92,6 +97,22 @@ fn interpreter_calls_do_not_allocate() {
 }
 
 #[test]
+fn interpreted_scans_do_not_allocate() {
+    let mut fs = vec![common::scans::nested_scan(5, 4)];
+    for policy in [
+        Checkpoint::All,
+        Checkpoint::Binomial(1),
+        Checkpoint::Binomial(3),
+    ] {
+        fs.push(common::scans::replay_scan(20, 3, policy));
+    }
+    for f in fs {
+        let inputs = adjit::inputs::defaults(&f, 0);
+        calls_do_not_allocate(&Program::new(&f).unwrap(), &inputs);
+    }
+}
+
+#[test]
 fn compiled_calls_do_not_allocate() {
     for f in functions() {
         let inputs = adjit::inputs::defaults(&f, 0);
@@ -102,7 +123,7 @@ fn compiled_calls_do_not_allocate() {
 /// Scans: a nested one (its inner body a function of its own), a reverse one with outputs, and a
 /// replay scan (whose trajectory lives in the workspace).
 fn scans() -> Vec<adjit::ir::Func> {
-    use adjit::ir::{Body, Builder, Checkpoint, Op, ScanOptions};
+    use adjit::ir::{Body, Builder, Op, ScanOptions};
     let b = Builder::new("scans");
     let x = b.param("x", &[6, 4]);
     let h0 = b.param("h", &[4]);
@@ -160,7 +181,16 @@ fn scans() -> Vec<adjit::ir::Func> {
 
 #[test]
 fn compiled_scans_do_not_allocate() {
-    for f in scans() {
+    let mut fs = scans();
+    fs.push(common::scans::nested_scan(5, 4));
+    for policy in [
+        Checkpoint::All,
+        Checkpoint::Binomial(1),
+        Checkpoint::Binomial(3),
+    ] {
+        fs.push(common::scans::replay_scan(20, 3, policy));
+    }
+    for f in fs {
         let inputs = adjit::inputs::defaults(&f, 0);
         calls_do_not_allocate(&adjit::jit::compile(&f).unwrap(), &inputs);
     }

@@ -383,7 +383,12 @@ fn adjoint_body(
     let nb = body.params.len();
     let gb = simplifying_builder(format!("{}.adj", body.name), v.insts.len());
     let mut map: HashMap<Value, Value> = HashMap::new();
+    // New parameters get names no body parameter has (bodies may be adjoints themselves).
+    let fresh = std::cell::RefCell::new(super::FreshNames(
+        body.params.iter().map(|p| p.name.clone()).collect(),
+    ));
     let param = |name: String, ty: Type| gb.param_with(&name, ty, Role::Wrt, None).value();
+    let new_param = |base: String, ty: Type| param(fresh.borrow_mut().get(&base), ty);
     for i in 0..s.consts {
         map.insert(
             v.param_value(i),
@@ -398,11 +403,11 @@ fn adjoint_body(
     }
     for j in 0..s.carries {
         let ty = body.params[s.carry_start() + j].ty;
-        map.insert(v.param_value(nb + j), param(format!("ct_h{j}"), ty));
+        map.insert(v.param_value(nb + j), new_param(format!("ct_h{j}"), ty));
     }
     let accs: Vec<Value> = consts
         .iter()
-        .map(|&i| param(format!("acc_{}", body.params[i].name), body.params[i].ty))
+        .map(|&i| new_param(format!("acc_{}", body.params[i].name), body.params[i].ty))
         .collect();
     for i in s.xs_start()..nb {
         map.insert(
@@ -411,15 +416,20 @@ fn adjoint_body(
         );
     }
     for (n, &r) in t.stored.iter().enumerate() {
-        map.insert(r, param(format!("r{n}"), v.value_type(r)));
+        map.insert(r, new_param(format!("r{n}"), v.value_type(r)));
     }
     for (j, ct) in ct_ys.iter().enumerate() {
-        let ty = s.y_types[j];
-        let value = match ct {
-            Some(_) => param(format!("ct_y{j}"), ty),
-            None => gb.splat(0.0, &ty.shape.to_vec()).value(),
-        };
-        map.insert(v.param_value(nb + s.carries + j), value);
+        if ct.is_some() {
+            let value = new_param(format!("ct_y{j}"), s.y_types[j]);
+            map.insert(v.param_value(nb + s.carries + j), value);
+        }
+    }
+    // Zero cotangents are constants, made after the last parameter.
+    for (j, ct) in ct_ys.iter().enumerate() {
+        if ct.is_none() {
+            let zero = gb.splat(0.0, &s.y_types[j].shape.to_vec()).value();
+            map.insert(v.param_value(nb + s.carries + j), zero);
+        }
     }
     let nr = body.results.len();
     let outs = emit_needed(&gb, v, &mut map, &v.results[nr..]);

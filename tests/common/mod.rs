@@ -1,10 +1,12 @@
-//! Helpers shared by the test suites: bless mode, line diffs, float comparison, and the
-//! canonical (comment-free) form of `.ir` text.
+//! Helpers shared by the test suites: bless mode, line diffs, float comparison, the canonical
+//! (comment-free) form of `.ir` text, and functions with scans beside their plain-loop values
+//! (`scans`).
 #![allow(dead_code)]
 
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod random_graph;
+pub mod scans;
 
 use std::path::PathBuf;
 
