@@ -718,3 +718,66 @@ fn the_scan_models_and_their_gradients_compile() {
         }
     }
 }
+
+#[test]
+fn binomial_replay_scans_keep_few_states() {
+    let n = 1000;
+    let inputs = vec![
+        vec![0.999],
+        vec![0.5, -0.25],
+        vec![1.0],
+        data(15, 2 * n),
+        data(16, n),
+    ];
+    let all = run(&replayed(n, Checkpoint::All), &inputs);
+    let size = |policy| compile(&replayed(n, policy), Tier::FastCode, None).workspace_bytes();
+    for s in [1, 3, 10] {
+        let got = run(&replayed(n, Checkpoint::Binomial(s)), &inputs);
+        assert_eq!(bits(&got), bits(&all), "binomial({s})");
+        // The trajectory (2 elements per state) is gone; a few states remain.
+        let (small, big) = (size(Checkpoint::Binomial(s)), size(Checkpoint::All));
+        assert!(
+            small + 8 * 2 * (n as u64 - 20) <= big,
+            "binomial({s}): {small} vs {big}"
+        );
+    }
+}
+
+/// A loss over nested scans whose checkpointing policy is `policy`, outer and inner.
+fn nested_policy(policy: Checkpoint) -> Func {
+    let (rows, cols) = (6, 5);
+    let b = Builder::new("nested_policy");
+    let x = b.param("x", &[rows, cols]);
+    let k = b.param("k", &[]);
+    let s0 = b.param("s0", &[2]);
+    let outer = ScanOptions::new("row", rows).checkpoint(policy);
+    let out = b.scan(outer, &[k], &[s0], &[x], |bb, c, h, x| {
+        let inner = ScanOptions::new("col", cols).checkpoint(policy);
+        let r = bb.scan(inner, &[c[0]], &[h[0]], &[x[0]], |_, c, h, x| {
+            let s = (h[0] * c[0] + x[0]).sin();
+            (vec![s], vec![s.sum()])
+        });
+        (vec![r.carries[0] * 0.5], vec![r.ys[0]])
+    });
+    let loss = out.carries[0].sum() + (out.ys[0] * out.ys[0]).sum();
+    b.finish(&[loss]).unwrap()
+}
+
+#[test]
+fn nested_scans_differentiate_under_every_policy() {
+    let inputs = vec![data(17, 30), vec![0.9], vec![0.3, -0.2]];
+    let mut first = None;
+    for policy in [
+        Checkpoint::All,
+        Checkpoint::Carry,
+        Checkpoint::Binomial(1),
+        Checkpoint::Binomial(2),
+    ] {
+        let g = run(
+            &adjit::ad::grad(&nested_policy(policy), None).unwrap(),
+            &inputs,
+        );
+        let g0 = first.get_or_insert_with(|| g.clone());
+        assert_eq!(bits(&g), bits(g0), "{policy}");
+    }
+}

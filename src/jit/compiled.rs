@@ -4,9 +4,14 @@
 //! the signature before the call; `Compiled::call_unchecked` is the documented escape hatch.
 //! A call allocates nothing and takes no lock. `Compiled` implements `call::Executor`, the face
 //! it shares with the interpreter's `Program`.
+//!
+//! Also here, because it calls generated code through raw pointers: `revolve_scan`, the host
+//! function through which generated code runs a replay scan under `crate::revolve`'s binomial
+//! schedule, calling the scan's compiled step functions back.
 
 use super::plan::Constant;
 use crate::call::{try_zeros, AllocError, CallError, Executor, Signature};
+use crate::revolve::{self, Reverser};
 use cranelift_jit::JITModule;
 use cranelift_module::FuncId;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -252,5 +257,88 @@ impl Drop for Compiled {
             // SAFETY: the only pointers into this code are `self.chunks`, dropped with `self`.
             unsafe { module.free_memory() };
         }
+    }
+}
+
+/// A step function of a revolve scan: `(environment, step)` (see `lower::revolve`).
+type StepFn = unsafe extern "C" fn(*const u64, usize);
+
+/// What generated code passes `revolve_scan`: the schedule's size, the workspace ranges of the
+/// replay states, and the step functions with their environment. Written field by field at
+/// these offsets by `lower::revolve`.
+#[repr(C)]
+pub(super) struct RevolveArgs {
+    pub n: usize,
+    pub snapshots: usize,
+    /// Elements of one replay state.
+    pub len: usize,
+    /// `revolve::slots(n, snapshots)` words.
+    pub stack: *mut usize,
+    /// The current state, `len` elements.
+    pub cur: *mut f64,
+    /// The stored states, `len` elements per slot.
+    pub snaps: *mut f64,
+    /// Where the replay step writes the next state, `len` elements.
+    pub next: *const f64,
+    pub env: *const u64,
+    /// Runs the replay step on the current state into `next`.
+    pub advance: StepFn,
+    /// Runs the body's step on the current state.
+    pub reverse: StepFn,
+}
+
+/// The symbol under which generated code calls `revolve_scan`, and its address.
+pub(super) const REVOLVE_SYMBOL: &str = "adjit_revolve_scan";
+
+pub(super) fn revolve_address() -> *const u8 {
+    revolve_scan as *const u8
+}
+
+/// Runs `revolve::run` over a replay scan's states, for generated code.
+///
+/// # Safety
+/// `args` points to a `RevolveArgs` whose pointers are valid for the sizes it states and do not
+/// overlap, and whose step functions are a scan's, as `lower::revolve` emits them.
+unsafe extern "C" fn revolve_scan(args: *const RevolveArgs) {
+    // SAFETY: the caller's promise: a valid `RevolveArgs`.
+    let a = unsafe { &*args };
+    let slots = revolve::slots(a.n, a.snapshots);
+    // SAFETY: `stack` holds `slots` words in the workspace, used by nothing else meanwhile.
+    let stack = unsafe { std::slice::from_raw_parts_mut(a.stack, slots) };
+    revolve::run(a.n, a.snapshots, stack, &mut Revolver(a));
+}
+
+/// The executor side of the schedule: states copied between workspace ranges, steps run by the
+/// scan's compiled step functions.
+struct Revolver<'a>(&'a RevolveArgs);
+
+impl Reverser for Revolver<'_> {
+    fn store(&mut self, slot: usize, _step: usize) {
+        let a = self.0;
+        // SAFETY: `slot < slots(n, snapshots)` (revolve's contract), so the destination lies in
+        // `snaps`; `cur` and `snaps` are distinct ranges of `len` elements per state.
+        unsafe { std::ptr::copy_nonoverlapping(a.cur, a.snaps.add(slot * a.len), a.len) };
+    }
+
+    fn restore(&mut self, slot: usize, _step: usize) {
+        let a = self.0;
+        // SAFETY: as in `store`, the other way.
+        unsafe { std::ptr::copy_nonoverlapping(a.snaps.add(slot * a.len), a.cur, a.len) };
+    }
+
+    fn advance(&mut self, step: usize) {
+        let a = self.0;
+        // SAFETY: the step function reads the current state and writes `next` (`step < n`),
+        // within the scan's workspace; then `next` becomes the current state.
+        unsafe {
+            (a.advance)(a.env, step);
+            std::ptr::copy_nonoverlapping(a.next, a.cur, a.len);
+        }
+    }
+
+    fn reverse(&mut self, step: usize) {
+        let a = self.0;
+        // SAFETY: the step function runs the body's step `step < n` on the current state.
+        unsafe { (a.reverse)(a.env, step) };
     }
 }

@@ -105,6 +105,7 @@ impl Jit {
         for s in &symbols {
             jb.symbol(s.name, s.address);
         }
+        jb.symbol(compiled::REVOLVE_SYMBOL, compiled::revolve_address());
         let mut module = JITModule::new(jb);
         let (ids, code_bytes) = match self.define(&mut module, f, &plan, &symbols) {
             Ok(done) => done,
@@ -216,12 +217,7 @@ impl Definer<'_> {
         for k in 0..f.insts.len() {
             let v = f.inst_value(k);
             if let Some(sp) = &plan.scans[v] {
-                let body = self.chunks(&sp.body.func, &sp.body.plan, false)?;
-                let replay = match &sp.replay {
-                    Some(r) => self.chunks(&r.func, &r.plan, false)?,
-                    None => Vec::new(),
-                };
-                scan_code.insert(v, lower::ScanCode { body, replay });
+                scan_code.insert(v, self.scan(sp)?);
             }
         }
         let mut ids = Vec::with_capacity(plan.chunks.len());
@@ -248,6 +244,59 @@ impl Definer<'_> {
             ids.push(id);
         }
         Ok(ids)
+    }
+
+    /// Defines the functions of scan `sp`: its body's and replay step's chunks, and the step
+    /// functions of a scan run under `crate::revolve`.
+    fn scan(&mut self, sp: &plan::ScanPlan) -> Result<lower::ScanCode, JitError> {
+        let body = self.chunks(&sp.body.func, &sp.body.plan, false)?;
+        let replay = match &sp.replay {
+            Some(r) => self.chunks(&r.func, &r.plan, false)?,
+            None => Vec::new(),
+        };
+        let mut code = lower::ScanCode {
+            body,
+            replay,
+            revolve: None,
+        };
+        if sp.at.revolve.is_some() {
+            let advance = self.step_function(sp, &code, false)?;
+            let reverse = self.step_function(sp, &code, true)?;
+            let mut host = self.module.make_signature();
+            host.params.push(AbiParam::new(types::I64));
+            let host = self
+                .module
+                .declare_function(compiled::REVOLVE_SYMBOL, Linkage::Import, &host)
+                .map_err(|e| codegen(&e))?;
+            code.revolve = Some(lower::RevolveCode {
+                advance,
+                reverse,
+                host,
+            });
+        }
+        Ok(code)
+    }
+
+    /// Defines the `reverse` or `advance` step function of a scan run under `crate::revolve`,
+    /// `(env, step) -> ()`.
+    fn step_function(
+        &mut self,
+        sp: &plan::ScanPlan,
+        code: &lower::ScanCode,
+        reverse: bool,
+    ) -> Result<FuncId, JitError> {
+        let mut sig = self.module.make_signature();
+        sig.params.extend((0..2).map(|_| AbiParam::new(types::I64)));
+        let id = self
+            .module
+            .declare_anonymous_function(&sig)
+            .map_err(|e| codegen(&e))?;
+        self.ctx.func.signature = sig;
+        self.ctx.func.name = UserFuncName::user(0, id.as_u32());
+        let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        lower::step_function(fb, self.module, sp, code, reverse);
+        self.define(id)?;
+        Ok(id)
     }
 
     /// Compiles the function in the context as `id`.

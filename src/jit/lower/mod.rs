@@ -22,8 +22,10 @@ mod compute;
 mod fused;
 mod loops;
 mod matmul;
+mod revolve;
 mod scan;
 
+pub use revolve::{step_function, RevolveCode};
 pub use scan::ScanCode;
 
 /// How a loop reads a value: from a register (the same for every index) or through a pointer.

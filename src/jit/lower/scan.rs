@@ -8,6 +8,7 @@
 //! have written them. A replay scan first runs its replay step over every state, storing the
 //! whole trajectory, then the body reads state `i` from it at step `i`, in either direction.
 
+use super::revolve::RevolveCode;
 use super::{flags, Emitter};
 use crate::ir::{Def, Inst, Value};
 use crate::jit::plan::{Kind, Load, ScanPlan};
@@ -16,25 +17,31 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, FuncRef, InstBuilder, StackSlotData, StackSlotKind, Value as CV,
 };
+use cranelift_frontend::FunctionBuilder;
+use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
+use std::collections::HashMap;
 
-/// The machine-code functions of a scan: its body's chunks and its replay step's, in order.
+/// The machine-code functions of a scan: its body's chunks and its replay step's, in order,
+/// and the step functions of a scan run under `crate::revolve`.
 pub struct ScanCode {
     pub body: Vec<FuncId>,
     pub replay: Vec<FuncId>,
+    pub revolve: Option<RevolveCode>,
 }
 
 /// Pointer arrays for calls of a scan's function: inputs then outputs, in one stack slot.
-struct Frame {
-    ins: CV,
-    outs: CV,
+#[derive(Clone, Copy)]
+pub(super) struct Frame {
+    pub(super) ins: CV,
+    pub(super) outs: CV,
 }
 
 /// Something a step passes that moves with the step: `base + index * stride` bytes.
 #[derive(Clone, Copy)]
-struct Stepped {
-    base: CV,
-    stride: i64,
+pub(super) struct Stepped {
+    pub(super) base: CV,
+    pub(super) stride: i64,
 }
 
 impl Emitter<'_, '_> {
@@ -64,6 +71,10 @@ impl Emitter<'_, '_> {
         let args: Vec<CV> = (0..inst.args.len())
             .map(|j| self.operand(inst.args[j], sp.at.staged[j]))
             .collect();
+        if let Some(rc) = &code.revolve {
+            self.revolve_scan(sp, rc, inst, &args, [result, spare]);
+            return Ok(());
+        }
         let states = self.trajectory(sp, &code.replay, inst, &args);
         let xs: Vec<Stepped> = (s.xs_start()..inst.args.len())
             .map(|j| Stepped {
@@ -188,7 +199,7 @@ impl Emitter<'_, '_> {
     }
 
     /// A frame for calls of `g`, its first inputs pointing at `fixed` for every call.
-    fn frame(&mut self, g: &crate::ir::Func, fixed: &[CV]) -> Frame {
+    pub(super) fn frame(&mut self, g: &crate::ir::Func, fixed: &[CV]) -> Frame {
         let (np, nr) = (g.params.len(), g.results.len());
         let size = (8 * (np + nr)).max(8) as u32;
         let slot = self.fb.create_sized_stack_slot(StackSlotData::new(
@@ -204,48 +215,34 @@ impl Emitter<'_, '_> {
         Frame { ins, outs }
     }
 
-    /// Stores `base + index * stride` of each of `items` into `array` from entry `first` on.
     fn set_stepped(&mut self, array: CV, first: usize, items: &[Stepped], index: CV) {
-        for (j, it) in items.iter().enumerate() {
-            let p = if it.stride == 0 {
-                it.base
-            } else {
-                let off = self.fb.ins().imul_imm_s(index, it.stride);
-                self.fb.ins().iadd(it.base, off)
-            };
-            self.fb
-                .ins()
-                .store(flags(), p, array, (8 * (first + j)) as i32);
-        }
+        set_stepped(&mut self.fb, array, first, items, index);
     }
 
-    /// Calls each chunk of a scan's function on `frame` and workspace `ws`.
+    /// The reference to function `id` of this module (see `Calls::local`).
+    pub(super) fn local(&mut self, id: FuncId) -> FuncRef {
+        let mut calls = Calls {
+            module: self.module,
+            locals: &mut self.locals,
+        };
+        calls.local(&mut self.fb, id)
+    }
+
     fn call_chunks(&mut self, chunks: &[FuncId], frame: &Frame, ws: CV) {
-        for &id in chunks {
-            let r = self.local(id);
-            self.fb.ins().call(r, &[frame.ins, frame.outs, ws]);
-        }
-    }
-
-    /// The reference to a function of this module. Called through an absolute address, not a
-    /// 32-bit displacement: functions of one module need not lie within 2 GiB of each other.
-    fn local(&mut self, id: FuncId) -> FuncRef {
-        if let Some(&r) = self.locals.get(&id) {
-            return r;
-        }
-        let r = self.module.declare_func_in_func(id, self.fb.func);
-        self.fb.func.dfg.ext_funcs[r].colocated = false;
-        self.locals.insert(id, r);
-        r
+        let mut calls = Calls {
+            module: self.module,
+            locals: &mut self.locals,
+        };
+        calls.chunks(&mut self.fb, chunks, frame, ws);
     }
 
     /// The address of workspace offset `off` (in elements).
-    fn work(&mut self, off: usize) -> CV {
+    pub(super) fn work(&mut self, off: usize) -> CV {
         self.fb.ins().iadd_imm_s(self.ws, 8 * off as i64)
     }
 
     /// Copies `a` (of any kind) to row-major memory at `dst`.
-    fn copy_to(&mut self, a: Value, dst: CV) {
+    pub(super) fn copy_to(&mut self, a: Value, dst: CV) {
         let ty = self.f.value_type(a);
         self.copy(a, ty, dst);
     }
@@ -271,5 +268,59 @@ impl Emitter<'_, '_> {
             // Empty: never read.
             (_, None, Def::Inst(_)) => self.ws,
         }
+    }
+}
+
+/// Stores `base + index * stride` of each of `items` into `array` from entry `first` on.
+pub(super) fn set_stepped(
+    fb: &mut FunctionBuilder,
+    array: CV,
+    first: usize,
+    items: &[Stepped],
+    index: CV,
+) {
+    for (j, it) in items.iter().enumerate() {
+        let p = if it.stride == 0 {
+            it.base
+        } else {
+            let off = fb.ins().imul_imm_s(index, it.stride);
+            fb.ins().iadd(it.base, off)
+        };
+        fb.ins().store(flags(), p, array, (8 * (first + j)) as i32);
+    }
+}
+
+/// Calls of functions of this module from the function being built.
+pub(super) struct Calls<'m> {
+    pub module: &'m mut JITModule,
+    /// References declared in the function so far.
+    pub locals: &'m mut HashMap<FuncId, FuncRef>,
+}
+
+impl Calls<'_> {
+    /// Calls each chunk of a scan's function on `frame` and workspace `ws`.
+    pub(super) fn chunks(
+        &mut self,
+        fb: &mut FunctionBuilder,
+        chunks: &[FuncId],
+        frame: &Frame,
+        ws: CV,
+    ) {
+        for &id in chunks {
+            let r = self.local(fb, id);
+            fb.ins().call(r, &[frame.ins, frame.outs, ws]);
+        }
+    }
+
+    /// The reference to function `id`. Called through an absolute address, not a 32-bit
+    /// displacement: functions of one module need not lie within 2 GiB of each other.
+    pub(super) fn local(&mut self, fb: &mut FunctionBuilder, id: FuncId) -> FuncRef {
+        if let Some(&r) = self.locals.get(&id) {
+            return r;
+        }
+        let r = self.module.declare_func_in_func(id, fb.func);
+        fb.func.dfg.ext_funcs[r].colocated = false;
+        self.locals.insert(id, r);
+        r
     }
 }

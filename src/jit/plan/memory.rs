@@ -170,9 +170,18 @@ impl Layout<'_> {
         let args = &super::inst(self.f, v).expect("a scan").args;
         let running = length > 0;
         sp.at.spare = take(&mut self.ranges, if running { sp.carries_len() } else { 0 });
-        let states: usize = (sp.replay.as_ref())
-            .map_or(0, |r| r.func.result_types().iter().map(|t| t.numel()).sum());
-        sp.at.trajectory = take(&mut self.ranges, if running { states * length } else { 0 });
+        let states: usize = sp.replay_lens().iter().sum();
+        let ranges = &mut self.ranges;
+        if let Some(rv) = &mut sp.at.revolve {
+            let slots = crate::revolve::slots(length, rv.snapshots);
+            rv.cur = take(ranges, states);
+            rv.next = take(ranges, states);
+            rv.snaps = take(ranges, slots * states);
+            // Machine words in f64 slots: both are 8 bytes on the hosts Cranelift targets.
+            rv.stack = take(ranges, slots);
+        } else {
+            sp.at.trajectory = take(ranges, if running { states * length } else { 0 });
+        }
         for (j, staged) in sp.at.staged.iter_mut().enumerate() {
             if staged.is_some() {
                 *staged = Some(take(&mut self.ranges, self.f.value_type(args[j]).numel()));

@@ -171,10 +171,30 @@ pub struct ScanPlace {
     pub replay_ws: usize,
     /// The carries of every other step: steps alternate between this range and the result.
     pub spare: usize,
-    /// The replay states `r_0 .. r_{length-1}`, each replay carry's states in a row.
+    /// The replay states `r_0 .. r_{length-1}`, each replay carry's states in a row (unless
+    /// `revolve`).
     pub trajectory: usize,
-    /// For each operand, the offset of its contiguous copy, if it is not passed where it is.
+    /// For each operand, the offset of its contiguous copy, if it is not passed where it is
+    /// (`Some` from `scan` on for those copied, placed by `memory`).
     pub staged: Vec<Option<usize>>,
+    /// A replay scan under binomial checkpointing with fewer snapshots than states: reversed
+    /// by `crate::revolve` instead of storing the trajectory.
+    pub revolve: Option<Revolve>,
+}
+
+/// The workspace of a replay scan reversed by `crate::revolve` (offsets in elements).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Revolve {
+    /// The snapshot count given to `revolve::run`.
+    pub snapshots: usize,
+    /// The current replay state (every replay carry, in a row).
+    pub cur: usize,
+    /// The replay step's result, copied into `cur` after each step.
+    pub next: usize,
+    /// `revolve::slots(length, snapshots)` stored states.
+    pub snaps: usize,
+    /// Revolve's stack of stored positions, one machine word per slot.
+    pub stack: usize,
 }
 
 impl ScanPlan {
@@ -184,6 +204,16 @@ impl ScanPlan {
             .iter()
             .map(|(_, t)| t.numel())
             .sum()
+    }
+
+    /// Elements of each replay carry (none without replay).
+    pub fn replay_lens(&self) -> Vec<usize> {
+        let types = self.replay.as_ref().map(|r| r.func.result_types());
+        types
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.numel())
+            .collect()
     }
 }
 

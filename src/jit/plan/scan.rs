@@ -1,11 +1,12 @@
 //! Scans: each body (and replay step) planned on its own, as a function the caller's loop calls
 //! once per step (`crate::jit::lower`), and which operands that loop can pass by a pointer to
 //! where they already are. The others (registers, splats, broadcasts, strided views) are copied
-//! to a contiguous staging range first; `memory` places those ranges.
+//! to a contiguous staging range first; `memory` places those ranges. Replay scans reversed
+//! under `binomial(s)` with fewer snapshots than states run under `crate::revolve`.
 
 use super::kinds::is_row_major;
-use super::{plan, Kind, Load, ScanPlace, ScanPlan, Sub, ValueMap};
-use crate::ir::{Def, Func, Op, ScanShape, Value};
+use super::{plan, Kind, Load, Revolve, ScanPlace, ScanPlan, Sub, ValueMap};
+use crate::ir::{Checkpoint, Def, Func, Op, ScanShape, Value};
 use crate::jit::empty::without_empty;
 
 /// The plan of every scan of `f`, its workspace offsets not yet placed.
@@ -58,11 +59,27 @@ pub(super) fn scans(
             replay: replay.map(|r| sub(r, chunk_cost)),
             at: ScanPlace {
                 staged,
+                revolve: revolve(replay.is_some(), *reverse, *checkpoint, *length as usize),
                 ..ScanPlace::default()
             },
         }));
     }
     scans
+}
+
+/// A replay scan runs under `crate::revolve` when it is reversed under `binomial(s)` with too
+/// few snapshots to store every state; otherwise it stores the whole trajectory (the same
+/// states, computed once each).
+fn revolve(replay: bool, reverse: bool, checkpoint: Checkpoint, length: usize) -> Option<Revolve> {
+    let Checkpoint::Binomial(s) = checkpoint else {
+        return None;
+    };
+    let snapshots = s as usize;
+    let few = crate::revolve::slots(length, snapshots) < length.saturating_sub(1);
+    (replay && reverse && few).then(|| Revolve {
+        snapshots,
+        ..Revolve::default()
+    })
 }
 
 /// `g` planned as a function of its own.
