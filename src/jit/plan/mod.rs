@@ -5,7 +5,8 @@
 //!
 //! Every value gets a `Kind` (`kinds`):
 //! - `Scalar`: one element (`f64[]`, `f64[1]`, ...). Kept in a register (an SSA value of the
-//!   generated code); stored to a workspace slot only when a later chunk reads it.
+//!   generated code); stored to a workspace slot only when a later chunk reads it. (A scan's
+//!   result is `Mem` even with one element: the loop writes it through pointers.)
 //! - `Splat`: a constant with every element equal: an immediate wherever it is read.
 //! - `Mem`: readable from memory at `storage + offset + sum(index[d] * strides[d])`. Parameters,
 //!   tensor constants and materialized results are `Mem` with row-major strides; `broadcast`,
