@@ -781,3 +781,33 @@ fn nested_scans_differentiate_under_every_policy() {
         assert_eq!(bits(&g), bits(g0), "{policy}");
     }
 }
+
+#[test]
+fn bodies_that_swap_their_carries_or_return_operands() {
+    let b = Builder::new("swap");
+    let (p, q, c) = (b.param("p", &[2]), b.param("q", &[2]), b.param("c", &[2]));
+    let x = b.param("x", &[5, 2]);
+    let out = b.scan(
+        ScanOptions::new("step", 5),
+        &[c],
+        &[p, q],
+        &[x],
+        |_, c, h, x| (vec![h[1], h[0] + x[0]], vec![c[0], x[0], h[1]]),
+    );
+    let results: Vec<Var> = out.carries.iter().chain(&out.ys).copied().collect();
+    let f = b.finish(&results).unwrap();
+    let inputs = vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0], data(18, 10)];
+    let got = run(&f, &inputs);
+    let (mut p, mut q) = (inputs[0].clone(), inputs[1].clone());
+    let (mut cs, mut xs, mut hs) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..5 {
+        let x = &inputs[3][2 * i..2 * i + 2];
+        cs.extend(&inputs[2]);
+        xs.extend(x);
+        hs.extend(&q);
+        (p, q) = (q.clone(), vec![p[0] + x[0], p[1] + x[1]]);
+    }
+    for (k, want) in [p, q, cs, xs, hs].iter().enumerate() {
+        assert_bits(&format!("result {k}"), &got[k], want);
+    }
+}

@@ -27,7 +27,7 @@ pub use compiled::{Compiled, Workspace};
 pub use error::JitError;
 
 use crate::call::{workspace_what, Signature};
-use crate::ir::{verify, Func};
+use crate::ir::{verify, Func, Op};
 use cranelift_codegen::ir::{self as clif, types, AbiParam, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
@@ -47,7 +47,8 @@ pub enum Tier {
     /// Faster compilation: the single-pass register allocator on smaller chunks; the code may
     /// be up to about 2x slower.
     FastCompile,
-    /// `FastCode`, unless the function has more than `AUTO_LIMIT` instructions.
+    /// `FastCode`, unless the function has more than `AUTO_LIMIT` instructions (counting
+    /// those of scan bodies).
     Auto,
 }
 
@@ -93,7 +94,7 @@ impl Jit {
         let fast_compile = match self.options.tier {
             Tier::FastCode => false,
             Tier::FastCompile => true,
-            Tier::Auto => f.insts.len() > AUTO_LIMIT,
+            Tier::Auto => instructions(f) > AUTO_LIMIT,
         };
         let chunk_cost =
             self.options
@@ -317,6 +318,17 @@ impl Definer<'_> {
         self.module.clear_context(&mut self.ctx);
         Ok(())
     }
+}
+
+/// Instructions of `f` and of the functions its scans call, each counted once per scan.
+fn instructions(f: &Func) -> usize {
+    let called = f.insts.iter().map(|i| {
+        let Op::Scan { body, replay, .. } = &i.op else {
+            return 0;
+        };
+        instructions(body.func()) + replay.as_ref().map_or(0, |r| instructions(r.func()))
+    });
+    f.insts.len() + called.sum::<usize>()
 }
 
 /// Compiles with the default options.

@@ -92,7 +92,7 @@ impl Emitter<'_, '_> {
         let body_ws = self.work(sp.at.body_ws);
         let last = (s.length - 1) as i64;
         let reverse = sp.reverse;
-        let carry_offsets: Vec<i32> = (0..s.carries).map(|j| 8 * sp.parts[j].0 as i32).collect();
+        let carry_offsets: Vec<i64> = (0..s.carries).map(|j| 8 * sp.parts[j].0 as i64).collect();
         self.steps(s.length, (first, other), {
             &mut |e: &mut Self, k: CV, from: CV, to: CV| {
                 let i = if reverse {
@@ -104,9 +104,9 @@ impl Emitter<'_, '_> {
                 e.set_stepped(frame.ins, s.replay_start(), &states, i);
                 for (j, &off) in carry_offsets.iter().enumerate() {
                     let at = (8 * (s.carry_start() + j)) as i32;
-                    let p = e.fb.ins().iadd_imm_s(from, off as i64);
+                    let p = e.fb.ins().iadd_imm_s(from, off);
                     e.fb.ins().store(flags(), p, frame.ins, at);
-                    let q = e.fb.ins().iadd_imm_s(to, off as i64);
+                    let q = e.fb.ins().iadd_imm_s(to, off);
                     e.fb.ins().store(flags(), q, frame.outs, 8 * j as i32);
                 }
                 e.set_stepped(frame.ins, s.xs_start(), &xs, i);
