@@ -5,6 +5,8 @@
 //! grads and hvps of scans under every checkpointing policy, and compiled code that does not
 //! grow with the length.
 
+mod common;
+
 use adjit::call::Executor;
 use adjit::interp::Program;
 use adjit::ir::Role;
@@ -809,5 +811,43 @@ fn bodies_that_swap_their_carries_or_return_operands() {
     }
     for (k, want) in [p, q, cs, xs, hs].iter().enumerate() {
         assert_bits(&format!("result {k}"), &got[k], want);
+    }
+}
+
+/// Random functions holding scans (the generator of `tests/jit.rs`, scans of lengths 0 to 3 with
+/// nested bodies), their grads and hvps: compiled under both tiers and with tiny chunks, equal
+/// to the interpreter. (`tests/jit.rs` also checks their text round trip.)
+#[test]
+fn random_functions_with_scans_agree_with_the_interpreter() {
+    let mut seen = 0;
+    for seed in 0..600u64 {
+        let f = common::random_graph::random_func(seed, 1 + (seed as usize * 7) % 23);
+        if !f.insts.iter().any(|i| matches!(i.op, Op::Scan { .. })) {
+            continue;
+        }
+        seen += 1;
+        let inputs = adjit::inputs::defaults(&f, seed);
+        run_nan(&f, &inputs);
+        run_nan(&adjit::ad::grad(&f, None).unwrap(), &inputs);
+        let h = adjit::ad::hvp(&f, None).unwrap();
+        run_nan(&h, &adjit::inputs::defaults(&h, seed));
+    }
+    assert!(seen >= 100, "only {seen} functions with scans");
+}
+
+/// `run`, with any NaN equal to any other (payloads may differ between executors).
+fn run_nan(f: &Func, inputs: &[Vec<f64>]) {
+    let quiet = |v: Vec<Vec<f64>>| -> Vec<Vec<u64>> {
+        let q = v.into_iter().map(|x| {
+            x.into_iter()
+                .map(|y| if y.is_nan() { f64::NAN } else { y })
+                .collect()
+        });
+        bits(&q.collect::<Vec<Vec<f64>>>())
+    };
+    let want = quiet(adjit::interp::eval(f, inputs).unwrap());
+    for (tier, chunks) in [(Tier::FastCode, None), (Tier::FastCompile, Some(3))] {
+        let got = compile(f, tier, chunks).eval(inputs).unwrap();
+        assert_eq!(quiet(got), want, "@{} ({tier:?}, {chunks:?}):\n{f}", f.name);
     }
 }
