@@ -648,6 +648,30 @@ fn per_step_overhead() {
         tu / steps as f64,
         (ts - tu) / steps as f64
     );
+    let (steps, dt) = (1000, 0.001);
+    let scan = adjit::models::pendulum_scan_of("scan", steps, dt, Checkpoint::Auto);
+    let flat = adjit::models::pendulum_unrolled_of("flat", steps, dt);
+    let inputs = adjit::inputs::defaults(&scan, 0);
+    let (ts, tu) = time_pair(&jit(&scan), &jit(&flat), &inputs, 20);
+    println!(
+        "pendulum RK4: scan {:.1} ns/step, unrolled {:.1} ns/step, overhead {:.2} ns/step",
+        ts / steps as f64,
+        tu / steps as f64,
+        (ts - tu) / steps as f64
+    );
+    for policy in [Checkpoint::All, Checkpoint::Carry, Checkpoint::Binomial(10)] {
+        let g = adjit::ad::grad(
+            &adjit::models::pendulum_scan_of("s", steps, dt, policy),
+            None,
+        );
+        let g = jit(&g.unwrap());
+        let (t, _) = time_pair(&g, &g, &inputs, 10);
+        let kib = g.workspace_bytes() as f64 / 1024.0;
+        println!(
+            "pendulum grad under {policy}: {:.1} ns/step, workspace {kib:.0} KiB",
+            t / steps as f64
+        );
+    }
 }
 
 /// `decay` unrolled.
