@@ -161,7 +161,8 @@ fn another_op(rng: &mut Rng, name: &str) -> String {
         | Opcode::Slice
         | Opcode::Pad
         | Opcode::Concat
-        | Opcode::Matmul => 3,
+        | Opcode::Matmul
+        | Opcode::Scan => 3,
     };
     let this = Opcode::from_name(name).map_or(3, family);
     let same: Vec<Opcode> = Opcode::ALL

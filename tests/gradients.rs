@@ -214,6 +214,18 @@ fn example(op: Opcode) -> Func {
                     + loss(&b, batched)])
                 .unwrap();
         }
+        Opcode::Scan => {
+            // A carry and a stacked output over 4 steps: h <- tanh(h * x_i + a), y_i = h * h.
+            let a = param(&b, "a", &[2], -1.0, 1.0);
+            let x = param(&b, "x", &[4, 2], -1.0, 1.0);
+            let h0 = param(&b, "h", &[2], -1.0, 1.0);
+            let opts = adjit::ir::ScanOptions::new("step", 4);
+            let out = b.scan(opts, &[a], &[h0], &[x], |_, c, h, x| {
+                let h = (h[0] * x[0] + c[0]).tanh();
+                (vec![h], vec![h * h])
+            });
+            out.carries[0].sum() + out.ys[0].sum()
+        }
     };
     let l = loss(&b, y);
     b.finish(&[l]).unwrap()

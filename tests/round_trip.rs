@@ -144,6 +144,8 @@ fn random_op(rng: &mut Rng, code: Opcode, t: Type) -> Option<Op> {
             ta: rng.below(2) == 0,
             tb: rng.below(2) == 0,
         },
+        // Built by `random_scan`, with a body.
+        Opcode::Scan => return None,
     })
 }
 
