@@ -7,9 +7,9 @@ mod builder;
 mod func;
 mod hash;
 mod op;
+pub mod read;
 pub mod scan;
 mod scan_builder;
-pub mod read;
 mod table;
 mod types;
 pub mod verify;
@@ -21,9 +21,9 @@ pub use op::{
     Arity, Attr, AttrError, AttrType, Binary, BinaryFn, Compare, HostFn, Literal, Op, Opcode,
     Reduction, Unary, UnaryFn,
 };
+pub use read::{parse, parse_bytes, parse_with_lines, ParseError};
 pub use scan::{Body, Checkpoint, ScanShape};
 pub use scan_builder::{BodyFn, ScanOptions, ScanOut};
-pub use read::{parse, parse_bytes, parse_with_lines, ParseError};
 pub use types::{DType, Dims, Type, TypeError, MAX_ELEMENTS, MAX_RANK};
 pub use verify::{verify, VerifyError};
 pub use write::Names;

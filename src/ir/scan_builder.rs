@@ -66,17 +66,18 @@ pub struct ScanOut<'b> {
 
 /// A body closure: given the body's builder and its parameters (consts, carries, and one step's
 /// slice of each xs), returns the new carries and the step's outputs.
-pub trait BodyFn: for<'c> FnOnce(
-    &'c Builder,
-    &[Var<'c>],
-    &[Var<'c>],
-    &[Var<'c>],
-) -> (Vec<Var<'c>>, Vec<Var<'c>>)
+pub trait BodyFn:
+    for<'c> FnOnce(&'c Builder, &[Var<'c>], &[Var<'c>], &[Var<'c>]) -> (Vec<Var<'c>>, Vec<Var<'c>>)
 {
 }
 
 impl<F> BodyFn for F where
-    F: for<'c> FnOnce(&'c Builder, &[Var<'c>], &[Var<'c>], &[Var<'c>]) -> (Vec<Var<'c>>, Vec<Var<'c>>)
+    F: for<'c> FnOnce(
+        &'c Builder,
+        &[Var<'c>],
+        &[Var<'c>],
+        &[Var<'c>],
+    ) -> (Vec<Var<'c>>, Vec<Var<'c>>)
 {
 }
 

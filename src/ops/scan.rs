@@ -50,7 +50,10 @@ pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
     for (j, &r) in body.results.iter().enumerate() {
         let t = body.value_type(r);
         if t.dtype != DType::F64 {
-            return Err(fail(format!("body @{} returns {t}: results are f64", body.name)));
+            return Err(fail(format!(
+                "body @{} returns {t}: results are f64",
+                body.name
+            )));
         }
         if j < s.carries && t != s.carry_types[j] {
             return Err(fail(format!(
@@ -93,7 +96,11 @@ fn replay_problem(s: &ScanShape, r: &Func, body: &Func) -> Result<(), String> {
         ));
     }
     for (i, p) in r.params.iter().enumerate() {
-        let at = if i < fixed { i } else { s.xs_start() + i - fixed };
+        let at = if i < fixed {
+            i
+        } else {
+            s.xs_start() + i - fixed
+        };
         let want = body.params[at].ty;
         if p.ty != want {
             return Err(format!(
