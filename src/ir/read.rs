@@ -230,7 +230,7 @@ struct Call<'a> {
     inst: usize,
     code: Opcode,
     op_at: usize,
-    attrs: Vec<(&'a str, usize, Attr)>,
+    attrs: Attrs<'a>,
     refs: Vec<Ref<'a>>,
 }
 
@@ -241,6 +241,12 @@ struct Ref<'a> {
     name: &'a str,
     at: usize,
 }
+
+/// Attributes as read: name, offset of the name, value.
+type Attrs<'a> = Vec<(&'a str, usize, Attr)>;
+
+/// Declared result types, each with its offset.
+type ResultTypes = Vec<(Type, usize)>;
 
 /// Each function's calls: (callee's index, offset of the `@name`), in the order written.
 type Edges = Vec<Vec<(usize, usize)>>;
@@ -636,9 +642,8 @@ impl<'a> Parser<'a> {
     }
 
     /// The attributes, and the functions they name (whose values are placeholders).
-    #[allow(clippy::type_complexity)]
-    fn attrs(&mut self) -> PResult<(Vec<(&'a str, usize, Attr)>, Vec<Ref<'a>>)> {
-        let mut attrs: Vec<(&'a str, usize, Attr)> = Vec::new();
+    fn attrs(&mut self) -> PResult<(Attrs<'a>, Vec<Ref<'a>>)> {
+        let mut attrs: Attrs<'a> = Vec::new();
         let mut refs = Vec::new();
         if !self.eat_punct(b'[')? {
             return Ok((attrs, refs));
@@ -811,11 +816,10 @@ impl<'a> Parser<'a> {
 
     /// `func @name(params) -> (types)`: the function with its parameters, its name and the
     /// name's offset, and the declared result types with their positions.
-    #[allow(clippy::type_complexity)]
     fn header(
         &mut self,
         names: &mut HashMap<&'a str, Value>,
-    ) -> PResult<(Func, &'a str, usize, Vec<(Type, usize)>)> {
+    ) -> PResult<(Func, &'a str, usize, ResultTypes)> {
         match self.next()? {
             (Tok::Ident("func"), _) => {}
             (Tok::Eof, at) => return self.err(at, "empty file: expected 'func @name(...)'"),
@@ -1044,7 +1048,10 @@ impl<'a> Parser<'a> {
                 for r in &call.refs {
                     let body = by_name.get(r.name).and_then(|&j| built[j].clone());
                     let Some(body) = body else {
-                        return self.err(r.at, format!("@{} is not built yet", r.name));
+                        return self.err(
+                            r.at,
+                            format!("internal: @{} was not built before its caller", r.name),
+                        );
                     };
                     attrs[r.attr].2 = Attr::Func(body);
                 }

@@ -118,7 +118,7 @@ fn write_init(out: &mut impl Write, init: Init) -> fmt::Result {
 
 /// The functions a function's scans reach, in printing order (dependencies first, each once),
 /// and the name each prints under (see the module doc).
-pub struct FuncNames {
+pub(crate) struct FuncNames {
     /// Distinct functions, dependencies first; the function itself is not among them.
     order: Vec<Body>,
     /// The printed name of every function reached, by address (bodies equal by content share
@@ -128,7 +128,7 @@ pub struct FuncNames {
 
 impl FuncNames {
     /// No function: attributes print functions under their own names.
-    pub fn none() -> FuncNames {
+    pub(crate) fn none() -> FuncNames {
         FuncNames {
             order: Vec::new(),
             names: HashMap::new(),
@@ -138,7 +138,7 @@ impl FuncNames {
     /// The functions `f` reaches and their printed names. No recursion: an explicit stack walks
     /// the scans, and functions equal by content are recognised by their text, whose calls name
     /// functions already numbered (dependencies come first).
-    pub fn new(f: &Func) -> FuncNames {
+    pub(crate) fn new(f: &Func) -> FuncNames {
         let (order, index) = reached(f);
         // Every name that prints as itself somewhere: a suffixed name must avoid them all.
         let own: HashSet<&str> = order.iter().map(|b| b.func().name.as_str()).collect();
@@ -163,7 +163,7 @@ impl FuncNames {
     }
 
     /// The name `g` prints under: its own, unless it was renamed.
-    pub fn get<'a>(&'a self, g: &'a Func) -> &'a str {
+    pub(crate) fn get<'a>(&'a self, g: &'a Func) -> &'a str {
         self.names
             .get(&(g as *const Func))
             .map_or(g.name.as_str(), String::as_str)
