@@ -175,6 +175,14 @@ pub trait Executor {
         self.try_workspace().unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Size of a workspace, in f64 elements (constants included), known without making one.
+    fn workspace_len(&self) -> usize;
+
+    /// Size of a workspace in bytes.
+    fn workspace_bytes(&self) -> u64 {
+        (self.workspace_len() as u64).saturating_mul(std::mem::size_of::<f64>() as u64)
+    }
+
     /// Calls the function: one flat row-major buffer per parameter and per result, checked
     /// against the signature, and a workspace from this executor. Allocates nothing.
     fn call(

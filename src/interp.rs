@@ -264,6 +264,10 @@ impl Executor for Program {
     ) {
         self.execute(&mut ws.buf, inputs, outputs);
     }
+
+    fn workspace_len(&self) -> usize {
+        self.workspace_len
+    }
 }
 
 /// For each instruction, the storage roots whose last reader it is: their ranges can be reused

@@ -5,7 +5,7 @@
 //! `ir/models/` is exactly what its builder prints (`ADJIT_BLESS=1` rewrites the files).
 //! Also here: the large Builder graphs of the compile-time benchmarks.
 
-use crate::ir::{Builder, Func, Init, Role, Type, Var};
+use crate::ir::{Builder, Checkpoint, Func, Init, Role, ScanOptions, Type, Var};
 
 /// A shipped model: its name, the comment that opens its file, its builder and its file's text.
 pub struct Model {
@@ -186,8 +186,13 @@ pub const PENDULUM_STEPS: usize = 100;
 pub const PENDULUM_DT: f64 = 0.01;
 
 pub fn pendulum() -> Func {
+    pendulum_unrolled_of("pendulum", PENDULUM_STEPS, PENDULUM_DT)
+}
+
+/// The `pendulum` system with `steps` RK4 steps of `dt`, unrolled.
+pub fn pendulum_unrolled_of(name: &str, steps: usize, dt: f64) -> Func {
     let n = PENDULUMS;
-    let b = Builder::new("pendulum");
+    let b = Builder::new(name);
     let z = wrt(&b, "z", &[2 * n + 3], Init::Uniform(0.1, 1.0));
     let target = data(&b, "target", &[2 * n], Init::Uniform(-1.0, 1.0));
     let mut th = z.slice(&[0], &[n]);
@@ -195,31 +200,113 @@ pub fn pendulum() -> Func {
     let gl = z.at(2 * n).broadcast_to(&[n]);
     let c = z.at(2 * n + 1).broadcast_to(&[n]);
     let k = z.at(2 * n + 2).broadcast_to(&[n]);
-    fn acc<'b>(th: Var<'b>, om: Var<'b>, gl: Var<'b>, c: Var<'b>, k: Var<'b>) -> Var<'b> {
-        let (b, n) = (th.builder(), PENDULUMS);
-        let left = b.concat(&[th.slice(&[0], &[1]), th.slice(&[0], &[n - 1])], 0);
-        let right = b.concat(&[th.slice(&[1], &[n]), th.slice(&[n - 1], &[n])], 0);
-        -gl * th.sin() - c * om + k * ((left - th) + (right - th))
+    for _ in 0..steps {
+        (th, om) = rk4(th, om, [gl, c, k], dt);
     }
-    let acc = |th, om| acc(th, om, gl, c, k);
-    let dt = PENDULUM_DT;
-    for _ in 0..PENDULUM_STEPS {
-        let (k1t, k1o) = (om, acc(th, om));
-        let (k2t, k2o) = (
-            om + (dt / 2.0) * k1o,
-            acc(th + (dt / 2.0) * k1t, om + (dt / 2.0) * k1o),
-        );
-        let (k3t, k3o) = (
-            om + (dt / 2.0) * k2o,
-            acc(th + (dt / 2.0) * k2t, om + (dt / 2.0) * k2o),
-        );
-        let (k4t, k4o) = (om + dt * k3o, acc(th + dt * k3t, om + dt * k3o));
-        th = th + (dt / 6.0) * (k1t + 2.0 * k2t + 2.0 * k3t + k4t);
-        om = om + (dt / 6.0) * (k1o + 2.0 * k2o + 2.0 * k3o + k4o);
-    }
+    pendulum_loss(&b, th, om, target)
+}
+
+/// The pendulums' angular acceleration; `p` holds g/L, c and k, each broadcast to `th`'s shape.
+fn pendulum_acc<'b>(th: Var<'b>, om: Var<'b>, p: [Var<'b>; 3]) -> Var<'b> {
+    let (b, n) = (th.builder(), PENDULUMS);
+    let [gl, c, k] = p;
+    let left = b.concat(&[th.slice(&[0], &[1]), th.slice(&[0], &[n - 1])], 0);
+    let right = b.concat(&[th.slice(&[1], &[n]), th.slice(&[n - 1], &[n])], 0);
+    -gl * th.sin() - c * om + k * ((left - th) + (right - th))
+}
+
+/// One RK4 step of `dt` of the coupled pendulums.
+fn rk4<'b>(th: Var<'b>, om: Var<'b>, p: [Var<'b>; 3], dt: f64) -> (Var<'b>, Var<'b>) {
+    let acc = |th, om| pendulum_acc(th, om, p);
+    let (k1t, k1o) = (om, acc(th, om));
+    let (k2t, k2o) = (
+        om + (dt / 2.0) * k1o,
+        acc(th + (dt / 2.0) * k1t, om + (dt / 2.0) * k1o),
+    );
+    let (k3t, k3o) = (
+        om + (dt / 2.0) * k2o,
+        acc(th + (dt / 2.0) * k2t, om + (dt / 2.0) * k2o),
+    );
+    let (k4t, k4o) = (om + dt * k3o, acc(th + dt * k3t, om + dt * k3o));
+    (
+        th + (dt / 6.0) * (k1t + 2.0 * k2t + 2.0 * k3t + k4t),
+        om + (dt / 6.0) * (k1o + 2.0 * k2o + 2.0 * k3o + k4o),
+    )
+}
+
+fn pendulum_loss<'b>(b: &'b Builder, th: Var<'b>, om: Var<'b>, target: Var<'b>) -> Func {
+    let n = PENDULUMS;
     let dth = th - target.slice(&[0], &[n]);
     let dom = om - target.slice(&[n], &[2 * n]);
-    done(&b, (dth * dth).sum() + (dom * dom).sum())
+    done(b, (dth * dth).sum() + (dom * dom).sum())
+}
+
+/// The `pendulum` system with its RK4 steps as one scan: consts g/L, c, k (scalars), carries
+/// the angles and the angular velocities.
+pub fn pendulum_scan_of(name: &str, steps: usize, dt: f64, checkpoint: Checkpoint) -> Func {
+    let n = PENDULUMS;
+    let b = Builder::new(name);
+    let z = wrt(&b, "z", &[2 * n + 3], Init::Uniform(0.1, 1.0));
+    let target = data(&b, "target", &[2 * n], Init::Uniform(-1.0, 1.0));
+    let th = z.slice(&[0], &[n]);
+    let om = z.slice(&[n], &[2 * n]);
+    let p = [z.at(2 * n), z.at(2 * n + 1), z.at(2 * n + 2)];
+    let opts = ScanOptions::new("rk4", steps).checkpoint(checkpoint);
+    let out = b.scan(opts, &p, &[th, om], &[], |_, p, h, _| {
+        let p = [0, 1, 2].map(|i| p[i].broadcast_to(&[PENDULUMS]));
+        let (th, om) = rk4(h[0], h[1], p, dt);
+        (vec![th, om], vec![])
+    });
+    pendulum_loss(&b, out.carries[0], out.carries[1], target)
+}
+
+/// Steps and step size of `pendulum_long`.
+pub const PENDULUM_LONG_STEPS: usize = 10_000;
+pub const PENDULUM_LONG_DT: f64 = 0.001;
+
+pub fn pendulum_scan() -> Func {
+    pendulum_scan_of(
+        "pendulum_scan",
+        PENDULUM_STEPS,
+        PENDULUM_DT,
+        Checkpoint::Auto,
+    )
+}
+
+pub fn pendulum_long() -> Func {
+    pendulum_scan_of(
+        "pendulum_long",
+        PENDULUM_LONG_STEPS,
+        PENDULUM_LONG_DT,
+        Checkpoint::Auto,
+    )
+}
+
+/// Sequence length, hidden size and input size of the `rnn` model.
+pub const RNN_STEPS: usize = 200;
+pub const RNN_HIDDEN: usize = 32;
+pub const RNN_INPUTS: usize = 8;
+
+/// An Elman network: h_{t+1} = tanh(W h_t + U x_t + b), y_t = V . h_{t+1}, h_0 = 0,
+/// L = sum_t (y_t - target_t)^2 / T.
+pub fn rnn() -> Func {
+    let (t, h, i) = (RNN_STEPS, RNN_HIDDEN, RNN_INPUTS);
+    let b = Builder::new("rnn");
+    let w = wrt(&b, "W", &[h, h], Init::Normal(0.0, 0.177));
+    let u = wrt(&b, "U", &[h, i], Init::Normal(0.0, 0.35));
+    let bias = wrt(&b, "b", &[h], Init::Normal(0.0, 0.1));
+    let v = wrt(&b, "V", &[h], Init::Normal(0.0, 0.177));
+    let x = data(&b, "x", &[t, i], Init::Normal(0.0, 1.0));
+    let target = data(&b, "target", &[t], Init::Normal(0.0, 1.0));
+    let h0 = b.splat(0.0, &[h]);
+    let opts = ScanOptions::new("cell", t);
+    let out = b.scan(opts, &[w, u, bias, v], &[h0], &[x], |_, c, s, x| {
+        let (w, u, bias, v) = (c[0], c[1], c[2], c[3]);
+        let next = (w.matmul(s[0]) + u.matmul(x[0]) + bias).tanh();
+        (vec![next], vec![v.dot(next)])
+    });
+    let d = out.ys[0] - target;
+    done(&b, (d * d).sum() / t as f64)
 }
 
 pub fn softmax() -> Func {

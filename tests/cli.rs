@@ -327,6 +327,9 @@ fn bench_reports_json_table_and_plot() {
         assert!(v > 0.0, "{key} = {v}");
     }
     assert_eq!(rows[0]["instructions_f"], 9);
+    for row in rows {
+        workspace_bytes(row);
+    }
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(
         picture.starts_with("<svg")
@@ -339,6 +342,59 @@ fn bench_reports_json_table_and_plot() {
     let table = stdout(&o);
     assert!(
         table.contains("speed-up") && table.lines().any(|l| l.starts_with("neuron")),
+        "{table}"
+    );
+}
+
+/// The compiled workspaces of f, f+grad and hvp in bytes, checked to be whole numbers and
+/// f+grad's no smaller than f's (f+grad computes f too).
+fn workspace_bytes(row: &serde_json::Value) -> [u64; 3] {
+    let bytes = ["f", "grad", "hvp"].map(|k| {
+        let key = format!("workspace_bytes_{k}");
+        row[&key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}: {key} is {}", row["model"], row[&key]))
+    });
+    assert!(
+        bytes.iter().all(|b| b % 8 == 0),
+        "{}: {bytes:?}",
+        row["model"]
+    );
+    assert!(
+        bytes[1] >= bytes[0],
+        "{}: grad < f: {bytes:?}",
+        row["model"]
+    );
+    bytes
+}
+
+#[test]
+fn bench_reports_the_workspace_of_every_model() {
+    let j = json(&adjit(&["bench", "--quick", "--json"]));
+    let rows = j.as_array().unwrap();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["model"].as_str()).collect();
+    let shipped: Vec<&str> = adjit::models::ALL.iter().map(|m| m.name).collect();
+    assert_eq!(names, shipped);
+    for row in rows {
+        let bytes = workspace_bytes(row);
+        let model = row["model"].as_str().unwrap();
+        // tiny and neuron are a few scalars, all kept in registers; the others have tensors.
+        if model == "tiny" || model == "neuron" {
+            assert_eq!(bytes, [0, 0, 0], "{model}");
+        } else {
+            assert!(bytes.iter().all(|&b| b > 0), "{model}: {bytes:?}");
+        }
+    }
+    let o = adjit(&["bench", "--quick", "ir/models/rosenbrock.ir"]);
+    let table = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = table
+        .lines()
+        .filter(|l| l.starts_with("rosenbrock"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no workspace line:\n{table}"));
+    assert!(
+        line.contains(" KiB") && table.contains("workspace grad"),
         "{table}"
     );
 }

@@ -197,6 +197,20 @@ fn example(op: Opcode) -> Func {
             let z = param(&b, "c", &[2, 1], -1.0, 1.0);
             b.concat(&[x, z, x], 1)
         }
+        Opcode::Scan => {
+            // Two carries, a const and per-step inputs; both results and the ys are used.
+            let w = param(&b, "w", &[3], -1.0, 1.0);
+            let h0 = param(&b, "h", &[3], -1.0, 1.0);
+            let xs = param(&b, "xs", &[4, 3], -1.0, 1.0);
+            let s0 = b.scalar(0.5);
+            let opts = adjit::ir::ScanOptions::new("step", 4);
+            let out = b.scan(opts, &[w], &[h0, s0], &[xs], |_, c, h, x| {
+                let h2 = (h[0] * c[0] + x[0]).sin() + h[1];
+                let s2 = h[1] * 0.5 + (h2 * h2).sum();
+                (vec![h2, s2], vec![h2.exp()])
+            });
+            out.carries[0] * out.carries[1] + out.ys[0].sum_axes(&[0])
+        }
         Opcode::Matmul => {
             let x = param(&b, "a", &[2, 3], -1.0, 1.0);
             let z = param(&b, "c", &[3, 2], -1.0, 1.0);
@@ -213,18 +227,6 @@ fn example(op: Opcode) -> Func {
                     + loss(&b, tb)
                     + loss(&b, batched)])
                 .unwrap();
-        }
-        Opcode::Scan => {
-            // A carry and a stacked output over 4 steps: h <- tanh(h * x_i + a), y_i = h * h.
-            let a = param(&b, "a", &[2], -1.0, 1.0);
-            let x = param(&b, "x", &[4, 2], -1.0, 1.0);
-            let h0 = param(&b, "h", &[2], -1.0, 1.0);
-            let opts = adjit::ir::ScanOptions::new("step", 4);
-            let out = b.scan(opts, &[a], &[h0], &[x], |_, c, h, x| {
-                let h = (h[0] * x[0] + c[0]).tanh();
-                (vec![h], vec![h * h])
-            });
-            out.carries[0].sum() + out.ys[0].sum()
         }
     };
     let l = loss(&b, y);

@@ -1,6 +1,6 @@
 //! `adjit bench`: the table, the JSON and the picture.
 
-use super::measure::{human, Report};
+use super::measure::{human, human_bytes, Report};
 use super::{CliError, CliResult};
 use plotters::prelude::*;
 use serde_json::{json, Value as Json};
@@ -48,7 +48,29 @@ pub fn table(reports: &[Report]) -> String {
             format!("{:.2}", r.hvp_over_grad()),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
+    let header = ["model", "workspace f", "workspace grad", "workspace hvp"];
+    let mut memory: Vec<Vec<String>> = vec![header.map(String::from).to_vec()];
+    for r in reports {
+        let mut row = vec![r.model.clone()];
+        row.extend(r.workspace_bytes.map(human_bytes));
+        memory.push(row);
+    }
+    let mut out = aligned(&rows);
+    out.push('\n');
+    out.push_str(&aligned(&memory));
+    out.push_str(
+        "\ntimes are medians per call; compile = text to callable f+grad (parse, differentiate, simplify, compile);\n\
+         speed-up = interpreter over compiled f+grad; +-x% = spread of the middle half of the samples where above 10%;\n\
+         workspace = the compiled function's scratch memory (constants included), one per calling thread\n",
+    );
+    out
+}
+
+/// Rows as columns, the first left-aligned and the rest right-aligned, the header (first
+/// row) underlined.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -67,14 +89,12 @@ pub fn table(reports: &[Report]) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
         if i == 0 {
-            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+            out.push_str(
+                &"-".repeat(widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1)),
+            );
             out.push('\n');
         }
     }
-    out.push_str(
-        "\ntimes are medians per call; compile = text to callable f+grad (parse, differentiate, simplify, compile);\n\
-         speed-up = interpreter over compiled f+grad; +-x% = spread of the middle half of the samples where above 10%\n",
-    );
     out
 }
 
@@ -96,6 +116,9 @@ pub fn to_json(reports: &[Report]) -> Json {
                     "jit_f_s": r.jit[0].median,
                     "jit_grad_s": r.jit[1].median,
                     "jit_hvp_s": r.jit[2].median,
+                    "workspace_bytes_f": r.workspace_bytes[0],
+                    "workspace_bytes_grad": r.workspace_bytes[1],
+                    "workspace_bytes_hvp": r.workspace_bytes[2],
                     "spread": {
                         "interp_f": r.interp[0].spread, "interp_grad": r.interp[1].spread, "interp_hvp": r.interp[2].spread,
                         "jit_f": r.jit[0].spread, "jit_grad": r.jit[1].spread, "jit_hvp": r.jit[2].spread,

@@ -113,6 +113,8 @@ pub struct Report {
     pub compile_hvp_s: f64,
     pub interp: [Timing; 3],
     pub jit: [Timing; 3],
+    /// Bytes of the compiled workspace of f, f+grad and hvp.
+    pub workspace_bytes: [u64; 3],
 }
 
 impl Report {
@@ -218,6 +220,7 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
         spread: 0.0,
     }; 3];
     let mut compiled = interp;
+    let workspace_bytes = [&cf, &cg, &ch].map(|c| c.workspace_bytes());
     for (k, (func, c)) in [(&f, &cf), (&g, &cg), (&h, &ch)].into_iter().enumerate() {
         let mut bound = Bound::new(func, 0).map_err(BenchError::Alloc)?;
         let prog = Program::new(func).map_err(BenchError::Verify)?;
@@ -233,6 +236,7 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
         compile_hvp_s,
         interp,
         jit: compiled,
+        workspace_bytes,
     })
 }
 
@@ -250,6 +254,23 @@ pub fn human(seconds: f64) -> String {
     }
 }
 
+/// A size for tables, in binary units as `AllocError` prints them: `0 B`, `1023 B`,
+/// `1.5 KiB`, `53.6 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // Step up while the value would print as 1024.0 or more.
+    while v >= 1023.95 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +286,19 @@ mod tests {
         assert!(t.median > 0.0 && t.spread >= 0.0, "{t:?}");
         assert_eq!(human(1.5e-9), "1.5 ns");
         assert_eq!(human(2.5e-3), "2.50 ms");
+    }
+
+    #[test]
+    fn byte_sizes_print_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(8), "8 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes((1 << 20) - 1), "1.0 MiB");
+        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        // As `AllocError` says it: 60000x60000 f64s.
+        assert_eq!(human_bytes(60_000 * 60_000 * 8), "26.8 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
     }
 }

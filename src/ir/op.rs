@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(Opcode::from_name("frobnicate"), None);
         assert_eq!(
             Opcode::ALL.len(),
-            1 + Unary::ALL.len() + Binary::ALL.len() + Compare::ALL.len() + 10
+            1 + Unary::ALL.len() + Binary::ALL.len() + Compare::ALL.len() + 11
         );
     }
 

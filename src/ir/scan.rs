@@ -7,7 +7,7 @@
 //! `length`. Each step calls the body on `(consts, carries, x_i)`; the body returns the new
 //! carries and the step's outputs `y_i`. With `reverse`, steps run from `length - 1` down to 0.
 //!
-//! A `replay` scan also takes `replay_init` operands (after `consts`) and a second function, the
+//! A `replay` scan (always `reverse`) also takes `replay_init` operands (after `consts`) and a second function, the
 //! replay step: it runs the trajectory `r_0 = replay_init`, `r_{i+1} = replay(consts, r_i, x_i)`
 //! (its `x` are the first of the scan's `xs`), and step `i` of the body sees `r_i` between its
 //! consts and its carries. The adjoint of a scan under `binomial` checkpointing is such a scan:

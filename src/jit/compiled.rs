@@ -226,6 +226,10 @@ impl Executor for Compiled {
         // function's and the buffers have the signature's counts and lengths.
         unsafe { self.call_slices(ws, inputs, outputs) };
     }
+
+    fn workspace_len(&self) -> usize {
+        self.workspace_len
+    }
 }
 
 impl Drop for Compiled {

@@ -13,6 +13,7 @@ pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
         consts,
         carries,
         length,
+        reverse,
         ..
     } = op
     else {
@@ -63,6 +64,9 @@ pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
         }
     }
     if let Some(r) = replay {
+        if !reverse {
+            return Err(fail("a scan with a replay step runs in reverse".into()));
+        }
         replay_problem(&s, r, body).map_err(fail)?;
     }
     s.result_type().map_err(fail)

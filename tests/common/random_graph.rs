@@ -7,7 +7,8 @@
 //! from slices, broadcasts and concats that make new ones.
 
 use adjit::inputs::Rng;
-use adjit::ir::{Builder, Func, Opcode, Var};
+use adjit::ir::{Builder, Checkpoint, Func, Opcode, ScanOptions, Var};
+use std::cell::Cell;
 
 fn pick<'a, T>(rng: &mut Rng, xs: &'a [T]) -> &'a T {
     &xs[rng.below(xs.len())]
@@ -200,6 +201,7 @@ fn make<'b>(b: &'b Builder, rng: &mut Rng, op: Opcode, pool: &[Var<'b>]) -> Opti
             let c = partner(b, rng, pool, a);
             b.concat(&[a, c, a], rng.below(rank))
         }
+        Opcode::Scan => scan(b, rng, a, pool)?,
         Opcode::Matmul => {
             if rank < 2 {
                 return None;
@@ -208,7 +210,65 @@ fn make<'b>(b: &'b Builder, rng: &mut Rng, op: Opcode, pool: &[Var<'b>]) -> Opti
             let (ta, tb) = *pick(rng, &[(false, true), (true, false)]);
             x.matmul_t(x, ta, tb)
         }
-        // Not executable yet: random graphs have no loops.
-        Opcode::Scan => return None,
+    })
+}
+
+thread_local! {
+    /// How many scan bodies are being drawn around the current op: bodies nest once at most.
+    static NESTING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A scan of 0–3 steps carrying `a`, with a const and per-step inputs from the pool, under a
+/// random policy and direction; its body is itself a small random graph.
+fn scan<'b>(b: &'b Builder, rng: &mut Rng, a: Var<'b>, pool: &[Var<'b>]) -> Option<Var<'b>> {
+    if NESTING.with(|n| n.get()) >= 2 {
+        return None;
+    }
+    let length = *pick(rng, &[0, 1, 2, 3]);
+    let c = any(rng, pool);
+    let x = any(rng, pool);
+    if x.rank() >= adjit::ir::MAX_RANK {
+        return None;
+    }
+    let mut stacked = vec![length];
+    stacked.extend(x.shape());
+    let xs = x.expand(&stacked, &[0]);
+    let policy = *pick(
+        rng,
+        &[
+            Checkpoint::Auto,
+            Checkpoint::All,
+            Checkpoint::Carry,
+            Checkpoint::Binomial(1),
+            Checkpoint::Binomial(2),
+        ],
+    );
+    let opts = ScanOptions::new("body", length)
+        .reverse(rng.uniform() < 0.3)
+        .checkpoint(policy);
+    let seed = rng.below(1 << 30) as u64;
+    NESTING.with(|n| n.set(n.get() + 1));
+    let out = b.scan(opts, &[c], &[a], &[xs], |sb, c, h, x| {
+        let mut rng = Rng::new(seed);
+        let mut pool = vec![c[0], h[0], x[0]];
+        for _ in 0..2 + rng.below(4) {
+            let op = *pick(&mut rng, &Opcode::ALL);
+            if let Some(v) = make(sb, &mut rng, op, &pool) {
+                pool.push(v);
+            }
+        }
+        let next = pool
+            .iter()
+            .rev()
+            .find(|v| v.ty() == h[0].ty())
+            .copied()
+            .unwrap_or(h[0]);
+        (vec![next], vec![*pool.last().expect("not empty")])
+    });
+    NESTING.with(|n| n.set(n.get() - 1));
+    Some(if rng.uniform() < 0.5 {
+        out.carries[0]
+    } else {
+        out.ys[0]
     })
 }

@@ -13,7 +13,11 @@
 //! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::simplify`) and
 //! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
-use crate::ir::{verify, Builder, DType, Dims, Func, Names, Role, Type, Value, Var, VerifyError};
+mod scan;
+
+use crate::ir::{
+    verify, Builder, DType, Dims, Func, Names, Op, Role, Type, Value, Var, VerifyError,
+};
 use crate::ops::{layout, Cotangent};
 use crate::simplify::{dce, simplifying_builder};
 use std::collections::{HashMap, HashSet};
@@ -189,7 +193,15 @@ impl FreshNames {
 
 /// The forward instructions of `f` followed by the adjoint sweep, unsimplified. The result
 /// returns the results of `f` listed in `keep`, then the cotangent of every input in `wrt`.
-fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) -> Func {
+fn transform(
+    f: &Func,
+    name: String,
+    wrt: &[usize],
+    seed: Seed,
+    keep: &[usize],
+) -> Result<Func, AdError> {
+    let expanded = scan::expand_replays(f, wrt)?;
+    let f = expanded.as_ref().unwrap_or(f);
     let b = simplifying_builder(name, 3 * f.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(f.num_values());
     for p in &f.params {
@@ -205,10 +217,23 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
             seeds.push((r, b.param_with(&n, ty, Role::Data, None)));
         }
     }
-    // Forward: re-emit every instruction (hash-consing merges duplicates).
+    let active = activity(f, wrt);
+    let reaches = reaching(f, &seed);
+    // Forward: re-emit every instruction (hash-consing merges duplicates); a scan that will
+    // get a cotangent stores what its adjoint needs.
+    let mut tapes = HashMap::new();
     for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k).index();
         let args: Vec<Value> = inst.args.iter().map(|a| map[a.index()]).collect();
-        let v = b.op(inst.op.clone(), &args).value();
+        let v = if matches!(inst.op, Op::Scan { .. }) && active[v] && reaches[v] {
+            let needs: Vec<bool> = inst.args.iter().map(|a| active[a.index()]).collect();
+            let vars = args.iter().map(|&a| b.var(a)).collect();
+            let (value, tape) = scan::forward(&b, &inst.op, vars, &needs)?;
+            tapes.insert(k, tape);
+            value.value()
+        } else {
+            b.op(inst.op.clone(), &args).value()
+        };
         if let Some(n) = &inst.name {
             b.name_if_unnamed(v, n);
         }
@@ -217,15 +242,6 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
     }
     if let Seed::One(i) = seed {
         seeds.push((f.results[i], b.scalar(1.0)));
-    }
-    // Activity: which values depend on an input being differentiated.
-    let mut active = vec![false; f.num_values()];
-    for &i in wrt {
-        active[i] = true;
-    }
-    for (k, inst) in f.insts.iter().enumerate() {
-        let v = f.inst_value(k).index();
-        active[v] = inst.ty.dtype == DType::F64 && inst.args.iter().any(|a| active[a.index()]);
     }
     // The sweep.
     let mut adj = Adjoints {
@@ -249,7 +265,10 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
         needs.extend(inst.args.iter().map(|a| active[a.index()]));
         args.clear();
         args.extend(inst.args.iter().map(|a| b.var(map[a.index()])));
-        let cts = crate::ops::vjp(&inst.op, &args, b.var(map[v]), g, &needs);
+        let cts = match tapes.get(&k) {
+            Some(tape) => scan::adjoint(&b, tape, g)?,
+            None => crate::ops::vjp(&inst.op, &args, b.var(map[v]), g, &needs),
+        };
         for ((a, ct), &need) in inst.args.iter().zip(cts).zip(needs.iter()) {
             if let (Some(ct), true) = (ct, need) {
                 adj.add_cotangent(a.index(), ct);
@@ -264,7 +283,37 @@ fn transform(f: &Func, name: String, wrt: &[usize], seed: Seed, keep: &[usize]) 
         };
         results.push(ct.value());
     }
-    b.finish_unverified(&results)
+    Ok(b.finish_unverified(&results))
+}
+
+/// Which values depend on an input being differentiated (only f64 values carry cotangents).
+fn activity(f: &Func, wrt: &[usize]) -> Vec<bool> {
+    let mut active = vec![false; f.num_values()];
+    for &i in wrt {
+        active[i] = true;
+    }
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k).index();
+        active[v] = inst.ty.dtype == DType::F64 && inst.args.iter().any(|a| active[a.index()]);
+    }
+    active
+}
+
+/// Which values a seeded result depends on: only those can get a cotangent.
+fn reaching(f: &Func, seed: &Seed) -> Vec<bool> {
+    let mut reaches = vec![false; f.num_values()];
+    match seed {
+        Seed::Params => f.results.iter().for_each(|r| reaches[r.index()] = true),
+        Seed::One(i) => reaches[f.results[*i].index()] = true,
+    }
+    for k in (0..f.insts.len()).rev() {
+        if reaches[f.inst_value(k).index()] {
+            for a in f.insts[k].args.iter() {
+                reaches[a.index()] = true;
+            }
+        }
+    }
+    reaches
 }
 
 /// The cotangents of a function's values during the sweep: dense contributions are summed as
@@ -331,7 +380,7 @@ pub fn vjp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
         &wrt,
         Seed::Params,
         &keep,
-    ))
+    )?)
 }
 
 /// `f.grad(inputs...) -> (y, grad...)` for a function with one scalar result: its value and
@@ -346,7 +395,7 @@ pub fn grad(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
         &wrt,
         Seed::One(0),
         &[0],
-    ))
+    )?)
 }
 
 /// The name of the direction parameter for input `name` in an hvp function (unless taken).
@@ -367,7 +416,7 @@ pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
         &wrt,
         Seed::One(0),
         &[0],
-    ))?;
+    )?)?;
     // x, v -> (y, grad..., <grad, v>)
     let b = simplifying_builder(format!("{}.hvp", f.name), g.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(g.num_values());
@@ -409,5 +458,5 @@ pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
         &wrt,
         Seed::One(k),
         &keep,
-    ))
+    )?)
 }
