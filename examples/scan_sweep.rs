@@ -112,7 +112,8 @@ fn plot(
     let root = SVGBackend::new(path, (960, 400)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 2));
-    let series: [(&str, fn(&Point) -> f64); 2] = [
+    type Series = (&'static str, fn(&Point) -> f64);
+    let series: [Series; 2] = [
         ("text to callable f+grad (s)", |p| p.compile),
         ("one f+grad call (s)", |p| p.call),
     ];

@@ -212,7 +212,7 @@ fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
         | Op::Pad { .. }
         | Op::Concat { .. }
         | Op::Matmul { .. } => None,
-        // Kinks inside a loop body are not marked: `check` warns about scans (see README).
+        // Kinks inside a loop body are not marked (README, "check"): a body holds one step.
         Op::Scan { .. } => None,
     }
 }

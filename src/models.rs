@@ -61,6 +61,24 @@ pub const ALL: &[Model] = &[
          L = sum((th - target[:20])^2) + sum((om - target[20:])^2) after the last step"
     ),
     model!(
+        "pendulum_scan",
+        pendulum_scan,
+        "pendulum_scan: the pendulum model with its 100 RK4 steps as one scan (the same inputs\n\
+         and the same function as the unrolled pendulum)"
+    ),
+    model!(
+        "pendulum_long",
+        pendulum_long,
+        "pendulum_long: the pendulum system over 10,000 RK4 steps of dt = 0.001, as one scan"
+    ),
+    model!(
+        "rnn",
+        rnn,
+        "rnn: an Elman network over 200 steps, hidden size 32, 8 inputs per step:\n\
+         h_0 = 0, h_{t+1} = tanh(W h_t + U x_t + b), y_t = V . h_{t+1},\n\
+         L = sum_t (y_t - target_t)^2 / 200"
+    ),
+    model!(
         "softmax",
         softmax,
         "softmax cross-entropy classifier: logits = X W + b (64 samples, 20 features, 10 classes);\n\

@@ -94,11 +94,100 @@ fn malformed_inputs_give_positioned_errors() {
         ("select needs a mask", "func @f(a: f64[2]) -> (f64[2]) {\n    v1: f64[2] = select a, a, a\n    return v1\n}\n".as_bytes().to_vec(), 2, None, "condition must be bool"),
         ("bad distribution", b"func @f(x: f64[] ~ cauchy) -> (f64[]) {\n    return x\n}\n".to_vec(), 1, Some(20), "unknown distribution"),
         ("no function name", b"func (x: f64[]) -> (f64[]) {\n    return x\n}\n".to_vec(), 1, Some(6), "function name"),
+        ("garbage after a second function", format!("{}{}junk\n", body("    v1: f64[] = neg x\n"), body("    v1: f64[] = neg x\n").replace("@f", "@g")).into_bytes(), 9, Some(1), "expected end of file or another 'func'"),
+        scan_case("policy of no carries", "[body=@g, carries=1, consts=0, length=1, checkpoint=binomial(0)]", "0)", "binomial(s) stores s >= 1 carries"),
+        scan_case("policy unclosed", "[body=@g, carries=1, consts=0, length=1, checkpoint=binomial(3]", "]", "expected ')' after the number of stored carries"),
+        scan_case("policy as a number", "[body=@g, carries=1, consts=0, length=1, checkpoint=3]", "checkpoint", "attribute 'checkpoint' takes all, carry, binomial(<snapshots>) or auto"),
+        scan_case("unknown policy", "[body=@g, carries=1, consts=0, length=1, checkpoint=sometimes]", "sometimes", "expected an integer for checkpoint, found 'sometimes'"),
+        scan_case("body as a number", "[body=5, carries=1, consts=0, length=1]", "body", "attribute 'body' takes a function such as @step"),
+        scan_case("function where a number goes", "[body=@g, carries=1, consts=0, length=@g]", "length", "attribute 'length' takes an integer"),
+        scan_case("a lone @", "[body=@g, carries=1, consts=0, length=1, replay=@]", "@]", "expected a function name after '@'"),
+        scan_case("no body", "[carries=1, consts=0, length=1]", "[", "scan needs the attribute 'body'"),
     ];
     assert!(cases.len() >= 15);
     for (name, text, line, col, want) in cases {
         check(name, &text, line, col, want);
     }
+}
+
+/// A case of a file whose scan (on line 2) is `scan x ATTRS`, with a function `@g` after it;
+/// the error is at the last `at` of the line, or at `scan` if `at` is `[`.
+fn scan_case(name: &'static str, attrs: &str, at: &str, want: &'static str) -> Case {
+    let line = format!("    s: f64[1] = scan x {attrs}");
+    let col = if at == "[" {
+        17
+    } else {
+        line.rfind(at).unwrap() + 1
+    };
+    let text = format!("func @f(x: f64[]) -> (f64[1]) {{\n{line}\n    return s\n}}\n\nfunc @g(h: f64[]) -> (f64[]) {{\n    return h\n}}\n");
+    (name, text.into_bytes(), 2, Some(col), want)
+}
+
+/// `n` functions, each calling the next through a scan, the last calling none; callees first,
+/// as the writer prints them.
+fn chain(n: usize) -> String {
+    let mut text = String::new();
+    for i in (0..n).rev() {
+        let call = if i + 1 < n {
+            format!("    s: f64[1] = scan h [body=@f{}, carries=1, consts=0, length=1]\n    r: f64[] = reshape s [shape=[]]\n", i + 1)
+        } else {
+            "    r: f64[] = neg h\n".to_string()
+        };
+        if i + 1 < n {
+            text.push('\n');
+        }
+        text += &format!("func @f{i}(h: f64[]) -> (f64[]) {{\n{call}    return r\n}}\n");
+    }
+    text
+}
+
+/// The reader refuses calls nested deeper than `MAX_NESTING` before building anything, so a
+/// chain of 10,000 functions is an error, not a stack overflow in whatever walks bodies.
+#[test]
+fn deep_chains_of_functions_are_refused() {
+    let limit = ir::read::MAX_NESTING;
+    let f = ir::parse(&chain(limit)).expect("a chain at the limit reads");
+    ir::verify(&f).unwrap();
+    assert_eq!(f.to_string(), chain(limit));
+    for n in [limit + 1, 10_000] {
+        let e = ir::parse(&chain(n)).unwrap_err();
+        assert!(
+            e.message
+                .contains(&format!("functions nest more than {limit} deep")),
+            "{e}"
+        );
+        // At the call in the function holding 65: after the last (4 lines) and 63 of 6 lines.
+        assert_eq!((e.line, e.col), (4 + 6 * (limit - 1) + 3, 30), "{e}");
+    }
+}
+
+/// Functions that each call the next two: the unshared expansion has Fibonacci(60) functions,
+/// yet reading, verifying and printing each function once takes no time.
+#[test]
+fn shared_functions_are_checked_once() {
+    let n = 60;
+    let mut text = String::new();
+    for i in 0..n {
+        let mut lines = String::new();
+        let mut acc = "h".to_string();
+        for (k, j) in [i + 1, i + 2].into_iter().filter(|&j| j < n).enumerate() {
+            lines += &format!("    s{k}: f64[1] = scan {acc} [body=@f{j}, carries=1, consts=0, length=1]\n    r{k}: f64[] = reshape s{k} [shape=[]]\n");
+            acc = format!("r{k}");
+        }
+        if acc == "h" {
+            lines += "    r0: f64[] = neg h\n";
+            acc = "r0".into();
+        }
+        text =
+            format!("func @f{i}(h: f64[]) -> (f64[]) {{\n{lines}    return {acc}\n}}\n\n") + &text;
+    }
+    let start = std::time::Instant::now();
+    let f = ir::parse(&text).unwrap();
+    ir::verify(&f).unwrap();
+    let printed = f.to_string();
+    assert_eq!(printed, text.trim_end().to_string() + "\n");
+    assert_eq!(ir::parse(&printed).unwrap().to_string(), printed);
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
 }
 
 /// A line of about 1 MB: a constant of `n` elements with `bad` in place of element `at`.
@@ -232,7 +321,9 @@ fn mutate(text: &str, edits: &[(u8, usize, usize, u8)]) -> Vec<u8> {
 fn survive(bytes: &[u8]) {
     if let Ok((f, _)) = parse_bytes(bytes) {
         let _ = f.to_string();
-        if ir::verify(&f).is_ok() && common::total_elements(&f) < 1_000_000 {
+        // Scans do not run yet.
+        let scan = f.insts.iter().any(|i| i.op.opcode() == ir::Opcode::Scan);
+        if ir::verify(&f).is_ok() && common::total_elements(&f) < 1_000_000 && !scan {
             let inputs = adjit::inputs::defaults(&f, 1);
             adjit::interp::eval(&f, &inputs).expect("a verified function runs");
         }
@@ -258,7 +349,8 @@ proptest! {
     #[test]
     fn random_token_soup_never_panics(words in proptest::collection::vec(
         prop::sample::select(vec!["func", "@f", "(", ")", "->", "{", "}", "x", ":", "f64", "bool", "[", "]", "3", ",",
-            "=", "const", "add", "neg", "return", "v1", "1.5", "-", "~", "uniform", "data", "reduce_sum", "axes", "\n", ";"]),
+            "=", "const", "add", "neg", "return", "v1", "1.5", "-", "~", "uniform", "data", "reduce_sum", "axes", "\n", ";",
+            "scan", "@g", "body", "binomial", "carry", "length"]),
         0..60)) {
         survive(words.join(" ").as_bytes());
     }

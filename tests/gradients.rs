@@ -205,9 +205,9 @@ fn example(op: Opcode) -> Func {
             let s0 = b.scalar(0.5);
             let opts = adjit::ir::ScanOptions::new("step", 4);
             let out = b.scan(opts, &[w], &[h0, s0], &[xs], |_, c, h, x| {
-                let h2 = (h[0] * c[0] + x[0]).sin() + h[1];
-                let s2 = h[1] * 0.5 + (h2 * h2).sum();
-                (vec![h2, s2], vec![h2.exp()])
+                let h2 = (h[0] * c[0] + x[0]).sin() + h[1] * 0.1;
+                let s2 = h[1] * 0.5 + (h2 * h2).sum() * 0.1;
+                (vec![h2, s2], vec![h2.tanh()])
             });
             out.carries[0] * out.carries[1] + out.ys[0].sum_axes(&[0])
         }

@@ -1,18 +1,29 @@
-//! The text reader: parses one function from `.ir` text.
+//! The text reader: parses `.ir` text, one or more functions, into the entry function.
 //!
 //! Grammar (comments run from `;` to the end of the line; whitespace is free):
 //!
 //! ```text
+//! file    := func {func}
 //! func    := 'func' '@' NAME '(' [param {',' param}] ')' '->' '(' [type {',' type}] ')'
 //!            '{' {inst} 'return' NAME {',' NAME} '}'
 //! param   := ['data'] NAME ':' type ['~' init]
 //! init    := 'uniform' '(' NUM ',' NUM ')' | 'normal' '(' NUM ',' NUM ')' | 'sign' | 'onehot'
 //! type    := ('f64' | 'bool') '[' [INT {',' INT}] ']'
 //! inst    := NAME ':' type '=' 'const' literal
-//!          | NAME ':' type '=' OP NAME {',' NAME} ['[' attr {',' attr} ']']
+//!          | NAME ':' type '=' OP [NAME {',' NAME}] ['[' attr {',' attr} ']']
 //! literal := scalar | '[' scalar {',' scalar} ']'        scalar := NUM | inf | nan | true | false
-//! attr    := KEY '=' (INT | 'true' | 'false' | '[' [INT {',' INT}] ']')
+//! attr    := KEY '=' (INT | 'true' | 'false' | '[' [INT {',' INT}] ']' | '@' NAME | policy)
+//! policy  := 'all' | 'carry' | 'auto' | 'binomial' '(' INT ')'
 //! ```
+//!
+//! Operands may be left out only by an op that takes none (a `scan` of no operands).
+//!
+//! Functions: an attribute `@NAME` (a scan's `body` or `replay`) names another function of the
+//! file, defined before or after. Names are unique; no function calls itself, directly or
+//! through others; functions nest at most `MAX_NESTING` deep. The entry, which `parse` returns,
+//! is the one function no other calls (another unreferenced function is an error: which one was
+//! meant?); the others are inside its scans, each built once and shared by every call. The
+//! writer prints functions in this form (`crate::ir::write`).
 //!
 //! Types: a rank of at most `MAX_RANK`, dimensions up to `u32::MAX`, at most `MAX_ELEMENTS`
 //! elements (`Type::try_new`, whose message the Builder gives for the same shapes).
@@ -27,10 +38,12 @@
 //!
 //! The reader builds the function as written: it resolves names, but checks types only where it
 //! must to build the data (the verifier does the rest). Every error carries `line:column` and the
-//! offending line; no input, however malformed, makes it panic, and nothing recurses.
+//! offending line; no input, however malformed, makes it panic, and nothing recurses: calls
+//! between functions are resolved by loops (`Parser::link`).
 
 use super::func::{Func, Init, Inst, Param, Role, Value};
 use super::op::{Attr, AttrError, Literal, Op, Opcode};
+use super::scan::{Body, Checkpoint};
 use super::types::{DType, Dims, Type};
 use std::collections::HashMap;
 use std::fmt;
@@ -124,7 +137,11 @@ fn clip(message: String) -> String {
     format!("{head} … {tail}")
 }
 
-/// Parses one function.
+/// The most functions a chain of calls may hold, the entry included: the verifier and the
+/// executors walk bodies by recursion, so the reader refuses deeper text before building it.
+pub const MAX_NESTING: usize = 64;
+
+/// Parses a file: its entry function, with the other functions inside its scans.
 pub fn parse(text: &str) -> Result<Func, ParseError> {
     parse_with_lines(text).map(|(f, _)| f)
 }
@@ -140,7 +157,8 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<(Func, Vec<u32>), ParseError> {
     }
 }
 
-/// Parses one function, also returning the 1-based source line of each instruction.
+/// Parses a file, also returning the 1-based source line of each instruction of the entry
+/// function.
 pub fn parse_with_lines(text: &str) -> Result<(Func, Vec<u32>), ParseError> {
     // A byte-order mark, as some editors write, is not part of the text.
     let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
@@ -149,7 +167,7 @@ pub fn parse_with_lines(text: &str) -> Result<(Func, Vec<u32>), ParseError> {
         pos: start,
         line: 1,
     };
-    p.function()
+    p.file()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -195,6 +213,43 @@ fn is_ident_start(c: u8) -> bool {
 fn is_ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'.'
 }
+
+/// A function as read. Its scans call placeholders (functions of the right name and nothing
+/// else) until `Parser::link` has built the functions they call.
+struct Read<'a> {
+    func: Func,
+    name: &'a str,
+    /// Offset of `@name` in the header.
+    at: usize,
+    lines: Vec<u32>,
+    calls: Vec<Call<'a>>,
+}
+
+/// An instruction whose attributes name functions, to be made again with the functions built.
+struct Call<'a> {
+    inst: usize,
+    code: Opcode,
+    op_at: usize,
+    attrs: Attrs<'a>,
+    refs: Vec<Ref<'a>>,
+}
+
+/// `@name` as an attribute's value: the attribute's index in its list, the name, its offset.
+#[derive(Clone, Copy)]
+struct Ref<'a> {
+    attr: usize,
+    name: &'a str,
+    at: usize,
+}
+
+/// Attributes as read: name, offset of the name, value.
+type Attrs<'a> = Vec<(&'a str, usize, Attr)>;
+
+/// Declared result types, each with its offset.
+type ResultTypes = Vec<(Type, usize)>;
+
+/// Each function's calls: (callee's index, offset of the `@name`), in the order written.
+type Edges = Vec<Vec<(usize, usize)>>;
 
 /// An operand not yet defined where it was used: resolved at the end.
 struct Pending<'a> {
@@ -586,10 +641,12 @@ impl<'a> Parser<'a> {
         Ok(params)
     }
 
-    fn attrs(&mut self) -> PResult<Vec<(&'a str, usize, Attr)>> {
-        let mut attrs: Vec<(&'a str, usize, Attr)> = Vec::new();
+    /// The attributes, and the functions they name (whose values are placeholders).
+    fn attrs(&mut self) -> PResult<(Attrs<'a>, Vec<Ref<'a>>)> {
+        let mut attrs: Attrs<'a> = Vec::new();
+        let mut refs = Vec::new();
         if !self.eat_punct(b'[')? {
-            return Ok(attrs);
+            return Ok((attrs, refs));
         }
         loop {
             let (key, at) = self.expect_ident("an attribute name")?;
@@ -607,6 +664,13 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     Attr::Flag(false)
                 }
+                (Tok::Global(name), at) => {
+                    self.next()?;
+                    let attr = attrs.len();
+                    refs.push(Ref { attr, name, at });
+                    Attr::Func(Body::new(Func::new(name)))
+                }
+                (Tok::Ident(word), at) if is_policy(word) => Attr::Policy(self.policy(word, at)?),
                 _ => Attr::Int(self.integer(key)? as u32),
             };
             attrs.push((key, at, value));
@@ -621,19 +685,35 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(attrs)
+        Ok((attrs, refs))
+    }
+
+    /// A checkpointing policy, `word` at `at` being its first word (`is_policy`).
+    fn policy(&mut self, word: &str, at: usize) -> PResult<Checkpoint> {
+        self.next()?;
+        let spelled = if word == "binomial" {
+            self.expect_punct(b'(', "after binomial")?;
+            let (_, n_at) = self.peek()?;
+            let n = self.integer("the number of stored carries")?;
+            self.expect_punct(b')', "after the number of stored carries")?;
+            if n == 0 {
+                return self.err(n_at, "binomial(s) stores s >= 1 carries, not 0");
+            }
+            format!("binomial({n})")
+        } else {
+            word.to_string()
+        };
+        match Checkpoint::parse(&spelled) {
+            Some(p) => Ok(p),
+            None => self.err(at, format!("unknown checkpointing policy '{spelled}'")),
+        }
     }
 
     /// Builds the op for `code` from its attributes, checking names and kinds (not values);
     /// the spellings come from the op table.
-    fn make_op(
-        &self,
-        code: Opcode,
-        op_at: usize,
-        attrs: Vec<(&'a str, usize, Attr)>,
-    ) -> PResult<Op> {
+    fn make_op(&self, code: Opcode, op_at: usize, attrs: &[(&'a str, usize, Attr)]) -> PResult<Op> {
         let wanted = code.attribute_names();
-        for (k, at, _) in &attrs {
+        for (k, at, _) in attrs {
             if !wanted.contains(k) {
                 let expected = if wanted.is_empty() {
                     "it takes none".to_string()
@@ -662,16 +742,56 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A whole function: header, instructions, `return`, and the end of the file.
-    fn function(&mut self) -> PResult<(Func, Vec<u32>)> {
+    /// The functions of the file, then the entry, built (`link`).
+    fn file(&mut self) -> PResult<(Func, Vec<u32>)> {
+        let mut funcs: Vec<Read<'a>> = Vec::new();
+        let mut by_name: HashMap<&'a str, usize> = HashMap::new();
+        loop {
+            let f = self.function(&funcs, &by_name)?;
+            by_name.insert(f.name, funcs.len());
+            funcs.push(f);
+            match self.peek()? {
+                (Tok::Eof, _) => break,
+                (Tok::Ident("func"), _) => {}
+                (t, at) => {
+                    return self.err(
+                        at,
+                        format!(
+                            "expected end of file or another 'func' after the function, found {t}"
+                        ),
+                    )
+                }
+            }
+        }
+        self.link(funcs, &by_name)
+    }
+
+    /// A whole function: header, instructions, `return`; its name must be new (`funcs`,
+    /// `by_name`: the functions before it).
+    fn function(
+        &mut self,
+        funcs: &[Read<'a>],
+        by_name: &HashMap<&'a str, usize>,
+    ) -> PResult<Read<'a>> {
         let mut names: HashMap<&'a str, Value> = HashMap::new();
-        let (mut func, result_types) = self.header(&mut names)?;
+        let (mut func, name, name_at, result_types) = self.header(&mut names)?;
+        if let Some(&first) = by_name.get(name) {
+            let line = error_at(self.text, funcs[first].at, "").line;
+            return self.err(
+                name_at,
+                format!("function @{name} is defined twice (first on line {line})"),
+            );
+        }
         self.expect_punct(b'{', "to open the function body")?;
         let mut lines = Vec::new();
+        let mut calls = Vec::new();
         let mut pending: Vec<Pending<'a>> = Vec::new();
         while let Some((name, at)) = self.instruction_name()? {
             lines.push(self.line);
-            self.instruction(&mut func, &mut names, &mut pending, name, at)?;
+            let inst = func.insts.len();
+            if let Some(call) = self.instruction(&mut func, &mut names, &mut pending, name, at)? {
+                calls.push(Call { inst, ..call });
+            }
         }
         // Every name is defined by now: operands that named a later value are kept as written
         // (the verifier reports the use before definition); an undefined one is the first error.
@@ -685,31 +805,28 @@ impl<'a> Parser<'a> {
         }
         self.returns(&mut func, &names, &result_types)?;
         self.expect_punct(b'}', "to close the function body")?;
-        match self.next()? {
-            (Tok::Eof, _) => {}
-            (t, at) => {
-                return self.err(
-                    at,
-                    format!("expected end of file after the function, found {t}"),
-                )
-            }
-        }
-        Ok((func, lines))
+        Ok(Read {
+            func,
+            name,
+            at: name_at,
+            lines,
+            calls,
+        })
     }
 
-    /// `func @name(params) -> (types)`: the function with its parameters, and the declared
-    /// result types with their positions.
+    /// `func @name(params) -> (types)`: the function with its parameters, its name and the
+    /// name's offset, and the declared result types with their positions.
     fn header(
         &mut self,
         names: &mut HashMap<&'a str, Value>,
-    ) -> PResult<(Func, Vec<(Type, usize)>)> {
+    ) -> PResult<(Func, &'a str, usize, ResultTypes)> {
         match self.next()? {
             (Tok::Ident("func"), _) => {}
             (Tok::Eof, at) => return self.err(at, "empty file: expected 'func @name(...)'"),
             (t, at) => return self.err(at, format!("expected 'func', found {t}")),
         }
-        let name = match self.next()? {
-            (Tok::Global(n), _) => n,
+        let (name, name_at) = match self.next()? {
+            (Tok::Global(n), at) => (n, at),
             (t, at) => {
                 return self.err(at, format!("expected the function name '@name', found {t}"))
             }
@@ -743,7 +860,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok((func, result_types))
+        Ok((func, name, name_at, result_types))
     }
 
     /// The name that starts the next instruction, or `None` at `return`.
@@ -759,7 +876,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// The rest of an instruction `name: type = op operands [attributes]`, appended to `func`.
+    /// The rest of an instruction `name: type = op operands [attributes]`, appended to `func`;
+    /// if its attributes name functions, the call to make again once they are built (its
+    /// `inst` field is for the caller to set).
     fn instruction(
         &mut self,
         func: &mut Func,
@@ -767,7 +886,7 @@ impl<'a> Parser<'a> {
         pending: &mut Vec<Pending<'a>>,
         name: &'a str,
         at: usize,
-    ) -> PResult<()> {
+    ) -> PResult<Option<Call<'a>>> {
         let value = func.inst_value(func.insts.len());
         if names.insert(name, value).is_some() {
             return self.err(at, format!("'{name}' is already defined"));
@@ -779,13 +898,29 @@ impl<'a> Parser<'a> {
         let Some(code) = Opcode::from_name(opname) else {
             return self.err(op_at, format!("unknown op '{opname}'"));
         };
+        let mut call = None;
         let (op, args) = if code == Opcode::Const {
             let value = self.literal(ty)?;
             (Op::Const { ty, value }, Vec::new())
         } else {
-            let args = self.operands(func.insts.len(), opname, names, pending)?;
-            let attrs = self.attrs()?;
-            (self.make_op(code, op_at, attrs)?, args)
+            let none = code.arity().accepts(0) && self.peek()?.0 == Tok::Punct(b'[');
+            let args = if none {
+                Vec::new()
+            } else {
+                self.operands(func.insts.len(), opname, names, pending)?
+            };
+            let (attrs, refs) = self.attrs()?;
+            let op = self.make_op(code, op_at, &attrs)?;
+            if !refs.is_empty() {
+                call = Some(Call {
+                    inst: 0,
+                    code,
+                    op_at,
+                    attrs,
+                    refs,
+                });
+            }
+            (op, args)
         };
         let unnamed = Value::from_default_name(name) == Some(value);
         func.insts.push(Inst {
@@ -794,7 +929,7 @@ impl<'a> Parser<'a> {
             ty,
             name: (!unnamed).then(|| name.into()),
         });
-        Ok(())
+        Ok(call)
     }
 
     /// The comma-separated operands of instruction `inst`; names not yet defined are left
@@ -879,6 +1014,188 @@ impl<'a> Parser<'a> {
                     result_types.len()
                 ),
             );
+        }
+        Ok(())
+    }
+}
+
+/// The first word of a checkpointing policy (`Parser::policy`).
+fn is_policy(word: &str) -> bool {
+    matches!(word, "all" | "carry" | "auto" | "binomial")
+}
+
+/// Resolving calls between functions: loops over the list, never recursion.
+impl<'a> Parser<'a> {
+    /// Checks the calls (known names, no cycle, one entry, bounded nesting), then builds every
+    /// function after the functions it calls, each once, and returns the entry.
+    fn link(
+        &self,
+        funcs: Vec<Read<'a>>,
+        by_name: &HashMap<&'a str, usize>,
+    ) -> PResult<(Func, Vec<u32>)> {
+        let edges = self.edges(&funcs, by_name)?;
+        let order = self.post_order(&funcs, &edges)?;
+        let entry = self.entry(&funcs, &edges)?;
+        self.check_nesting(&funcs, &edges, &order)?;
+        let mut slots: Vec<Option<Read<'a>>> = funcs.into_iter().map(Some).collect();
+        let mut built: Vec<Option<Body>> = vec![None; slots.len()];
+        for &i in &order {
+            let Some(mut read) = slots[i].take() else {
+                continue;
+            };
+            for call in std::mem::take(&mut read.calls) {
+                let mut attrs = call.attrs;
+                for r in &call.refs {
+                    let body = by_name.get(r.name).and_then(|&j| built[j].clone());
+                    let Some(body) = body else {
+                        return self.err(
+                            r.at,
+                            format!("internal: @{} was not built before its caller", r.name),
+                        );
+                    };
+                    attrs[r.attr].2 = Attr::Func(body);
+                }
+                read.func.insts[call.inst].op = self.make_op(call.code, call.op_at, &attrs)?;
+            }
+            if i == entry {
+                return Ok((read.func, read.lines));
+            }
+            built[i] = Some(Body::new(read.func));
+        }
+        self.err(self.text.len(), "the file has no entry function")
+    }
+
+    /// The calls of each function, by index; a name no function has is the first error.
+    fn edges(&self, funcs: &[Read<'a>], by_name: &HashMap<&'a str, usize>) -> PResult<Edges> {
+        let mut edges = Vec::with_capacity(funcs.len());
+        for f in funcs {
+            let mut calls = Vec::new();
+            for r in f.calls.iter().flat_map(|c| &c.refs) {
+                let Some(&j) = by_name.get(r.name) else {
+                    return self.err(r.at, format!("unknown function @{}", r.name));
+                };
+                calls.push((j, r.at));
+            }
+            edges.push(calls);
+        }
+        Ok(edges)
+    }
+
+    /// Every function after the functions it calls (depth-first, with an explicit stack), or
+    /// the call that closes a cycle.
+    fn post_order(&self, funcs: &[Read<'a>], edges: &Edges) -> PResult<Vec<usize>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Open,
+            Done,
+        }
+        let mut mark = vec![Mark::New; funcs.len()];
+        let mut order = Vec::with_capacity(funcs.len());
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for root in 0..funcs.len() {
+            if mark[root] != Mark::New {
+                continue;
+            }
+            mark[root] = Mark::Open;
+            stack.push((root, 0));
+            while let Some((f, next)) = stack.last_mut() {
+                let f = *f;
+                let Some(&(g, at)) = edges[f].get(*next) else {
+                    mark[f] = Mark::Done;
+                    order.push(f);
+                    stack.pop();
+                    continue;
+                };
+                *next += 1;
+                match mark[g] {
+                    Mark::New => {
+                        mark[g] = Mark::Open;
+                        stack.push((g, 0));
+                    }
+                    Mark::Open => return self.cycle(funcs, &stack, g, at),
+                    Mark::Done => {}
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// The error for a call at `at` to `g`, which `stack` (the open functions) already holds.
+    fn cycle<T>(
+        &self,
+        funcs: &[Read<'a>],
+        stack: &[(usize, usize)],
+        g: usize,
+        at: usize,
+    ) -> PResult<T> {
+        let from = stack.iter().rposition(|&(f, _)| f == g).unwrap_or(0);
+        let Some(&(last, _)) = stack.last() else {
+            return self.err(at, "a function calls itself");
+        };
+        if last == g {
+            return self.err(
+                at,
+                format!(
+                    "@{} calls itself: a scan's body cannot be its own function",
+                    funcs[g].name
+                ),
+            );
+        }
+        let mut path: Vec<String> = stack[from..]
+            .iter()
+            .map(|&(f, _)| format!("@{}", funcs[f].name))
+            .collect();
+        path.push(format!("@{}", funcs[g].name));
+        self.err(
+            at,
+            format!(
+                "functions call each other in a cycle: {}",
+                path.join(" -> ")
+            ),
+        )
+    }
+
+    /// The one function no other calls.
+    fn entry(&self, funcs: &[Read<'a>], edges: &Edges) -> PResult<usize> {
+        let mut called = vec![false; funcs.len()];
+        for &(g, _) in edges.iter().flatten() {
+            called[g] = true;
+        }
+        let mut free = (0..funcs.len()).filter(|&i| !called[i]);
+        match (free.next(), free.next()) {
+            (Some(one), None) => Ok(one),
+            (Some(a), Some(b)) => self.err(
+                funcs[b].at,
+                format!(
+                    "ambiguous entry: @{} and @{} are both unreferenced; the entry is the one \
+                     function no scan calls",
+                    funcs[a].name, funcs[b].name
+                ),
+            ),
+            (None, _) => self.err(
+                funcs.first().map_or(0, |f| f.at),
+                "every function is called by another: there is no entry",
+            ),
+        }
+    }
+
+    /// No chain of calls holds more than `MAX_NESTING` functions.
+    fn check_nesting(&self, funcs: &[Read<'a>], edges: &Edges, order: &[usize]) -> PResult<()> {
+        let mut depth = vec![0usize; funcs.len()];
+        for &f in order {
+            let deepest = edges[f].iter().max_by_key(|&&(g, _)| depth[g]);
+            depth[f] = 1 + deepest.map_or(0, |&(g, _)| depth[g]);
+            if let Some(&(g, at)) = deepest.filter(|_| depth[f] > MAX_NESTING) {
+                return self.err(
+                    at,
+                    format!(
+                        "functions nest more than {MAX_NESTING} deep: @{} calls @{}, which holds \
+                         a chain of {} functions",
+                        funcs[f].name, funcs[g].name, depth[g]
+                    ),
+                );
+            }
         }
         Ok(())
     }

@@ -21,12 +21,14 @@
 use super::func::{Def, Func, Inst};
 use super::op::Op;
 use super::read::quote;
+use super::scan::Body;
 use super::types::Type;
 use super::write::Names;
 use super::Value;
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// One violated invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,8 +102,23 @@ fn default_name_clash(f: &Func, v: Value, name: &str) -> Option<String> {
     }
 }
 
-/// Checks every invariant of `f`, returning all violations at once.
+/// Checks every invariant of `f`, returning all violations at once; a function its scans call
+/// that fails is reported at the scan of `f` through which it is first reached.
 pub fn verify(f: &Func) -> Result<(), VerifyError> {
+    let mut issues = own_problems(f);
+    issues.extend(body_problems(f));
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(VerifyError {
+            func: f.name.clone(),
+            issues,
+        })
+    }
+}
+
+/// The violations in `f` itself, not in the functions its scans call.
+fn own_problems(f: &Func) -> Vec<VerifyIssue> {
     // Printed names are needed only to report errors: built on the first one.
     let names = OnceCell::new();
     let mut seen: HashSet<&str> = HashSet::new();
@@ -125,20 +142,12 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
             });
         }
     }
-    issues.extend(body_problems(f));
     issues.extend(result_problems(f).into_iter().map(|message| VerifyIssue {
         inst: None,
         line: "return".into(),
         message,
     }));
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(VerifyError {
-            func: f.name.clone(),
-            issues,
-        })
-    }
+    issues
 }
 
 /// Invariants 1 and 5 on the function's name and parameters; records their names in `seen`.
@@ -217,6 +226,15 @@ fn type_problem(inst: &Inst, arg_types: &[Type]) -> Option<String> {
             ));
         }
     }
+    // The shape rule reads the types of what a scan's functions return: they must exist.
+    if let Op::Scan { body, replay, .. } = &inst.op {
+        for g in std::iter::once(body).chain(replay) {
+            let g = g.func();
+            if g.results.iter().any(|r| r.index() >= g.num_values()) {
+                return Some(format!("@{} returns a value it does not have", g.name));
+            }
+        }
+    }
     match crate::ops::result_type(&inst.op, arg_types) {
         Ok(t) if t == inst.ty => None,
         Ok(t) => Some(format!(
@@ -228,26 +246,44 @@ fn type_problem(inst: &Inst, arg_types: &[Type]) -> Option<String> {
     }
 }
 
-/// Invariant 6: the functions scans call verify (each once; nested bodies by recursion, which
-/// ends because bodies are shared immutably and so cannot contain themselves).
+/// The functions the scans of `f` call, each scan's body then its replay.
+fn callees(f: &Func) -> Vec<(usize, &Body)> {
+    let mut out = Vec::new();
+    for (k, inst) in f.insts.iter().enumerate() {
+        if let Op::Scan { body, replay, .. } = &inst.op {
+            out.push((k, body));
+            out.extend(replay.iter().map(|r| (k, r)));
+        }
+    }
+    out
+}
+
+/// Invariant 6: every function the scans reach verifies. Each is checked once, however many
+/// scans call it, by a walk with an explicit stack: a file can share functions in ways whose
+/// unshared expansion is exponential, and nesting is deep in Builder-made functions.
 fn body_problems(f: &Func) -> Vec<VerifyIssue> {
     let mut seen: HashSet<*const Func> = HashSet::new();
     let mut issues = Vec::new();
-    for (k, inst) in f.insts.iter().enumerate() {
-        let Op::Scan { body, replay, .. } = &inst.op else {
-            continue;
-        };
-        for g in std::iter::once(body).chain(replay) {
-            if !seen.insert(std::sync::Arc::as_ptr(&g.0)) {
+    for (k, body) in callees(f) {
+        let mut stack: Vec<&Body> = vec![body];
+        while let Some(g) = stack.pop() {
+            if !seen.insert(Arc::as_ptr(&g.0)) {
                 continue;
             }
-            if let Err(e) = verify(g.func()) {
+            let g = g.func();
+            let own = own_problems(g);
+            if !own.is_empty() {
+                let e = VerifyError {
+                    func: g.name.clone(),
+                    issues: own,
+                };
                 issues.push(VerifyIssue {
                     inst: Some(k),
                     line: f.render_inst(&Names::new(f), k),
                     message: format!("the scan's function: {e}"),
                 });
             }
+            stack.extend(callees(g).into_iter().map(|(_, b)| b));
         }
     }
     issues

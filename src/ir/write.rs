@@ -1,12 +1,29 @@
 //! The text writer: `Display` for `Func`, one instruction a line, every binder typed,
 //! attributes sorted by key, floats in the shortest form that parses back to the same bits.
+//!
+//! A function with scans prints as several: every function its scans reach (bodies and
+//! replays, through any depth), dependencies first, then the function itself, separated by
+//! blank lines. Each function prints once: bodies equal by content (`Body::eq`) are one
+//! function, whether or not they share their `Arc`. Function names (`FuncNames`):
+//! - the printed function keeps its name, and so does every function whose name no earlier
+//!   printed function took;
+//! - a later, different function of a name already printed is printed as `NAME.k`, the
+//!   smallest `k >= 1` that is neither printed yet nor the name of any function printed at all,
+//!   in its header and in every `body=`/`replay=` that names it.
+//!
+//! So text reads back to an equal function whenever distinct functions have distinct names
+//! (always, for text the reader read, which refuses a name defined twice); otherwise it reads
+//! back with the renamed bodies, which then all have distinct names, so that it prints again
+//! as the very same text.
 
 use super::func::{Func, Init, Inst, Role};
-use super::op::{Literal, Op};
+use super::op::{Attr, Literal, Op};
+use super::scan::Body;
 use super::types::DType;
 use super::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write};
+use std::sync::Arc;
 
 /// The printed name of every value of a function: its own name, or `v<index>`. In a function
 /// that verifies, these read back exactly (the verifier's naming rules); in one that does not,
@@ -99,10 +116,124 @@ fn write_init(out: &mut impl Write, init: Init) -> fmt::Result {
     }
 }
 
-/// Writes one instruction as its line of text, without indentation or newline.
+/// The functions a function's scans reach, in printing order (dependencies first, each once),
+/// and the name each prints under (see the module doc).
+pub(crate) struct FuncNames {
+    /// Distinct functions, dependencies first; the function itself is not among them.
+    order: Vec<Body>,
+    /// The printed name of every function reached, by address (bodies equal by content share
+    /// one name).
+    names: HashMap<*const Func, String>,
+}
+
+impl FuncNames {
+    /// No function: attributes print functions under their own names.
+    pub(crate) fn none() -> FuncNames {
+        FuncNames {
+            order: Vec::new(),
+            names: HashMap::new(),
+        }
+    }
+
+    /// The functions `f` reaches and their printed names. No recursion: an explicit stack walks
+    /// the scans, and functions equal by content are recognised by their text, whose calls name
+    /// functions already numbered (dependencies come first).
+    pub(crate) fn new(f: &Func) -> FuncNames {
+        let (order, index) = reached(f);
+        // Every name that prints as itself somewhere: a suffixed name must avoid them all.
+        let own: HashSet<&str> = order.iter().map(|b| b.func().name.as_str()).collect();
+        let mut used: HashSet<String> = HashSet::from([f.name.clone()]);
+        let mut printed = Vec::with_capacity(order.len());
+        for b in &order {
+            let base = &b.func().name;
+            let mut name = base.clone();
+            let mut k = 0usize;
+            while used.contains(&name) || (k > 0 && own.contains(name.as_str())) {
+                k += 1;
+                name = format!("{base}.{k}");
+            }
+            used.insert(name.clone());
+            printed.push(name);
+        }
+        let names = index
+            .into_iter()
+            .map(|(p, i)| (p, printed[i].clone()))
+            .collect();
+        FuncNames { order, names }
+    }
+
+    /// The name `g` prints under: its own, unless it was renamed.
+    pub(crate) fn get<'a>(&'a self, g: &'a Func) -> &'a str {
+        self.names
+            .get(&(g as *const Func))
+            .map_or(g.name.as_str(), String::as_str)
+    }
+}
+
+/// The functions `f`'s scans reach, dependencies first, one per content, and the index in that
+/// list of every function reached, by address.
+fn reached(f: &Func) -> (Vec<Body>, HashMap<*const Func, usize>) {
+    let mut order: Vec<Body> = Vec::new();
+    let mut index: HashMap<*const Func, usize> = HashMap::new();
+    // The text of each function of `order`, its calls numbered: equal text, equal function.
+    let mut by_text: HashMap<String, usize> = HashMap::new();
+    let mut numbered = FuncNames::none();
+    // Each frame: a function being walked (`None` for `f`), its callees, the next to visit.
+    let mut stack: Vec<(Option<Body>, Vec<Body>, usize)> = vec![(None, callees(f), 0)];
+    while let Some((body, calls, next)) = stack.last_mut() {
+        if let Some(g) = calls.get(*next) {
+            *next += 1;
+            if !index.contains_key(&Arc::as_ptr(&g.0)) {
+                let frame = (Some(g.clone()), callees(g.func()), 0);
+                stack.push(frame);
+            }
+            continue;
+        }
+        let done = body.take();
+        stack.pop();
+        let Some(g) = done else { break };
+        let mut text = String::new();
+        let _ = g
+            .func()
+            .write_one(&mut text, &Names::new(g.func()), &g.func().name, &numbered);
+        let i = *by_text.entry(text).or_insert_with(|| {
+            order.push(g.clone());
+            order.len() - 1
+        });
+        index.insert(Arc::as_ptr(&g.0), i);
+        numbered.names.insert(Arc::as_ptr(&g.0), format!("#{i}"));
+    }
+    (order, index)
+}
+
+/// The functions the scans of `f` call, in order: each scan's body, then its replay.
+fn callees(f: &Func) -> Vec<Body> {
+    let mut out = Vec::new();
+    for inst in &f.insts {
+        if let Op::Scan { body, replay, .. } = &inst.op {
+            out.push(body.clone());
+            out.extend(replay.iter().cloned());
+        }
+    }
+    out
+}
+
+/// Writes one instruction as its line of text, without indentation or newline; functions are
+/// named by their own names.
 pub(crate) fn write_inst(
     out: &mut impl Write,
     names: &Names,
+    value: Value,
+    inst: &Inst,
+) -> fmt::Result {
+    write_inst_with(out, names, &FuncNames::none(), value, inst)
+}
+
+/// Writes one instruction, naming the functions its attributes call as `funcs` says.
+fn write_inst_with(
+    out: &mut impl Write,
+    names: &Names,
+    funcs: &FuncNames,
     value: Value,
     inst: &Inst,
 ) -> fmt::Result {
@@ -142,7 +273,12 @@ pub(crate) fn write_inst(
             if i > 0 {
                 out.write_str(", ")?;
             }
-            write!(out, "{k}={v}")?;
+            match v {
+                Attr::Func(b) => write!(out, "{k}=@{}", funcs.get(b.func()))?,
+                Attr::List(_) | Attr::Int(_) | Attr::Flag(_) | Attr::Policy(_) => {
+                    write!(out, "{k}={v}")?
+                }
+            }
         }
         out.write_str("]")?;
     }
@@ -157,9 +293,22 @@ impl Func {
         s
     }
 
-    /// Writes the function with a precomputed name table.
+    /// Writes this function alone (not the functions its scans call), with a precomputed name
+    /// table.
     pub fn write_with(&self, out: &mut impl Write, names: &Names) -> fmt::Result {
-        write!(out, "func @{}(", self.name)?;
+        self.write_one(out, names, &self.name, &FuncNames::none())
+    }
+
+    /// Writes this function alone, under the name `name`, naming its scans' functions as
+    /// `funcs` says.
+    fn write_one(
+        &self,
+        out: &mut impl Write,
+        names: &Names,
+        name: &str,
+        funcs: &FuncNames,
+    ) -> fmt::Result {
+        write!(out, "func @{name}(")?;
         for (i, p) in self.params.iter().enumerate() {
             if i > 0 {
                 out.write_str(", ")?;
@@ -186,7 +335,7 @@ impl Func {
         out.write_str(") {\n")?;
         for (k, inst) in self.insts.iter().enumerate() {
             out.write_str("    ")?;
-            write_inst(out, names, self.inst_value(k), inst)?;
+            write_inst_with(out, names, funcs, self.inst_value(k), inst)?;
             out.write_str("\n")?;
         }
         out.write_str("    return")?;
@@ -198,9 +347,15 @@ impl Func {
     }
 }
 
+/// The function and every function its scans reach, dependencies first (module doc).
 impl fmt::Display for Func {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = Names::new(self);
-        self.write_with(f, &names)
+        let funcs = FuncNames::new(self);
+        for b in &funcs.order {
+            let g = b.func();
+            g.write_one(f, &Names::new(g), funcs.get(g), &funcs)?;
+            f.write_str("\n")?;
+        }
+        self.write_one(f, &Names::new(self), &self.name, &funcs)
     }
 }
