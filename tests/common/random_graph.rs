@@ -216,6 +216,8 @@ fn make<'b>(b: &'b Builder, rng: &mut Rng, op: Opcode, pool: &[Var<'b>]) -> Opti
 thread_local! {
     /// How many scan bodies are being drawn around the current op: bodies nest once at most.
     static NESTING: Cell<usize> = const { Cell::new(0) };
+    /// Bodies drawn so far, for their names.
+    static BODIES: Cell<usize> = const { Cell::new(0) };
 }
 
 /// A scan of 0–3 steps carrying `a`, with a const and per-step inputs from the pool, under a
@@ -243,7 +245,10 @@ fn scan<'b>(b: &'b Builder, rng: &mut Rng, a: Var<'b>, pool: &[Var<'b>]) -> Opti
             Checkpoint::Binomial(2),
         ],
     );
-    let opts = ScanOptions::new("body", length)
+    // Distinct names: bodies of one name print renamed (`body.1`), which reads back as another
+    // function.
+    let name = format!("body{}", BODIES.with(|n| n.replace(n.get() + 1)));
+    let opts = ScanOptions::new(&name, length)
         .reverse(rng.uniform() < 0.3)
         .checkpoint(policy);
     let seed = rng.below(1 << 30) as u64;
