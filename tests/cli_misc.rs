@@ -243,3 +243,72 @@ fn check_sets_aside_directions_where_the_function_is_not_finite() {
         assert!(!out.contains("FAILED"), "{inputs:?}: {out}");
     }
 }
+
+/// Every command runs a file with scans (a nested one included), compiled and interpreted
+/// alike, and `show` prints the scans' bodies, which read back as the same function.
+#[test]
+fn every_command_takes_scans() {
+    let dir = Scratch::new("scans");
+    let nested = dir.file(
+        "nested.ir",
+        "func @inner(k: f64[], acc: f64[], x: f64[]) -> (f64[], f64[]) {
+    kx: f64[] = mul k, x
+    s: f64[] = sin kx
+    acc2: f64[] = add acc, s
+    return acc2, s
+}
+
+func @outer(k: f64[], tot: f64[], row: f64[3]) -> (f64[]) {
+    zero: f64[] = const 0.0
+    r: f64[4] = scan k, zero, row [body=@inner, carries=1, consts=1, length=3, checkpoint=binomial(1)]
+    head: f64[1] = slice r [start=[0], stop=[1]]
+    rs: f64[] = reshape head [shape=[]]
+    t: f64[] = mul tot, rs
+    tot2: f64[] = add t, rs
+    return tot2
+}
+
+func @main(k: f64[], m: f64[2,3]) -> (f64[]) {
+    one: f64[] = const 1.0
+    n: f64[1] = scan k, one, m [body=@outer, carries=1, consts=1, length=2, reverse=true]
+    y: f64[] = reshape n [shape=[]]
+    return y
+}
+",
+    );
+    let rnn = common::repo_path("ir/models/rnn.ir");
+    let rnn = rnn.to_str().expect("utf-8 path");
+    for p in [nested.as_str(), rnn] {
+        for args in [
+            &["eval", p][..],
+            &["eval", p, "--interp"],
+            &["grad", p],
+            &["grad", p, "--interp"],
+            &["hvp", p],
+            &["check", p],
+            &["bench", p, "--quick", "--json"],
+        ] {
+            let o = adjit(args);
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        }
+        let compiled = common::cli::json(&adjit(&["hvp", p, "--json"]));
+        let interpreted = common::cli::json(&adjit(&["hvp", p, "--json", "--interp"]));
+        assert_eq!(
+            compiled, interpreted,
+            "{p}: the JIT and the interpreter differ"
+        );
+        for flag in ["--grad", "--hvp"] {
+            let shown = stdout(&adjit(&["show", p, flag]));
+            assert!(shown.matches("func @").count() >= 3, "{flag}: {shown}");
+            assert!(
+                shown.contains("reverse=true"),
+                "{flag}: no adjoint scan in {shown}"
+            );
+            let back = adjit::ir::parse(&shown).expect("show's output reads back");
+            assert_eq!(
+                back.to_string(),
+                shown.trim_end_matches('\n').to_string() + "\n"
+            );
+        }
+    }
+}
