@@ -128,27 +128,18 @@ impl ScanStep {
         stack: usize,
     ) -> Result<ScanStep, String> {
         let inst = &f.insts[k];
+        let shape = ScanShape::of(&inst.op, operands.len())?;
         let Op::Scan {
             body,
             replay,
-            consts,
-            carries,
-            length,
             reverse,
             checkpoint,
+            ..
         } = &inst.op
         else {
             return Err("not a scan".into());
         };
         let (body_fn, replay_fn) = (body.func(), replay.as_ref().map(|r| r.func()));
-        let shape = ScanShape::new(
-            body_fn,
-            replay_fn,
-            *consts,
-            *carries,
-            *length,
-            operands.len(),
-        )?;
         let snapshots = match checkpoint {
             Checkpoint::Binomial(s) => *s as usize,
             Checkpoint::Auto | Checkpoint::All | Checkpoint::Carry => shape.length,

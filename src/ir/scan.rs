@@ -19,6 +19,7 @@
 //! result of a scan is f64.
 
 use super::func::Func;
+use super::op::Op;
 use super::types::{DType, Type};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -176,6 +177,24 @@ impl ScanShape {
             carry_types,
             y_types,
         })
+    }
+
+    /// The layout of the scan `op` with `operands` operands (an error for another op).
+    pub fn of(op: &Op, operands: usize) -> Result<ScanShape, String> {
+        match op {
+            Op::Scan {
+                body,
+                replay,
+                consts,
+                carries,
+                length,
+                ..
+            } => {
+                let replay = replay.as_ref().map(|r| r.func());
+                ScanShape::new(body.func(), replay, *consts, *carries, *length, operands)
+            }
+            other => Err(format!("{} is not a scan", other.name())),
+        }
     }
 
     /// Index of the first operand of each group: consts, replay carries, carries, xs.

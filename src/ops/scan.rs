@@ -7,22 +7,18 @@ use crate::ir::{DType, Func, Op, ScanShape, Type};
 
 /// The packed result type of `op` (a scan) on operands of types `args`.
 pub fn shape(op: &Op, args: &[Type]) -> Result<Type, ShapeError> {
+    let fail = |why: String| refuse(op, args, why);
+    let s = ScanShape::of(op, args.len()).map_err(fail)?;
     let Op::Scan {
         body,
         replay,
-        consts,
-        carries,
-        length,
         reverse,
         ..
     } = op
     else {
-        return Err(refuse(op, args, "not a scan"));
+        return Err(fail("not a scan".into()));
     };
-    let fail = |why: String| refuse(op, args, why);
     let replay = replay.as_ref().map(|r| r.func());
-    let s = ScanShape::new(body.func(), replay, *consts, *carries, *length, args.len())
-        .map_err(fail)?;
     let body = body.func();
     if let Some(t) = args.iter().find(|t| t.dtype != DType::F64) {
         return Err(fail(format!("every operand of a scan is f64, not {t}")));

@@ -21,26 +21,18 @@ pub(super) fn scans(
         let Op::Scan {
             body,
             replay,
-            consts,
-            carries,
-            length,
             reverse,
             checkpoint,
+            ..
         } = &inst.op
         else {
             continue;
         };
         let replay = replay.as_ref().map(|r| r.func());
-        let (shape, parts) = ScanShape::new(
-            body.func(),
-            replay,
-            *consts,
-            *carries,
-            *length,
-            inst.args.len(),
-        )
-        .and_then(|s| Ok((s.clone(), s.parts()?.0)))
-        .expect("a verified scan has a valid shape");
+        let (shape, parts) = ScanShape::of(&inst.op, inst.args.len())
+            .and_then(|s| Ok((s.clone(), s.parts()?.0)))
+            .expect("a verified scan has a valid shape");
+        let length = shape.length;
         let staged = inst
             .args
             .iter()
@@ -59,7 +51,7 @@ pub(super) fn scans(
             replay: replay.map(|r| sub(r, chunk_cost)),
             at: ScanPlace {
                 staged,
-                revolve: revolve(replay.is_some(), *reverse, *checkpoint, *length as usize),
+                revolve: revolve(replay.is_some(), *reverse, *checkpoint, length),
                 ..ScanPlace::default()
             },
         }));
