@@ -1,0 +1,404 @@
+//! Forward mode (`ad::jvp`), checked against central differences and against reverse mode:
+//! every op (first and second order), the dot-product test `<u, J t> = <J^T u, t>` against
+//! `vjp`, forward-over-reverse Hessian-vector products against `ad::hvp` on every shipped
+//! model, the closure of the transforms (jvp of jvp, jvp of grad, grad of jvp), and random
+//! graphs. Differences as in `gradients.rs`: Richardson-extrapolated central differences.
+
+mod common;
+
+use adjit::ad;
+use adjit::inputs::{defaults, Rng};
+use adjit::interp::eval;
+use adjit::ir::{self, Builder, Func, Opcode, Role, Type};
+use common::examples::{example, example_outputs};
+use common::random_graph::random_func;
+use proptest::prelude::*;
+
+fn run(f: &Func, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    eval(f, inputs).unwrap_or_else(|e| panic!("@{}: {e}", f.name))
+}
+
+fn dot(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>())
+        .sum()
+}
+
+fn shifted(inputs: &[Vec<f64>], wrt: &[usize], u: &[Vec<f64>], t: f64) -> Vec<Vec<f64>> {
+    let mut out = inputs.to_vec();
+    for (j, &i) in wrt.iter().enumerate() {
+        for (x, d) in out[i].iter_mut().zip(&u[j]) {
+            *x += t * d;
+        }
+    }
+    out
+}
+
+fn derivative(phi: impl Fn(f64) -> f64) -> f64 {
+    let h = 1e-3;
+    let d = |h: f64| (phi(h) - phi(-h)) / (2.0 * h);
+    (4.0 * d(h / 2.0) - d(h)) / 3.0
+}
+
+fn rel(a: f64, b: f64, floor: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(floor)
+}
+
+/// Random values of the shapes of `f`'s parameters `which`.
+fn draw(f: &Func, which: &[usize], rng: &mut Rng) -> Vec<Vec<f64>> {
+    which
+        .iter()
+        .map(|&i| {
+            (0..f.params[i].ty.numel())
+                .map(|_| rng.range(-1.0, 1.0))
+                .collect()
+        })
+        .collect()
+}
+
+/// Random values of the shapes of `f`'s results.
+fn draw_results(f: &Func, rng: &mut Rng) -> Vec<Vec<f64>> {
+    f.result_types()
+        .iter()
+        .map(|t| (0..t.numel()).map(|_| rng.range(-1.0, 1.0)).collect())
+        .collect()
+}
+
+fn cat(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    a.iter().chain(b).cloned().collect()
+}
+
+/// Norm-wise relative difference: max |a - b| / max(|a|, |b|).
+fn normwise(a: &[f64], b: &[f64]) -> f64 {
+    let scale = a
+        .iter()
+        .chain(b)
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(f64::MIN_POSITIVE);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+/// For `f` at `inputs` along a random tangent `t` and a random output weight `u`: the relative
+/// errors of `<u, J t>` against differences and against `<J^T u, t>` from `vjp`. Also checks
+/// that the jvp function's outputs are `f`'s bit for bit.
+fn first_order(f: &Func, inputs: &[Vec<f64>], seed: u64) -> (f64, f64) {
+    let wrt = ad::resolve_wrt(f, None).unwrap();
+    let j = ad::jvp(f, None).unwrap_or_else(|e| panic!("@{}: {e}", f.name));
+    ir::verify(&j).unwrap();
+    let mut rng = Rng::new(seed);
+    let t = draw(f, &wrt, &mut rng);
+    let u = draw_results(f, &mut rng);
+    let n = f.results.len();
+    let out = run(&j, &cat(inputs, &t));
+    assert_eq!(out.len(), 2 * n);
+    assert_eq!(out[..n], run(f, inputs)[..], "@{}: outputs differ", f.name);
+    let ujt = dot(&u, &out[n..]);
+    let fd = derivative(|h| dot(&u, &run(f, &shifted(inputs, &wrt, &t, h))));
+    let v = ad::vjp(f, None).unwrap();
+    let back = run(&v, &cat(inputs, &u));
+    let jtu_t = dot(&back[n..], &t);
+    let scale = ujt.abs().max(1e-3);
+    (rel(ujt, fd, scale), rel(ujt, jtu_t, 1e-300))
+}
+
+#[test]
+fn every_op_against_differences_and_vjp() {
+    let mut failures = Vec::new();
+    for (i, &op) in Opcode::ALL.iter().enumerate() {
+        for f in [example_outputs(op), example(op)] {
+            let inputs = defaults(&f, 11);
+            let (fd, dp) = first_order(&f, &inputs, 200 + i as u64);
+            if !(fd <= 1e-7 && dp <= 1e-12) {
+                failures.push(format!(
+                    "{} ({} results): differences {fd:.2e}, dot product {dp:.2e}",
+                    op.name(),
+                    f.results.len()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Second order along tangents `t` and `s`: the jvp of the jvp against differences of the jvp,
+/// its symmetry in `t` and `s`, and the jvp of the vjp against it by the dot-product test.
+/// Returns the three relative errors.
+fn second_order(f: &Func, inputs: &[Vec<f64>], seed: u64) -> (f64, f64, f64) {
+    let wrt = ad::resolve_wrt(f, None).unwrap();
+    let j = ad::jvp(f, None).unwrap();
+    let jj = ad::jvp(&j, None).unwrap_or_else(|e| panic!("@{}: jvp of jvp: {e}", f.name));
+    ir::verify(&jj).unwrap();
+    let mut rng = Rng::new(seed);
+    let (t, s) = (draw(f, &wrt, &mut rng), draw(f, &wrt, &mut rng));
+    let u = draw_results(f, &mut rng);
+    let n = f.results.len();
+    // jj: (x, t, s) -> (y, J t, J s, (d/ds) J t).
+    let out = run(&jj, &cat(&cat(inputs, &t), &s));
+    assert_eq!(out.len(), 4 * n);
+    let second = dot(&u, &out[3 * n..]);
+    let fd = derivative(|h| {
+        let moved = cat(&shifted(inputs, &wrt, &s, h), &t);
+        dot(&u, &run(&j, &moved)[n..])
+    });
+    let swapped = run(&jj, &cat(&cat(inputs, &s), &t));
+    let sym = rel(second, dot(&u, &swapped[3 * n..]), 1e-300);
+    // jvp of vjp: (x, u, s) -> (y, J^T u, J s, (d/ds) J^T u); <(d/ds) J^T u, t> = <u, (d/ds) J t>.
+    let v = ad::vjp(f, None).unwrap();
+    let jv = ad::jvp(&v, None).unwrap_or_else(|e| panic!("@{}: jvp of vjp: {e}", f.name));
+    let out = run(&jv, &cat(&cat(inputs, &u), &s));
+    let k = wrt.len();
+    let via_vjp = dot(&out[2 * n + k..], &t);
+    let scale = second.abs().max(1e-3);
+    (
+        rel(second, fd, scale),
+        sym,
+        rel(second, via_vjp, scale * 1e-9),
+    )
+}
+
+#[test]
+fn every_op_second_order() {
+    let mut failures = Vec::new();
+    for (i, &op) in Opcode::ALL.iter().enumerate() {
+        let f = example_outputs(op);
+        let inputs = defaults(&f, 13);
+        let (fd, sym, dp) = second_order(&f, &inputs, 300 + i as u64);
+        if !(fd <= 1e-6 && sym <= 1e-12 && dp <= 1e-12) {
+            failures.push(format!(
+                "{}: differences {fd:.2e}, symmetry {sym:.2e}, jvp of vjp {dp:.2e}",
+                op.name()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Forward-over-reverse (`jvp` of `grad`) and reverse-of-forward (`vjp` of `jvp`, seeded on
+/// the tangent) Hessian-vector products against `ad::hvp`; returns the larger norm-wise error.
+fn hvp_errors(f: &Func, inputs: &[Vec<f64>], seed: u64) -> f64 {
+    let wrt = ad::resolve_wrt(f, None).unwrap();
+    let k = wrt.len();
+    let mut rng = Rng::new(seed);
+    let v = draw(f, &wrt, &mut rng);
+    let hin = cat(inputs, &v);
+    let want = run(&ad::hvp(f, None).unwrap(), &hin);
+    let fwd_rev = ad::jvp(&ad::grad(f, None).unwrap(), None)
+        .unwrap_or_else(|e| panic!("@{}: jvp of grad: {e}", f.name));
+    // (x, v) -> (y, grad, <grad, v>, H v)
+    let got = run(&fwd_rev, &hin);
+    assert_eq!(
+        got[..1 + k],
+        want[..1 + k],
+        "@{}: value and gradient",
+        f.name
+    );
+    let mut worst = 0.0f64;
+    for j in 0..k {
+        worst = worst.max(normwise(&got[2 + k + j], &want[1 + k + j]));
+    }
+    // vjp of jvp, seeded 0 on y and 1 on its tangent: d/dx <grad f, v> = H v.
+    let jf = ad::jvp(f, None).unwrap();
+    let rev_fwd = ad::vjp(&jf, Some(&wrt_names(f, &wrt))).unwrap();
+    let got = run(&rev_fwd, &cat(&hin, &[vec![0.0], vec![1.0]]));
+    for j in 0..k {
+        worst = worst.max(normwise(&got[2 + j], &want[1 + k + j]));
+    }
+    worst
+}
+
+fn wrt_names<'f>(f: &'f Func, wrt: &[usize]) -> Vec<&'f str> {
+    wrt.iter().map(|&i| f.params[i].name.as_str()).collect()
+}
+
+#[test]
+fn forward_over_reverse_matches_hvp_for_every_op() {
+    let mut failures = Vec::new();
+    for (i, &op) in Opcode::ALL.iter().enumerate() {
+        let f = example(op);
+        let e = hvp_errors(&f, &defaults(&f, 17), 400 + i as u64);
+        if e > 1e-13 {
+            failures.push(format!("{}: {e:.2e}", op.name()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn forward_over_reverse_matches_hvp_on_every_model() {
+    let mut failures = Vec::new();
+    for m in adjit::models::ALL {
+        let f = ir::parse(m.text).unwrap();
+        let e = hvp_errors(&f, &defaults(&f, 0), 9);
+        if e > 1e-13 {
+            failures.push(format!("{}: {e:.2e}", m.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_model_against_differences_and_vjp() {
+    for m in adjit::models::ALL {
+        let f = ir::parse(m.text).unwrap();
+        let (fd, dp) = first_order(&f, &defaults(&f, 0), 21);
+        assert!(fd <= 1e-6, "{}: differences {fd:.2e}", m.name);
+        assert!(dp <= 1e-12, "{}: dot product {dp:.2e}", m.name);
+    }
+}
+
+#[test]
+fn the_transforms_are_closed() {
+    // Third order in every combination verifies, prints and parses back.
+    for &op in Opcode::ALL.iter() {
+        let f = example(op);
+        let name = op.name();
+        let jg = ad::jvp(&ad::grad(&f, None).unwrap(), None).unwrap();
+        let jjg = ad::jvp(&jg, None).unwrap_or_else(|e| panic!("{name}: jvp jvp grad: {e}"));
+        let vj = ad::vjp(&ad::jvp(&f, None).unwrap(), None).unwrap();
+        let jh = ad::jvp(&ad::hvp(&f, None).unwrap(), None).unwrap();
+        let hj = ad::vjp(&jg, None).unwrap_or_else(|e| panic!("{name}: vjp jvp grad: {e}"));
+        for g in [&jjg, &vj, &jh, &hj] {
+            ir::verify(g).unwrap();
+            let back = ir::parse(&g.to_string()).expect("prints and parses back");
+            assert_eq!(&back, g);
+        }
+    }
+}
+
+#[test]
+fn parameters_and_results_are_laid_out_as_documented() {
+    let b = Builder::new("f");
+    let x = b.param("x", &[3]);
+    let taken = b.param("t_x", &[3]);
+    let d = b.data("d", &[2]);
+    let m = b.param_with("m", Type::bool(&[3]), Role::Data, None);
+    let y = b.select(m, x * taken, x);
+    let f = b.finish(&[y.sum(), d * 2.0, m]).unwrap();
+    let j = ad::jvp(&f, None).unwrap();
+    let names: Vec<&str> = j.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["x", "t_x", "d", "m", "t_x_1", "t_t_x"]);
+    assert!(j.params[4..].iter().all(|p| p.role == Role::Data));
+    let types: Vec<String> = j.result_types().iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        types,
+        ["f64[]", "f64[2]", "bool[3]", "f64[]", "f64[2]", "f64[3]"]
+    );
+    // Only `x`: its tangent alone; d's and m's results have zero tangents.
+    let j = ad::jvp(&f, Some(&["x"])).unwrap();
+    assert_eq!(j.params.len(), 5);
+    let out = run(
+        &j,
+        &[
+            vec![1.0, 2.0, 3.0],
+            vec![1.0; 3],
+            vec![1.0, 1.0],
+            vec![1.0, 0.0, 1.0],
+            vec![1.0, 1.0, 1.0],
+        ],
+    );
+    assert_eq!(out[3], [3.0]);
+    assert_eq!(out[4], [0.0, 0.0]);
+    assert_eq!(out[5], [0.0; 3]);
+}
+
+#[test]
+fn bad_requests_are_clear_errors() {
+    let b = Builder::new("f");
+    let x = b.param("x", &[3]);
+    let m = b.param_with("m", Type::bool(&[3]), Role::Data, None);
+    let f = b.finish(&[b.select(m, x, x * 2.0)]).unwrap();
+    let e = ad::jvp(&f, Some(&["nope"])).unwrap_err().to_string();
+    assert!(e.contains("@f has no input 'nope'"), "{e}");
+    let e = ad::jvp(&f, Some(&["m"])).unwrap_err().to_string();
+    assert!(e.contains("'m' has type bool[3]"), "{e}");
+    let b = Builder::new("constant");
+    let c = b.finish(&[b.scalar(1.0)]).unwrap();
+    let e = ad::jvp(&c, None).unwrap_err().to_string();
+    assert_eq!(e, "@constant has no f64 input to differentiate");
+    let bad = Builder::new("bad");
+    let p = bad.param("p", &[2]);
+    let q = bad.param("q", &[3]);
+    let invalid = bad.finish_unverified(&[p.value(), q.value(), ir::Value(99)]);
+    let e = ad::jvp(&invalid, None).unwrap_err();
+    assert!(matches!(e, ad::AdError::Invalid(_)), "{e}");
+}
+
+#[test]
+fn a_scan_has_no_local_rule_and_says_so() {
+    // ops::jvp names the op it has no rule for; ad::jvp handles scans itself.
+    let f = example_outputs(Opcode::Scan);
+    let b = Builder::new("probe");
+    let mut vars: Vec<_> = f
+        .params
+        .iter()
+        .map(|p| b.param_with(&p.name, p.ty, p.role, None))
+        .collect();
+    let mut scan = None;
+    for inst in &f.insts {
+        let args: Vec<_> = inst.args.iter().map(|a| vars[a.index()]).collect();
+        let values: Vec<_> = args.iter().map(|v| v.value()).collect();
+        let y = b.op(inst.op.clone(), &values);
+        if inst.op.opcode() == Opcode::Scan {
+            scan = Some((inst.op.clone(), args, y));
+        }
+        vars.push(y);
+    }
+    let (op, args, y) = scan.expect("the example has a scan");
+    let ts: Vec<_> = args.iter().map(|&v| Some(v)).collect();
+    let e = adjit::ops::jvp(&op, &args, y, &ts).unwrap_err();
+    assert_eq!(e.to_string(), "scan has no JVP rule here");
+}
+
+/// `<u, J t>` from the jvp against `<J^T u, t>` from the vjp, where both are finite.
+fn dot_product_holds(f: &Func, seed: u64) -> Result<(), String> {
+    let inputs = defaults(f, seed);
+    let j = ad::jvp(f, None).map_err(|e| e.to_string())?;
+    ir::verify(&j).map_err(|e| e.to_string())?;
+    let wrt = ad::resolve_wrt(f, None).map_err(|e| e.to_string())?;
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let t = draw(f, &wrt, &mut rng);
+    let u = draw_results(f, &mut rng);
+    let n = f.results.len();
+    let out = eval(&j, &cat(&inputs, &t)).map_err(|e| e.to_string())?;
+    let y = eval(f, &inputs).map_err(|e| e.to_string())?;
+    let same = out[..n].iter().zip(&y).all(|(a, b)| {
+        a.iter()
+            .zip(b)
+            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
+    });
+    if !same {
+        return Err("the jvp's outputs are not f's".into());
+    }
+    let v = ad::vjp(f, None).map_err(|e| e.to_string())?;
+    let back = eval(&v, &cat(&inputs, &u)).map_err(|e| e.to_string())?;
+    let (a, b) = (dot(&u, &out[n..]), dot(&back[n..], &t));
+    // Terms of both sums, for the scale of rounding.
+    let scale: f64 = u
+        .iter()
+        .flatten()
+        .zip(out[n..].iter().flatten())
+        .map(|(p, q)| (p * q).abs())
+        .sum();
+    if a.is_finite() && b.is_finite() && (a - b).abs() > 1e-10 * scale.max(a.abs()) {
+        return Err(format!("<u, J t> = {a}, <J^T u, t> = {b}"));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn jvp_of_random_graphs_verifies_runs_and_transposes_to_vjp(
+        seed in any::<u64>(), ops in 1usize..20
+    ) {
+        let f = random_func(seed, ops);
+        if let Err(e) = dot_product_holds(&f, seed) {
+            prop_assert!(false, "{e}\n{f}");
+        }
+    }
+}
