@@ -9,7 +9,7 @@ mod common;
 use adjit::ad;
 use adjit::inputs::{defaults, Rng};
 use adjit::interp::eval;
-use adjit::ir::{self, Builder, Func, Opcode, Role, Type};
+use adjit::ir::{self, Builder, Checkpoint, Func, Op, Opcode, Role, ScanOptions, Type, Var};
 use common::examples::{example, example_outputs};
 use common::random_graph::random_func;
 use proptest::prelude::*;
@@ -351,6 +351,203 @@ fn a_scan_has_no_local_rule_and_says_so() {
     let ts: Vec<_> = args.iter().map(|&v| Some(v)).collect();
     let e = adjit::ops::jvp(&op, &args, y, &ts).unwrap_err();
     assert_eq!(e.to_string(), "scan has no JVP rule here");
+}
+
+const POLICIES: [Checkpoint; 6] = [
+    Checkpoint::Auto,
+    Checkpoint::All,
+    Checkpoint::Carry,
+    Checkpoint::Binomial(1),
+    Checkpoint::Binomial(2),
+    Checkpoint::Binomial(50),
+];
+
+/// One step with two carries of different shapes and two per-step outputs (as in
+/// `scan_ad.rs`): h' = tanh(W h + x + s), s' = 0.9 s + sum(h') / 10, ys = (h'^2, s').
+fn step<'c>(
+    _: &'c Builder,
+    c: &[Var<'c>],
+    h: &[Var<'c>],
+    x: &[Var<'c>],
+) -> (Vec<Var<'c>>, Vec<Var<'c>>) {
+    let pre = c[0].matmul(h[0].reshape(&[3, 1])).reshape(&[3]) + x[0] + h[1];
+    let h2 = pre.tanh();
+    let s2 = h[1] * 0.9 + h2.sum() / 10.0;
+    (vec![h2, s2], vec![h2 * h2, s2])
+}
+
+const N: usize = 6;
+
+/// `step` over `N` steps, as a scan (`policy`) or unrolled (`None`); results: the final
+/// carries and the stacked outputs. `w` is data unless `w_too`, so a const has no tangent.
+fn recurrent(policy: Option<Checkpoint>, reverse: bool, w_too: bool) -> Func {
+    let b = Builder::new("recurrent");
+    let w = if w_too {
+        b.param("w", &[3, 3])
+    } else {
+        b.data("w", &[3, 3])
+    };
+    let (h0, s0, xs) = (
+        b.param("h0", &[3]),
+        b.param("s0", &[]),
+        b.param("xs", &[N, 3]),
+    );
+    let results = match policy {
+        Some(p) => {
+            let opts = ScanOptions::new("step", N).reverse(reverse).checkpoint(p);
+            let out = b.scan(opts, &[w], &[h0, s0], &[xs], step);
+            vec![out.carries[0], out.carries[1], out.ys[0], out.ys[1]]
+        }
+        None => {
+            let (mut h, mut s) = (h0, s0);
+            let (mut ys0, mut ys1) = (vec![None; N], vec![None; N]);
+            let order: Vec<usize> = if reverse {
+                (0..N).rev().collect()
+            } else {
+                (0..N).collect()
+            };
+            for i in order {
+                let x = xs.slice(&[i, 0], &[i + 1, 3]).reshape(&[3]);
+                let (hs, ys) = step(&b, &[w], &[h, s], &[x]);
+                (h, s) = (hs[0], hs[1]);
+                ys0[i] = Some(ys[0].reshape(&[1, 3]));
+                ys1[i] = Some(ys[1].reshape(&[1]));
+            }
+            let ys0: Vec<Var<'_>> = ys0.into_iter().flatten().collect();
+            let ys1: Vec<Var<'_>> = ys1.into_iter().flatten().collect();
+            vec![h, s, b.concat(&ys0, 0), b.concat(&ys1, 0)]
+        }
+    };
+    b.finish(&results).unwrap()
+}
+
+fn assert_all_close(a: &[Vec<f64>], b: &[Vec<f64>], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: result counts");
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        let d = common::max_rel_diff(x, y);
+        assert!(
+            d <= tol,
+            "{what}: result {k} differs by {d:e}\n{x:?}\n{y:?}"
+        );
+    }
+}
+
+fn scans_of(f: &Func) -> Vec<&Op> {
+    f.insts
+        .iter()
+        .map(|i| &i.op)
+        .filter(|op| matches!(op, Op::Scan { .. }))
+        .collect()
+}
+
+#[test]
+fn jvp_through_scan_equals_unrolled_under_every_policy() {
+    for (reverse, w_too) in [(false, true), (true, true), (false, false)] {
+        let reference = ad::jvp(&recurrent(None, reverse, w_too), None).unwrap();
+        let inputs = defaults(&reference, 5);
+        let want = run(&reference, &inputs);
+        for policy in POLICIES {
+            let f = recurrent(Some(policy), reverse, w_too);
+            let j = ad::jvp(&f, None).unwrap();
+            let what = format!("jvp, {policy}, reverse {reverse}, w {w_too}");
+            assert_all_close(&run(&j, &inputs), &want, 1e-13, &what);
+            // One scan, carrying the tangents, under the same attributes.
+            let scans = scans_of(&j);
+            assert_eq!(scans.len(), 1, "{what}:\n{j}");
+            let Op::Scan {
+                reverse: r,
+                checkpoint: c,
+                carries,
+                ..
+            } = scans[0]
+            else {
+                unreachable!()
+            };
+            assert_eq!((*r, *c, *carries), (reverse, policy, 4), "{what}");
+            // Forward over reverse through the scan, against reverse over reverse unrolled.
+            let loss = scalar_of(&f);
+            let e = hvp_errors(&loss, &defaults(&loss, 3), 8);
+            assert!(e <= 1e-13, "{what}: forward over reverse {e:.2e}");
+        }
+    }
+}
+
+/// `f` with its results summed into one scalar, weighted so every element counts.
+fn scalar_of(f: &Func) -> Func {
+    let b = Builder::new(format!("{}_loss", f.name));
+    let params: Vec<_> = f
+        .params
+        .iter()
+        .map(|p| b.param_with(&p.name, p.ty, p.role, p.init))
+        .collect();
+    let mut map: Vec<ir::Value> = params.iter().map(|p| p.value()).collect();
+    for inst in &f.insts {
+        let args: Vec<ir::Value> = inst.args.iter().map(|a| map[a.index()]).collect();
+        map.push(b.op(inst.op.clone(), &args).value());
+    }
+    let total = f
+        .results
+        .iter()
+        .map(|r| common::examples::loss(&b, b.var(map[r.index()])))
+        .reduce(|a, c| a + c)
+        .unwrap();
+    b.finish(&[total]).unwrap()
+}
+
+#[test]
+fn replay_and_nested_scans_against_differences_and_vjp() {
+    let fs = [
+        common::scans::replay_scan(5, 2, Checkpoint::Binomial(2)),
+        common::scans::replay_scan(4, 3, Checkpoint::All),
+        common::scans::nested_scan(3, 4),
+    ];
+    for (i, f) in fs.iter().enumerate() {
+        let inputs = defaults(f, 4);
+        let (fd, dp) = first_order(f, &inputs, 40 + i as u64);
+        assert!(
+            fd <= 1e-7 && dp <= 1e-12,
+            "@{} {i}: {fd:.2e}, {dp:.2e}",
+            f.name
+        );
+        let (fd, sym, dp) = second_order(f, &inputs, 50 + i as u64);
+        assert!(
+            fd <= 1e-6 && sym <= 1e-12 && dp <= 1e-12,
+            "@{} {i}: {fd:.2e} {sym:.2e} {dp:.2e}",
+            f.name
+        );
+        let loss = scalar_of(f);
+        let e = hvp_errors(&loss, &defaults(&loss, 4), 60 + i as u64);
+        assert!(e <= 1e-13, "@{} {i}: forward over reverse {e:.2e}", f.name);
+    }
+}
+
+#[test]
+fn compiled_jvp_agrees_with_the_interpreter_bit_for_bit() {
+    // Functions without scans (the JIT of this branch does not compile scans yet).
+    let mut fs: Vec<Func> = Opcode::ALL
+        .iter()
+        .filter(|&&op| op != Opcode::Scan)
+        .map(|&op| example_outputs(op))
+        .collect();
+    for m in adjit::models::ALL {
+        let f = ir::parse(m.text).unwrap();
+        if scans_of(&f).is_empty() {
+            fs.push(ad::grad(&f, None).unwrap());
+        }
+    }
+    for f in &fs {
+        let j = ad::jvp(f, None).unwrap();
+        let inputs = defaults(&j, 6);
+        let compiled = adjit::jit::compile(&j).unwrap_or_else(|e| panic!("@{}: {e}", j.name));
+        let got = adjit::call::Executor::eval(&compiled, &inputs).unwrap();
+        let want = run(&j, &inputs);
+        let same = got
+            .iter()
+            .flatten()
+            .zip(want.iter().flatten())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "@{}", j.name);
+    }
 }
 
 /// `<u, J t>` from the jvp against `<J^T u, t>` from the vjp, where both are finite.
