@@ -472,6 +472,42 @@ fn jvp_through_scan_equals_unrolled_under_every_policy() {
     }
 }
 
+#[test]
+fn only_what_depends_on_the_inputs_carries_tangents_in_a_scan() {
+    // Carry `a` and the ys `a * x` depend on x; carry `q` and the ys `q` only on data.
+    let b = Builder::new("partly");
+    let (xs, c, q0) = (b.param("xs", &[5]), b.data("c", &[]), b.data("q0", &[]));
+    let a0 = b.scalar(0.0);
+    let opts = ScanOptions::new("step", 5);
+    let out = b.scan(opts, &[c], &[a0, q0], &[xs], |_, c, h, x| {
+        (vec![h[0] + x[0], h[1] * c[0]], vec![h[0] * x[0], h[1]])
+    });
+    let f = b
+        .finish(&[out.carries[0], out.carries[1], out.ys[0], out.ys[1]])
+        .unwrap();
+    let j = ad::jvp(&f, None).unwrap();
+    let scans = scans_of(&j);
+    assert_eq!(scans.len(), 1, "{j}");
+    let Op::Scan {
+        body,
+        consts,
+        carries,
+        ..
+    } = scans[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((*consts, *carries), (1, 3), "a, q and a's tangent:\n{j}");
+    let results = body.func().results.len();
+    assert_eq!(results, 6, "a, q, a's tangent; the ys and a * x's tangent");
+    let inputs = defaults(&j, 2);
+    let out = run(&j, &inputs);
+    assert_eq!(out[5], [0.0], "q's tangent");
+    assert_eq!(out[7], [0.0; 5], "the tangent of q's ys");
+    let (fd, dp) = first_order(&f, &defaults(&f, 2), 77);
+    assert!(fd <= 1e-7 && dp <= 1e-12, "{fd:.2e} {dp:.2e}");
+}
+
 /// `f` with its results summed into one scalar, weighted so every element counts.
 fn scalar_of(f: &Func) -> Func {
     let b = Builder::new(format!("{}_loss", f.name));
@@ -550,6 +586,21 @@ fn compiled_jvp_agrees_with_the_interpreter_bit_for_bit() {
     }
 }
 
+/// The largest finite magnitude among the f64 values `f` computes on `inputs` (at least 1).
+fn largest_value(f: &Func, inputs: &[Vec<f64>]) -> f64 {
+    let mut all = f.clone();
+    all.results = (0..f.insts.len())
+        .filter(|&k| f.insts[k].ty.dtype == ir::DType::F64)
+        .map(|k| f.inst_value(k))
+        .collect();
+    eval(&all, inputs).map_or(1.0, |outs| {
+        outs.iter()
+            .flatten()
+            .filter(|x| x.is_finite())
+            .fold(1.0f64, |m, x| m.max(x.abs()))
+    })
+}
+
 /// `<u, J t>` from the jvp against `<J^T u, t>` from the vjp, where both are finite.
 fn dot_product_holds(f: &Func, seed: u64) -> Result<(), String> {
     let inputs = defaults(f, seed);
@@ -573,14 +624,13 @@ fn dot_product_holds(f: &Func, seed: u64) -> Result<(), String> {
     let v = ad::vjp(f, None).map_err(|e| e.to_string())?;
     let back = eval(&v, &cat(&inputs, &u)).map_err(|e| e.to_string())?;
     let (a, b) = (dot(&u, &out[n..]), dot(&back[n..], &t));
-    // Terms of both sums, for the scale of rounding.
-    let scale: f64 = u
-        .iter()
-        .flatten()
-        .zip(out[n..].iter().flatten())
-        .map(|(p, q)| (p * q).abs())
-        .sum();
-    if a.is_finite() && b.is_finite() && (a - b).abs() > 1e-10 * scale.max(a.abs()) {
+    // Rounding: relative to the products, plus an absolute part for cancellation, scaled by
+    // |u| |t| and the largest value either function computes on the way (where cancellation
+    // happens: reverse mode may add and subtract a large term).
+    let norm = |v: &[Vec<f64>]| v.iter().flatten().map(|x| x * x).sum::<f64>().sqrt();
+    let largest = largest_value(&j, &cat(&inputs, &t)).max(largest_value(&v, &cat(&inputs, &u)));
+    let tol = 1e-10 * a.abs().max(b.abs()) + 1e-13 * norm(&u) * norm(&t) * largest;
+    if a.is_finite() && b.is_finite() && (a - b).abs() > tol {
         return Err(format!("<u, J t> = {a}, <J^T u, t> = {b}"));
     }
     Ok(())

@@ -54,15 +54,17 @@ fn or_zero<'b>(b: &'b Builder, t: Option<Var<'b>>, ty: Type) -> Var<'b> {
     t.unwrap_or_else(|| b.splat(0.0, &ty.shape.to_vec()))
 }
 
+/// The results of a function emitted with tangents, and their tangents.
+type WithTangents<'b> = (Vec<Var<'b>>, Vec<Option<Var<'b>>>);
+
 /// Emits `f` into `b` on `params`, with the tangents of its values beside them, starting from
 /// the parameters' `tangents`. Returns the results of `f` and their tangents.
-#[allow(clippy::type_complexity)]
 fn emit<'b>(
     b: &'b Builder,
     f: &Func,
     params: &[Var<'b>],
     tangents: &[Option<Var<'b>>],
-) -> Result<(Vec<Var<'b>>, Vec<Option<Var<'b>>>), AdError> {
+) -> Result<WithTangents<'b>, AdError> {
     let wrt: Vec<usize> = (0..tangents.len())
         .filter(|&i| tangents[i].is_some())
         .collect();
@@ -104,9 +106,9 @@ fn emit<'b>(
 
 /// The JVP of a scan with some operand tangents: a scan of the body's JVP over
 /// `(consts, const tangents)`, `(carries, carry tangents)` and `(xs, x tangents)`, returning
-/// `(ys, y tangents)`, under the same direction and policy. Every carry gets a tangent (zeros
-/// where it has none), since the body may give it one. Returns the scan's packed result and
-/// its tangent, each assembled from the new scan's parts.
+/// `(ys, y tangents)`, under the same direction and policy. Only active operands and results
+/// have tangents in the loop (`scan_activity`); the others' are zeros outside it. Returns the
+/// scan's packed result and its tangent, each assembled from the new scan's parts.
 fn scan_jvp<'b>(
     b: &'b Builder,
     op: &Op,
@@ -123,58 +125,89 @@ fn scan_jvp<'b>(
         checkpoint,
     } = op
     else {
-        return Err(internal(
-            op.name(),
-            "a replay scan reached forward mode".into(),
-        ));
+        let why = "a replay scan reached forward mode";
+        return Err(internal(op.name(), why.into()));
     };
     let bf = body.func();
     let s = ScanShape::new(bf, None, *consts, *carries, *length, args.len())
         .map_err(|e| internal(&bf.name, e))?;
-    let is_carry = |i: usize| i >= s.carry_start() && i < s.xs_start();
-    let on: Vec<bool> = (0..args.len())
-        .map(|i| is_carry(i) || ts[i].is_some())
-        .collect();
+    let given: Vec<bool> = ts.iter().map(Option::is_some).collect();
+    let (on, out_on) = scan_activity(bf, &s, &given);
+    if !out_on.iter().any(|&a| a) {
+        return Ok((b.op(op.clone(), &values(args)), None));
+    }
     let groups = [
         0..s.carry_start(),
         s.carry_start()..s.xs_start(),
         s.xs_start()..args.len(),
     ];
-    let new_body = body_jvp(bf, &s, &on, &groups)?;
+    let new_body = body_jvp(bf, &s, &on, &out_on, &groups)?;
     let mut operands: Vec<Var<'b>> = Vec::new();
-    let mut counts = [0usize; 2];
-    for (g, range) in groups.iter().enumerate() {
+    for range in &groups {
         operands.extend(range.clone().map(|i| args[i]));
         let tangents = range.clone().filter(|&i| on[i]);
-        let before = operands.len();
         operands.extend(tangents.map(|i| or_zero(b, ts[i], args[i].ty())));
-        if g < 2 {
-            counts[g] = operands.len() - before + range.len();
-        }
     }
+    let count = |r: &std::ops::Range<usize>| r.len() + r.clone().filter(|&i| on[i]).count();
     let opts = ScanOptions::new(&bf.name, s.length)
         .reverse(*reverse)
         .checkpoint(*checkpoint);
     let out = b
-        .try_scan_func(Body::new(new_body), counts[0], counts[1], &operands, &opts)
+        .try_scan_func(
+            Body::new(new_body),
+            count(&groups[0]),
+            count(&groups[1]),
+            &operands,
+            &opts,
+        )
         .map_err(|e| internal(&bf.name, e.message))?;
-    let flat = |v: &Var<'b>| v.reshape(&[v.ty().numel()]);
+    let flat = |v: Var<'b>| v.reshape(&[v.ty().numel()]);
     let (nc, ny) = (s.carries, s.ys);
     let primal: Vec<Var<'b>> = out.carries[..nc]
         .iter()
         .chain(&out.ys[..ny])
-        .map(flat)
+        .map(|&v| flat(v))
         .collect();
-    let tangent: Vec<Var<'b>> = out.carries[nc..]
-        .iter()
-        .chain(&out.ys[ny..])
-        .map(flat)
-        .collect();
-    if primal.is_empty() {
-        // Nothing comes out of the scan: its value is empty, and so is its tangent.
-        return Ok((b.op(op.clone(), &values(args)), None));
+    // Tangent parts in the packed order: the loop's where active, zeros elsewhere.
+    let mut carried = out.carries[nc..].iter().chain(&out.ys[ny..]);
+    let mut tangent = Vec::with_capacity(primal.len());
+    for (j, p) in primal.iter().enumerate() {
+        let t = if out_on[j] {
+            carried.next().copied()
+        } else {
+            None
+        };
+        tangent.push(t.map_or_else(|| b.splat(0.0, &p.shape()), flat));
     }
     Ok((b.concat(&primal, 0), Some(b.concat(&tangent, 0))))
+}
+
+/// Which body parameters get tangents (`given` operands, and the carries the body gives one
+/// to: a fixpoint over the steps) and which body results have them (a carry's result exactly
+/// when its parameter does). Dependence is by data
+/// flow, so a result may be active with a symbolically zero tangent; it then gets zeros.
+fn scan_activity(bf: &Func, s: &ScanShape, given: &[bool]) -> (Vec<bool>, Vec<bool>) {
+    let np = bf.params.len();
+    let mut on = given.to_vec();
+    loop {
+        let mut dep: Vec<bool> = on.clone();
+        dep.resize(bf.num_values(), false);
+        for (k, inst) in bf.insts.iter().enumerate() {
+            dep[np + k] = inst.ty.dtype == DType::F64 && inst.args.iter().any(|a| dep[a.index()]);
+        }
+        let mut out: Vec<bool> = bf.results.iter().map(|r| dep[r.index()]).collect();
+        let mut changed = false;
+        for (j, o) in out.iter_mut().take(s.carries).enumerate() {
+            let c = s.carry_start() + j;
+            changed |= *o && !on[c];
+            on[c] |= *o;
+            // A carry's tangent goes in and out of the loop alike.
+            *o = on[c];
+        }
+        if !changed {
+            return (on, out);
+        }
+    }
 }
 
 fn values(args: &[Var<'_>]) -> Vec<Value> {
@@ -182,11 +215,13 @@ fn values(args: &[Var<'_>]) -> Vec<Value> {
 }
 
 /// The body of a scan's JVP: parameters, group by group (consts, carries, xs), the body's
-/// then the tangents of those `on`; results `(carries, carry tangents, ys, y tangents)`.
+/// then the tangents of those `on`; results: the carries, the tangents of the active ones
+/// (`out_on`), the ys, the tangents of the active ones.
 fn body_jvp(
     bf: &Func,
     s: &ScanShape,
     on: &[bool],
+    out_on: &[bool],
     groups: &[std::ops::Range<usize>; 3],
 ) -> Result<Func, AdError> {
     let jb = simplifying_builder(format!("{}.jvp", bf.name), 3 * bf.insts.len());
@@ -207,11 +242,12 @@ fn body_jvp(
     let params: Vec<Var<'_>> = params.into_iter().flatten().collect();
     let (outs, touts) = emit(&jb, bf, &params, &tangents)?;
     let nc = s.carries;
-    let t = |j: usize| or_zero(&jb, touts[j], outs[j].ty());
+    let t = |j: &usize| or_zero(&jb, touts[*j], outs[*j].ty());
+    let active = |r: std::ops::Range<usize>| r.filter(|&j| out_on[j]).collect::<Vec<_>>();
     let mut results: Vec<Var<'_>> = outs[..nc].to_vec();
-    results.extend((0..nc).map(t));
+    results.extend(active(0..nc).iter().map(t));
     results.extend_from_slice(&outs[nc..]);
-    results.extend((nc..outs.len()).map(t));
+    results.extend(active(nc..outs.len()).iter().map(t));
     finish(jb.finish_unverified(&values(&results)))
 }
 
