@@ -177,8 +177,9 @@ fn every_op_second_order() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Forward-over-reverse (`jvp` of `grad`) and reverse-of-forward (`vjp` of `jvp`, seeded on
-/// the tangent) Hessian-vector products against `ad::hvp`; returns the larger norm-wise error.
+/// Forward-over-reverse (`jvp` of `grad`) and reverse-over-forward (`vjp` of `jvp` seeded on
+/// the tangent, and `grad` of the jvp's tangent) Hessian-vector products against `ad::hvp`;
+/// returns the largest norm-wise error.
 fn hvp_errors(f: &Func, inputs: &[Vec<f64>], seed: u64) -> f64 {
     let wrt = ad::resolve_wrt(f, None).unwrap();
     let k = wrt.len();
@@ -206,6 +207,15 @@ fn hvp_errors(f: &Func, inputs: &[Vec<f64>], seed: u64) -> f64 {
     let got = run(&rev_fwd, &cat(&hin, &[vec![0.0], vec![1.0]]));
     for j in 0..k {
         worst = worst.max(normwise(&got[2 + j], &want[1 + k + j]));
+    }
+    // grad of jvp: the jvp function returning its tangent alone is the scalar <grad f, v>.
+    let mut tangent_only = jf.clone();
+    tangent_only.results = vec![jf.results[1]];
+    let grad_fwd = ad::grad(&tangent_only, Some(&wrt_names(f, &wrt)))
+        .unwrap_or_else(|e| panic!("@{}: grad of jvp: {e}", f.name));
+    let got = run(&grad_fwd, &hin);
+    for j in 0..k {
+        worst = worst.max(normwise(&got[1 + j], &want[1 + k + j]));
     }
     worst
 }
