@@ -251,6 +251,33 @@ fn forward_over_reverse_matches_hvp_on_every_model() {
 }
 
 #[test]
+fn transformed_sizes_stay_bounded() {
+    let mut table = Vec::new();
+    for m in adjit::models::ALL {
+        let f = ir::parse(m.text).unwrap();
+        let count = |g: &Func| g.insts.len();
+        let (nf, nj) = (count(&f), count(&ad::jvp(&f, None).unwrap()));
+        let g = ad::grad(&f, None).unwrap();
+        let (nfr, nrr) = (
+            count(&ad::jvp(&g, None).unwrap()),
+            count(&ad::hvp(&f, None).unwrap()),
+        );
+        table.push(format!(
+            "{:14} f {nf:6}  jvp {nj:6} ({:.2}x)  jvp of grad {nfr:6}  hvp {nrr:6}",
+            m.name,
+            nj as f64 / nf as f64
+        ));
+        assert!(
+            nj <= 3 * nf,
+            "{}: jvp has {nj} instructions for {nf}",
+            m.name
+        );
+        assert!(nfr <= 10 * nf, "{}: jvp of grad has {nfr} for {nf}", m.name);
+    }
+    println!("{}", table.join("\n"));
+}
+
+#[test]
 fn every_model_against_differences_and_vjp() {
     for m in adjit::models::ALL {
         let f = ir::parse(m.text).unwrap();
