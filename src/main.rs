@@ -55,6 +55,10 @@ enum Command {
     /// its inputs, given one cotangent per result (by default all ones, which gives the
     /// gradient of the sum of every result's elements).
     Vjp(VjpArgs),
+    /// Evaluate a function with any results and a Jacobian-vector product (forward mode): the
+    /// tangent of each result, given one tangent per differentiated input (by default all
+    /// ones; name the inputs to move with --wrt).
+    Jvp(JvpArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
     /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
@@ -191,6 +195,29 @@ struct VjpArgs {
 }
 
 #[derive(Args)]
+struct JvpArgs {
+    /// The .ir file (any results).
+    file: PathBuf,
+    #[command(flatten)]
+    wrt: WrtArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// The tangent of one differentiated input: NAME=v1,v2,... or NAME=PATH.json; inputs given
+    /// no tangent take all ones [default: all ones]. Repeatable.
+    #[arg(long = "t", value_name = "NAME=VALUES")]
+    t: Vec<String>,
+    /// A JSON object of tangents keyed by input name.
+    #[arg(long = "ts", value_name = "PATH.json")]
+    ts: Vec<String>,
+    /// Print {"outputs": [...], "tangents": [...]}: one entry per result each (a bool result's
+    /// tangent is zeros).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 #[group(multiple = false)]
 struct TransformFlags {
     /// Show the gradient function (simplified).
@@ -199,6 +226,9 @@ struct TransformFlags {
     /// Show the Hessian-vector-product function (simplified).
     #[arg(long)]
     hvp: bool,
+    /// Show the Jacobian-vector-product function (forward mode, simplified).
+    #[arg(long)]
+    jvp: bool,
 }
 
 #[derive(Args)]
@@ -554,6 +584,48 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
     Ok(())
 }
 
+fn jvp(args: &JvpArgs) -> CliResult<()> {
+    let f = load(&args.file)?;
+    let slots = wrt_slots(&f, &args.wrt, &args.file)?;
+    let j = ad::jvp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let mut inputs = gather_inputs(&f, &args.inputs)?;
+    // The tangents are the jvp function's last parameters, one per differentiated input.
+    let t_slots = Slots {
+        kind: "tangent",
+        func: &f.name,
+        slots: slots.clone(),
+        objects_flag: Some("--ts"),
+    };
+    let mut ts: Vec<Vec<f64>> = slots.iter().map(|(_, t)| vec![1.0; t.numel()]).collect();
+    apply_values(&t_slots, &mut ts, &args.ts, &args.t)?;
+    inputs.extend(ts);
+    let outs = execute(&j, &inputs, args.engine.interp)?;
+    let types = f.result_types();
+    let (results, tangents) = outs.split_at(types.len());
+    let tangent_type = |t: &Type| t.with_dtype(adjit::ir::DType::F64);
+    if args.json {
+        let list = |vs: &[Vec<f64>], tangent: bool| -> Vec<Json> {
+            vs.iter()
+                .zip(&types)
+                .map(|(o, t)| to_json(o, if tangent { tangent_type(t) } else { *t }))
+                .collect()
+        };
+        outln!(
+            "{}",
+            json!({ "outputs": list(results, false), "tangents": list(tangents, true) })
+        )?;
+    } else {
+        for (i, (o, t)) in results.iter().zip(&types).enumerate() {
+            outln!("{i}: {t} = {}", to_text(o, *t))?;
+        }
+        for (i, (o, t)) in tangents.iter().zip(&types).enumerate() {
+            let t = tangent_type(t);
+            outln!("tangent {i}: {t} = {}", to_text(o, t))?;
+        }
+    }
+    Ok(())
+}
+
 /// Compiled code against the interpreter on `f`, its gradient and its hvp: how many values
 /// differ in their bits (NaN payloads aside), and the largest relative difference.
 fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(usize, f64)> {
@@ -657,6 +729,8 @@ fn show(args: &ShowArgs) -> CliResult<()> {
         ad::grad(&f, wrt.as_deref()).map_err(|e| ad_error(&args.file, e))?
     } else if args.transform.hvp {
         ad::hvp(&f, wrt.as_deref()).map_err(|e| ad_error(&args.file, e))?
+    } else if args.transform.jvp {
+        ad::jvp(&f, wrt.as_deref()).map_err(|e| ad_error(&args.file, e))?
     } else {
         f
     };
@@ -693,6 +767,7 @@ fn main() -> ExitCode {
         Command::Grad(a) => grad(a),
         Command::Hvp(a) => hvp(a),
         Command::Vjp(a) => vjp(a),
+        Command::Jvp(a) => jvp(a),
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
         Command::Bench(a) => bench_command(a),

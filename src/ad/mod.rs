@@ -1,4 +1,5 @@
 //! Reverse mode as an IR transform: `vjp`, `grad` and `hvp` take a function and return a new one.
+//! Forward mode (`jvp`) is in `jvp.rs` and shares the entry checks, names and `finish`.
 //!
 //! The result holds the forward instructions first, then the adjoint sweep, which reads the
 //! forward values (nothing is recomputed). The sweep is the seed's backward pass: walk the tape
@@ -13,7 +14,10 @@
 //! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::simplify`) and
 //! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
+mod jvp;
 mod scan;
+
+pub use jvp::{jvp, tangent_name};
 
 use crate::ir::{
     verify, Builder, DType, Dims, Func, Names, Op, Role, Type, Value, Var, VerifyError,
@@ -44,6 +48,11 @@ pub enum AdError {
     NotScalar {
         func: String,
         results: Vec<Type>,
+    },
+    /// An op of `func` has no JVP rule (a bug in adjit: every op has one).
+    NoJvpRule {
+        func: String,
+        op: String,
     },
     /// The function given fails verification (for example one from
     /// `Builder::finish_unverified`); nothing was differentiated.
@@ -84,6 +93,9 @@ impl fmt::Display for AdError {
                     "grad and hvp need one scalar f64 result, but @{func} returns ({}); use vjp for others",
                     types.join(", ")
                 )
+            }
+            AdError::NoJvpRule { func, op } => {
+                write!(f, "@{func}: op {op} has no JVP rule")
             }
             AdError::Invalid(e) => write!(f, "cannot differentiate an invalid function: {e}"),
             AdError::Internal(e) => write!(

@@ -232,6 +232,35 @@ pub fn select_vjp<'b>(c: Var<'b>, g: Var<'b>, need_a: bool, need_b: bool) -> [Op
     ]
 }
 
+/// The JVP of `y = a op b` along tangents `ta`, `tb` (`None`: zero). The Jacobian of each
+/// operand is diagonal, so its term is that operand's VJP rule applied to its tangent: the
+/// conventions (ties of `max`/`min`, `pow` at `a = 0` or `b = 0`) are the VJP's exactly.
+pub fn jvp<'b>(
+    op: Binary,
+    a: Var<'b>,
+    b: Var<'b>,
+    y: Var<'b>,
+    ta: Option<Var<'b>>,
+    tb: Option<Var<'b>>,
+) -> Option<Var<'b>> {
+    let da = ta.and_then(|t| vjp(op, a, b, y, t, true, false)[0]);
+    let db = tb.and_then(|t| vjp(op, a, b, y, t, false, true)[1]);
+    match (da, db) {
+        (Some(da), Some(db)) => Some(da + db),
+        (d, None) | (None, d) => d,
+    }
+}
+
+/// The JVP of `select c, a, b`: the branches' tangents, selected by the mask (which has none).
+pub fn select_jvp<'b>(c: Var<'b>, ta: Option<Var<'b>>, tb: Option<Var<'b>>) -> Option<Var<'b>> {
+    let s = c.builder();
+    let zero = || s.splat(0.0, &c.shape());
+    match (ta, tb) {
+        (None, None) => None,
+        (ta, tb) => Some(s.select(c, ta.unwrap_or_else(zero), tb.unwrap_or_else(zero))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,23 @@ pub fn vjp<'b>(
     [da, db]
 }
 
+/// The JVP of `matmul`: it is bilinear, so `ta @ b + a @ tb` with the same transposes.
+pub fn jvp<'b>(
+    a: Var<'b>,
+    b: Var<'b>,
+    ta: bool,
+    tb: bool,
+    da: Option<Var<'b>>,
+    db: Option<Var<'b>>,
+) -> Option<Var<'b>> {
+    let left = da.map(|da| da.matmul_t(b, ta, tb));
+    let right = db.map(|db| a.matmul_t(db, ta, tb));
+    match (left, right) {
+        (Some(l), Some(r)) => Some(l + r),
+        (d, None) | (None, d) => d,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! `reshape` is its own pair and `concat` pairs with one `slice` per operand.
 
 use super::{check_axes, refuse, remove_axes, Cotangent, ShapeError};
-use crate::ir::{Builder, Dims, Op, Type, Var, MAX_ELEMENTS, MAX_RANK};
+use crate::ir::{Builder, Dims, Op, Type, Value, Var, MAX_ELEMENTS, MAX_RANK};
 
 pub(crate) fn broadcast_shape(
     op: &Op,
@@ -408,6 +408,22 @@ pub fn concat_vjp<'b>(
             need.then(|| g.slice_axis(axis, at - d, at))
         })
         .collect()
+}
+
+/// The JVP of a layout op (`broadcast`, `reshape`, `transpose`, `slice`, `pad`, `concat`): each
+/// is linear, so it is the op itself applied to the tangents; zero tangents of `concat`
+/// operands are zeros of their shape (`None` only if all are). `op` must be one of these.
+pub fn jvp<'b>(op: &Op, args: &[Var<'b>], ts: &[Option<Var<'b>>]) -> Option<Var<'b>> {
+    if ts.iter().all(Option::is_none) {
+        return None;
+    }
+    let b = args[0].builder();
+    let values: Vec<Value> = args
+        .iter()
+        .zip(ts)
+        .map(|(a, t)| t.unwrap_or_else(|| b.splat(0.0, &a.shape())).value())
+        .collect();
+    Some(b.op(op.clone(), &values))
 }
 
 #[cfg(test)]

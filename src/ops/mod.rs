@@ -165,6 +165,53 @@ pub fn vjp<'b>(
     }
 }
 
+/// An op whose JVP is not a local rule of `jvp` (a `scan`'s is another scan, built by
+/// `crate::ad`): names the op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoRule {
+    pub op: &'static str,
+}
+
+impl fmt::Display for NoRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} has no JVP rule here", self.op)
+    }
+}
+
+impl std::error::Error for NoRule {}
+
+/// The Jacobian-vector product of one instruction: given the tangents of its operands
+/// (`None` is a symbolic zero), the tangent of its result `y` (`None` if zero). Rules emit IR
+/// with the Builder and every op they emit has a rule here, so forward mode applies to its own
+/// output. Each rule is the transpose of the op's VJP rule with the same conventions at
+/// special points, so `<u, J t> = <J^T u, t>` holds. Rules read shapes from their operands
+/// rather than assuming ranks.
+pub fn jvp<'b>(
+    op: &Op,
+    args: &[Var<'b>],
+    y: Var<'b>,
+    ts: &[Option<Var<'b>>],
+) -> Result<Option<Var<'b>>, NoRule> {
+    Ok(match op {
+        Op::Const { .. } => None,
+        Op::Unary(u) => ts[0].and_then(|t| unary::jvp(*u, args[0], y, t)),
+        Op::Binary(b) => binary::jvp(*b, args[0], args[1], y, ts[0], ts[1]),
+        // Comparisons are piecewise constant; masks carry no tangent.
+        Op::Compare(_) => None,
+        Op::Select => binary::select_jvp(args[0], ts[1], ts[2]),
+        Op::ReduceSum { axes } => ts[0].map(|t| reduce::sum_jvp(*axes, t)),
+        Op::ReduceMax { axes } => ts[0].map(|t| reduce::max_jvp(args[0], y, *axes, t)),
+        Op::Broadcast { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. } => layout::jvp(op, args, ts),
+        Op::Matmul { ta, tb } => contract::jvp(args[0], args[1], *ta, *tb, ts[0], ts[1]),
+        Op::Scan { .. } => return Err(NoRule { op: op.name() }),
+    })
+}
+
 /// Checks that `axes` is strictly increasing and below `rank`.
 pub(crate) fn check_axes(axes: Dims, rank: usize) -> Result<(), String> {
     let mut prev: Option<usize> = None;

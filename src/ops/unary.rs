@@ -171,6 +171,12 @@ pub fn vjp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, g: Var<'b>) -> Option<Var<'b>> 
     })
 }
 
+/// The JVP of `y = u(x)` along the tangent `t`: the derivative is diagonal (elementwise), so
+/// `J t` is the VJP rule applied to `t`, with the same conventions at kinks and domain edges.
+pub fn jvp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, t: Var<'b>) -> Option<Var<'b>> {
+    vjp(u, x, y, t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
