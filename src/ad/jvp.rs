@@ -9,7 +9,9 @@
 //! (`super::scan::expand_replays`). The output is simplified and verified like reverse mode's,
 //! and is itself differentiable in either mode.
 
-use super::{finish, resolve_wrt, scan::expand_replays, verified, AdError, FreshNames};
+use super::{
+    direction_name, finish, resolve_wrt, scan::expand_replays, verified, AdError, FreshNames,
+};
 use crate::ir::{
     Body, Builder, DType, Func, Op, Role, ScanOptions, ScanShape, Type, Value, Var, VerifyError,
 };
@@ -44,6 +46,33 @@ pub fn jvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
     results.extend(
         outs.iter()
             .zip(&touts)
+            .map(|(y, t)| or_zero(&b, *t, y.ty()).value()),
+    );
+    finish(b.finish_unverified(&results))
+}
+
+/// Forward over reverse: the jvp of `g = grad(f)` (parameters `f`'s, results `(y, grad...)`)
+/// along directions for the inputs `wrt`, named and ordered as reverse over reverse names
+/// them (`direction_name`). Returns `(y, grad..., Hv...)`; the tangent of `y` is dropped.
+pub(super) fn hvp_fwdrev(name: String, g: &Func, wrt: &[usize]) -> Result<Func, AdError> {
+    let b = simplifying_builder(name, 3 * g.insts.len());
+    let params: Vec<Var<'_>> = g
+        .params
+        .iter()
+        .map(|p| b.param_with(&p.name, p.ty, p.role, p.init))
+        .collect();
+    let mut fresh = FreshNames::of(g);
+    let mut tangents: Vec<Option<Var<'_>>> = vec![None; g.params.len()];
+    for &i in wrt {
+        let n = fresh.get(&direction_name(&g.params[i].name));
+        tangents[i] = Some(b.param_with(&n, g.params[i].ty, Role::Data, None));
+    }
+    let (outs, touts) = emit(&b, g, &params, &tangents)?;
+    let mut results: Vec<Value> = outs.iter().map(|v| v.value()).collect();
+    results.extend(
+        outs.iter()
+            .zip(&touts)
+            .skip(1)
             .map(|(y, t)| or_zero(&b, *t, y.ty()).value()),
     );
     finish(b.finish_unverified(&results))

@@ -415,10 +415,57 @@ pub fn direction_name(name: &str) -> String {
     format!("v_{name}")
 }
 
+/// How `hvp` computes the Hessian-vector product. Both give the same function signature and
+/// the same values (to rounding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HvpMode {
+    /// Forward over reverse: the jvp of the gradient function, along `v`.
+    FwdRev,
+    /// Reverse over reverse: the gradient of `x -> <grad f(x), v>`.
+    RevRev,
+}
+
+impl HvpMode {
+    /// The mode `hvp` uses: the faster on the shipped models (README, "Results").
+    pub const DEFAULT: HvpMode = HvpMode::FwdRev;
+    /// Every mode, the default first.
+    pub const ALL: [HvpMode; 2] = [HvpMode::FwdRev, HvpMode::RevRev];
+
+    /// The name on the command line: `fwdrev` or `revrev`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HvpMode::FwdRev => "fwdrev",
+            HvpMode::RevRev => "revrev",
+        }
+    }
+
+    /// The mode named `s` (as `name` spells it), if any.
+    pub fn from_name(s: &str) -> Option<HvpMode> {
+        HvpMode::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+impl Default for HvpMode {
+    fn default() -> HvpMode {
+        HvpMode::DEFAULT
+    }
+}
+
+impl fmt::Display for HvpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// `f.hvp(inputs..., v...) -> (y, grad..., Hv...)`: value, gradient and Hessian-vector product
 /// for a function with one scalar result, one direction `v_<name>` per input in `wrt` (marked
-/// data). Computed as the gradient of `x -> <grad f(x), v>`; the Hessian is never formed.
+/// data), in the default mode (`HvpMode::DEFAULT`). The Hessian is never formed.
 pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    hvp_with(f, wrt, HvpMode::DEFAULT)
+}
+
+/// `hvp` in the given mode: the same parameters, results and names in either.
+pub fn hvp_with(f: &Func, wrt: Option<&[&str]>, mode: HvpMode) -> Result<Func, AdError> {
     verified(f)?;
     check_scalar(f)?;
     let wrt = resolve_wrt(f, wrt)?;
@@ -429,13 +476,22 @@ pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
         Seed::One(0),
         &[0],
     )?)?;
+    match mode {
+        HvpMode::FwdRev => jvp::hvp_fwdrev(format!("{}.hvp", f.name), &g, &wrt),
+        HvpMode::RevRev => hvp_revrev(f, &g, &wrt),
+    }
+}
+
+/// Reverse over reverse: the gradient of `x, v -> <grad f(x), v>`, keeping `(y, grad...)`;
+/// `g` is the gradient function of `f` for the inputs `wrt`.
+fn hvp_revrev(f: &Func, g: &Func, wrt: &[usize]) -> Result<Func, AdError> {
     // x, v -> (y, grad..., <grad, v>)
     let b = simplifying_builder(format!("{}.hvp", f.name), g.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(g.num_values());
     for p in &g.params {
         map.push(b.param_with(&p.name, p.ty, p.role, p.init).value());
     }
-    let mut fresh = FreshNames::of(&g);
+    let mut fresh = FreshNames::of(g);
     let dirs: Vec<Var<'_>> = wrt
         .iter()
         .map(|&i| {
@@ -467,7 +523,7 @@ pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
     finish(transform(
         &inner,
         format!("{}.hvp", f.name),
-        &wrt,
+        wrt,
         Seed::One(k),
         &keep,
     )?)
