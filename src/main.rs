@@ -168,6 +168,9 @@ struct HvpArgs {
     /// A JSON object of directions keyed by input name.
     #[arg(long = "vs", value_name = "PATH.json")]
     vs: Vec<String>,
+    /// How to compute the hvp: fwdrev (forward over reverse) or revrev (reverse over reverse).
+    #[arg(long, value_name = "MODE", default_value_t = ad::HvpMode::DEFAULT, value_parser = hvp_mode)]
+    mode: ad::HvpMode,
     /// Print {"grad": {...}, "hvp": {"NAME": ...}, "value": y}, keyed by input name.
     #[arg(long)]
     json: bool,
@@ -249,7 +252,7 @@ struct CheckArgs {
     wrt: WrtArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// Largest relative error of the gradient that passes (a positive finite number).
+    /// Largest relative error of the gradient and the jvp that passes (a positive finite number).
     #[arg(long, default_value_t = 1e-6, value_parser = positive_finite)]
     grad_tol: f64,
     /// Largest relative error of the hvp that passes (a positive finite number).
@@ -271,6 +274,10 @@ fn positive_finite(text: &str) -> Result<f64, String> {
         Ok(x) => Err(format!("must be a positive finite number, not {x}")),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
+}
+
+fn hvp_mode(text: &str) -> Result<ad::HvpMode, String> {
+    ad::HvpMode::from_name(text).ok_or_else(|| format!("'{text}' is not a mode (fwdrev, revrev)"))
 }
 
 /// The values of every parameter: seeded defaults, overridden by the arguments.
@@ -430,7 +437,8 @@ fn grad(args: &GradArgs) -> CliResult<()> {
 fn hvp(args: &HvpArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let h = ad::hvp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let h = ad::hvp_with(&f, args.wrt.names().as_deref(), args.mode)
+        .map_err(|e| ad_error(&args.file, e))?;
     let mut inputs = gather_inputs(&f, &args.inputs)?;
     // The directions are the hvp function's last parameters, one per differentiated input:
     // seeded random when none is given, else zero for every input not given one.
@@ -705,6 +713,12 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
         args.grad_tol,
     )?;
     let hvp_ok = print_part("hvp vs differences of gradients", &r.hvp, args.hvp_tol)?;
+    let jvp_ok = print_part("jvp vs central differences", &r.jvp, args.grad_tol)?
+        & print_part(
+            "jvp vs vjp (<w, J u> = <J^T w, u>)",
+            &r.jvp_vjp,
+            args.grad_tol,
+        )?;
     if differing == 0 {
         outln!("  compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok")?;
     } else {
@@ -712,7 +726,7 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
             "  compiled code vs interpreter (f, grad, hvp): {differing} values differ, largest relative difference {worst_jit:.2e}: FAILED"
         )?;
     }
-    if grad_ok && hvp_ok && differing == 0 {
+    if grad_ok && hvp_ok && jvp_ok && differing == 0 {
         Ok(())
     } else {
         Err(CliError(format!(

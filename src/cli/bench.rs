@@ -2,6 +2,7 @@
 
 use super::measure::{human, human_bytes, Report};
 use super::{CliError, CliResult};
+use adjit::ad::HvpMode;
 use plotters::prelude::*;
 use serde_json::{json, Value as Json};
 use std::path::Path;
@@ -20,6 +21,8 @@ pub fn table(reports: &[Report]) -> String {
         "speed-up",
         "grad/f",
         "hvp/grad",
+        "fwdrev/grad",
+        "revrev/grad",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in reports {
@@ -46,6 +49,8 @@ pub fn table(reports: &[Report]) -> String {
             format!("{:.1}x", r.speedup()),
             format!("{:.2}", r.grad_over_f()),
             format!("{:.2}", r.hvp_over_grad()),
+            format!("{:.2}", r.hvp_mode_over_grad(HvpMode::FwdRev)),
+            format!("{:.2}", r.hvp_mode_over_grad(HvpMode::RevRev)),
         ]);
     }
     let header = ["model", "workspace f", "workspace grad", "workspace hvp"];
@@ -58,11 +63,13 @@ pub fn table(reports: &[Report]) -> String {
     let mut out = aligned(&rows);
     out.push('\n');
     out.push_str(&aligned(&memory));
-    out.push_str(
+    out.push_str(&format!(
         "\ntimes are medians per call; compile = text to callable f+grad (parse, differentiate, simplify, compile);\n\
          speed-up = interpreter over compiled f+grad; +-x% = spread of the middle half of the samples where above 10%;\n\
+         hvp = the default mode ({}); fwdrev/grad, revrev/grad = compiled hvp in each mode over compiled f+grad;\n\
          workspace = the compiled function's scratch memory (constants included), one per calling thread\n",
-    );
+        HvpMode::DEFAULT
+    ));
     out
 }
 
@@ -116,6 +123,9 @@ pub fn to_json(reports: &[Report]) -> Json {
                     "jit_f_s": r.jit[0].median,
                     "jit_grad_s": r.jit[1].median,
                     "jit_hvp_s": r.jit[2].median,
+                    "jit_hvp_fwdrev_s": mode_time(r, HvpMode::FwdRev),
+                    "jit_hvp_revrev_s": mode_time(r, HvpMode::RevRev),
+                    "hvp_mode": HvpMode::DEFAULT.name(),
                     "workspace_bytes_f": r.workspace_bytes[0],
                     "workspace_bytes_grad": r.workspace_bytes[1],
                     "workspace_bytes_hvp": r.workspace_bytes[2],
@@ -127,6 +137,11 @@ pub fn to_json(reports: &[Report]) -> Json {
             })
             .collect(),
     )
+}
+
+fn mode_time(r: &Report, mode: HvpMode) -> f64 {
+    let t = r.jit_hvp_modes.iter().find(|(m, _)| *m == mode);
+    t.map_or(f64::NAN, |(_, t)| t.median)
 }
 
 /// Fails unless `path` can be written, leaving the file as it was: run before measuring, so

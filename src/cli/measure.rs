@@ -1,12 +1,13 @@
 //! Measuring models for `adjit bench`: per-call times of f, f+grad and hvp, interpreted and
-//! compiled, and the time from text to a callable f+grad.
+//! compiled, and the time from text to a callable f+grad. The hvp is the default mode's; the
+//! other mode is timed compiled only (`Report::jit_hvp_modes`).
 //!
 //! Timing: a warm-up, then repeated batches of calls, each batch sized to take about
 //! `Budget::batch` seconds; the per-call time of each batch is one sample. Reported: the median
 //! sample and the spread (the ratio of the slowest to the fastest of the middle half of the
 //! samples, minus one: 0.05 means the middle half lies within 5%).
 
-use adjit::ad::{self, AdError};
+use adjit::ad::{self, AdError, HvpMode};
 use adjit::call::{try_outputs, AllocError, Executor};
 use adjit::interp::Program;
 use adjit::ir::{self, Func};
@@ -115,6 +116,8 @@ pub struct Report {
     pub jit: [Timing; 3],
     /// Bytes of the compiled workspace of f, f+grad and hvp.
     pub workspace_bytes: [u64; 3],
+    /// Compiled hvp in each mode (`HvpMode::ALL`'s order; the default's is `jit[2]`).
+    pub jit_hvp_modes: [(HvpMode, Timing); 2],
 }
 
 impl Report {
@@ -126,6 +129,12 @@ impl Report {
     /// Compiled hvp over compiled f+grad.
     pub fn hvp_over_grad(&self) -> f64 {
         self.jit[2].median / self.jit[1].median
+    }
+
+    /// Compiled hvp in `mode` over compiled f+grad.
+    pub fn hvp_mode_over_grad(&self, mode: HvpMode) -> f64 {
+        let t = self.jit_hvp_modes.iter().find(|(m, _)| *m == mode);
+        t.map_or(f64::NAN, |(_, t)| t.median / self.jit[1].median)
     }
 
     /// Interpreter time over compiled time, for f+grad.
@@ -204,6 +213,12 @@ fn hvp_of(f: &Func) -> Result<Func, AdError> {
     ad::hvp(f, None)
 }
 
+/// The hvp in the mode that is not the default.
+fn other_hvp_of(f: &Func) -> Result<Func, AdError> {
+    let other = HvpMode::ALL.into_iter().find(|&m| m != HvpMode::DEFAULT);
+    ad::hvp_with(f, None, other.unwrap_or(HvpMode::DEFAULT))
+}
+
 fn identity(f: &Func) -> Result<Func, AdError> {
     Ok(f.clone())
 }
@@ -227,6 +242,20 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
         interp[k] = bound.time(&prog, budget)?;
         compiled[k] = bound.time(c, budget)?;
     }
+    let (o, co, _) = compile_from_text(text, other_hvp_of)?;
+    let other = Bound::new(&o, 0)
+        .map_err(BenchError::Alloc)?
+        .time(&co, budget)?;
+    let jit_hvp_modes = HvpMode::ALL.map(|m| {
+        (
+            m,
+            if m == HvpMode::DEFAULT {
+                compiled[2]
+            } else {
+                other
+            },
+        )
+    });
     Ok(Report {
         model: model.to_string(),
         instructions_f: f.insts.len(),
@@ -237,6 +266,7 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
         interp,
         jit: compiled,
         workspace_bytes,
+        jit_hvp_modes,
     })
 }
 
