@@ -1,5 +1,7 @@
-//! Derivative checking for `adjit check`: the gradient against central differences of the
-//! function, and the Hessian-vector product against central differences of the gradient.
+//! Derivative checking for `adjit check`: the gradient and the jvp (forward mode) against
+//! central differences of the function, the Hessian-vector product against central differences
+//! of the gradient, and the jvp against the vjp by the dot-product test
+//! `<w, J u> = <J^T w, u>` (a random cotangent `w`, along every direction `u`).
 //!
 //! Step rule: central differences with steps `h` and `h/2`, `h = 1e-3 * max(1, |x|_inf)`,
 //! combined by Richardson extrapolation (`(4 D(h/2) - D(h)) / 3`, error O(h^4)). Each check is
@@ -74,6 +76,10 @@ pub struct CheckReport {
     pub value: f64,
     pub gradient: Part,
     pub hvp: Part,
+    /// The jvp against differences of the function.
+    pub jvp: Part,
+    /// The jvp against the vjp: `computed` is `<w, J u>`, `differenced` is `<J^T w, u>`.
+    pub jvp_vjp: Part,
     /// Directions tried (coordinates, then random directions).
     pub checks: usize,
 }
@@ -291,7 +297,7 @@ fn check_inputs(f: &Func, inputs: &[Vec<f64>]) -> Result<(), CheckError> {
     Ok(())
 }
 
-/// Checks the gradient and the hvp of `f` (one scalar result) at `inputs`.
+/// Checks the gradient, the hvp and the jvp of `f` (one scalar result) at `inputs`.
 pub fn check(
     f: &Func,
     wrt: Option<&[&str]>,
@@ -302,22 +308,27 @@ pub fn check(
     check_inputs(f, inputs)?;
     let g = ad::grad(f, wrt)?;
     let h = ad::hvp(f, wrt)?;
+    let (j, v) = (ad::jvp(f, wrt)?, ad::vjp(f, wrt)?);
     let idx = ad::resolve_wrt(f, wrt)?;
     let derivatives = Derivatives {
         f,
         g: &g,
         h: &h,
+        j: &j,
+        v: &v,
         idx: &idx,
     };
     derivatives.check(inputs, opts)
 }
 
-/// A function, its gradient and hvp functions (as `ad` makes them, or not, in tests), and the
-/// indices of the differentiated inputs.
+/// A function, its gradient, hvp, jvp and vjp functions (as `ad` makes them, or not, in
+/// tests), and the indices of the differentiated inputs.
 struct Derivatives<'a> {
     f: &'a Func,
     g: &'a Func,
     h: &'a Func,
+    j: &'a Func,
+    v: &'a Func,
     idx: &'a [usize],
 }
 
@@ -436,16 +447,30 @@ impl Derivatives<'_> {
         let mut hin = inputs.to_vec();
         hin.extend(v.iter().cloned());
         let hv: Vec<Vec<f64>> = hr.run(&hin)[1 + self.idx.len()..].to_vec();
+        let w = rng.range(-1.0, 1.0);
+        let mut vin = inputs.to_vec();
+        vin.push(vec![w]);
+        let wj: Vec<Vec<f64>> = Runner::new(self.v)?.run(&vin)[1..].to_vec();
+        let mut jr = Runner::new(self.j)?;
 
         let (mut pg, mut ph) = (Part::new(), Part::new());
+        let (mut pj, mut pjv) = (Part::new(), Part::new());
         for (at, u) in &dirs {
             let line = |t: f64| self.moved(inputs, u, t);
+            let mut jin = inputs.to_vec();
+            jin.extend(u.iter().cloned());
+            let ju = jr.run(&jin)[1][0];
+            pjv.record(at, w * ju, dot(&wj, u), floor * w.abs());
             match fp.step(h, line) {
                 Some(s) => {
                     let d = difference(s, |t| fp.runner.run(&line(t))[0][0]);
                     pg.record(at, dot(&grad, u), d, floor);
+                    pj.record(at, ju, d, floor);
                 }
-                None => pg.not_smooth.push(at.clone()),
+                None => {
+                    pg.not_smooth.push(at.clone());
+                    pj.not_smooth.push(at.clone());
+                }
             }
             match gp.step(h, line) {
                 Some(s) => {
@@ -459,6 +484,8 @@ impl Derivatives<'_> {
             value,
             gradient: pg,
             hvp: ph,
+            jvp: pj,
+            jvp_vjp: pjv,
             checks: dirs.len(),
         })
     }
@@ -519,10 +546,13 @@ mod tests {
     /// Checks `f` against the gradient of `g_of` and the hvp of `h_of` at `x`.
     fn run_check(f: &Func, g_of: &Func, h_of: &Func, x: &[f64]) -> CheckReport {
         let (g, h) = (ad::grad(g_of, None).unwrap(), ad::hvp(h_of, None).unwrap());
+        let (j, v) = (ad::jvp(f, None).unwrap(), ad::vjp(f, None).unwrap());
         let d = Derivatives {
             f,
             g: &g,
             h: &h,
+            j: &j,
+            v: &v,
             idx: &[0],
         };
         let opts = CheckOptions {
