@@ -6,7 +6,7 @@
 
 mod common;
 
-use adjit::ad;
+use adjit::ad::{self, HvpMode};
 use adjit::inputs::{defaults, Rng};
 use adjit::interp::eval;
 use adjit::ir::{self, Builder, Checkpoint, Func, Op, Opcode, Role, ScanOptions, Type, Var};
@@ -177,8 +177,9 @@ fn every_op_second_order() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Forward-over-reverse (`jvp` of `grad`) and reverse-over-forward (`vjp` of `jvp` seeded on
-/// the tangent, and `grad` of the jvp's tangent) Hessian-vector products against `ad::hvp`;
+/// Forward-over-reverse (`ad::hvp`'s `FwdRev` mode, and `jvp` of `grad`) and reverse-over-forward
+/// (`vjp` of `jvp` seeded on the tangent, and `grad` of the jvp's tangent) Hessian-vector
+/// products against `ad::hvp`'s `RevRev` mode;
 /// returns the largest norm-wise error.
 fn hvp_errors(f: &Func, inputs: &[Vec<f64>], seed: u64) -> f64 {
     let wrt = ad::resolve_wrt(f, None).unwrap();
@@ -186,7 +187,19 @@ fn hvp_errors(f: &Func, inputs: &[Vec<f64>], seed: u64) -> f64 {
     let mut rng = Rng::new(seed);
     let v = draw(f, &wrt, &mut rng);
     let hin = cat(inputs, &v);
-    let want = run(&ad::hvp(f, None).unwrap(), &hin);
+    let want = run(&ad::hvp_with(f, None, HvpMode::RevRev).unwrap(), &hin);
+    // ad::hvp's forward-over-reverse mode: the same signature, the same value and gradient.
+    let got = run(&ad::hvp_with(f, None, HvpMode::FwdRev).unwrap(), &hin);
+    assert_eq!(
+        got[..1 + k],
+        want[..1 + k],
+        "@{}: fwdrev value and gradient",
+        f.name
+    );
+    let mut worst = 0.0f64;
+    for j in 0..k {
+        worst = worst.max(normwise(&got[1 + k + j], &want[1 + k + j]));
+    }
     let fwd_rev = ad::jvp(&ad::grad(f, None).unwrap(), None)
         .unwrap_or_else(|e| panic!("@{}: jvp of grad: {e}", f.name));
     // (x, v) -> (y, grad, <grad, v>, H v)
@@ -197,7 +210,6 @@ fn hvp_errors(f: &Func, inputs: &[Vec<f64>], seed: u64) -> f64 {
         "@{}: value and gradient",
         f.name
     );
-    let mut worst = 0.0f64;
     for j in 0..k {
         worst = worst.max(normwise(&got[2 + k + j], &want[1 + k + j]));
     }
@@ -620,6 +632,38 @@ fn compiled_jvp_agrees_with_the_interpreter_bit_for_bit() {
             .zip(want.iter().flatten())
             .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "@{}", j.name);
+    }
+}
+
+/// Both hvp modes compiled on every shipped model: each equals the interpreter bit for bit,
+/// and the two agree to 1e-13 (norm-wise, per result).
+#[test]
+fn compiled_hvp_modes_agree_on_every_model() {
+    for m in adjit::models::ALL {
+        let f = ir::parse(m.text).unwrap();
+        let mut outs = Vec::new();
+        for mode in HvpMode::ALL {
+            let h = ad::hvp_with(&f, None, mode).unwrap();
+            let inputs = defaults(&h, 5);
+            let compiled = adjit::jit::compile(&h).unwrap_or_else(|e| panic!("@{}: {e}", h.name));
+            let got = adjit::call::Executor::eval(&compiled, &inputs).unwrap();
+            let want = run(&h, &inputs);
+            let same = got
+                .iter()
+                .flatten()
+                .zip(want.iter().flatten())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{} ({mode}): compiled differs from the interpreter",
+                m.name
+            );
+            outs.push(got);
+        }
+        for (a, b) in outs[0].iter().zip(&outs[1]) {
+            let e = normwise(a, b);
+            assert!(e <= 1e-13, "{}: fwdrev vs revrev {e:.2e}", m.name);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Property tests of the transforms on random well-typed graphs over the whole op set:
-//! simplification never changes a result (bit for bit, NaN matching NaN), and grad, hvp and
-//! vjp always produce functions that verify and run.
+//! simplification never changes a result (bit for bit, NaN matching NaN), grad, hvp and vjp
+//! always produce functions that verify and run, and both hvp modes agree to 1e-13.
 
 mod common;
 
@@ -16,6 +16,22 @@ fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
                     .zip(y)
                     .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
         })
+}
+
+/// `max |a - b| <= rel * max(|a|, |b|)` over the elements, equal ones (infinities, NaN with
+/// NaN) aside.
+fn normwise_close(a: &[f64], b: &[f64], rel: f64) -> bool {
+    let pairs = || {
+        a.iter()
+            .zip(b)
+            .filter(|(x, y)| x != y && !(x.is_nan() && y.is_nan()))
+    };
+    let scale = a
+        .iter()
+        .chain(b)
+        .filter(|x| x.is_finite())
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    a.len() == b.len() && pairs().all(|(x, y)| (x - y).abs() <= rel * scale)
 }
 
 proptest! {
@@ -46,7 +62,17 @@ proptest! {
         for p in &f.params {
             hin.push(vec![0.5; p.ty.numel()]);
         }
-        interp::eval(&h, &hin).unwrap();
+        let rr = interp::eval(&h, &hin).unwrap();
+        // Forward over reverse: the same function, to rounding.
+        let fr = interp::eval(&ad::hvp_with(&f, None, ad::HvpMode::FwdRev).unwrap(), &hin).unwrap();
+        let rr = if ad::HvpMode::DEFAULT == ad::HvpMode::RevRev {
+            rr
+        } else {
+            interp::eval(&ad::hvp_with(&f, None, ad::HvpMode::RevRev).unwrap(), &hin).unwrap()
+        };
+        for (a, b) in fr.iter().zip(&rr) {
+            prop_assert!(normwise_close(a, b, 1e-13), "fwdrev {a:?} vs revrev {b:?} on\n{f}");
+        }
         let v = ad::vjp(&f, None).unwrap();
         ir::verify(&v).unwrap();
     }
