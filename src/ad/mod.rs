@@ -428,7 +428,7 @@ pub enum HvpMode {
 impl HvpMode {
     /// The mode `hvp` uses: the faster on the shipped models (README, "Results").
     pub const DEFAULT: HvpMode = HvpMode::FwdRev;
-    /// Every mode, the default first.
+    /// Every mode: forward over reverse, then reverse over reverse.
     pub const ALL: [HvpMode; 2] = [HvpMode::FwdRev, HvpMode::RevRev];
 
     /// The name on the command line: `fwdrev` or `revrev`.
