@@ -594,6 +594,11 @@ mod tests {
         assert!(r.gradient.worst.error < 1e-8, "{r:?}");
         assert!(r.hvp.worst.error < 1e-8, "{r:?}");
         assert_eq!((r.gradient.compared, r.hvp.compared), (7, 7), "{r:?}");
+        assert!(r.jvp.worst.error < 1e-8 && r.jvp.compared == 7, "{r:?}");
+        assert!(
+            r.jvp_vjp.worst.error < 1e-13 && r.jvp_vjp.compared == 7,
+            "{r:?}"
+        );
         // On a kink itself no step avoids it: those directions are not compared.
         let x = [0.0, -3e-4, 2.5, 1.25];
         let r = run_check(&f, &f, &f, &x);
@@ -604,6 +609,8 @@ mod tests {
             .not_smooth
             .contains(&"random direction 1".to_string()));
         assert_eq!(r.gradient.compared + r.gradient.not_smooth.len(), 7);
+        assert_eq!(r.jvp.not_smooth, r.gradient.not_smooth);
+        assert_eq!(r.jvp_vjp.compared, 7, "{r:?}");
         assert!(r.hvp.worst.error < 1e-8, "{r:?}");
     }
 

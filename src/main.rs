@@ -264,6 +264,9 @@ struct CheckArgs {
     /// Random directions checked (this and --coordinates cannot both be 0).
     #[arg(long, default_value_t = 3)]
     directions: usize,
+    /// Print the report as one JSON object: a part per check (gradient, hvp, jvp, jvp_vjp).
+    #[arg(long)]
+    json: bool,
 }
 
 /// A flag's value that must be a positive finite number, such as a tolerance: NaN, an infinity,
@@ -634,17 +637,20 @@ fn jvp(args: &JvpArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Compiled code against the interpreter on `f`, its gradient and its hvp: how many values
+/// Compiled code against the interpreter on `f`, its gradient, hvp and jvp: how many values
 /// differ in their bits (NaN payloads aside), and the largest relative difference.
 fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(usize, f64)> {
     let names = args.wrt.names();
     let g = ad::grad(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let h = ad::hvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let j = ad::jvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let mut hin = inputs.to_vec();
     hin.extend(adjit::inputs::defaults(&h, args.inputs.seed).drain(f.params.len()..));
+    let mut jin = inputs.to_vec();
+    jin.extend(adjit::inputs::defaults(&j, args.inputs.seed).drain(f.params.len()..));
     let mut worst = 0.0f64;
     let mut differing = 0usize;
-    for (func, ins) in [(f, inputs), (&g, inputs), (&h, &hin[..])] {
+    for (func, ins) in [(f, inputs), (&g, inputs), (&h, &hin[..]), (&j, &jin[..])] {
         let (a, b) = (execute(func, ins, true)?, execute(func, ins, false)?);
         for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
             if x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()) {
@@ -688,6 +694,33 @@ fn print_part(what: &str, p: &Part, tol: f64) -> CliResult<bool> {
     Ok(passed)
 }
 
+fn print_jit(differing: usize, worst: f64) -> CliResult<()> {
+    let what = "compiled code vs interpreter (f, grad, hvp, jvp)";
+    if differing == 0 {
+        outln!("  {what}: identical, bit for bit: ok")
+    } else {
+        outln!(
+            "  {what}: {differing} values differ, largest relative difference {worst:.2e}: FAILED"
+        )
+    }
+}
+
+/// One part of a check's report as JSON (`worst` is absent when nothing was compared).
+fn part_json(p: &Part, tol: f64) -> Json {
+    let w = &p.worst;
+    let worst = (p.compared > 0).then(|| {
+        json!({"error": w.error, "at": w.at, "computed": w.computed, "differenced": w.differenced})
+    });
+    json!({
+        "worst": worst,
+        "compared": p.compared,
+        "not_smooth": p.not_smooth,
+        "not_finite": p.not_finite,
+        "tolerance": tol,
+        "passed": w.error <= tol,
+    })
+}
+
 fn check_command(args: &CheckArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let inputs = gather_inputs(&f, &args.inputs)?;
@@ -701,32 +734,52 @@ fn check_command(args: &CheckArgs) -> CliResult<()> {
         other => CliError(format!("{}: {other}", args.file.display())),
     })?;
     let (differing, worst_jit) = jit_vs_interp(&f, args, &inputs)?;
-    outln!(
-        "@{}: value {:?}, {} directions checked",
-        f.name,
-        r.value,
-        r.checks
-    )?;
-    let grad_ok = print_part(
-        "gradient vs central differences",
-        &r.gradient,
-        args.grad_tol,
-    )?;
-    let hvp_ok = print_part("hvp vs differences of gradients", &r.hvp, args.hvp_tol)?;
-    let jvp_ok = print_part("jvp vs central differences", &r.jvp, args.grad_tol)?
-        & print_part(
+    let parts = [
+        (
+            "gradient",
+            "gradient vs central differences",
+            &r.gradient,
+            args.grad_tol,
+        ),
+        (
+            "hvp",
+            "hvp vs differences of gradients",
+            &r.hvp,
+            args.hvp_tol,
+        ),
+        ("jvp", "jvp vs central differences", &r.jvp, args.grad_tol),
+        (
+            "jvp_vjp",
             "jvp vs vjp (<w, J u> = <J^T w, u>)",
             &r.jvp_vjp,
             args.grad_tol,
-        )?;
-    if differing == 0 {
-        outln!("  compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok")?;
+        ),
+    ];
+    let parts_ok = parts.iter().all(|(_, _, p, tol)| p.worst.error <= *tol);
+    if args.json {
+        let mut j = serde_json::Map::new();
+        for (key, _, p, tol) in &parts {
+            j.insert(key.to_string(), part_json(p, *tol));
+        }
+        j.insert("value".into(), json!(r.value));
+        j.insert("checks".into(), json!(r.checks));
+        let jit = json!({"differing": differing, "largest_relative_difference": worst_jit});
+        j.insert("jit_vs_interp".into(), jit);
+        j.insert("passed".into(), json!(parts_ok && differing == 0));
+        outln!("{}", Json::Object(j))?;
     } else {
         outln!(
-            "  compiled code vs interpreter (f, grad, hvp): {differing} values differ, largest relative difference {worst_jit:.2e}: FAILED"
+            "@{}: value {:?}, {} directions checked",
+            f.name,
+            r.value,
+            r.checks
         )?;
+        for (_, what, p, tol) in &parts {
+            print_part(what, p, *tol)?;
+        }
+        print_jit(differing, worst_jit)?;
     }
-    if grad_ok && hvp_ok && jvp_ok && differing == 0 {
+    if parts_ok && differing == 0 {
         Ok(())
     } else {
         Err(CliError(format!(

@@ -241,14 +241,52 @@ fn check_passes_on_models_and_fails_on_a_wrong_tolerance() {
     }
     let o = adjit(&["check", "ir/models/pendulum.ir"]);
     assert!(
-        stdout(&o)
-            .contains("compiled code vs interpreter (f, grad, hvp): identical, bit for bit: ok"),
+        stdout(&o).contains(
+            "compiled code vs interpreter (f, grad, hvp, jvp): identical, bit for bit: ok"
+        ),
         "{}",
         stdout(&o)
     );
     let o = adjit(&["check", "ir/models/tiny.ir", "--grad-tol", "1e-20"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+}
+
+#[test]
+fn check_checks_the_jvp_and_prints_json() {
+    let o = adjit(&["check", "ir/models/pendulum_scan.ir"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for part in [
+        "jvp vs central differences",
+        "jvp vs vjp (<w, J u> = <J^T w, u>)",
+    ] {
+        assert!(stdout(&o).contains(part), "{}", stdout(&o));
+    }
+    let j = json(&adjit(&["check", "ir/models/rnn.ir", "--json"]));
+    assert_eq!(j["passed"], true, "{j}");
+    assert_eq!(j["jit_vs_interp"]["differing"], 0, "{j}");
+    for part in ["gradient", "hvp", "jvp", "jvp_vjp"] {
+        assert_eq!(j[part]["passed"], true, "{part}: {j}");
+        assert!(j[part]["compared"].as_u64().unwrap() > 0, "{part}: {j}");
+    }
+    assert!(
+        j["jvp_vjp"]["worst"]["error"].as_f64().unwrap() < 1e-12,
+        "{j}"
+    );
+    // A failing check prints its report and exits with status 1.
+    let o = adjit(&[
+        "check",
+        "ir/models/tiny.ir",
+        "--json",
+        "--grad-tol",
+        "1e-20",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&j["passed"], &j["jvp"]["passed"]),
+        (&false.into(), &false.into())
+    );
 }
 
 #[test]
@@ -320,6 +358,8 @@ fn bench_reports_json_table_and_plot() {
         "jit_f_s",
         "jit_grad_s",
         "jit_hvp_s",
+        "jit_hvp_fwdrev_s",
+        "jit_hvp_revrev_s",
     ] {
         let v = rows[0][key]
             .as_f64()
@@ -327,6 +367,9 @@ fn bench_reports_json_table_and_plot() {
         assert!(v > 0.0, "{key} = {v}");
     }
     assert_eq!(rows[0]["instructions_f"], 9);
+    // jit_hvp_s is the default mode's time.
+    let mode = rows[0]["hvp_mode"].as_str().unwrap();
+    assert_eq!(rows[0]["jit_hvp_s"], rows[0][format!("jit_hvp_{mode}_s")]);
     for row in rows {
         workspace_bytes(row);
     }
@@ -341,7 +384,9 @@ fn bench_reports_json_table_and_plot() {
     assert!(o.status.success(), "{}", stderr(&o));
     let table = stdout(&o);
     assert!(
-        table.contains("speed-up") && table.lines().any(|l| l.starts_with("neuron")),
+        table.contains("speed-up")
+            && table.contains("fwdrev/grad")
+            && table.lines().any(|l| l.starts_with("neuron")),
         "{table}"
     );
 }
