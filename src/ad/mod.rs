@@ -8,11 +8,12 @@
 //! absent means zero, and no zero tensor is built unless an output needs one. Only values that
 //! depend on a differentiated input get cotangents.
 //!
-//! Rules emit IR with the Builder, so the transform applies to its own output: `hvp` is the
-//! reverse transform of `x -> <grad f(x), v>`, giving value, gradient and Hessian-vector product
-//! in one function; the Hessian is never formed. Every input is verified first (an invalid function
-//! is `AdError::Invalid`, never a panic), and every result is simplified (`crate::simplify`) and
-//! verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
+//! Rules emit IR with the Builder, so the transforms apply to their own output: `hvp` is the
+//! forward transform of the gradient function (`HvpMode::FwdRev`, the default) or the reverse
+//! transform of `x -> <grad f(x), v>` (`HvpMode::RevRev`), giving value, gradient and
+//! Hessian-vector product in one function; the Hessian is never formed. Every input is
+//! verified first (an invalid function is `AdError::Invalid`, never a panic), and every result
+//! is simplified (`crate::simplify`) and verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
 mod jvp;
 mod scan;
