@@ -1,6 +1,8 @@
 //! Derivative checking for `adjit check`: the gradient and the jvp (forward mode) against
 //! central differences of the function, the Hessian-vector product against central differences
-//! of the gradient, and the jvp against the vjp by the dot-product test
+//! of the gradient (`<v, H u>` from the hvp along each direction `u`, against the difference of
+//! `<grad f, v>` along `u`: the same order of differentiation as the default forward-over-reverse
+//! hvp, which matters where a rule's Hessian is not symmetric), and the jvp against the vjp by the dot-product test
 //! `<w, J u> = <J^T w, u>` (a random cotangent `w`, along every direction `u`).
 //!
 //! Step rule: central differences with steps `h` and `h/2`, `h = 1e-3 * max(1, |x|_inf)`,
@@ -444,9 +446,6 @@ impl Derivatives<'_> {
             self.directions(inputs, opts, &mut rng)
         };
         let v = self.random_direction(inputs, &mut rng);
-        let mut hin = inputs.to_vec();
-        hin.extend(v.iter().cloned());
-        let hv: Vec<Vec<f64>> = hr.run(&hin)[1 + self.idx.len()..].to_vec();
         let w = rng.range(-1.0, 1.0);
         let mut vin = inputs.to_vec();
         vin.push(vec![w]);
@@ -460,7 +459,12 @@ impl Derivatives<'_> {
             let mut jin = inputs.to_vec();
             jin.extend(u.iter().cloned());
             let ju = jr.run(&jin)[1][0];
-            pjv.record(at, w * ju, dot(&wj, u), floor * w.abs());
+            // A NaN input reaches the jvp through zero tangents (0 * NaN); the vjp's dot skips it.
+            if ju.is_finite() {
+                pjv.record(at, w * ju, dot(&wj, u), floor * w.abs());
+            } else {
+                pjv.not_finite.push(at.clone());
+            }
             match fp.step(h, line) {
                 Some(s) => {
                     let d = difference(s, |t| fp.runner.run(&line(t))[0][0]);
@@ -475,7 +479,11 @@ impl Derivatives<'_> {
             match gp.step(h, line) {
                 Some(s) => {
                     let d = difference(s, |t| dot(&gp.runner.run(&line(t))[1..], &v));
-                    ph.record(at, dot(&hv, u), d, floor);
+                    // <v, H u>: the hvp along u, as the difference of the gradient along u
+                    // is (the two orders differ where a rule's Hessian is not symmetric).
+                    let hin: Vec<Vec<f64>> = inputs.iter().chain(u).cloned().collect();
+                    let hu = &hr.run(&hin)[1 + self.idx.len()..];
+                    ph.record(at, dot(hu, &v), d, floor);
                 }
                 None => ph.not_smooth.push(at.clone()),
             }
