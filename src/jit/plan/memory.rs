@@ -134,12 +134,11 @@ struct Layout<'a> {
 impl Layout<'_> {
     /// Gives value `v`, computed by unit `i`, its home or slot.
     fn place(&mut self, v: Value, i: usize) {
-        if let Some(inside) = self.facts.inside[v] {
-            return self.place_inside(v, inside, i);
-        }
         // Freed after its last reader (or right away if nothing reads it).
         let last = self.facts.live.last_unit[v].max(i);
-        if self.facts.live.needs_slot[v] {
+        if let Some(inside) = self.facts.inside[v] {
+            self.place_inside(v, inside, i);
+        } else if self.facts.live.needs_slot[v] {
             let off = self.ranges.take(1);
             self.slots[v] = Some(Home::Work(off));
             self.dies[last].push((off, 1));
