@@ -10,45 +10,11 @@
 mod common;
 
 use common::examples::example;
+use common::numeric::{derivative, dot, rel, run, shifted};
 
 use adjit::ad;
 use adjit::inputs::{defaults, Rng};
-use adjit::interp::eval;
 use adjit::ir::{Builder, Func, Op, Opcode, Role, Type, Unary};
-
-fn run(f: &Func, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    eval(f, inputs).unwrap_or_else(|e| panic!("@{}: {e}", f.name))
-}
-
-fn dot(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>())
-        .sum()
-}
-
-/// `inputs` moved by `t * u` along the parameters in `wrt`.
-fn shifted(inputs: &[Vec<f64>], wrt: &[usize], u: &[Vec<f64>], t: f64) -> Vec<Vec<f64>> {
-    let mut out = inputs.to_vec();
-    for (j, &i) in wrt.iter().enumerate() {
-        for (x, d) in out[i].iter_mut().zip(&u[j]) {
-            *x += t * d;
-        }
-    }
-    out
-}
-
-/// Richardson-extrapolated central difference of `phi` at 0.
-fn derivative(phi: impl Fn(f64) -> f64) -> f64 {
-    let h = 1e-3;
-    let d = |h: f64| (phi(h) - phi(-h)) / (2.0 * h);
-    (4.0 * d(h / 2.0) - d(h)) / 3.0
-}
-
-/// Relative error with a floor, so that two derivatives near zero compare absolutely.
-fn rel(a: f64, b: f64, floor: f64) -> f64 {
-    (a - b).abs() / a.abs().max(b.abs()).max(floor)
-}
 
 /// Directional first and second derivatives of `f` at `inputs`: AD against differences.
 /// Returns the two relative errors.

@@ -1,11 +1,13 @@
 //! Helpers shared by the test suites: bless mode, line diffs, float comparison, the canonical
 //! (comment-free) form of `.ir` text, functions with scans beside their plain-loop values
-//! (`scans`), and the per-op examples of the derivative tests (`examples`).
+//! (`scans`), the per-op examples of the derivative tests (`examples`) and their numerical
+//! helpers (`numeric`).
 #![allow(dead_code)]
 
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod examples;
+pub mod numeric;
 pub mod random_graph;
 pub mod scans;
 
