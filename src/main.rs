@@ -59,6 +59,12 @@ enum Command {
     /// tangent of each result, given one tangent per differentiated input (by default all
     /// ones; name the inputs to move with --wrt).
     Jvp(JvpArgs),
+    /// Evaluate a function with any results and its dense Jacobian, in one compiled call
+    /// (forward or reverse vector mode).
+    Jac(cli::jac::JacArgs),
+    /// Evaluate a function with one scalar result, its gradient and its dense Hessian
+    /// (forward-over-reverse in vector mode).
+    Hessian(cli::jac::HessianArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
     /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
@@ -769,6 +775,8 @@ fn main() -> ExitCode {
         Command::Hvp(a) => hvp(a),
         Command::Vjp(a) => vjp(a),
         Command::Jvp(a) => jvp(a),
+        Command::Jac(a) => cli::jac::jac(a),
+        Command::Hessian(a) => cli::jac::hessian(a),
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
         Command::Bench(a) => bench_command(a),

@@ -200,6 +200,36 @@ fn jacobians_match_differences_and_each_other() {
 }
 
 #[test]
+fn every_op_jacobian_in_both_modes() {
+    // Several results of several shapes each: the blocks' layout in both modes.
+    for op in Opcode::ALL {
+        let f = example_outputs(op);
+        let inputs = defaults(&f, 8);
+        let fwd = run(
+            &ad::jacobian(&f, None, JacobianMode::Forward).unwrap(),
+            &inputs,
+        );
+        let rev = run(
+            &ad::jacobian(&f, None, JacobianMode::Reverse).unwrap(),
+            &inputs,
+        );
+        let (mf, mr) = (joined(&fwd, &f), joined(&rev, &f));
+        let scale = mf.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        let agree = mf.iter().zip(&mr).map(|(a, b)| (a - b).abs() / scale);
+        let agree = agree.fold(0.0, f64::max);
+        assert!(
+            agree <= 1e-13,
+            "{}: forward vs reverse {agree:.2e}",
+            op.name()
+        );
+        let n_in: usize = wrt_sizes(&f).iter().map(|s| s.1).sum();
+        let results: Vec<usize> = (0..f.results.len()).collect();
+        let e = error(&mf, n_in, &difference_columns(&f, &inputs, &results));
+        assert!(e <= 1e-6, "{}: Jacobian vs differences {e:.2e}", op.name());
+    }
+}
+
+#[test]
 fn hessians_match_differences_of_gradients() {
     for (name, f) in small_models() {
         let r = f.result_types();

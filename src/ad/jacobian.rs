@@ -146,7 +146,7 @@ fn reverse_jacobian(f: &Func, wrt: &[usize], k: usize) -> Result<Func, AdError> 
             DType::Bool => b.splat_bool(false, &r.shape.to_vec()),
         });
         if r.dtype == DType::F64 {
-            let seed = unit_rows(&b, k, off, r.numel());
+            let seed = unit_rows(&b, k, off, r.numel()).t();
             tangents[np + i] = Some(seed.reshape(&tshape(Some(k), *r)));
             off += r.numel();
         }
