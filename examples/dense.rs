@@ -51,6 +51,8 @@ fn main() {
     measure("bratu f", &bratu);
     let fwd = ad::jacobian(&bratu, None, JacobianMode::Forward).expect("jacobian");
     measure("bratu jacobian, forward vector mode", &fwd);
+    let vector = ad::jvp_vector(&bratu, None, 1000).expect("jvp_vector");
+    measure("bratu jvp_vector, k = 1000 given", &vector);
     let rev = ad::jacobian(&bratu, None, JacobianMode::Reverse).expect("jacobian");
     measure("bratu jacobian, reverse vector mode", &rev);
     measure("rosenbrock f", &rosen);

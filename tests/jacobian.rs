@@ -282,3 +282,23 @@ fn auto_picks_by_size_and_errors_are_clean() {
         Err(ad::AdError::NoSuchInput { .. })
     ));
 }
+
+#[test]
+fn too_large_is_an_error_not_a_panic() {
+    let b = ir::Builder::new("r8");
+    let x = b.param("x", &[1, 1, 1, 1, 1, 1, 1, 2]);
+    let f = b.finish(&[x.exp().sum()]).unwrap();
+    assert!(matches!(
+        ad::jvp_vector(&f, None, 3),
+        Err(ad::AdError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        ad::hessian(&f, None),
+        Err(ad::AdError::TooLarge { .. })
+    ));
+    let b = ir::Builder::new("wide");
+    let x = b.param("x", &[1 << 20]);
+    let f = b.finish(&[x.exp()]).unwrap();
+    let e = ad::jacobian(&f, None, JacobianMode::Auto).unwrap_err();
+    assert!(e.to_string().contains("beyond the limits"), "{e}");
+}

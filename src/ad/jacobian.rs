@@ -12,7 +12,7 @@
 
 use super::jvp::{emit, or_zero, tshape};
 use super::{check_scalar, finish, resolve_wrt, transform, verified, AdError, Seed};
-use crate::ir::{Builder, DType, Func, Type, Value, Var, MAX_ELEMENTS, MAX_RANK};
+use crate::ir::{Builder, DType, Func, Op, Type, Value, Var, MAX_ELEMENTS, MAX_RANK};
 use crate::simplify::simplifying_builder;
 
 /// How `jacobian` computes: one forward pass over the inputs' unit vectors, one reverse pass
@@ -146,7 +146,7 @@ fn reverse_jacobian(f: &Func, wrt: &[usize], k: usize) -> Result<Func, AdError> 
             DType::Bool => b.splat_bool(false, &r.shape.to_vec()),
         });
         if r.dtype == DType::F64 {
-            let seed = unit_rows(&b, k, off, r.numel()).t();
+            let seed = unit_cols(&b, k, off, r.numel());
             tangents[np + i] = Some(seed.reshape(&tshape(Some(k), *r)));
             off += r.numel();
         }
@@ -192,23 +192,24 @@ fn unit_seeds<'b>(
     let mut tangents = vec![None; n];
     let mut off = 0;
     for (&i, a) in wrt.iter().zip(inputs) {
-        let cols = unit_rows(b, k, off, a.numel()).t();
+        let cols = unit_cols(b, k, off, a.numel());
         tangents[i] = Some(cols.reshape(&tshape(Some(k), *a)));
         off += a.numel();
     }
     tangents
 }
 
-/// Rows `off..off + n` of the identity of size `k`: `[n, k]`, ones at `(j, off + j)`.
-fn unit_rows(b: &Builder, k: usize, off: usize, n: usize) -> Var<'_> {
-    if n == 0 || k == 0 {
-        return b.splat(0.0, &[n, k]);
+/// Columns `off..off + n` of the identity of size `k`: `[k, n]`, ones at `(off + j, j)`.
+fn unit_cols(b: &Builder, k: usize, off: usize, n: usize) -> Var<'_> {
+    if n == 0 {
+        return b.splat(0.0, &[k, n]);
     }
-    // Ones at stride k + 1 in a flat [n, k + 1] block, read as [n, k] from offset `off`.
+    // The identity of size n: ones at stride n + 1 in a flat [n, n + 1] block, read as [n, n];
+    // then rows of zeros above and below.
     let ones = b.splat(1.0, &[n, 1]);
-    let padded = ones.pad(&[0, off], &[0, k - off]);
-    let flat = padded.reshape(&[n * (k + 1)]);
-    flat.slice(&[0], &[n * k]).reshape(&[n, k])
+    let flat = ones.pad(&[0, 0], &[0, n]).reshape(&[n * (n + 1)]);
+    let eye = flat.slice(&[0], &[n * n]).reshape(&[n, n]);
+    eye.pad(&[off, 0], &[k - off - n, 0])
 }
 
 /// Checks that a block of `rank` axes and `numel` elements can be a value.
@@ -222,8 +223,9 @@ fn fits(func: &str, rank: usize, numel: usize) -> Result<(), AdError> {
     Ok(())
 }
 
-/// Checks that every value of `f` with `k` directions in front fits a value.
-fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
+/// Checks that every value of `f` (and of the scan bodies it calls) with `k` directions in
+/// front fits a value.
+pub(super) fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
     let types = f
         .params
         .iter()
@@ -231,6 +233,11 @@ fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
         .chain(f.insts.iter().map(|i| i.ty));
     for t in types {
         fits(&f.name, t.rank() + 1, t.numel().saturating_mul(k))?;
+    }
+    for inst in &f.insts {
+        if let Op::Scan { body, .. } = &inst.op {
+            fits_vector(body.func(), k)?;
+        }
     }
     Ok(())
 }

@@ -40,6 +40,9 @@ pub fn jvp_vector(f: &Func, wrt: Option<&[&str]>, k: usize) -> Result<Func, AdEr
 
 fn jvp_with(f: &Func, wrt: Option<&[&str]>, k: Option<usize>) -> Result<Func, AdError> {
     verified(f)?;
+    if let Some(k) = k {
+        super::jacobian::fits_vector(f, k)?;
+    }
     let wrt = resolve_wrt(f, wrt)?;
     let b = simplifying_builder(format!("{}.jvp", f.name), 3 * f.insts.len());
     let params: Vec<Var<'_>> = f
