@@ -199,10 +199,19 @@ fn unit_seeds<'b>(
     tangents
 }
 
+/// Seeds of at most this many elements are constants (written once, with the workspace);
+/// larger ones are built by ops, so no large constant is stored.
+const SMALL_SEED: usize = 1 << 16;
+
 /// Columns `off..off + n` of the identity of size `k`: `[k, n]`, ones at `(off + j, j)`.
 fn unit_cols(b: &Builder, k: usize, off: usize, n: usize) -> Var<'_> {
     if n == 0 {
         return b.splat(0.0, &[k, n]);
+    }
+    if k * n <= SMALL_SEED {
+        let mut data = vec![0.0; k * n];
+        (0..n).for_each(|j| data[(off + j) * n + j] = 1.0);
+        return b.tensor(&[k, n], &data);
     }
     // The identity of size n: ones at stride n + 1 in a flat [n, n + 1] block, read as [n, n];
     // then rows of zeros above and below.
