@@ -59,6 +59,12 @@ enum Command {
     /// tangent of each result, given one tangent per differentiated input (by default all
     /// ones; name the inputs to move with --wrt).
     Jvp(JvpArgs),
+    /// Evaluate a function with any results and its dense Jacobian, in one compiled call
+    /// (forward or reverse vector mode).
+    Jac(cli::jac::JacArgs),
+    /// Evaluate a function with one scalar result, its gradient and its dense Hessian
+    /// (forward-over-reverse in vector mode).
+    Hessian(cli::jac::HessianArgs),
     /// Print a function's IR after parsing and verifying it (or its gradient or hvp).
     Show(ShowArgs),
     /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
@@ -345,7 +351,8 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
     // Read every file first, so that a bad argument fails before any measuring.
     let mut models: Vec<(String, String)> = Vec::new();
     if args.files.is_empty() {
-        for m in adjit::models::ALL {
+        // bench measures grad and hvp: vector-valued models (bratu) are left out.
+        for m in adjit::models::ALL.iter().filter(|m| m.scalar()) {
             models.push((m.name.to_string(), m.text.to_string()));
         }
     }
@@ -835,6 +842,8 @@ fn main() -> ExitCode {
         Command::Hvp(a) => hvp(a),
         Command::Vjp(a) => vjp(a),
         Command::Jvp(a) => jvp(a),
+        Command::Jac(a) => cli::jac::jac(a),
+        Command::Hessian(a) => cli::jac::hessian(a),
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
         Command::Bench(a) => bench_command(a),

@@ -91,7 +91,23 @@ pub const ALL: &[Model] = &[
         "gravitational N-body energy of 16 bodies (G = 1, softening eps = 0.1):\n\
          E = 1/2 sum_i m_i |v_i|^2 - 1/2 sum_{i != j} m_i m_j / sqrt(|p_i - p_j|^2 + eps^2)"
     ),
+    model!(
+        "bratu",
+        bratu,
+        "bratu: the discretized 1-D Bratu problem, a vector-valued model (its Jacobian is\n\
+         tridiagonal): F_i = (u_{i-1} - 2 u_i + u_{i+1}) / h^2 + lam exp(u_i), i = 1..1000,\n\
+         with u_0 = u_1001 = 0 and h = 1/1001"
+    ),
 ];
+
+impl Model {
+    /// Whether the model has one scalar f64 result (so grad, hvp and `adjit bench` apply).
+    pub fn scalar(&self) -> bool {
+        let f = (self.build)();
+        let r = f.result_types();
+        r.len() == 1 && r[0] == Type::scalar()
+    }
+}
 
 /// The model called `name`.
 pub fn find(name: &str) -> Option<&'static Model> {
@@ -150,6 +166,25 @@ pub fn rosenbrock(n: usize) -> Func {
     let a = tail - head * head;
     let c = 1.0 - head;
     done(&b, (100.0 * (a * a) + c * c).sum())
+}
+
+/// The Bratu residual over `n` unknowns: `F(u) = A u / h^2 + lam exp(u)`, `A` the second
+/// difference with zero boundary values, `h = 1 / (n + 1)`.
+pub fn bratu_n(n: usize) -> Func {
+    let b = Builder::new("bratu");
+    let u = b.param("u", &[n]);
+    let lam = data(&b, "lam", &[], Init::Uniform(0.5, 1.5));
+    let padded = u.pad(&[1], &[1]);
+    let left = padded.slice(&[0], &[n]);
+    let right = padded.slice(&[2], &[n + 2]);
+    let h = 1.0 / (n as f64 + 1.0);
+    let lap = (left - 2.0 * u + right) / (h * h);
+    let f = lap + lam * u.exp();
+    b.finish(&[f.named("F")]).expect("shipped models verify")
+}
+
+fn bratu() -> Func {
+    bratu_n(1000)
 }
 
 fn rosenbrock_100() -> Func {

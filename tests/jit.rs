@@ -63,8 +63,17 @@ fn check_agrees(name: &str, f: &Func, inputs: &[Vec<f64>]) {
 fn every_model_f_grad_hvp() {
     for m in adjit::models::ALL {
         let f = ir::parse(m.text).unwrap();
-        let g = adjit::ad::grad(&f, None).unwrap();
-        let h = adjit::ad::hvp(&f, None).unwrap();
+        // Vector-valued models: f, its jvp and its dense Jacobian.
+        let (g, h) = if m.scalar() {
+            (adjit::ad::grad(&f, None), adjit::ad::hvp(&f, None))
+        } else {
+            let mode = adjit::ad::JacobianMode::Forward;
+            (
+                adjit::ad::jvp(&f, None),
+                adjit::ad::jacobian(&f, None, mode),
+            )
+        };
+        let (g, h) = (g.unwrap(), h.unwrap());
         for (kind, func) in [("f", &f), ("grad", &g), ("hvp", &h)] {
             let inputs = adjit::inputs::defaults(func, 2);
             check_agrees(&format!("{} {kind}", m.name), func, &inputs);

@@ -284,6 +284,36 @@ fn nbody() {
     });
 }
 
+/// Bratu: every element of the vector result, against plain Rust.
+#[test]
+fn bratu() {
+    let m = models::find("bratu").expect("model exists");
+    let f = adjit::ir::parse(m.text).expect("model parses");
+    let inputs = defaults(&f, 0);
+    let got = &eval(&f, &inputs).expect("model runs")[0];
+    let (u, lam) = (&inputs[0], inputs[1][0]);
+    let n = u.len();
+    assert_eq!((n, got.len()), (1000, 1000));
+    let h = 1.0 / 1001.0;
+    let at = |i: isize| {
+        if i < 0 || i >= n as isize {
+            0.0
+        } else {
+            u[i as usize]
+        }
+    };
+    for i in 0..n {
+        let k = i as isize;
+        let want = (at(k - 1) - 2.0 * u[i] + at(k + 1)) / (h * h) + lam * u[i].exp();
+        let rel = (got[i] - want).abs() / want.abs().max(1.0);
+        assert!(rel <= 1e-12, "F[{i}]: {} vs {want}", got[i]);
+    }
+    // A known point: u = 0 gives F = lam everywhere.
+    let zero = vec![vec![0.0; n], vec![0.75]];
+    let out = &eval(&f, &zero).expect("model runs")[0];
+    assert!(out.iter().all(|&x| x == 0.75));
+}
+
 #[test]
 fn every_model_has_a_value_test() {
     let tested = [
@@ -298,6 +328,7 @@ fn every_model_has_a_value_test() {
         "rnn",
         "softmax",
         "nbody",
+        "bratu",
     ];
     for m in models::ALL {
         assert!(

@@ -81,8 +81,12 @@ fn functions() -> Vec<adjit::ir::Func> {
     let mut out = Vec::new();
     for m in adjit::models::ALL {
         let f = adjit::ir::parse(m.text).unwrap();
-        out.push(adjit::ad::grad(&f, None).unwrap());
-        out.push(adjit::ad::hvp(&f, None).unwrap());
+        if m.scalar() {
+            out.push(adjit::ad::grad(&f, None).unwrap());
+            out.push(adjit::ad::hvp(&f, None).unwrap());
+        } else {
+            out.push(adjit::ad::jvp(&f, None).unwrap());
+        }
         out.push(f);
     }
     out

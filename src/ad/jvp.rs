@@ -13,7 +13,8 @@ use super::{
     direction_name, finish, resolve_wrt, scan::expand_replays, verified, AdError, FreshNames,
 };
 use crate::ir::{
-    Body, Builder, DType, Func, Op, Role, ScanOptions, ScanShape, Type, Value, Var, VerifyError,
+    Body, Builder, DType, Dims, Func, Op, Role, ScanOptions, ScanShape, Type, Value, Var,
+    VerifyError,
 };
 use crate::simplify::simplifying_builder;
 
@@ -27,7 +28,23 @@ pub fn tangent_name(name: &str) -> String {
 /// and one tangent per result of `f` (zeros where a result does not depend on those inputs; a
 /// bool result's tangent is f64 zeros of its shape).
 pub fn jvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
+    jvp_with(f, wrt, None)
+}
+
+/// Vector mode: `f.jvp(inputs..., t...) -> (outputs..., tangents...)` for `k` directions at
+/// once. Each tangent parameter has type `[k] + input.shape` and each tangent result
+/// `[k] + result.shape`; row `j` of every tangent result is the jvp along row `j` of the
+/// tangents, computed by the same operations in the same order as `jvp` (so bit for bit equal),
+/// in one pass: the rules broadcast primal partials along the directions axis.
+pub fn jvp_vector(f: &Func, wrt: Option<&[&str]>, k: usize) -> Result<Func, AdError> {
+    jvp_with(f, wrt, Some(k))
+}
+
+fn jvp_with(f: &Func, wrt: Option<&[&str]>, k: Option<usize>) -> Result<Func, AdError> {
     verified(f)?;
+    if let Some(k) = k {
+        super::jacobian::fits_vector(f, k)?;
+    }
     let wrt = resolve_wrt(f, wrt)?;
     let b = simplifying_builder(format!("{}.jvp", f.name), 3 * f.insts.len());
     let params: Vec<Var<'_>> = f
@@ -39,14 +56,17 @@ pub fn jvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
     let mut tangents: Vec<Option<Var<'_>>> = vec![None; f.params.len()];
     for &i in &wrt {
         let n = fresh.get(&tangent_name(&f.params[i].name));
-        tangents[i] = Some(b.param_with(&n, f.params[i].ty, Role::Data, None));
+        let ty = f.params[i]
+            .ty
+            .with_shape(Dims::new(&tshape(k, f.params[i].ty)));
+        tangents[i] = Some(b.param_with(&n, ty, Role::Data, None));
     }
-    let (outs, touts) = emit(&b, f, &params, &tangents)?;
+    let (outs, touts) = emit(&b, f, &params, &tangents, k)?;
     let mut results: Vec<Value> = outs.iter().map(|v| v.value()).collect();
     results.extend(
         outs.iter()
             .zip(&touts)
-            .map(|(y, t)| or_zero(&b, *t, y.ty()).value()),
+            .map(|(y, t)| or_zero(&b, *t, y.ty(), k).value()),
     );
     finish(b.finish_unverified(&results))
 }
@@ -67,32 +87,44 @@ pub(super) fn hvp_fwdrev(name: String, g: &Func, wrt: &[usize]) -> Result<Func, 
         let n = fresh.get(&direction_name(&g.params[i].name));
         tangents[i] = Some(b.param_with(&n, g.params[i].ty, Role::Data, None));
     }
-    let (outs, touts) = emit(&b, g, &params, &tangents)?;
+    let (outs, touts) = emit(&b, g, &params, &tangents, None)?;
     let mut results: Vec<Value> = outs.iter().map(|v| v.value()).collect();
     results.extend(
         outs.iter()
             .zip(&touts)
             .skip(1)
-            .map(|(y, t)| or_zero(&b, *t, y.ty()).value()),
+            .map(|(y, t)| or_zero(&b, *t, y.ty(), None).value()),
     );
     finish(b.finish_unverified(&results))
 }
 
-/// A tangent, or f64 zeros of the type's shape where it is symbolically zero.
-fn or_zero<'b>(b: &'b Builder, t: Option<Var<'b>>, ty: Type) -> Var<'b> {
-    t.unwrap_or_else(|| b.splat(0.0, &ty.shape.to_vec()))
+/// The shape of a tangent of a value of type `ty`: `[k] + shape` in vector mode.
+pub(super) fn tshape(k: Option<usize>, ty: Type) -> Vec<usize> {
+    k.into_iter().chain(ty.shape.iter()).collect()
+}
+
+/// A tangent, or f64 zeros of the tangent's shape where it is symbolically zero.
+pub(super) fn or_zero<'b>(
+    b: &'b Builder,
+    t: Option<Var<'b>>,
+    ty: Type,
+    k: Option<usize>,
+) -> Var<'b> {
+    t.unwrap_or_else(|| b.splat(0.0, &tshape(k, ty)))
 }
 
 /// The results of a function emitted with tangents, and their tangents.
 type WithTangents<'b> = (Vec<Var<'b>>, Vec<Option<Var<'b>>>);
 
 /// Emits `f` into `b` on `params`, with the tangents of its values beside them, starting from
-/// the parameters' `tangents`. Returns the results of `f` and their tangents.
-fn emit<'b>(
+/// the parameters' `tangents` (of shape `[k] + shape` in vector mode). Returns the results of
+/// `f` and their tangents.
+pub(super) fn emit<'b>(
     b: &'b Builder,
     f: &Func,
     params: &[Var<'b>],
     tangents: &[Option<Var<'b>>],
+    k: Option<usize>,
 ) -> Result<WithTangents<'b>, AdError> {
     let wrt: Vec<usize> = (0..tangents.len())
         .filter(|&i| tangents[i].is_some())
@@ -109,7 +141,7 @@ fn emit<'b>(
         let active = inst.ty.dtype == DType::F64 && ts.iter().any(Option::is_some);
         let values: Vec<Value> = args.iter().map(|a| a.value()).collect();
         let (y, t) = if active && matches!(inst.op, Op::Scan { .. }) {
-            scan_jvp(b, &inst.op, &args, &ts)?
+            scan_jvp(b, &inst.op, &args, &ts, k)?
         } else {
             let y = b.op(inst.op.clone(), &values);
             let t = if active {
@@ -137,12 +169,14 @@ fn emit<'b>(
 /// `(consts, const tangents)`, `(carries, carry tangents)` and `(xs, x tangents)`, returning
 /// `(ys, y tangents)`, under the same direction and policy. Only active operands and results
 /// have tangents in the loop (`scan_activity`); the others' are zeros outside it. Returns the
-/// scan's packed result and its tangent, each assembled from the new scan's parts.
+/// scan's packed result and its tangent, each assembled from the new scan's parts. In vector
+/// mode the tangents of the xs and ys run with the step axis first (`[length, k] + shape`).
 fn scan_jvp<'b>(
     b: &'b Builder,
     op: &Op,
     args: &[Var<'b>],
     ts: &[Option<Var<'b>>],
+    k: Option<usize>,
 ) -> Result<(Var<'b>, Option<Var<'b>>), AdError> {
     let Op::Scan {
         body,
@@ -170,12 +204,19 @@ fn scan_jvp<'b>(
         s.carry_start()..s.xs_start(),
         s.xs_start()..args.len(),
     ];
-    let new_body = body_jvp(bf, &s, &on, &out_on, &groups)?;
+    let new_body = body_jvp(bf, &s, &on, &out_on, &groups, k)?;
     let mut operands: Vec<Var<'b>> = Vec::new();
     for range in &groups {
         operands.extend(range.clone().map(|i| args[i]));
         let tangents = range.clone().filter(|&i| on[i]);
-        operands.extend(tangents.map(|i| or_zero(b, ts[i], args[i].ty())));
+        operands.extend(tangents.map(|i| {
+            let t = or_zero(b, ts[i], args[i].ty(), k);
+            if i >= s.xs_start() {
+                swap_lead(t, k)
+            } else {
+                t
+            }
+        }));
     }
     let count = |r: &std::ops::Range<usize>| r.len() + r.clone().filter(|&i| on[i]).count();
     let opts = ScanOptions::new(&bf.name, s.length)
@@ -198,17 +239,26 @@ fn scan_jvp<'b>(
         .map(|&v| flat(v))
         .collect();
     // Tangent parts in the packed order: the loop's where active, zeros elsewhere.
-    let mut carried = out.carries[nc..].iter().chain(&out.ys[ny..]);
+    let ys_t = out.ys[ny..].iter().map(|&y| swap_lead(y, k));
+    let mut carried = out.carries[nc..].iter().copied().chain(ys_t);
     let mut tangent = Vec::with_capacity(primal.len());
+    let tflat = |v: Var<'b>| v.reshape(&tshape(k, Type::f64(&[v.ty().numel() / k.unwrap_or(1)])));
     for (j, p) in primal.iter().enumerate() {
-        let t = if out_on[j] {
-            carried.next().copied()
-        } else {
-            None
-        };
-        tangent.push(t.map_or_else(|| b.splat(0.0, &p.shape()), flat));
+        let t = if out_on[j] { carried.next() } else { None };
+        tangent.push(t.map_or_else(|| b.splat(0.0, &tshape(k, p.ty())), tflat));
     }
-    Ok((b.concat(&primal, 0), Some(b.concat(&tangent, 0))))
+    let axis = usize::from(k.is_some());
+    Ok((b.concat(&primal, 0), Some(b.concat(&tangent, axis))))
+}
+
+/// Swaps the first two axes in vector mode (`[k, length, ...]` and `[length, k, ...]`).
+fn swap_lead(t: Var<'_>, k: Option<usize>) -> Var<'_> {
+    if k.is_none() {
+        return t;
+    }
+    let mut perm: Vec<usize> = (0..t.rank()).collect();
+    perm.swap(0, 1);
+    t.transpose(&perm)
 }
 
 /// Which body parameters get tangents (`given` operands, and the carries the body gives one
@@ -252,6 +302,7 @@ fn body_jvp(
     on: &[bool],
     out_on: &[bool],
     groups: &[std::ops::Range<usize>; 3],
+    k: Option<usize>,
 ) -> Result<Func, AdError> {
     let jb = simplifying_builder(format!("{}.jvp", bf.name), 3 * bf.insts.len());
     let mut fresh = FreshNames(bf.params.iter().map(|p| p.name.clone()).collect());
@@ -265,13 +316,14 @@ fn body_jvp(
         for i in range.clone().filter(|&i| on[i]) {
             let p = &bf.params[i];
             let n = fresh.get(&tangent_name(&p.name));
-            tangents[i] = Some(jb.param_with(&n, p.ty, Role::Wrt, None));
+            let ty = p.ty.with_shape(Dims::new(&tshape(k, p.ty)));
+            tangents[i] = Some(jb.param_with(&n, ty, Role::Wrt, None));
         }
     }
     let params: Vec<Var<'_>> = params.into_iter().flatten().collect();
-    let (outs, touts) = emit(&jb, bf, &params, &tangents)?;
+    let (outs, touts) = emit(&jb, bf, &params, &tangents, k)?;
     let nc = s.carries;
-    let t = |j: &usize| or_zero(&jb, touts[*j], outs[*j].ty());
+    let t = |j: &usize| or_zero(&jb, touts[*j], outs[*j].ty(), k);
     let active = |r: std::ops::Range<usize>| r.filter(|&j| out_on[j]).collect::<Vec<_>>();
     let mut results: Vec<Var<'_>> = outs[..nc].to_vec();
     results.extend(active(0..nc).iter().map(t));

@@ -15,10 +15,12 @@
 //! verified first (an invalid function is `AdError::Invalid`, never a panic), and every result
 //! is simplified (`crate::simplify`) and verified. Nothing here recurses over the graph, and nothing knows of Cranelift.
 
+mod jacobian;
 mod jvp;
 mod scan;
 
-pub use jvp::{jvp, tangent_name};
+pub use jacobian::{hessian, jacobian, JacobianMode};
+pub use jvp::{jvp, jvp_vector, tangent_name};
 
 use crate::ir::{
     verify, Builder, DType, Dims, Func, Names, Op, Role, Type, Value, Var, VerifyError,
@@ -60,6 +62,12 @@ pub enum AdError {
     Invalid(VerifyError),
     /// A transform produced a function that fails verification: a bug in adjit.
     Internal(VerifyError),
+    /// A dense Jacobian or Hessian (or a value with its directions) exceeds the limits of a
+    /// value (rank, elements).
+    TooLarge {
+        func: String,
+        what: String,
+    },
 }
 
 impl fmt::Display for AdError {
@@ -99,6 +107,10 @@ impl fmt::Display for AdError {
                 write!(f, "@{func}: op {op} has no JVP rule")
             }
             AdError::Invalid(e) => write!(f, "cannot differentiate an invalid function: {e}"),
+            AdError::TooLarge { func, what } => write!(
+                f,
+                "@{func}: the dense derivative needs {what}, beyond the limits of a value"
+            ),
             AdError::Internal(e) => write!(
                 f,
                 "internal error, please report: the transform produced invalid IR: {e}"

@@ -328,10 +328,15 @@ impl Builder {
         )
     }
 
-    /// `select c, a, b`: `a` where `c` is true, else `b` (branches broadcast to `c`'s shape).
+    /// `select c, a, b`: `a` where `c` is true, else `b` (all three broadcast numpy-style to
+    /// their common shape).
     #[track_caller]
     pub fn select<'b>(&'b self, c: Var<'b>, a: Var<'b>, b: Var<'b>) -> Var<'b> {
-        let shape = c.shape();
+        let common = |x: &[usize], y: &[usize]| {
+            broadcast_shapes(x, y).unwrap_or_else(|e| panic!("adjit builder: {e}"))
+        };
+        let shape = common(&common(&c.shape(), &a.shape()), &b.shape());
+        let c = c.broadcast_to(&shape);
         let a = a.broadcast_to(&shape);
         let b = b.broadcast_to(&shape);
         self.op(Op::Select, &[c.v, a.v, b.v])

@@ -152,7 +152,8 @@ pub fn vjp<'b>(
     [da, db]
 }
 
-/// The JVP of `matmul`: it is bilinear, so `ta @ b + a @ tb` with the same transposes.
+/// The JVP of `matmul`: it is bilinear, so `ta @ b + a @ tb` with the same transposes. With
+/// `lead` axes of directions in front of the tangents, the products are batched over them.
 pub fn jvp<'b>(
     a: Var<'b>,
     b: Var<'b>,
@@ -160,13 +161,53 @@ pub fn jvp<'b>(
     tb: bool,
     da: Option<Var<'b>>,
     db: Option<Var<'b>>,
+    lead: usize,
 ) -> Option<Var<'b>> {
-    let left = da.map(|da| da.matmul_t(b, ta, tb));
-    let right = db.map(|db| a.matmul_t(db, ta, tb));
+    let left = da.map(|da| batched(da, b, ta, tb, lead, true));
+    let right = db.map(|db| batched(a, db, ta, tb, lead, false));
     match (left, right) {
         (Some(l), Some(r)) => Some(l + r),
         (d, None) | (None, d) => d,
     }
+}
+
+/// `a @ b` (with the transposes) where the tangent operand (`a` if `tangent_left`) has `lead`
+/// axes of directions in front: every product element sums in the same order as the plain
+/// matmul's. A left tangent that is not transposed becomes one tall matrix; otherwise the
+/// directions join the batch axis and the primal operand is broadcast along them.
+fn batched<'b>(a: Var<'b>, b: Var<'b>, ta: bool, tb: bool, lead: usize, left: bool) -> Var<'b> {
+    if lead == 0 {
+        return a.matmul_t(b, ta, tb);
+    }
+    let (t, p) = if left { (a, b) } else { (b, a) };
+    let ts = t.shape();
+    let (dirs, inner) = ts.split_at(lead);
+    let k: usize = dirs.iter().product();
+    let front = |s: Vec<usize>| -> Vec<usize> { dirs.iter().copied().chain(s).collect() };
+    if left && !ta && inner.len() == 2 {
+        let rows = t.reshape(&[k * inner[0], inner[1]]).matmul_t(p, false, tb);
+        let n = rows.shape()[1];
+        return rows.reshape(&front(vec![inner[0], n]));
+    }
+    // Both as [k * batch, m, n] stacks.
+    let stack = |v: Var<'b>, s: &[usize]| -> Var<'b> {
+        let batch = if s.len() == 3 { s[0] } else { 1 };
+        v.reshape(&[k * batch, s[s.len() - 2], s[s.len() - 1]])
+    };
+    let pe = p.expand(&front(p.shape()), &(0..lead).collect::<Vec<_>>());
+    let (ts3, ps3) = (stack(t, inner), stack(pe, &p.shape()));
+    let out = if left {
+        ts3.matmul_t(ps3, ta, tb)
+    } else {
+        ps3.matmul_t(ts3, ta, tb)
+    };
+    let os = out.shape();
+    let tail = if inner.len() == 3 {
+        vec![inner[0], os[1], os[2]]
+    } else {
+        vec![os[1], os[2]]
+    };
+    out.reshape(&front(tail))
 }
 
 #[cfg(test)]

@@ -413,7 +413,13 @@ pub fn concat_vjp<'b>(
 /// The JVP of a layout op (`broadcast`, `reshape`, `transpose`, `slice`, `pad`, `concat`): each
 /// is linear, so it is the op itself applied to the tangents; zero tangents of `concat`
 /// operands are zeros of their shape (`None` only if all are). `op` must be one of these.
-pub fn jvp<'b>(op: &Op, args: &[Var<'b>], ts: &[Option<Var<'b>>]) -> Option<Var<'b>> {
+/// Tangents with `lead` axes of directions in front get the op shifted past them.
+pub fn jvp<'b>(
+    op: &Op,
+    args: &[Var<'b>],
+    ts: &[Option<Var<'b>>],
+    lead: &[usize],
+) -> Option<Var<'b>> {
     if ts.iter().all(Option::is_none) {
         return None;
     }
@@ -421,9 +427,57 @@ pub fn jvp<'b>(op: &Op, args: &[Var<'b>], ts: &[Option<Var<'b>>]) -> Option<Var<
     let values: Vec<Value> = args
         .iter()
         .zip(ts)
-        .map(|(a, t)| t.unwrap_or_else(|| b.splat(0.0, &a.shape())).value())
+        .map(|(a, t)| {
+            let shape: Vec<usize> = lead.iter().copied().chain(a.shape()).collect();
+            t.unwrap_or_else(|| b.splat(0.0, &shape)).value()
+        })
         .collect();
-    Some(b.op(op.clone(), &values))
+    Some(b.op(shifted(op, lead), &values))
+}
+
+/// A layout op applied past `lead` leading axes (any other op is returned as it is).
+fn shifted(op: &Op, lead: &[usize]) -> Op {
+    let n = lead.len();
+    if n == 0 {
+        return op.clone();
+    }
+    let front = |d: Dims| Dims::new(&lead.iter().copied().chain(d.iter()).collect::<Vec<_>>());
+    let zeros = |d: Dims| Dims::new(&vec![0; n].into_iter().chain(d.iter()).collect::<Vec<_>>());
+    match op {
+        Op::Broadcast { shape, axes } => Op::Broadcast {
+            shape: front(*shape),
+            axes: Dims::new(&super::shift_axes(*axes, n)),
+        },
+        Op::Reshape { shape } => Op::Reshape {
+            shape: front(*shape),
+        },
+        Op::Transpose { perm } => {
+            let p: Vec<usize> = (0..n).chain(super::shift_axes(*perm, n)).collect();
+            Op::Transpose {
+                perm: Dims::new(&p),
+            }
+        }
+        Op::Slice { start, stop } => Op::Slice {
+            start: zeros(*start),
+            stop: front(*stop),
+        },
+        Op::Pad { lo, hi } => Op::Pad {
+            lo: zeros(*lo),
+            hi: zeros(*hi),
+        },
+        Op::Concat { axis } => Op::Concat {
+            axis: axis + n as u32,
+        },
+        Op::Const { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::ReduceSum { .. }
+        | Op::ReduceMax { .. }
+        | Op::Matmul { .. }
+        | Op::Scan { .. } => op.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -186,12 +186,22 @@ impl std::error::Error for NoRule {}
 /// output. Each rule is the transpose of the op's VJP rule with the same conventions at
 /// special points, so `<u, J t> = <J^T u, t>` holds. Rules read shapes from their operands
 /// rather than assuming ranks.
+///
+/// Vector mode: tangents may carry leading axes of directions (`[k] + shape`, the same for
+/// every operand). Elementwise rules broadcast the primal partials along them (numpy-style,
+/// from the right); layout ops, reductions and matmuls shift their axes past them.
 pub fn jvp<'b>(
     op: &Op,
     args: &[Var<'b>],
     y: Var<'b>,
     ts: &[Option<Var<'b>>],
 ) -> Result<Option<Var<'b>>, NoRule> {
+    let lead: Vec<usize> = args
+        .iter()
+        .zip(ts)
+        .find_map(|(a, t)| t.map(|t| t.shape()[..t.rank() - a.rank()].to_vec()))
+        .unwrap_or_default();
+    let n = lead.len();
     Ok(match op {
         Op::Const { .. } => None,
         Op::Unary(u) => ts[0].and_then(|t| unary::jvp(*u, args[0], y, t)),
@@ -199,15 +209,15 @@ pub fn jvp<'b>(
         // Comparisons are piecewise constant; masks carry no tangent.
         Op::Compare(_) => None,
         Op::Select => binary::select_jvp(args[0], ts[1], ts[2]),
-        Op::ReduceSum { axes } => ts[0].map(|t| reduce::sum_jvp(*axes, t)),
-        Op::ReduceMax { axes } => ts[0].map(|t| reduce::max_jvp(args[0], y, *axes, t)),
+        Op::ReduceSum { axes } => ts[0].map(|t| reduce::sum_jvp(*axes, t, n)),
+        Op::ReduceMax { axes } => ts[0].map(|t| reduce::max_jvp(args[0], y, *axes, t, n)),
         Op::Broadcast { .. }
         | Op::Reshape { .. }
         | Op::Transpose { .. }
         | Op::Slice { .. }
         | Op::Pad { .. }
-        | Op::Concat { .. } => layout::jvp(op, args, ts),
-        Op::Matmul { ta, tb } => contract::jvp(args[0], args[1], *ta, *tb, ts[0], ts[1]),
+        | Op::Concat { .. } => layout::jvp(op, args, ts, &lead),
+        Op::Matmul { ta, tb } => contract::jvp(args[0], args[1], *ta, *tb, ts[0], ts[1], n),
         Op::Scan { .. } => return Err(NoRule { op: op.name() }),
     })
 }
@@ -225,6 +235,11 @@ pub(crate) fn check_axes(axes: Dims, rank: usize) -> Result<(), String> {
         prev = Some(a);
     }
     Ok(())
+}
+
+/// `axes` shifted past `n` leading axes (of directions, in vector mode).
+pub(crate) fn shift_axes(axes: Dims, n: usize) -> Vec<usize> {
+    axes.iter().map(|a| a + n).collect()
 }
 
 /// `shape` without the entries at `axes` (which must be valid, see `check_axes`).

@@ -61,15 +61,16 @@ pub fn max_vjp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, g: Var<'b>) -> Var<'b> {
     b.select(hit, (g / count).expand(&shape, &axes), b.splat(0.0, &shape))
 }
 
-/// The JVP of `reduce_sum` over `axes`: the sum of the tangent (the op is linear).
-pub fn sum_jvp<'b>(axes: Dims, t: Var<'b>) -> Var<'b> {
-    t.sum_axes(&axes.to_vec())
+/// The JVP of `reduce_sum` over `axes`: the sum of the tangent (the op is linear), whose
+/// axes come after `lead` axes of directions.
+pub fn sum_jvp<'b>(axes: Dims, t: Var<'b>, lead: usize) -> Var<'b> {
+    t.sum_axes(&super::shift_axes(axes, lead))
 }
 
 /// The JVP of `reduce_max` over `axes`: the mean of the tangent over the elements that equal
 /// the maximum, the transpose of `max_vjp` (each tie's share is divided before summing, so a
 /// NaN maximum, which no element equals, gets a zero tangent as it sends no cotangent).
-pub fn max_jvp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, t: Var<'b>) -> Var<'b> {
+pub fn max_jvp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, t: Var<'b>, lead: usize) -> Var<'b> {
     let (shape, axes) = (x.shape(), axes.to_vec());
     let b = x.builder();
     let hit = x.eq(y.expand(&shape, &axes));
@@ -77,7 +78,9 @@ pub fn max_jvp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, t: Var<'b>) -> Var<'b> {
         .select(hit, b.splat(1.0, &shape), b.splat(0.0, &shape))
         .sum_axes(&axes);
     let share = t / count.expand(&shape, &axes);
-    b.select(hit, share, b.splat(0.0, &shape)).sum_axes(&axes)
+    let lead_axes = super::shift_axes(Dims::new(&axes), lead);
+    b.select(hit, share, b.splat(0.0, &shape))
+        .sum_axes(&lead_axes)
 }
 
 #[cfg(test)]
