@@ -3,6 +3,8 @@
 //! Each figure is the median (and the fastest) of 15 batches of the mean time per call,
 //! workspace reused; the fastest batch is the figure least disturbed by other load.
 //!
+//! Then, for every shipped model, the jvp (value and one directional derivative) against `f`.
+//!
 //! `cargo run --release --example dense`
 
 use adjit::ad::{self, JacobianMode};
@@ -11,7 +13,8 @@ use adjit::inputs::defaults;
 use adjit::ir::Func;
 use std::time::Instant;
 
-fn measure(label: &str, f: &Func) {
+/// Prints and returns the median time per call of `f`, compiled.
+fn measure(label: &str, f: &Func) -> f64 {
     let t0 = Instant::now();
     let c = adjit::jit::compile(f).expect("compiles");
     let compile = t0.elapsed();
@@ -45,6 +48,7 @@ fn measure(label: &str, f: &Func) {
         compile.as_secs_f64() * 1e3,
         c.workspace_len() * 8 / 1024
     );
+    times[7]
 }
 
 fn main() {
@@ -63,4 +67,12 @@ fn main() {
         "rosenbrock hessian (value, grad, H)",
         &ad::hessian(&rosen, None).expect("hessian"),
     );
+    let mut ratios = Vec::new();
+    for m in adjit::models::ALL {
+        let f = (m.build)();
+        let t_f = measure(&format!("{} f", m.name), &f);
+        let t_jvp = measure(&format!("{} jvp", m.name), &ad::jvp(&f, None).expect("jvp"));
+        ratios.push(format!("{} {:.2}", m.name, t_jvp / t_f));
+    }
+    println!("jvp / f: {}", ratios.join(", "));
 }
