@@ -12,8 +12,6 @@ pub enum JitError {
     Host(String),
     /// Cranelift refused the generated code.
     Codegen(String),
-    /// The function uses something the JIT does not compile yet.
-    Unsupported(String),
     /// A bug in adjit: the plan or the lowering broke an invariant.
     Internal(String),
 }
@@ -24,7 +22,6 @@ impl fmt::Display for JitError {
             JitError::Verify(e) => e.fmt(f),
             JitError::Host(e) => write!(f, "this CPU is not supported by the code generator: {e}"),
             JitError::Codegen(e) => write!(f, "code generation failed: {e}"),
-            JitError::Unsupported(e) => write!(f, "not supported by the JIT yet: {e}"),
             JitError::Internal(e) => write!(f, "internal error, please report: {e}"),
         }
     }
