@@ -4,31 +4,7 @@
 
 mod common;
 
-use common::cli::{adjit, fails, json, stdout, Scratch};
-use serde_json::Value as Json;
-
-fn floats(v: &Json) -> Vec<f64> {
-    match v {
-        Json::Array(xs) => xs.iter().flat_map(floats).collect(),
-        x => vec![x.as_f64().expect("a number")],
-    }
-}
-
-/// y = exp(x) * s (f64[3]) and z = sum(x^2) * sin(sum(w^2)) (scalar).
-const TWO: &str = "\
-func @two(x: f64[3], w: f64[2], data s: f64[]) -> (f64[3], f64[]) {
-    e: f64[3] = exp x
-    sb: f64[3] = broadcast s [axes=[0], shape=[3]]
-    y: f64[3] = mul e, sb
-    q: f64[3] = mul x, x
-    z0: f64[] = reduce_sum q [axes=[0]]
-    ww: f64[2] = mul w, w
-    z1: f64[] = reduce_sum ww [axes=[0]]
-    z2: f64[] = sin z1
-    z: f64[] = mul z0, z2
-    return y, z
-}
-";
+use common::cli::{adjit, fails, floats, json, stdout, Scratch, TWO};
 
 const INPUTS: [&str; 6] = ["-i", "x=0.3,-0.7,1.1", "-i", "w=0.4,-0.9", "-i", "s=1.5"];
 const X: [f64; 3] = [0.3, -0.7, 1.1];

@@ -4,15 +4,8 @@
 
 mod common;
 
-use common::cli::{adjit, fails, json, stdout, Scratch};
+use common::cli::{adjit, fails, floats, json, stdout, Scratch};
 use serde_json::Value as Json;
-
-fn floats(v: &Json) -> Vec<f64> {
-    match v {
-        Json::Array(xs) => xs.iter().flat_map(floats).collect(),
-        x => vec![x.as_f64().expect("a number")],
-    }
-}
 
 /// Two results of different shapes, a data input, and a bool result.
 const TWO: &str = "\

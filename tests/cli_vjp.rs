@@ -4,31 +4,8 @@
 
 mod common;
 
-use common::cli::{adjit, fails, json, stderr, Scratch};
+use common::cli::{adjit, fails, floats, json, stderr, Scratch, TWO};
 use serde_json::Value as Json;
-
-fn floats(v: &Json) -> Vec<f64> {
-    match v {
-        Json::Array(xs) => xs.iter().flat_map(floats).collect(),
-        x => vec![x.as_f64().expect("a number")],
-    }
-}
-
-/// Two results of different shapes, a data input, and a value returned by name.
-const TWO: &str = "\
-func @two(x: f64[3], w: f64[2], data s: f64[]) -> (f64[3], f64[]) {
-    e: f64[3] = exp x
-    sb: f64[3] = broadcast s [axes=[0], shape=[3]]
-    y: f64[3] = mul e, sb
-    q: f64[3] = mul x, x
-    z0: f64[] = reduce_sum q [axes=[0]]
-    ww: f64[2] = mul w, w
-    z1: f64[] = reduce_sum ww [axes=[0]]
-    z2: f64[] = sin z1
-    z: f64[] = mul z0, z2
-    return y, z
-}
-";
 
 /// `TWO`'s results weighted by the cotangents (1, -2, 0.5) and 3, summed to one scalar.
 const WEIGHTED: &str = "\

@@ -82,3 +82,28 @@ impl Drop for Scratch {
         std::fs::remove_dir_all(&self.0).ok();
     }
 }
+
+/// The numbers of a JSON value (nested arrays flattened), in order.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    match v {
+        serde_json::Value::Array(xs) => xs.iter().flat_map(floats).collect(),
+        x => vec![x.as_f64().expect("a number")],
+    }
+}
+
+/// A function of two results of different shapes and a data input: y = exp(x) * s (f64[3])
+/// and z = sum(x^2) * sin(sum(w^2)) (scalar), the value `z` returned by name.
+pub const TWO: &str = "\
+func @two(x: f64[3], w: f64[2], data s: f64[]) -> (f64[3], f64[]) {
+    e: f64[3] = exp x
+    sb: f64[3] = broadcast s [axes=[0], shape=[3]]
+    y: f64[3] = mul e, sb
+    q: f64[3] = mul x, x
+    z0: f64[] = reduce_sum q [axes=[0]]
+    ww: f64[2] = mul w, w
+    z1: f64[] = reduce_sum ww [axes=[0]]
+    z2: f64[] = sin z1
+    z: f64[] = mul z0, z2
+    return y, z
+}
+";
