@@ -100,12 +100,15 @@ pub(super) fn forward<'b>(
     let keep: Vec<usize> = (0..body.results.len()).collect();
     let name = format!("{}.vjp", body.name);
     let vjp = finish(transform(body, name, &wrt, Seed::Params, &keep)?)?;
+    // Residuals are found once; `auto` weighs them, `all` stores them.
+    let all = matches!(a.checkpoint, Checkpoint::All | Checkpoint::Auto)
+        .then(|| residuals(&vjp, &shape))
+        .unwrap_or_default();
     let policy = match a.checkpoint {
         Checkpoint::Binomial(s) if !a.reverse => Policy::Replay(s),
         Checkpoint::Binomial(_) | Checkpoint::Carry => Policy::Carry,
         Checkpoint::All => Policy::All,
         Checkpoint::Auto => {
-            let all = residuals(&vjp, &shape);
             let per_step: usize = all.iter().map(|&v| vjp.value_type(v).numel()).sum();
             let bytes = (per_step as u64) * 8 * u64::from(a.length);
             if bytes <= AUTO_ALL_BYTES {
@@ -116,7 +119,7 @@ pub(super) fn forward<'b>(
         }
     };
     let stored: Vec<Value> = match policy {
-        Policy::All => residuals(&vjp, &shape),
+        Policy::All => all,
         Policy::Carry => (shape.carry_start()..shape.xs_start())
             .map(|i| vjp.param_value(i))
             .collect(),
