@@ -76,6 +76,9 @@ enum Command {
     /// within the shrunken step are reported as not smooth, and directions along which the
     /// function is not finite (a domain edge, a NaN input) as not finite; neither is compared.
     Check(CheckArgs),
+    /// Compile a function (and on request its gradient, hvp and Jacobian) into an object file
+    /// with a C header, for C, C++ and Fortran programs: DIR/NAME.o and DIR/NAME.h.
+    Export(cli::export::ExportArgs),
 }
 
 #[derive(Args)]
@@ -847,6 +850,7 @@ fn main() -> ExitCode {
         Command::Show(a) => show(a),
         Command::Check(a) => check_command(a),
         Command::Bench(a) => bench_command(a),
+        Command::Export(a) => cli::export::export(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

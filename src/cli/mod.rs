@@ -2,6 +2,7 @@
 //! arguments and JSON, and printing results as text or JSON. Commands live in `main.rs`.
 
 pub mod bench;
+pub mod export;
 pub mod jac;
 pub mod measure;
 pub mod output;

@@ -12,6 +12,10 @@ pub enum JitError {
     Host(String),
     /// Cranelift refused the generated code.
     Codegen(String),
+    /// An object file cannot hold this function (it needs adjit's runtime).
+    Unexportable(String),
+    /// The target of an object file is not one the code generator supports.
+    Target(String),
     /// A bug in adjit: the plan or the lowering broke an invariant.
     Internal(String),
 }
@@ -22,6 +26,8 @@ impl fmt::Display for JitError {
             JitError::Verify(e) => e.fmt(f),
             JitError::Host(e) => write!(f, "this CPU is not supported by the code generator: {e}"),
             JitError::Codegen(e) => write!(f, "code generation failed: {e}"),
+            JitError::Unexportable(e) => write!(f, "cannot export this function: {e}"),
+            JitError::Target(e) => e.fmt(f),
             JitError::Internal(e) => write!(f, "internal error, please report: {e}"),
         }
     }

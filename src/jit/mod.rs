@@ -17,8 +17,10 @@
 //! The `unsafe` of calling generated code lives in `compiled` alone; this file has none.
 
 mod compiled;
+mod define;
 mod empty;
 mod error;
+pub mod export;
 mod lower;
 pub mod plan;
 mod runtime;
@@ -28,13 +30,10 @@ pub use error::JitError;
 
 use crate::call::{workspace_what, Signature};
 use crate::ir::{verify, Func, Op};
-use cranelift_codegen::ir::{self as clif, types, AbiParam, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::Context;
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use cranelift_module::{default_libcall_names, FuncId};
 use plan::Home;
 use std::collections::HashMap;
 use std::fmt;
@@ -91,16 +90,8 @@ impl Jit {
         verify(f).map_err(JitError::Verify)?;
         let without_empty = empty::without_empty(f);
         let f = without_empty.as_ref().unwrap_or(f);
-        let fast_compile = match self.options.tier {
-            Tier::FastCode => false,
-            Tier::FastCompile => true,
-            Tier::Auto => instructions(f) > AUTO_LIMIT,
-        };
-        let chunk_cost =
-            self.options
-                .chunk_cost
-                .unwrap_or(if fast_compile { 1_000 } else { 2_000 });
-        let plan = plan::plan(f, chunk_cost);
+        let fast_compile = self.fast_compile(f);
+        let plan = plan::plan(f, self.chunk_cost(fast_compile));
         let mut jb = JITBuilder::with_isa(self.isa(fast_compile)?, default_libcall_names());
         let symbols = runtime::symbols();
         for s in &symbols {
@@ -126,8 +117,35 @@ impl Jit {
         Ok(Compiled::link(module, &ids, layout))
     }
 
+    /// Whether `f` is compiled for compile time rather than speed (`Tier`).
+    fn fast_compile(&self, f: &Func) -> bool {
+        match self.options.tier {
+            Tier::FastCode => false,
+            Tier::FastCompile => true,
+            Tier::Auto => instructions(f) > AUTO_LIMIT,
+        }
+    }
+
+    /// The work per machine-code function (`JitOptions::chunk_cost`).
+    fn chunk_cost(&self, fast_compile: bool) -> usize {
+        self.options
+            .chunk_cost
+            .unwrap_or(if fast_compile { 1_000 } else { 2_000 })
+    }
+
     /// The host's code generator with this compiler's settings.
     fn isa(&self, fast_compile: bool) -> Result<OwnedTargetIsa, JitError> {
+        self.isa_for(fast_compile, false, None)
+    }
+
+    /// The code generator for `triple` (the host's, with its CPU features, if `None` or the
+    /// host's triple), position-independent if `pic`.
+    fn isa_for(
+        &self,
+        fast_compile: bool,
+        pic: bool,
+        triple: Option<&str>,
+    ) -> Result<OwnedTargetIsa, JitError> {
         let mut flags = settings::builder();
         let mut set = |k: &str, v: &str| {
             flags
@@ -147,10 +165,24 @@ impl Jit {
                 "backtracking"
             },
         )?;
-        set("is_pic", "false")?;
+        set("is_pic", if pic { "true" } else { "false" })?;
         set("use_colocated_libcalls", "false")?;
-        cranelift_native::builder()
-            .map_err(|e| JitError::Host(e.to_string()))?
+        let host = target_lexicon::Triple::host();
+        let builder = match triple {
+            Some(t) if t != host.to_string() => {
+                let parsed: target_lexicon::Triple = t
+                    .parse()
+                    .map_err(|e| JitError::Target(format!("target `{t}` is not a triple: {e}")))?;
+                cranelift_codegen::isa::lookup(parsed).map_err(|e| {
+                    JitError::Target(format!(
+                        "target `{t}` is not supported ({e}); this build of adjit generates \
+                         code for {host}"
+                    ))
+                })?
+            }
+            _ => cranelift_native::builder().map_err(|e| JitError::Host(e.to_string()))?,
+        };
+        builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| JitError::Host(e.to_string()))
     }
@@ -164,29 +196,12 @@ impl Jit {
         plan: &plan::Plan,
         symbols: &[runtime::Symbol],
     ) -> Result<(Vec<FuncId>, usize), JitError> {
-        let mut imports: HashMap<runtime::Callee, FuncId> = HashMap::new();
+        let mut imports = HashMap::new();
         for s in symbols {
-            let mut sig = module.make_signature();
-            sig.params
-                .extend((0..s.arity).map(|_| AbiParam::new(types::F64)));
-            sig.returns.push(AbiParam::new(types::F64));
-            let id = module
-                .declare_function(s.name, Linkage::Import, &sig)
-                .map_err(|e| codegen(&e))?;
+            let id = define::declare_host(module, s.name, s.arity)?;
             imports.insert(s.callee, id);
         }
-        let mut sig = module.make_signature();
-        sig.params.extend((0..3).map(|_| AbiParam::new(types::I64)));
-        let mut d = Definer {
-            ctx: module.make_context(),
-            module,
-            imports,
-            sig,
-            fctx: FunctionBuilderContext::new(),
-            // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
-            dump: std::env::var_os("ADJIT_DUMP").is_some(),
-            code_bytes: 0,
-        };
+        let mut d = define::Definer::new(module, imports, "chunk", define::Runtime::Host);
         let ids = d.chunks(f, plan, true)?;
         let code_bytes = d.code_bytes;
         module.finalize_definitions().map_err(|e| codegen(&e))?;
@@ -196,128 +211,6 @@ impl Jit {
 
 fn codegen(e: &dyn fmt::Display) -> JitError {
     JitError::Codegen(e.to_string())
-}
-
-/// Defining the functions of one module: the chunks of a plan and of its scans' functions.
-struct Definer<'m> {
-    module: &'m mut JITModule,
-    imports: HashMap<runtime::Callee, FuncId>,
-    /// The signature of every chunk: `(inputs, outputs, workspace)`.
-    sig: clif::Signature,
-    ctx: Context,
-    fctx: FunctionBuilderContext,
-    dump: bool,
-    code_bytes: usize,
-}
-
-impl Definer<'_> {
-    /// Defines the chunks of `f` planned as `plan`, after those of its scans' bodies and replay
-    /// steps (which it calls), and returns them in order. Only the top level's are named.
-    fn chunks(&mut self, f: &Func, plan: &plan::Plan, top: bool) -> Result<Vec<FuncId>, JitError> {
-        let mut scan_code = HashMap::new();
-        for k in 0..f.insts.len() {
-            let v = f.inst_value(k);
-            if let Some(sp) = &plan.scans[v] {
-                scan_code.insert(v, self.scan(sp)?);
-            }
-        }
-        let mut ids = Vec::with_capacity(plan.chunks.len());
-        for (c, range) in plan.chunks.iter().enumerate() {
-            let id = if top {
-                self.module
-                    .declare_function(&format!("chunk{c}"), Linkage::Local, &self.sig)
-            } else {
-                self.module.declare_anonymous_function(&self.sig)
-            }
-            .map_err(|e| codegen(&e))?;
-            self.ctx.func.signature = self.sig.clone();
-            self.ctx.func.name = UserFuncName::user(0, id.as_u32());
-            {
-                let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-                let mut e =
-                    lower::Emitter::new(fb, f, plan, self.module, &self.imports, &scan_code);
-                for &u in &plan.units[range.clone()] {
-                    e.unit(u)?;
-                }
-                e.finish();
-            }
-            self.define(id)?;
-            ids.push(id);
-        }
-        Ok(ids)
-    }
-
-    /// Defines the functions of scan `sp`: its body's and replay step's chunks, and the step
-    /// functions of a scan run under `crate::revolve`.
-    fn scan(&mut self, sp: &plan::ScanPlan) -> Result<lower::ScanCode, JitError> {
-        let body = self.chunks(&sp.body.func, &sp.body.plan, false)?;
-        let replay = match &sp.replay {
-            Some(r) => self.chunks(&r.func, &r.plan, false)?,
-            None => Vec::new(),
-        };
-        let mut code = lower::ScanCode {
-            body,
-            replay,
-            revolve: None,
-        };
-        if sp.at.revolve.is_some() {
-            let advance = self.step_function(sp, &code, false)?;
-            let reverse = self.step_function(sp, &code, true)?;
-            let mut host = self.module.make_signature();
-            host.params.push(AbiParam::new(types::I64));
-            let host = self
-                .module
-                .declare_function(compiled::REVOLVE_SYMBOL, Linkage::Import, &host)
-                .map_err(|e| codegen(&e))?;
-            code.revolve = Some(lower::RevolveCode {
-                advance,
-                reverse,
-                host,
-            });
-        }
-        Ok(code)
-    }
-
-    /// Defines the `reverse` or `advance` step function of a scan run under `crate::revolve`,
-    /// `(env, step) -> ()`.
-    fn step_function(
-        &mut self,
-        sp: &plan::ScanPlan,
-        code: &lower::ScanCode,
-        reverse: bool,
-    ) -> Result<FuncId, JitError> {
-        let mut sig = self.module.make_signature();
-        sig.params.extend((0..2).map(|_| AbiParam::new(types::I64)));
-        let id = self
-            .module
-            .declare_anonymous_function(&sig)
-            .map_err(|e| codegen(&e))?;
-        self.ctx.func.signature = sig;
-        self.ctx.func.name = UserFuncName::user(0, id.as_u32());
-        let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        lower::step_function(fb, self.module, sp, code, reverse);
-        self.define(id)?;
-        Ok(id)
-    }
-
-    /// Compiles the function in the context as `id`.
-    fn define(&mut self, id: FuncId) -> Result<(), JitError> {
-        if self.dump {
-            self.ctx.set_disasm(true);
-            eprintln!("{}", self.ctx.func.display());
-        }
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| codegen(&format!("{e:?}")))?;
-        if let Some(code) = self.ctx.compiled_code() {
-            self.code_bytes += code.code_buffer().len();
-            if self.dump {
-                eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
-            }
-        }
-        self.module.clear_context(&mut self.ctx);
-        Ok(())
-    }
 }
 
 /// Instructions of `f` and of the functions its scans call, each counted once per scan.

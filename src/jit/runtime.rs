@@ -45,3 +45,45 @@ pub fn symbols() -> Vec<Symbol> {
     let binary = Binary::ALL.into_iter().map(Callee::Binary);
     unary.chain(binary).filter_map(symbol).collect()
 }
+
+/// What an object file calls for a host function (`jit::export`): a function of the C math
+/// library, which the op's Rust function calls itself, or `sigmoid`, which is ours and is
+/// defined in the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CFunction {
+    Libm(&'static str),
+    Sigmoid,
+}
+
+/// The C library function behind `callee`'s host function; `None` for an op with no host
+/// function, or with one no C library has (`erf`, ours).
+pub fn c_function(callee: Callee) -> Option<CFunction> {
+    use CFunction::{Libm, Sigmoid};
+    match callee {
+        Callee::Unary(u) => match u {
+            Unary::Exp => Some(Libm("exp")),
+            Unary::Log => Some(Libm("log")),
+            Unary::Log1p => Some(Libm("log1p")),
+            Unary::Expm1 => Some(Libm("expm1")),
+            Unary::Sin => Some(Libm("sin")),
+            Unary::Cos => Some(Libm("cos")),
+            Unary::Tan => Some(Libm("tan")),
+            Unary::Tanh => Some(Libm("tanh")),
+            Unary::Asin => Some(Libm("asin")),
+            Unary::Acos => Some(Libm("acos")),
+            Unary::Atan => Some(Libm("atan")),
+            Unary::Sinh => Some(Libm("sinh")),
+            Unary::Cosh => Some(Libm("cosh")),
+            Unary::Sigmoid => Some(Sigmoid),
+            Unary::Erf => None,
+            Unary::Neg | Unary::Abs | Unary::Sign | Unary::Sqrt | Unary::Floor => None,
+        },
+        Callee::Binary(b) => match b {
+            Binary::Pow => Some(Libm("pow")),
+            Binary::Atan2 => Some(Libm("atan2")),
+            Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Max | Binary::Min => {
+                None
+            }
+        },
+    }
+}

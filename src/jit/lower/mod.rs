@@ -14,7 +14,6 @@ use crate::ir::{Binary, Compare, DType, Def, Func, Op, Unary, Value};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value as CV};
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 
@@ -39,7 +38,7 @@ pub struct Emitter<'a, 'b> {
     pub fb: FunctionBuilder<'b>,
     pub f: &'a Func,
     pub plan: &'a Plan,
-    pub module: &'a mut JITModule,
+    pub module: &'a mut dyn Module,
     pub imports: &'a HashMap<Callee, FuncId>,
     /// The functions of each scan's body and replay step.
     pub scan_code: &'a HashMap<Value, ScanCode>,
@@ -67,7 +66,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         mut fb: FunctionBuilder<'b>,
         f: &'a Func,
         plan: &'a Plan,
-        module: &'a mut JITModule,
+        module: &'a mut dyn Module,
         imports: &'a HashMap<Callee, FuncId>,
         scan_code: &'a HashMap<Value, ScanCode>,
     ) -> Self {

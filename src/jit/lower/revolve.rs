@@ -13,7 +13,6 @@ use crate::jit::compiled::RevolveArgs;
 use crate::jit::plan::ScanPlan;
 use cranelift_codegen::ir::{types, InstBuilder, StackSlotData, StackSlotKind, Value as CV};
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use std::mem::offset_of;
@@ -41,7 +40,7 @@ const XS: i32 = 8;
 /// whose functions are `code`.
 pub fn step_function(
     mut fb: FunctionBuilder,
-    module: &mut JITModule,
+    module: &mut dyn Module,
     sp: &ScanPlan,
     code: &ScanCode,
     reverse: bool,

@@ -18,7 +18,6 @@ use cranelift_codegen::ir::{
     types, FuncRef, InstBuilder, StackSlotData, StackSlotKind, Value as CV,
 };
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 
@@ -292,7 +291,7 @@ pub(super) fn set_stepped(
 
 /// Calls of functions of this module from the function being built.
 pub(super) struct Calls<'m> {
-    pub module: &'m mut JITModule,
+    pub module: &'m mut dyn Module,
     /// References declared in the function so far.
     pub locals: &'m mut HashMap<FuncId, FuncRef>,
 }

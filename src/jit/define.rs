@@ -1,0 +1,199 @@
+//! Defining a plan's functions in a Cranelift module, for the JIT (`JITModule`) and for
+//! object files (`ObjectModule`, `export`) alike: the chunks of a function, and of its scans'
+//! bodies and replay steps, lowered by `lower`.
+
+use super::lower;
+use super::plan;
+use super::runtime::Callee;
+use super::{codegen, compiled, JitError};
+use crate::ir::Func;
+use cranelift_codegen::ir::{self as clif, types, AbiParam, UserFuncName};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_module::{FuncId, Linkage, Module};
+use std::collections::HashMap;
+
+/// Whether generated code may call adjit's own runtime (`compiled::revolve_scan`): yes in the
+/// JIT, no in an object file, which links against the C library alone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Host,
+    None,
+}
+
+/// Declares an imported function of `arity` f64 arguments returning one f64.
+pub fn declare_host(module: &mut dyn Module, name: &str, arity: usize) -> Result<FuncId, JitError> {
+    let mut sig = module.make_signature();
+    sig.params
+        .extend((0..arity).map(|_| AbiParam::new(types::F64)));
+    sig.returns.push(AbiParam::new(types::F64));
+    module
+        .declare_function(name, Linkage::Import, &sig)
+        .map_err(|e| codegen(&e))
+}
+
+/// The signature of every chunk: `(inputs, outputs, workspace) -> ()`, three pointers.
+pub fn chunk_signature(module: &dyn Module) -> clif::Signature {
+    let mut sig = module.make_signature();
+    sig.params.extend((0..3).map(|_| AbiParam::new(types::I64)));
+    sig
+}
+
+/// Defining the functions of one module: the chunks of a plan and of its scans' functions.
+pub struct Definer<'m> {
+    pub module: &'m mut dyn Module,
+    imports: HashMap<Callee, FuncId>,
+    /// The local symbol name of top-level chunk `c` is `{chunk_prefix}{c}`.
+    chunk_prefix: String,
+    runtime: Runtime,
+    /// The signature of every chunk: `(inputs, outputs, workspace)`.
+    sig: clif::Signature,
+    pub ctx: Context,
+    pub fctx: FunctionBuilderContext,
+    dump: bool,
+    /// Machine code defined so far, in bytes.
+    pub code_bytes: usize,
+}
+
+impl<'m> Definer<'m> {
+    pub fn new(
+        module: &'m mut dyn Module,
+        imports: HashMap<Callee, FuncId>,
+        chunk_prefix: &str,
+        runtime: Runtime,
+    ) -> Self {
+        Definer {
+            sig: chunk_signature(module),
+            ctx: module.make_context(),
+            module,
+            imports,
+            chunk_prefix: chunk_prefix.to_string(),
+            runtime,
+            fctx: FunctionBuilderContext::new(),
+            // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
+            dump: std::env::var_os("ADJIT_DUMP").is_some(),
+            code_bytes: 0,
+        }
+    }
+
+    /// Defines the chunks of `f` planned as `plan`, after those of its scans' bodies and replay
+    /// steps (which it calls), and returns them in order. Only the top level's are named.
+    pub fn chunks(
+        &mut self,
+        f: &Func,
+        plan: &plan::Plan,
+        top: bool,
+    ) -> Result<Vec<FuncId>, JitError> {
+        let mut scan_code = HashMap::new();
+        for k in 0..f.insts.len() {
+            let v = f.inst_value(k);
+            if let Some(sp) = &plan.scans[v] {
+                scan_code.insert(v, self.scan(sp)?);
+            }
+        }
+        let mut ids = Vec::with_capacity(plan.chunks.len());
+        for (c, range) in plan.chunks.iter().enumerate() {
+            let id = if top {
+                let name = format!("{}{c}", self.chunk_prefix);
+                self.module
+                    .declare_function(&name, Linkage::Local, &self.sig)
+            } else {
+                self.module.declare_anonymous_function(&self.sig)
+            }
+            .map_err(|e| codegen(&e))?;
+            self.ctx.func.signature = self.sig.clone();
+            self.ctx.func.name = UserFuncName::user(0, id.as_u32());
+            {
+                let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+                let mut e =
+                    lower::Emitter::new(fb, f, plan, &mut *self.module, &self.imports, &scan_code);
+                for &u in &plan.units[range.clone()] {
+                    e.unit(u)?;
+                }
+                e.finish();
+            }
+            self.define(id)?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Defines the functions of scan `sp`: its body's and replay step's chunks, and the step
+    /// functions of a scan run under `crate::revolve`.
+    fn scan(&mut self, sp: &plan::ScanPlan) -> Result<lower::ScanCode, JitError> {
+        if sp.at.revolve.is_some() && self.runtime == Runtime::None {
+            return Err(JitError::Unexportable(
+                "a scan under binomial checkpointing is run by adjit's runtime (revolve), \
+                 which an object file does not have; use checkpoint=all, carry or auto"
+                    .to_string(),
+            ));
+        }
+        let body = self.chunks(&sp.body.func, &sp.body.plan, false)?;
+        let replay = match &sp.replay {
+            Some(r) => self.chunks(&r.func, &r.plan, false)?,
+            None => Vec::new(),
+        };
+        let mut code = lower::ScanCode {
+            body,
+            replay,
+            revolve: None,
+        };
+        if sp.at.revolve.is_some() {
+            let advance = self.step_function(sp, &code, false)?;
+            let reverse = self.step_function(sp, &code, true)?;
+            let mut host = self.module.make_signature();
+            host.params.push(AbiParam::new(types::I64));
+            let host = self
+                .module
+                .declare_function(compiled::REVOLVE_SYMBOL, Linkage::Import, &host)
+                .map_err(|e| codegen(&e))?;
+            code.revolve = Some(lower::RevolveCode {
+                advance,
+                reverse,
+                host,
+            });
+        }
+        Ok(code)
+    }
+
+    /// Defines the `reverse` or `advance` step function of a scan run under `crate::revolve`,
+    /// `(env, step) -> ()`.
+    fn step_function(
+        &mut self,
+        sp: &plan::ScanPlan,
+        code: &lower::ScanCode,
+        reverse: bool,
+    ) -> Result<FuncId, JitError> {
+        let mut sig = self.module.make_signature();
+        sig.params.extend((0..2).map(|_| AbiParam::new(types::I64)));
+        let id = self
+            .module
+            .declare_anonymous_function(&sig)
+            .map_err(|e| codegen(&e))?;
+        self.ctx.func.signature = sig;
+        self.ctx.func.name = UserFuncName::user(0, id.as_u32());
+        let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        lower::step_function(fb, &mut *self.module, sp, code, reverse);
+        self.define(id)?;
+        Ok(id)
+    }
+
+    /// Compiles the function in the context as `id`.
+    pub fn define(&mut self, id: FuncId) -> Result<(), JitError> {
+        if self.dump {
+            self.ctx.set_disasm(true);
+            eprintln!("{}", self.ctx.func.display());
+        }
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| codegen(&format!("{e:?}")))?;
+        if let Some(code) = self.ctx.compiled_code() {
+            self.code_bytes += code.code_buffer().len();
+            if self.dump {
+                eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
+            }
+        }
+        self.module.clear_context(&mut self.ctx);
+        Ok(())
+    }
+}
