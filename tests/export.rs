@@ -192,7 +192,7 @@ int main(void) {
     let g = ad::grad(&models::tiny(), None).unwrap();
     let want = Program::new(&g).unwrap().eval(&[vec![0.5, -0.25]]).unwrap();
     let line = stdout(&out).lines().next().unwrap().to_string();
-    let got: Vec<f64> = line.split(' ').map(|h| parse_hex_float(h)).collect();
+    let got: Vec<f64> = line.split(' ').map(parse_hex_float).collect();
     assert_eq!(got, [want[0][0], want[1][0], want[1][1]]);
 }
 
