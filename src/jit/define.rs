@@ -1,17 +1,26 @@
 //! Defining a plan's functions in a Cranelift module, for the JIT (`JITModule`) and for
 //! object files (`ObjectModule`, `export`) alike: the chunks of a function, and of its scans'
 //! bodies and replay steps, lowered by `lower`.
+//!
+//! Lowering is sequential (it declares names in the module); the functions it builds are kept
+//! and compiled to machine code by `Definer::finish` on every core (`std::thread::scope`), each
+//! on its own, then defined in the module in order, so the result does not depend on the
+//! number of threads.
 
 use super::lower;
 use super::plan;
 use super::runtime::Callee;
 use super::{codegen, compiled, JitError};
 use crate::ir::Func;
-use cranelift_codegen::ir::{self as clif, types, AbiParam, UserFuncName};
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self as clif, types, AbiParam, Function, UserFuncName};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Whether generated code may call adjit's own runtime (`compiled::revolve_scan`): yes in the
 /// JIT, no in an object file, which links against the C library alone.
@@ -51,8 +60,8 @@ pub struct Definer<'m> {
     pub ctx: Context,
     pub fctx: FunctionBuilderContext,
     dump: bool,
-    /// Machine code defined so far, in bytes.
-    pub code_bytes: usize,
+    /// Functions built and not yet compiled, in the order they are defined.
+    pending: Vec<(FuncId, Function)>,
 }
 
 impl<'m> Definer<'m> {
@@ -72,7 +81,7 @@ impl<'m> Definer<'m> {
             fctx: FunctionBuilderContext::new(),
             // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
             dump: std::env::var_os("ADJIT_DUMP").is_some(),
-            code_bytes: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -178,22 +187,118 @@ impl<'m> Definer<'m> {
         Ok(id)
     }
 
-    /// Compiles the function in the context as `id`.
+    /// Takes the function built in the context, to be compiled as `id` by `finish`.
     pub fn define(&mut self, id: FuncId) -> Result<(), JitError> {
         if self.dump {
-            self.ctx.set_disasm(true);
             eprintln!("{}", self.ctx.func.display());
         }
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| codegen(&format!("{e:?}")))?;
-        if let Some(code) = self.ctx.compiled_code() {
-            self.code_bytes += code.code_buffer().len();
-            if self.dump {
-                eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
-            }
-        }
+        let func = std::mem::replace(&mut self.ctx.func, Function::new());
         self.module.clear_context(&mut self.ctx);
+        self.pending.push((id, func));
         Ok(())
     }
+
+    /// Compiles every function defined so far, on every core, and defines them in the module
+    /// in order. Returns the size of their machine code in bytes.
+    pub fn finish(&mut self) -> Result<usize, JitError> {
+        let pending = std::mem::take(&mut self.pending);
+        let compiled = compile_all(self.module.isa(), pending, self.dump)?;
+        let mut bytes = 0;
+        for (id, code) in compiled {
+            bytes += code.bytes.len();
+            self.module
+                .define_function_bytes(id, code.alignment, &code.bytes, &code.relocs)
+                .map_err(|e| codegen(&format!("{e:?}")))?;
+        }
+        Ok(bytes)
+    }
+}
+
+/// One function's machine code, ready to be defined in a module.
+struct MachineCode {
+    bytes: Vec<u8>,
+    alignment: u64,
+    relocs: Vec<ModuleReloc>,
+}
+
+/// Compiles `funcs` on up to as many threads as there are cores, each function on its own;
+/// the results keep the order of `funcs`.
+fn compile_all(
+    isa: &dyn TargetIsa,
+    funcs: Vec<(FuncId, Function)>,
+    dump: bool,
+) -> Result<Vec<(FuncId, MachineCode)>, JitError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if dump { 1 } else { threads.min(funcs.len()) };
+    if threads <= 1 {
+        return funcs
+            .into_iter()
+            .map(|(id, f)| Ok((id, compile_one(isa, id, f, dump)?)))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<(FuncId, Mutex<Slot>)> = funcs
+        .into_iter()
+        .map(|(id, f)| (id, Mutex::new(Slot::Waiting(f))))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some((id, slot)) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Slot::Waiting(func) = std::mem::replace(&mut *slot, Slot::Taken) {
+                        *slot = Slot::Done(compile_one(isa, *id, func, false));
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(
+            |(id, slot)| match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Slot::Done(code) => Ok((id, code?)),
+                Slot::Waiting(_) | Slot::Taken => {
+                    Err(JitError::Internal("a function was not compiled".into()))
+                }
+            },
+        )
+        .collect()
+}
+
+/// A function waiting to be compiled, or the result of compiling it.
+enum Slot {
+    Waiting(Function),
+    Taken,
+    Done(Result<MachineCode, JitError>),
+}
+
+/// Compiles one function.
+fn compile_one(
+    isa: &dyn TargetIsa,
+    id: FuncId,
+    func: Function,
+    dump: bool,
+) -> Result<MachineCode, JitError> {
+    let mut ctx = Context::for_function(func);
+    ctx.set_disasm(dump);
+    ctx.compile(isa, &mut ControlPlane::default())
+        .map_err(|e| codegen(&format!("{e:?}")))?;
+    let code = ctx
+        .compiled_code()
+        .ok_or_else(|| JitError::Internal("compiled code missing".into()))?;
+    if dump {
+        eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
+    }
+    let relocs = code
+        .buffer
+        .relocs()
+        .iter()
+        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
+        .collect();
+    Ok(MachineCode {
+        bytes: code.buffer.data().to_vec(),
+        alignment: u64::from(code.buffer.alignment),
+        relocs,
+    })
 }

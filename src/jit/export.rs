@@ -116,7 +116,7 @@ impl Jit {
         ];
         entry_function(&mut d, &e.name, &chunks, consts, needs)?;
         queries(&mut d, e, &sig, plan.workspace_len)?;
-        Ok((plan.workspace_len, d.code_bytes))
+        Ok((plan.workspace_len, d.finish()?))
     }
 }
 

@@ -203,7 +203,7 @@ impl Jit {
         }
         let mut d = define::Definer::new(module, imports, "chunk", define::Runtime::Host);
         let ids = d.chunks(f, plan, true)?;
-        let code_bytes = d.code_bytes;
+        let code_bytes = d.finish()?;
         module.finalize_definitions().map_err(|e| codegen(&e))?;
         Ok((ids, code_bytes))
     }
