@@ -323,3 +323,31 @@ fn call_failure(e: CallError) -> Failure {
     };
     fail(code, e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No entry point can be made to panic from outside (that would be a bug), so `guard` is
+    /// given a body that panics: the panic becomes `ADJIT_ERR_INTERNAL` with its message and
+    /// place, and the next call on the thread succeeds with no stale message.
+    #[test]
+    fn guard_turns_a_panic_into_internal() {
+        let mut error = std::ptr::null_mut();
+        // SAFETY: `error` is writable.
+        let code = unsafe { guard(&mut error, || panic!("boom {}", 42)) };
+        assert_eq!(code, ADJIT_ERR_INTERNAL);
+        assert!(!error.is_null());
+        // SAFETY: a message from `guard`, taken back once.
+        let message = unsafe { CString::from_raw(error) }.into_string().unwrap();
+        assert!(
+            message.starts_with("internal error, please report: boom 42 at src/capi/mod.rs:"),
+            "{message}"
+        );
+        // SAFETY: as above.
+        let code = unsafe { guard(&mut error, || Ok(())) };
+        assert_eq!((code, error.is_null()), (ADJIT_OK, true));
+        assert!(PANIC_MESSAGE.with(|m| m.borrow().is_none()));
+        assert_eq!(GUARDED.with(Cell::get), 0);
+    }
+}
