@@ -35,11 +35,12 @@
 //! ```
 
 // An `unsafe fn` does no unsafe operation outside an `unsafe` block, so that the word marks
-// every such operation (`tests/tidy.rs` confines the blocks to `jit/compiled.rs`).
+// every such operation (`tests/tidy.rs` confines the blocks to `jit/compiled.rs` and `capi/`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ad;
 pub mod call;
+pub mod capi;
 pub mod check;
 pub mod inputs;
 pub mod interp;

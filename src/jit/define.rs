@@ -239,7 +239,7 @@ fn compile_all(
     let next = AtomicUsize::new(0);
     let slots: Vec<(FuncId, Mutex<Slot>)> = funcs
         .into_iter()
-        .map(|(id, f)| (id, Mutex::new(Slot::Waiting(f))))
+        .map(|(id, f)| (id, Mutex::new(Slot::Waiting(Box::new(f)))))
         .collect();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -247,7 +247,7 @@ fn compile_all(
                 while let Some((id, slot)) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
                     if let Slot::Waiting(func) = std::mem::replace(&mut *slot, Slot::Taken) {
-                        *slot = Slot::Done(compile_one(isa, *id, func, false));
+                        *slot = Slot::Done(compile_one(isa, *id, *func, false));
                     }
                 }
             });
@@ -268,7 +268,7 @@ fn compile_all(
 
 /// A function waiting to be compiled, or the result of compiling it.
 enum Slot {
-    Waiting(Function),
+    Waiting(Box<Function>),
     Taken,
     Done(Result<MachineCode, JitError>),
 }
