@@ -284,7 +284,11 @@ pub unsafe extern "C" fn adjit_string_free(s: *mut c_char) {
 fn compile_failure(e: JitError) -> Failure {
     let code = match e {
         JitError::Internal(_) => ADJIT_ERR_INTERNAL,
-        JitError::Verify(_) | JitError::Host(_) | JitError::Codegen(_) => ADJIT_ERR_COMPILE,
+        JitError::Verify(_)
+        | JitError::Host(_)
+        | JitError::Codegen(_)
+        | JitError::Unexportable(_)
+        | JitError::Target(_) => ADJIT_ERR_COMPILE,
     };
     fail(code, e.to_string())
 }
