@@ -167,9 +167,8 @@ impl Jit {
         let mut imports: HashMap<runtime::Callee, FuncId> = HashMap::new();
         for s in symbols {
             let mut sig = module.make_signature();
-            sig.params
-                .extend((0..s.arity).map(|_| AbiParam::new(types::F64)));
-            sig.returns.push(AbiParam::new(types::F64));
+            sig.params.extend((0..s.arity).map(|_| AbiParam::new(s.ty)));
+            sig.returns.push(AbiParam::new(s.ty));
             let id = module
                 .declare_function(s.name, Linkage::Import, &sig)
                 .map_err(|e| codegen(&e))?;
