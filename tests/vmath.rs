@@ -136,7 +136,10 @@ fn both_executors_compute_every_element_with_the_vector_function() {
         let b = Builder::new("vm");
         let x = b.param("x", &[xs.len()]);
         let s = b.param("s", &[]);
-        let (y, z) = (b.op(Op::Unary(u), &[x.value()]), b.op(Op::Unary(u), &[s.value()]));
+        let (y, z) = (
+            b.op(Op::Unary(u), &[x.value()]),
+            b.op(Op::Unary(u), &[s.value()]),
+        );
         let f = b.finish(&[y, z, y.sum()]).unwrap();
         let want: Vec<f64> = xs.iter().map(|&a| v.one(a)).collect();
         let interp = Program::new(&f).unwrap();

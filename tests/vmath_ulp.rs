@@ -286,4 +286,3 @@ fn vector_functions_are_within_the_stated_ulps() {
     }
     assert!(bad.is_empty(), "over {MAX_ULP} ulp: {bad:?}");
 }
-

@@ -63,5 +63,9 @@ pub fn symbols() -> Vec<Symbol> {
     let unary = Unary::ALL.into_iter().map(Callee::Unary);
     let binary = Binary::ALL.into_iter().map(Callee::Binary);
     let vector = Unary::ALL.into_iter().map(Callee::Vector);
-    unary.chain(binary).chain(vector).filter_map(symbol).collect()
+    unary
+        .chain(binary)
+        .chain(vector)
+        .filter_map(symbol)
+        .collect()
 }

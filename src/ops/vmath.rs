@@ -86,9 +86,8 @@ fn table() -> &'static [Option<Vector>; Unary::ALL.len()] {
             return t;
         }
         for u in Unary::ALL {
-            t[u as usize] = candidate(u).and_then(|symbol| {
-                imp::lookup(symbol).map(|f| Vector { symbol, f })
-            });
+            t[u as usize] =
+                candidate(u).and_then(|symbol| imp::lookup(symbol).map(|f| Vector { symbol, f }));
         }
         t
     })
