@@ -3,7 +3,7 @@
 //! checking, one generic test run over both executors through `call::Executor`.
 //!
 //! Agreement is bit for bit (NaN matching NaN): the JIT evaluates every op with the
-//! interpreter's scalar functions and sums in the interpreter's order.
+//! interpreter's functions (libmvec's two-lane ones included) and sums in the interpreter's order.
 
 mod common;
 
