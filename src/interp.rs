@@ -137,6 +137,8 @@ impl Program {
     /// ranges of dead values), then one step per instruction that computes something.
     pub fn new(f: &Func) -> Result<Program, VerifyError> {
         verify(f)?;
+        // The two-lane math functions are looked up now, not in the first call.
+        crate::ops::vmath::init();
         let refuse = |(inst, message): (Option<usize>, String)| VerifyError {
             func: f.name.clone(),
             issues: vec![VerifyIssue {

@@ -30,12 +30,17 @@ pub enum Runtime {
     None,
 }
 
-/// Declares an imported function of `arity` f64 arguments returning one f64.
-pub fn declare_host(module: &mut dyn Module, name: &str, arity: usize) -> Result<FuncId, JitError> {
+/// Declares an imported function of `arity` arguments of type `ty` (F64, or F64X2 for a
+/// two-lane function) returning one `ty`.
+pub fn declare_host(
+    module: &mut dyn Module,
+    name: &str,
+    arity: usize,
+    ty: types::Type,
+) -> Result<FuncId, JitError> {
     let mut sig = module.make_signature();
-    sig.params
-        .extend((0..arity).map(|_| AbiParam::new(types::F64)));
-    sig.returns.push(AbiParam::new(types::F64));
+    sig.params.extend((0..arity).map(|_| AbiParam::new(ty)));
+    sig.returns.push(AbiParam::new(ty));
     module
         .declare_function(name, Linkage::Import, &sig)
         .map_err(|e| codegen(&e))

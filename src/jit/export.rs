@@ -145,20 +145,32 @@ fn check_entry(e: &Entry, callees: &mut Vec<Callee>) -> Result<(), JitError> {
             } else {
                 None
             };
-            if let Some(c) = callee.filter(|c| runtime::symbol(*c).is_some()) {
-                if runtime::c_function(c).is_none() {
-                    return Err(JitError::Unexportable(format!(
-                        "`{}` is adjit's own function, which no C library function matches bit \
-                         for bit; an object file links against the C library alone",
-                        inst.op.name()
-                    )));
-                }
-                if !callees.contains(&c) {
-                    callees.push(c);
-                }
+            // A unary op with a two-lane function in use calls that (`lower::call_lanes`).
+            let vector = match callee {
+                Some(Callee::Unary(u)) => runtime::symbol(Callee::Vector(u)).map(|s| s.callee),
+                _ => None,
+            };
+            for c in vector.into_iter().chain(callee) {
+                add_callee(c, &inst.op, callees)?;
             }
         }
     }
+    Ok(())
+}
+
+/// Adds `c` to `callees` if it is a host function, or refuses it if no C library has it.
+fn add_callee(c: Callee, op: &Op, callees: &mut Vec<Callee>) -> Result<(), JitError> {
+    if runtime::symbol(c).is_none() || callees.contains(&c) {
+        return Ok(());
+    }
+    if runtime::c_function(c).is_none() {
+        return Err(JitError::Unexportable(format!(
+            "`{}` is adjit's own function, which no C library function matches bit for bit; an \
+             object file links against the C library alone",
+            op.name()
+        )));
+    }
+    callees.push(c);
     Ok(())
 }
 
@@ -171,12 +183,13 @@ fn c_imports(
 ) -> Result<HashMap<Callee, FuncId>, JitError> {
     let mut imports = HashMap::new();
     for &c in callees {
-        let arity = match c {
-            Callee::Unary(_) => 1,
-            Callee::Binary(_) => 2,
+        let Some(symbol) = runtime::symbol(c) else {
+            continue;
         };
         let id = match runtime::c_function(c) {
-            Some(CFunction::Libm(name)) => define::declare_host(module, name, arity)?,
+            Some(CFunction::Libm(name)) => {
+                define::declare_host(module, name, symbol.arity, symbol.ty)?
+            }
             Some(CFunction::Sigmoid) => sigmoid(module, prefix)?,
             None => continue,
         };
@@ -189,7 +202,7 @@ fn c_imports(
 /// `x >= 0`, else `e / (1 + e)` with `e = exp(x)`.
 fn sigmoid(module: &mut ObjectModule, prefix: &str) -> Result<FuncId, JitError> {
     let name = format!("{prefix}__sigmoid");
-    let exp = define::declare_host(module, "exp", 1)?;
+    let exp = define::declare_host(module, "exp", 1, types::F64)?;
     let mut sig = module.make_signature();
     sig.params.push(AbiParam::new(types::F64));
     sig.returns.push(AbiParam::new(types::F64));

@@ -198,7 +198,7 @@ impl Jit {
     ) -> Result<(Vec<FuncId>, usize), JitError> {
         let mut imports = HashMap::new();
         for s in symbols {
-            let id = define::declare_host(module, s.name, s.arity)?;
+            let id = define::declare_host(module, s.name, s.arity, s.ty)?;
             imports.insert(s.callee, id);
         }
         let mut d = define::Definer::new(module, imports, "chunk", define::Runtime::Host);

@@ -1,23 +1,33 @@
 //! Host functions that generated code calls: the scalar functions of `crate::ops`, the very
 //! functions the interpreter uses. Which op calls which function is a column of the op table
 //! (`Unary::host`, `Binary::host`); this module only turns those into symbols to register and
-//! declare, looked up by op (`Callee`), never by a name written here.
+//! declare, looked up by op (`Callee`), never by a name written here. Where the process has a
+//! two-lane function for a unary op (`crate::ops::vmath`: libmvec's `_ZGVbN2v_sin`, ...), that
+//! is a symbol too (`Callee::Vector`), and compiled code calls it for every element of the op,
+//! as the interpreter does.
 
 use crate::ir::{Binary, Unary};
+use crate::ops::vmath;
+use cranelift_codegen::ir::{types, Type};
 
 /// An op computed by a host call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Callee {
     Unary(Unary),
     Binary(Binary),
+    /// The two-lane function of a unary op (an `f64x2` in and out), where one is in use.
+    Vector(Unary),
 }
 
-/// A host function: its name, address and number of f64 arguments (it returns one f64).
+/// A host function: its name (the C symbol: `adjit_sin`, or `_ZGVbN2v_sin` for a two-lane
+/// function), address, number of arguments, and the type of each argument and of its one
+/// result (`f64`, or `f64x2` for a two-lane function).
 pub struct Symbol {
     pub callee: Callee,
     pub name: &'static str,
     pub address: *const u8,
     pub arity: usize,
+    pub ty: Type,
 }
 
 /// The host function of `callee`, if the op table gives it one.
@@ -28,12 +38,21 @@ pub fn symbol(callee: Callee) -> Option<Symbol> {
             name: h.symbol,
             address: h.f as *const u8,
             arity: 1,
+            ty: types::F64,
         }),
         Callee::Binary(b) => b.host().map(|h| Symbol {
             callee,
             name: h.symbol,
             address: h.f as *const u8,
             arity: 2,
+            ty: types::F64,
+        }),
+        Callee::Vector(u) => vmath::vector(u).map(|v| Symbol {
+            callee,
+            name: v.symbol,
+            address: v.address(),
+            arity: 1,
+            ty: types::F64X2,
         }),
     }
 }
@@ -43,12 +62,17 @@ pub fn symbol(callee: Callee) -> Option<Symbol> {
 pub fn symbols() -> Vec<Symbol> {
     let unary = Unary::ALL.into_iter().map(Callee::Unary);
     let binary = Binary::ALL.into_iter().map(Callee::Binary);
-    unary.chain(binary).filter_map(symbol).collect()
+    let vector = Unary::ALL.into_iter().map(Callee::Vector);
+    unary
+        .chain(binary)
+        .chain(vector)
+        .filter_map(symbol)
+        .collect()
 }
 
 /// What an object file calls for a host function (`jit::export`): a function of the C math
-/// library, which the op's Rust function calls itself, or `sigmoid`, which is ours and is
-/// defined in the object.
+/// library (libmvec's two-lane ones included), which the op's Rust function calls itself, or
+/// `sigmoid`, which is ours and is defined in the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CFunction {
     Libm(&'static str),
@@ -60,6 +84,7 @@ pub enum CFunction {
 pub fn c_function(callee: Callee) -> Option<CFunction> {
     use CFunction::{Libm, Sigmoid};
     match callee {
+        Callee::Vector(u) => vmath::symbol(u).map(Libm),
         Callee::Unary(u) => match u {
             Unary::Exp => Some(Libm("exp")),
             Unary::Log => Some(Libm("log")),

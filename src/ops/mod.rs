@@ -14,6 +14,7 @@ pub mod layout;
 pub mod reduce;
 pub mod scan;
 pub mod unary;
+pub mod vmath;
 
 use crate::ir::{DType, Dims, Literal, Op, Type, Var, MAX_ELEMENTS};
 use std::fmt;

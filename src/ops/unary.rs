@@ -3,11 +3,13 @@
 //!
 //! The scalar functions are `extern "C"` so that the JIT calls exactly these (it registers them
 //! as host symbols); the interpreter calls them too. Conventions: `sign(±0) = ±0` and
-//! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow; `asin`, `acos`,
-//! `atan`, `sinh`, `cosh` are Rust's (the C library's), and `erf` is ours (`super::erf`,
-//! within 0.51 ulp).
+//! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow; `erf` is ours
+//! (`super::erf`, within 0.51 ulp). The other transcendental functions (`exp`, `sin`, `tanh`,
+//! ...) are libmvec's two-lane functions where the process has them (`super::vmath`: a
+//! single `x` is lane 0 of the function at `[x, x]`, and the kernels run pairs), else the C
+//! library's scalar ones (Rust's `f64` methods).
 
-use super::refuse;
+use super::{refuse, vmath};
 use crate::ir::{DType, Op, Type, Unary, Var};
 
 pub(crate) fn shape(op: &Op, x: Type) -> Result<Type, super::ShapeError> {
@@ -17,44 +19,54 @@ pub(crate) fn shape(op: &Op, x: Type) -> Result<Type, super::ShapeError> {
     Ok(x)
 }
 
+/// `u` at `x`: lane 0 of its two-lane function at `[x, x]` where one is in use
+/// (`super::vmath`), else the C library's scalar function `scalar`.
+#[inline]
+fn lane(u: Unary, x: f64, scalar: impl Fn(f64) -> f64) -> f64 {
+    match vmath::vector(u) {
+        Some(v) => v.one(x),
+        None => scalar(x),
+    }
+}
+
 pub extern "C" fn adjit_exp(x: f64) -> f64 {
-    x.exp()
+    lane(Unary::Exp, x, |x| x.exp())
 }
 pub extern "C" fn adjit_log(x: f64) -> f64 {
-    x.ln()
+    lane(Unary::Log, x, |x| x.ln())
 }
 pub extern "C" fn adjit_log1p(x: f64) -> f64 {
-    x.ln_1p()
+    lane(Unary::Log1p, x, |x| x.ln_1p())
 }
 pub extern "C" fn adjit_expm1(x: f64) -> f64 {
-    x.exp_m1()
+    lane(Unary::Expm1, x, |x| x.exp_m1())
 }
 pub extern "C" fn adjit_sin(x: f64) -> f64 {
-    x.sin()
+    lane(Unary::Sin, x, |x| x.sin())
 }
 pub extern "C" fn adjit_cos(x: f64) -> f64 {
-    x.cos()
+    lane(Unary::Cos, x, |x| x.cos())
 }
 pub extern "C" fn adjit_tan(x: f64) -> f64 {
-    x.tan()
+    lane(Unary::Tan, x, |x| x.tan())
 }
 pub extern "C" fn adjit_tanh(x: f64) -> f64 {
-    x.tanh()
+    lane(Unary::Tanh, x, |x| x.tanh())
 }
 pub extern "C" fn adjit_asin(x: f64) -> f64 {
-    x.asin()
+    lane(Unary::Asin, x, |x| x.asin())
 }
 pub extern "C" fn adjit_acos(x: f64) -> f64 {
-    x.acos()
+    lane(Unary::Acos, x, |x| x.acos())
 }
 pub extern "C" fn adjit_atan(x: f64) -> f64 {
-    x.atan()
+    lane(Unary::Atan, x, |x| x.atan())
 }
 pub extern "C" fn adjit_sinh(x: f64) -> f64 {
-    x.sinh()
+    lane(Unary::Sinh, x, |x| x.sinh())
 }
 pub extern "C" fn adjit_cosh(x: f64) -> f64 {
-    x.cosh()
+    lane(Unary::Cosh, x, |x| x.cosh())
 }
 /// The error function (`super::erf`: Rust's standard library has none).
 pub extern "C" fn adjit_erf(x: f64) -> f64 {
@@ -114,26 +126,33 @@ pub fn kernel(u: Unary, x: &[f64], out: &mut [f64]) {
             *o = f(a);
         }
     }
+    // A pair of elements per call of the op's two-lane function, if it has one in use.
+    fn vmap(u: Unary, x: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
+        match vmath::vector(u) {
+            Some(v) => vmath::map(v, x, out),
+            None => map(x, out, f),
+        }
+    }
     match u {
         Unary::Neg => map(x, out, |a| -a),
         Unary::Abs => map(x, out, f64::abs),
         Unary::Sign => map(x, out, sign),
-        Unary::Exp => map(x, out, |a| adjit_exp(a)),
-        Unary::Log => map(x, out, |a| adjit_log(a)),
-        Unary::Log1p => map(x, out, |a| adjit_log1p(a)),
-        Unary::Expm1 => map(x, out, |a| adjit_expm1(a)),
+        Unary::Exp => vmap(u, x, out, |a| adjit_exp(a)),
+        Unary::Log => vmap(u, x, out, |a| adjit_log(a)),
+        Unary::Log1p => vmap(u, x, out, |a| adjit_log1p(a)),
+        Unary::Expm1 => vmap(u, x, out, |a| adjit_expm1(a)),
         Unary::Sqrt => map(x, out, f64::sqrt),
-        Unary::Sin => map(x, out, |a| adjit_sin(a)),
-        Unary::Cos => map(x, out, |a| adjit_cos(a)),
-        Unary::Tan => map(x, out, |a| adjit_tan(a)),
-        Unary::Tanh => map(x, out, |a| adjit_tanh(a)),
+        Unary::Sin => vmap(u, x, out, |a| adjit_sin(a)),
+        Unary::Cos => vmap(u, x, out, |a| adjit_cos(a)),
+        Unary::Tan => vmap(u, x, out, |a| adjit_tan(a)),
+        Unary::Tanh => vmap(u, x, out, |a| adjit_tanh(a)),
         Unary::Sigmoid => map(x, out, |a| adjit_sigmoid(a)),
         Unary::Floor => map(x, out, f64::floor),
-        Unary::Asin => map(x, out, |a| adjit_asin(a)),
-        Unary::Acos => map(x, out, |a| adjit_acos(a)),
-        Unary::Atan => map(x, out, |a| adjit_atan(a)),
-        Unary::Sinh => map(x, out, |a| adjit_sinh(a)),
-        Unary::Cosh => map(x, out, |a| adjit_cosh(a)),
+        Unary::Asin => vmap(u, x, out, |a| adjit_asin(a)),
+        Unary::Acos => vmap(u, x, out, |a| adjit_acos(a)),
+        Unary::Atan => vmap(u, x, out, |a| adjit_atan(a)),
+        Unary::Sinh => vmap(u, x, out, |a| adjit_sinh(a)),
+        Unary::Cosh => vmap(u, x, out, |a| adjit_cosh(a)),
         Unary::Erf => map(x, out, |a| adjit_erf(a)),
     }
 }

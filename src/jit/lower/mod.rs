@@ -3,7 +3,7 @@
 //!
 //! Scalars are SSA values; tensors are loop nests (`loops`), fused groups (`fused`) and tiled
 //! matmuls (`matmul`). Each op has exactly the interpreter's semantics: the same host functions
-//! for transcendental ops, `fmax`/`fmin` (IEEE 754-2019, as `ops::binary` defines max/min), sums
+//! for transcendental ops (two-lane ones called per pair), `fmax`/`fmin` (IEEE 754-2019, as `ops::binary` defines max/min), sums
 //! in the interpreter's order. Bools are `i8` in registers (lane masks in vectors) and
 //! `0.0`/`1.0` in memory. This module holds the emitter: registers, memory access, host calls
 //! and single elementwise ops; `compute` emits each unit.
@@ -254,8 +254,24 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.inst_results(call)[0]
     }
 
-    /// A host function on each lane.
+    /// A host function on each lane. A unary op with a two-lane function in use calls that
+    /// once for both lanes, or on a single element repeated in both lanes (taking lane 0), as
+    /// the interpreter does (`ops::vmath`).
     fn call_lanes(&mut self, callee: Callee, args: &[CV], lanes: usize) -> CV {
+        if let Callee::Unary(u) = callee {
+            let vector = Callee::Vector(u);
+            if self.imports.contains_key(&vector) {
+                let x = match lanes {
+                    1 => self.fb.ins().splat(types::F64X2, args[0]),
+                    _ => args[0],
+                };
+                let y = self.call1(vector, &[x]);
+                return match lanes {
+                    1 => self.fb.ins().extractlane(y, 0),
+                    _ => y,
+                };
+            }
+        }
         if lanes == 1 {
             return self.call1(callee, args);
         }

@@ -1,0 +1,162 @@
+//! The two-lane math functions (`adjit::ops::vmath`, libmvec's `_ZGVbN2v_*`): each lane's
+//! result depends on that lane's input alone, at special values too, which is what lets the
+//! interpreter and compiled code group elements into pairs differently and still agree bit for
+//! bit; and both executors compute every element of an op with them, in two-lane loops, their
+//! odd tails and scalar registers alike.
+
+use adjit::call::Executor;
+use adjit::interp::Program;
+use adjit::ir::{Builder, Op, Unary};
+use adjit::ops::{unary, vmath};
+
+/// Same bits (NaN payloads included).
+fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits()
+}
+
+/// Special and hard arguments: zeros, subnormals, infinities, NaNs of both signs and other
+/// payloads, domain edges, overflow thresholds, huge arguments of periodic functions.
+fn specials() -> Vec<f64> {
+    let mut v = vec![
+        0.0,
+        -0.0,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        -f64::from_bits(1),
+        f64::from_bits(0x000f_ffff_ffff_ffff),
+        1e-300,
+        1e-20,
+        -1e-9,
+        f64::EPSILON,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        1.0 - f64::EPSILON / 2.0,
+        -1.0 + f64::EPSILON / 2.0,
+        1.0 + f64::EPSILON,
+        -1.0 - f64::EPSILON,
+        std::f64::consts::FRAC_PI_2,
+        std::f64::consts::PI,
+        -std::f64::consts::PI,
+        20.0,
+        -20.0,
+        709.78,
+        710.0,
+        -708.4,
+        -745.2,
+        -746.0,
+        1e5,
+        1e22,
+        -1e22,
+        2f64.powi(1000),
+        1e300,
+        f64::MAX,
+        -f64::MAX,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        -f64::NAN,
+        f64::from_bits(0x7ff0_0000_0000_0001),
+        f64::from_bits(0xfff8_0000_dead_beef),
+    ];
+    // Ordinary values of many magnitudes, from a fixed generator.
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..200 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let mag = ((s >> 11) as f64 / (1u64 << 53) as f64) * 40.0 - 20.0;
+        let sign = if s & 1 == 0 { 1.0 } else { -1.0 };
+        v.push(sign * 2f64.powf(mag));
+    }
+    v
+}
+
+fn in_use() -> Vec<(Unary, vmath::Vector)> {
+    let v: Vec<_> = Unary::ALL
+        .into_iter()
+        .filter_map(|u| vmath::vector(u).map(|f| (u, f)))
+        .collect();
+    let expected = cfg!(all(
+        target_arch = "x86_64",
+        target_os = "linux",
+        target_env = "gnu"
+    )) && std::env::var_os("ADJIT_NO_VMATH").is_none();
+    if expected {
+        // glibc 2.22 and later have these four.
+        for u in [Unary::Sin, Unary::Cos, Unary::Exp, Unary::Log] {
+            assert!(vmath::symbol(u).is_some(), "no libmvec function for {u:?}");
+        }
+    }
+    v
+}
+
+#[test]
+fn each_lane_depends_on_its_own_input_only() {
+    let xs = specials();
+    for (u, v) in in_use() {
+        for &a in &xs {
+            let alone = v.one(a);
+            for &b in &xs {
+                let [l0, l1] = v.pair(a, b);
+                assert!(
+                    same(l0, alone),
+                    "{}: lane 0 at {a:e} is {l0:e} beside {b:e}, {alone:e} beside itself",
+                    v.symbol
+                );
+                assert!(
+                    same(l1, v.one(b)),
+                    "{}: lane 1 at {b:e} is {l1:e} beside {a:e}",
+                    v.symbol
+                );
+            }
+            // The op's scalar function (the one host calls and constant folding use) agrees.
+            assert!(same(unary::apply(u, a), alone), "{}({a:e})", u.name());
+        }
+    }
+}
+
+#[test]
+fn symbols_are_the_vector_abi_names() {
+    for u in Unary::ALL {
+        if let Some(s) = vmath::symbol(u) {
+            assert_eq!(s, format!("_ZGVbN2v_{}", u.name()));
+            assert_eq!(vmath::candidate(u), Some(s));
+        }
+    }
+}
+
+/// `y = u(x)` for a vector `x` of odd length (pairs and a tail), and `z = u(s)` for a scalar.
+#[test]
+fn both_executors_compute_every_element_with_the_vector_function() {
+    let xs = specials();
+    for (u, v) in in_use() {
+        let b = Builder::new("vm");
+        let x = b.param("x", &[xs.len()]);
+        let s = b.param("s", &[]);
+        let (y, z) = (
+            b.op(Op::Unary(u), &[x.value()]),
+            b.op(Op::Unary(u), &[s.value()]),
+        );
+        let f = b.finish(&[y, z, y.sum()]).unwrap();
+        let want: Vec<f64> = xs.iter().map(|&a| v.one(a)).collect();
+        let interp = Program::new(&f).unwrap();
+        let compiled = adjit::jit::compile(&f).unwrap();
+        for (i, &a) in xs.iter().enumerate() {
+            let inputs = [xs.clone(), vec![a]];
+            for (who, out) in [
+                ("interpreter", interp.eval(&inputs).unwrap()),
+                ("jit", compiled.eval(&inputs).unwrap()),
+            ] {
+                if i == 0 {
+                    for (k, (&g, &w)) in out[0].iter().zip(&want).enumerate() {
+                        assert!(same(g, w), "{who} {}: element {k}", u.name());
+                    }
+                }
+                assert!(same(out[1][0], want[i]), "{who} {}({a:e})", u.name());
+            }
+        }
+    }
+}
