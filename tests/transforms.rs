@@ -18,19 +18,23 @@ fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
         })
 }
 
-/// The largest finite magnitude among the f64 values `f` computes on `inputs` (at least 1).
-fn largest_value(f: &ir::Func, inputs: &[Vec<f64>]) -> f64 {
+/// Every f64 value `f` computes on `inputs` (a scan's packed result holds its final carries
+/// and its stacked outputs).
+fn all_values(f: &ir::Func, inputs: &[Vec<f64>]) -> Vec<f64> {
     let mut all = f.clone();
     all.results = (0..f.insts.len())
         .filter(|&k| f.insts[k].ty.dtype == ir::DType::F64)
         .map(|k| f.inst_value(k))
         .collect();
-    interp::eval(&all, inputs).map_or(1.0, |outs| {
-        outs.iter()
-            .flatten()
-            .filter(|x| x.is_finite())
-            .fold(1.0f64, |m, x| m.max(x.abs()))
-    })
+    interp::eval(&all, inputs).map_or(Vec::new(), |outs| outs.concat())
+}
+
+/// The largest finite magnitude among the f64 values `f` computes on `inputs` (at least 1).
+fn largest_value(f: &ir::Func, inputs: &[Vec<f64>]) -> f64 {
+    all_values(f, inputs)
+        .iter()
+        .filter(|x| x.is_finite())
+        .fold(1.0f64, |m, x| m.max(x.abs()))
 }
 
 proptest! {
@@ -66,6 +70,14 @@ proptest! {
         // computes, as cancellation may leave rounding residue where the other has a zero).
         let hs = ad::HvpMode::ALL.map(|m| ad::hvp_with(&f, None, m).unwrap());
         let [fr, rr] = hs.each_ref().map(|h| interp::eval(h, &hin).unwrap());
+        // Where either mode computes an infinity or NaN (a partial such as `ln(x)` of `pow` at
+        // a negative base, or a value in a dead scan carry), the modes may differ: one
+        // multiplies it by a tangent or cotangent that is a materialized zero and gets NaN,
+        // the other skips a symbolic zero and gets 0.
+        let finite = |h: &ir::Func| all_values(h, &hin).iter().all(|x| x.is_finite());
+        if !hs.iter().all(finite) {
+            return Ok(());
+        }
         let scale = largest_value(&hs[0], &hin).max(largest_value(&hs[1], &hin));
         for (a, b) in fr.iter().flatten().zip(rr.iter().flatten()) {
             let close = a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-13 * scale;
