@@ -261,9 +261,8 @@ impl Emitter<'_, '_> {
                 } else {
                     x
                 };
-                let prod = self.fb.ins().fmul(factor, bs[g]);
                 let s = self.fb.use_var(acc);
-                let s = self.fb.ins().fadd(s, prod);
+                let s = self.fb.ins().fma(factor, bs[g], s);
                 self.fb.def_var(acc, s);
             }
         }
