@@ -282,7 +282,12 @@ mod tests {
         let a = [1.0, 1.0 + e];
         let expect = -(2f64.powi(-60));
         // n = 2 takes the kernel's row loop when B is not transposed, n = 1 its dot products.
-        for (n, ta, tb) in [(1, false, false), (1, true, true), (2, false, false), (2, true, true)] {
+        for (n, ta, tb) in [
+            (1, false, false),
+            (1, true, true),
+            (2, false, false),
+            (2, true, true),
+        ] {
             // A is 1x2 whichever way it is stored; B is 2xn, both columns (-1, 1 - e).
             let b: Vec<f64> = if tb {
                 (0..n).flat_map(|_| [-1.0, 1.0 - e]).collect()
