@@ -170,7 +170,7 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
             let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
             let interpreted = interp::eval(&f, &inputs).unwrap();
             assert_eq!(
-                difference(&interpreted, &[want.clone()]),
+                difference(&interpreted, std::slice::from_ref(&want)),
                 0.0,
                 "{name}: interpreter"
             );
