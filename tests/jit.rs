@@ -100,6 +100,91 @@ proptest! {
     }
 }
 
+/// `C[t] = op(A[t]) op(B[t])` computed here as the documented chain: each element starts at
+/// `+0.0` and becomes `fma(a, b, acc)` for `p` ascending (with `fused` false, `acc + a * b`).
+fn fma_chain(
+    d: (usize, usize, usize, usize),
+    t: (bool, bool),
+    ab: &[Vec<f64>],
+    fused: bool,
+) -> Vec<f64> {
+    let ((batch, m, k, n), (ta, tb)) = (d, t);
+    let mut c = Vec::with_capacity(batch * m * n);
+    for t in 0..batch {
+        let (a, b) = (&ab[0][t * m * k..], &ab[1][t * k * n..]);
+        for i in 0..m {
+            for j in 0..n {
+                let x = |p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+                let y = |p: usize| if tb { b[j * k + p] } else { b[p * n + j] };
+                let step = |acc: f64, p| {
+                    if fused {
+                        x(p).mul_add(y(p), acc)
+                    } else {
+                        acc + x(p) * y(p)
+                    }
+                };
+                c.push((0..k).fold(0.0, step));
+            }
+        }
+    }
+    c
+}
+
+#[test]
+fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
+    // Sizes around the tiles (3x6 vectors, 4x2 scalars) and their remainders, every transpose,
+    // plain and batched; values whose products round, so a separate multiply and add differs.
+    let mut seed = 7u64;
+    let mut draw = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 3.0
+    };
+    let mut separate_differs = false;
+    for (batch, m, k, n) in [
+        (1, 7, 5, 13),
+        (1, 3, 1, 6),
+        (2, 5, 3, 8),
+        (1, 1, 9, 7),
+        (1, 8, 4, 1),
+        (2, 4, 2, 3),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let b = Builder::new("mm");
+            let lead = |s: [usize; 2]| {
+                if batch > 1 {
+                    vec![batch, s[0], s[1]]
+                } else {
+                    s.to_vec()
+                }
+            };
+            let x = b.param("a", &lead(if ta { [k, m] } else { [m, k] }));
+            let y = b.param("b", &lead(if tb { [n, k] } else { [k, n] }));
+            let f = b.finish(&[x.matmul_t(y, ta, tb)]).unwrap();
+            let inputs: Vec<Vec<f64>> = [m * k, k * n]
+                .iter()
+                .map(|len| (0..batch * len).map(|_| draw()).collect())
+                .collect();
+            let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
+            let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
+            let interpreted = interp::eval(&f, &inputs).unwrap();
+            assert_eq!(
+                difference(&interpreted, std::slice::from_ref(&want)),
+                0.0,
+                "{name}: interpreter"
+            );
+            check_agrees(&name, &f, &inputs);
+            let separate = fma_chain((batch, m, k, n), (ta, tb), &inputs, false);
+            separate_differs |= difference(&[want], &[separate]) != 0.0;
+        }
+    }
+    assert!(
+        separate_differs,
+        "no case tells an fma chain from separate multiply and add"
+    );
+}
+
 #[test]
 fn ieee_specials_match_the_interpreter() {
     let specials = [

@@ -69,8 +69,8 @@ fn several_shapes_reference(n: usize, reverse: bool, inputs: &[Vec<f64>]) -> Vec
         s = s * 0.5 + sum(&h);
         m = (0..4).map(|k| m[k] * zs[4 * i + k] + s).collect();
         for r in 0..2 {
-            let products: Vec<f64> = (0..3).map(|k| w[3 * r + k] * h[k]).collect();
-            ys0[2 * i + r] = sum(&products);
+            // matmul's chain: one fused multiply-add per term, from +0.0.
+            ys0[2 * i + r] = (0..3).fold(0.0, |acc, k| w[3 * r + k].mul_add(h[k], acc));
         }
         ys1[i] = s * s;
         for k in 0..4 {

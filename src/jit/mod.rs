@@ -9,7 +9,8 @@
 //! (`error`).
 //!
 //! Semantics are the interpreter's, op for op, and so is the order of every sum (reductions and
-//! matmuls accumulate each result element in index order from `+0.0`); results agree with the
+//! matmuls accumulate each result element in index order from `+0.0`, one fused multiply-add
+//! per step, as the interpreter's `f64::mul_add`); results agree with the
 //! interpreter bit for bit. Matmuls are generated loops rather than calls of a BLAS-like kernel:
 //! such kernels (`matrixmultiply` among them) allocate packing buffers on every call, and a
 //! compiled call must allocate nothing.

@@ -1,10 +1,15 @@
 //! Contractions: `matmul` of rank-2 matrices or rank-3 stacks, with optional transposes of
 //! either operand (so the VJP needs no `transpose` ops).
 //!
-//! Order of evaluation: each result element starts at `+0.0` and adds `a[i,p] * b[p,j]` for
-//! `p = 0, 1, ...` in turn, with no fused multiply-add. The JIT's register-tiled kernel keeps
-//! that order for every element (the tiles group elements, not terms of a sum), so compiled code
-//! and the interpreter agree bit for bit.
+//! Order of evaluation: each result element starts at `+0.0` and, for `p = 0, 1, ...` in turn,
+//! becomes `fma(a[i,p], b[p,j], acc)`: a fused multiply-add, the product and the sum rounded
+//! once. A correctly rounded `fma` has one result whoever computes it (the FMA instruction, C's
+//! `fma`, `f64::mul_add`), and the JIT's register-tiled kernel keeps that chain for every
+//! element (the tiles group elements, not terms of a sum), so compiled code and the interpreter
+//! agree bit for bit.
+//!
+//! The reference kernel is compiled twice: for the FMA instruction, chosen at run time where the
+//! CPU has it, and portably (where `mul_add` may be a call of C's `fma`). Both give the same bits.
 
 use super::{refuse, ShapeError};
 use crate::ir::{DType, Dims, Op, Type, Var};
@@ -86,9 +91,30 @@ pub(crate) fn matmul_shape(
     Ok(a.with_shape(shape))
 }
 
-/// The reference matmul: plain loops. Each result element sums `p = 0, 1, ...` in turn from
-/// `+0.0` whichever loop order is used, so the choice below changes speed, not results.
+/// The reference matmul: plain loops. Each result element is the `fma` chain over
+/// `p = 0, 1, ...` from `+0.0` whichever loop order is used, so the choice below changes speed,
+/// not results; so does the choice between the FMA instruction and a call of C's `fma`.
 pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: `kernel_fma` needs only the FMA instructions, which the CPU has (checked just
+        // above); it is otherwise the safe `loops`.
+        unsafe { kernel_fma(d, a, b, out) };
+        return;
+    }
+    loops(d, a, b, out);
+}
+
+/// `loops` compiled with the FMA instructions, so that `mul_add` is one instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn kernel_fma(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
+    loops(d, a, b, out);
+}
+
+/// The loops of `kernel`, inlined into each of its compilations.
+#[inline(always)]
+fn loops(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
     let (m, k, n) = (d.m, d.k, d.n);
     // Element (i, p) of A sits at i*ai + p*ap; element (p, j) of B at p*bp + j*bj.
     let (ai, ap) = if d.ta { (1, m) } else { (k, 1) };
@@ -105,7 +131,7 @@ pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
                 for p in 0..k {
                     let x = a[i * ai + p * ap];
                     for (r, &y) in row.iter_mut().zip(&b[p * bp..p * bp + n]) {
-                        *r += x * y;
+                        *r = x.mul_add(y, *r);
                     }
                 }
             }
@@ -115,13 +141,19 @@ pub fn kernel(d: &MatmulDims, a: &[f64], b: &[f64], out: &mut [f64]) {
                 for j in 0..n {
                     let mut s = 0.0;
                     for p in 0..k {
-                        s += a[i * ai + p * ap] * b[p * bp + j * bj];
+                        s = a[i * ai + p * ap].mul_add(b[p * bp + j * bj], s);
                     }
                     o[i * n + j] = s;
                 }
             }
         }
     }
+}
+
+/// The value of every element of a matmul of splats `x` and `y` contracting `k` terms: the
+/// kernel's `fma` chain.
+pub fn splat_product(x: f64, y: f64, k: usize) -> f64 {
+    (0..k).fold(0.0, |acc, _| x.mul_add(y, acc))
 }
 
 /// The VJP of `C = op(A) op(B)` (`op` transposes where `ta`/`tb` say): two more matmuls with
@@ -240,5 +272,43 @@ mod tests {
             kernel(&d, x, y, &mut out);
             assert_eq!(out, expect, "ta={ta} tb={tb}");
         }
+    }
+
+    #[test]
+    fn each_step_is_one_fused_multiply_add() {
+        // 1 * -1, then (1 + 2^-30)(1 - 2^-30) = 1 - 2^-60: fused, -1 + (1 - 2^-60) = -2^-60
+        // exactly; a rounded product (1.0) and a separate add would give 0.
+        let e = 2f64.powi(-30);
+        let a = [1.0, 1.0 + e];
+        let expect = -(2f64.powi(-60));
+        // n = 2 takes the kernel's row loop when B is not transposed, n = 1 its dot products.
+        for (n, ta, tb) in [
+            (1, false, false),
+            (1, true, true),
+            (2, false, false),
+            (2, true, true),
+        ] {
+            // A is 1x2 whichever way it is stored; B is 2xn, both columns (-1, 1 - e).
+            let b: Vec<f64> = if tb {
+                (0..n).flat_map(|_| [-1.0, 1.0 - e]).collect()
+            } else {
+                [vec![-1.0; n], vec![1.0 - e; n]].concat()
+            };
+            let d = MatmulDims {
+                batch: 1,
+                m: 1,
+                k: 2,
+                n,
+                ta,
+                tb,
+            };
+            let (mut fast, mut portable) = ([0.0; 2], [0.0; 2]);
+            kernel(&d, &a, &b, &mut fast[..n]);
+            loops(&d, &a, &b, &mut portable[..n]);
+            assert_eq!(fast[..n], vec![expect; n][..], "n={n} ta={ta} tb={tb}");
+            assert_eq!(portable.map(f64::to_bits), fast.map(f64::to_bits));
+        }
+        assert_eq!(splat_product(1.0 + e, 1.0 - e, 1), 1.0);
+        assert_eq!(splat_product(-1.0, 0.5, 3), -1.5);
     }
 }

@@ -24,7 +24,8 @@ use std::sync::Arc;
 /// Non-splat constants up to this many elements are folded.
 const FOLD_LIMIT: usize = 4096;
 
-/// Reductions of a splat up to this many elements are folded (summed in order).
+/// Reductions of a splat, and matmuls of splats, contracting up to this many elements are
+/// folded (summed in order; a matmul by its `fma` chain).
 const SPLAT_SUM_LIMIT: usize = 1 << 20;
 
 /// The simplifier's rewrite hook for `Builder::with_rewrite`: a value equal to `op` on `args`,
@@ -134,7 +135,7 @@ fn fold_splat(op: &Op, s: &[f64], types: &[Type]) -> Option<f64> {
             .then_some(s[0]),
         Op::Matmul { ta, tb } => {
             let d = ops::contract::matmul_dims(types[0], types[1], *ta, *tb);
-            sum_of(s[0] * s[1], d.k)
+            (d.k <= SPLAT_SUM_LIMIT).then(|| ops::contract::splat_product(s[0], s[1], d.k))
         }
     }
 }
