@@ -34,6 +34,32 @@ pub enum CallError {
     },
     /// The workspace was made for another function.
     ForeignWorkspace,
+    /// A batch call (`crate::batch`) in the flat layout: input `index` holds neither one set
+    /// (`ty.numel()` elements, shared by every set) nor `sets` of them.
+    BatchInputLength {
+        index: usize,
+        name: String,
+        ty: Type,
+        sets: usize,
+        got: usize,
+    },
+    /// A batch call in the flat layout: output `index` does not hold `sets` values of `ty`.
+    BatchOutputLength {
+        index: usize,
+        ty: Type,
+        sets: usize,
+        got: usize,
+    },
+    /// A batch call in the per-set layout with unequal numbers of input and output sets.
+    SetCount {
+        inputs: usize,
+        outputs: usize,
+    },
+    /// A batch call in the per-set layout: the buffers of set `set` do not match.
+    InSet {
+        set: usize,
+        error: Box<CallError>,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -63,6 +89,32 @@ impl fmt::Display for CallError {
             CallError::ForeignWorkspace => {
                 write!(f, "the workspace belongs to another function")
             }
+            CallError::BatchInputLength {
+                index,
+                name,
+                ty,
+                sets,
+                got,
+            } => write!(
+                f,
+                "batch input {index} ('{name}': {ty}) needs {n} elements (one set, shared) or \
+                 {sets} x {n} ({sets} sets), got {got}",
+                n = ty.numel()
+            ),
+            CallError::BatchOutputLength {
+                index,
+                ty,
+                sets,
+                got,
+            } => write!(
+                f,
+                "batch output {index} ({ty}) needs {sets} x {} elements ({sets} sets), got {got}",
+                ty.numel()
+            ),
+            CallError::SetCount { inputs, outputs } => {
+                write!(f, "{inputs} input sets but {outputs} output sets")
+            }
+            CallError::InSet { set, error } => write!(f, "set {set}: {error}"),
         }
     }
 }

@@ -39,6 +39,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ad;
+#[cfg(feature = "batch")]
+pub mod batch;
 pub mod call;
 pub mod capi;
 pub mod check;

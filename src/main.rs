@@ -92,8 +92,23 @@ struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Also draw the times as an SVG bar chart.
-    #[arg(long, value_name = "PATH.svg")]
+    #[arg(long, value_name = "PATH.svg", conflicts_with = "batch")]
     plot: Option<PathBuf>,
+    /// Instead of the table: time one batch call of SETS compiled f+grad evaluations (set i:
+    /// the default inputs of seed i) on each of --threads, beside SETS sequential calls, and
+    /// check that every thread count gives the sequential calls' bits [default model:
+    /// pendulum].
+    #[arg(long, value_name = "SETS")]
+    batch: Option<usize>,
+    /// Thread counts for --batch, comma-separated; speed-ups are over the first.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "1,2",
+        requires = "batch"
+    )]
+    threads: Vec<usize>,
 }
 
 /// Which executor runs the function.
@@ -353,7 +368,10 @@ fn print_named(label: &str, slots: &[(String, Type)], values: &[Vec<f64>]) -> Cl
 fn bench_command(args: &BenchArgs) -> CliResult<()> {
     // Read every file first, so that a bad argument fails before any measuring.
     let mut models: Vec<(String, String)> = Vec::new();
-    if args.files.is_empty() {
+    if args.files.is_empty() && args.batch.is_some() {
+        let m = adjit::models::find("pendulum").expect("pendulum is shipped");
+        models.push((m.name.to_string(), m.text.to_string()));
+    } else if args.files.is_empty() {
         // bench measures grad and hvp: vector-valued models (bratu) are left out.
         for m in adjit::models::ALL.iter().filter(|m| m.scalar()) {
             models.push((m.name.to_string(), m.text.to_string()));
@@ -386,6 +404,9 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
     } else {
         cli::measure::Budget::NORMAL
     };
+    if let Some(sets) = args.batch {
+        return bench_batch(args, &models, sets, budget);
+    }
     let mut reports = Vec::new();
     let total = models.len();
     for (i, (name, text)) in models.iter().enumerate() {
@@ -405,6 +426,40 @@ fn bench_command(args: &BenchArgs) -> CliResult<()> {
     if let Some(path) = &args.plot {
         cli::bench::plot(&reports, path)?;
         note(format_args!("wrote {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `adjit bench --batch SETS`: one batch call of SETS f+grad sets per thread count.
+fn bench_batch(
+    args: &BenchArgs,
+    models: &[(String, String)],
+    sets: usize,
+    budget: cli::measure::Budget,
+) -> CliResult<()> {
+    if sets == 0 || args.threads.contains(&0) {
+        return Err(CliError(
+            "--batch and --threads need counts of at least 1".to_string(),
+        ));
+    }
+    let mut reports = Vec::new();
+    for (i, (name, text)) in models.iter().enumerate() {
+        note(format_args!("[{}/{}] {name}", i + 1, models.len()));
+        reports.push(cli::batch::measure(
+            name,
+            text,
+            sets,
+            &args.threads,
+            budget,
+        )?);
+    }
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&cli::batch::to_json(&reports)).unwrap_or_default()
+        )?;
+    } else {
+        out!("{}", cli::batch::table(&reports))?;
     }
     Ok(())
 }

@@ -40,6 +40,12 @@ pub const ALL: &[Model] = &[
         "rosenbrock: f(x) = sum(100 (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2), n = 100"
     ),
     model!(
+        "rosenbrock10k",
+        rosenbrock_10000,
+        "rosenbrock10k: the rosenbrock model over n = 10,000 variables,\n\
+         f(x) = sum(100 (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)"
+    ),
+    model!(
         "logistic",
         logistic,
         "logistic regression: L(w) = mean(log(1 + exp(-y * (X w)))) + 0.5 * 0.01 * sum(w^2),\n\
@@ -159,7 +165,12 @@ pub fn neuron() -> Func {
 
 /// Rosenbrock in tensor form over `n` variables.
 pub fn rosenbrock(n: usize) -> Func {
-    let b = Builder::new("rosenbrock");
+    rosenbrock_named("rosenbrock", n)
+}
+
+/// Rosenbrock in tensor form over `n` variables, as the function `@name`.
+pub fn rosenbrock_named(name: &str, n: usize) -> Func {
+    let b = Builder::new(name);
     let x = b.param("x", &[n]);
     let head = x.slice(&[0], &[n - 1]);
     let tail = x.slice(&[1], &[n]);
@@ -189,6 +200,10 @@ fn bratu() -> Func {
 
 fn rosenbrock_100() -> Func {
     rosenbrock(100)
+}
+
+fn rosenbrock_10000() -> Func {
+    rosenbrock_named("rosenbrock10k", 10_000)
 }
 
 /// Rosenbrock over `n` variables written scalar by scalar: about `9 n` instructions of rank 0,

@@ -450,6 +450,53 @@ fn bench_reports_the_workspace_of_every_model() {
 }
 
 #[test]
+fn bench_batch_times_each_thread_count() {
+    let args = [
+        "bench",
+        "--batch",
+        "6",
+        "--threads",
+        "1,3",
+        "--quick",
+        "--json",
+    ];
+    let j = json(&adjit(&[&args[..], &["ir/models/tiny.ir"]].concat()));
+    let row = &j.as_array().unwrap()[0];
+    assert_eq!(
+        (row["model"].as_str(), row["sets"].as_u64()),
+        (Some("tiny"), Some(6))
+    );
+    let threads: Vec<u64> = row["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert!(b["median_s"].as_f64().unwrap() > 0.0);
+            b["threads"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(threads, [1, 3]);
+    assert!(row["sequential_s"].as_f64().unwrap() > 0.0);
+    // The default model is pendulum; the table names each thread count.
+    let o = adjit(&["bench", "--batch", "4", "--quick"]);
+    let table = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(table.starts_with("pendulum: 4 f+grad sets"), "{table}");
+    assert!(table.contains("batch, 2 threads"), "{table}");
+    fails(
+        &["bench", "--batch", "0"],
+        1,
+        "--batch and --threads need counts of at least 1",
+    );
+    fails(&["bench", "--threads", "2"], 2, "--batch");
+    fails(
+        &["bench", "--batch", "2", "--plot", "a.svg"],
+        2,
+        "cannot be used with",
+    );
+}
+
+#[test]
 fn bench_argument_errors_are_clear() {
     fails(
         &["bench", "no/such.ir"],

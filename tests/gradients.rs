@@ -200,10 +200,17 @@ fn neuron_closed_form() {
     );
 }
 
+/// Rosenbrock's gradient and Hessian-vector product in closed form, on both sizes shipped.
 #[test]
 fn rosenbrock_closed_form() {
+    for name in ["rosenbrock", "rosenbrock10k"] {
+        rosenbrock_closed_form_of(name);
+    }
+}
+
+fn rosenbrock_closed_form_of(name: &str) {
     closed_form(
-        "rosenbrock",
+        name,
         |i| {
             let x = &i[0];
             let n = x.len();

@@ -46,6 +46,13 @@ fn rosenbrock() {
 }
 
 #[test]
+fn rosenbrock10k() {
+    let (x, want) = adjit_grad("rosenbrock10k");
+    let mut g = vec![0.0; 10_000];
+    close("rosenbrock10k", hand::rosenbrock(&x[0], &mut g), &g, &want);
+}
+
+#[test]
 fn logistic() {
     let (x, want) = adjit_grad("logistic");
     let mut g = vec![0.0; 100];

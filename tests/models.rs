@@ -99,13 +99,23 @@ fn neuron() {
     });
 }
 
+fn rosenbrock_sum(i: &[Vec<f64>]) -> f64 {
+    let x = &i[0];
+    (0..x.len() - 1)
+        .map(|k| 100.0 * (x[k + 1] - x[k] * x[k]).powi(2) + (1.0 - x[k]).powi(2))
+        .sum()
+}
+
 #[test]
 fn rosenbrock() {
-    check("rosenbrock", |i| {
-        let x = &i[0];
-        (0..x.len() - 1)
-            .map(|k| 100.0 * (x[k + 1] - x[k] * x[k]).powi(2) + (1.0 - x[k]).powi(2))
-            .sum()
+    check("rosenbrock", rosenbrock_sum);
+}
+
+#[test]
+fn rosenbrock10k() {
+    check("rosenbrock10k", |i| {
+        assert_eq!(i[0].len(), 10_000);
+        rosenbrock_sum(i)
     });
 }
 
@@ -320,6 +330,7 @@ fn every_model_has_a_value_test() {
         "tiny",
         "neuron",
         "rosenbrock",
+        "rosenbrock10k",
         "logistic",
         "mlp",
         "pendulum",

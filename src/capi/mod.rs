@@ -314,18 +314,31 @@ fn alloc_failure(e: AllocError) -> Failure {
 
 /// The failure for a call whose buffers do not match the signature.
 fn call_failure(e: CallError) -> Failure {
-    let code = match &e {
+    fail(call_code(&e), e.to_string())
+}
+
+/// The status code of a call error (the C API makes no batch calls, but every error has one).
+fn call_code(e: &CallError) -> c_int {
+    let length = |got: usize, needed: usize| {
+        if got < needed {
+            ADJIT_ERR_SHORT_BUFFER
+        } else {
+            ADJIT_ERR_LONG_BUFFER
+        }
+    };
+    match e {
         CallError::InputCount { .. } | CallError::OutputCount { .. } => ADJIT_ERR_COUNT,
+        CallError::SetCount { .. } => ADJIT_ERR_COUNT,
         CallError::InputLength { ty, got, .. } | CallError::OutputLength { ty, got, .. } => {
-            if *got < ty.numel() {
-                ADJIT_ERR_SHORT_BUFFER
-            } else {
-                ADJIT_ERR_LONG_BUFFER
-            }
+            length(*got, ty.numel())
+        }
+        CallError::BatchInputLength { ty, sets, got, .. }
+        | CallError::BatchOutputLength { ty, sets, got, .. } => {
+            length(*got, ty.numel().saturating_mul(*sets))
         }
         CallError::ForeignWorkspace => ADJIT_ERR_FOREIGN_WORKSPACE,
-    };
-    fail(code, e.to_string())
+        CallError::InSet { error, .. } => call_code(error),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The command line's plumbing: reading `.ir` files with positioned errors, reading inputs from
 //! arguments and JSON, and printing results as text or JSON. Commands live in `main.rs`.
 
+pub mod batch;
 pub mod bench;
 pub mod export;
 pub mod jac;
