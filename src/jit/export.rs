@@ -415,16 +415,29 @@ fn queries(d: &mut Definer, e: &Entry, sig: &Signature, work: usize) -> Result<(
     Ok(())
 }
 
-/// Defines `ty name(void)` returning `value`.
-fn scalar_query(d: &mut Definer, name: &str, ty: types::Type, value: i64) -> Result<(), JitError> {
+/// Declares the exported function `name` of parameters `params` returning one `ret`, and
+/// starts it in the definer's context.
+fn start_export(
+    d: &mut Definer,
+    name: &str,
+    params: &[types::Type],
+    ret: types::Type,
+) -> Result<FuncId, JitError> {
     let mut sig = d.module.make_signature();
-    sig.returns.push(AbiParam::new(ty));
+    sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+    sig.returns.push(AbiParam::new(ret));
     let id = d
         .module
         .declare_function(name, Linkage::Export, &sig)
         .map_err(|e| codegen(&e))?;
     d.ctx.func.signature = sig;
     d.ctx.func.name = UserFuncName::user(0, id.as_u32());
+    Ok(id)
+}
+
+/// Defines `ty name(void)` returning `value`.
+fn scalar_query(d: &mut Definer, name: &str, ty: types::Type, value: i64) -> Result<(), JitError> {
+    let id = start_export(d, name, &[], ty)?;
     {
         let mut fb = FunctionBuilder::new(&mut d.ctx.func, &mut d.fctx);
         let entry = fb.create_block();
@@ -447,15 +460,7 @@ fn table_query(
     ty: types::Type,
     missing: i64,
 ) -> Result<(), JitError> {
-    let mut sig = d.module.make_signature();
-    sig.params.push(AbiParam::new(types::I32));
-    sig.returns.push(AbiParam::new(ty));
-    let id = d
-        .module
-        .declare_function(name, Linkage::Export, &sig)
-        .map_err(|e| codegen(&e))?;
-    d.ctx.func.signature = sig;
-    d.ctx.func.name = UserFuncName::user(0, id.as_u32());
+    let id = start_export(d, name, &[types::I32], ty)?;
     {
         let mut fb = FunctionBuilder::new(&mut d.ctx.func, &mut d.fctx);
         let entry = fb.create_block();
