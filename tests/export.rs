@@ -266,6 +266,33 @@ fn shared_library_links_with_the_system_compiler() {
 }
 
 #[test]
+fn shared_without_a_c_compiler_says_so() {
+    let dir = Scratch::new("export-no-cc");
+    let tiny = repo_path("ir/models/tiny.ir");
+    let out = dir.0.join("t");
+    let args = [
+        "export",
+        tiny.to_str().unwrap(),
+        "--shared",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let run = Command::new(env!("CARGO_BIN_EXE_adjit"))
+        .args(args)
+        .env("CC", "/no/such/compiler")
+        .output()
+        .unwrap();
+    assert_fails(
+        &run,
+        &args,
+        1,
+        "cannot run the C compiler `/no/such/compiler`",
+    );
+    // The object and header were written before linking failed.
+    assert!(dir.0.join("t.o").exists() && dir.0.join("t.h").exists());
+}
+
+#[test]
 fn bad_requests_fail_cleanly() {
     let dir = Scratch::new("export-bad");
     let tiny = repo_path("ir/models/tiny.ir");
