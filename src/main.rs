@@ -20,7 +20,6 @@ mod cli;
 
 use adjit::ad;
 use adjit::call::Executor;
-use adjit::check::{check, CheckError, CheckOptions, Part};
 use adjit::interp::Program;
 use adjit::ir::{Func, Type};
 use adjit::jit;
@@ -75,7 +74,7 @@ enum Command {
     /// which a kink (abs, sign, floor, max, min, a comparison, reduce_max, atan2's cut) stays
     /// within the shrunken step are reported as not smooth, and directions along which the
     /// function is not finite (a domain edge, a NaN input) as not finite; neither is compared.
-    Check(CheckArgs),
+    Check(cli::check::CheckArgs),
     /// Compile a function (and on request its gradient, hvp and Jacobian) into an object file
     /// with a C header, for C, C++ and Fortran programs: DIR/NAME.o and DIR/NAME.h.
     Export(cli::export::ExportArgs),
@@ -266,31 +265,6 @@ struct ShowArgs {
     transform: TransformFlags,
     #[command(flatten)]
     wrt: WrtArgs,
-}
-
-#[derive(Args)]
-struct CheckArgs {
-    /// The .ir file (one scalar result).
-    file: PathBuf,
-    #[command(flatten)]
-    wrt: WrtArgs,
-    #[command(flatten)]
-    inputs: InputArgs,
-    /// Largest relative error of the gradient and the jvp that passes (a positive finite number).
-    #[arg(long, default_value_t = 1e-6, value_parser = positive_finite)]
-    grad_tol: f64,
-    /// Largest relative error of the hvp that passes (a positive finite number).
-    #[arg(long, default_value_t = 1e-5, value_parser = positive_finite)]
-    hvp_tol: f64,
-    /// Coordinates checked per input (the first ones).
-    #[arg(long, default_value_t = 4)]
-    coordinates: usize,
-    /// Random directions checked (this and --coordinates cannot both be 0).
-    #[arg(long, default_value_t = 3)]
-    directions: usize,
-    /// Print the report as one JSON object: a part per check (gradient, hvp, jvp, jvp_vjp).
-    #[arg(long)]
-    json: bool,
 }
 
 /// A flag's value that must be a positive finite number, such as a tolerance: NaN, an infinity,
@@ -702,158 +676,6 @@ fn jvp(args: &JvpArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Compiled code against the interpreter on `f`, its gradient, hvp and jvp: how many values
-/// differ in their bits (NaN payloads aside), and the largest relative difference.
-fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(usize, f64)> {
-    let names = args.wrt.names();
-    let g = ad::grad(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
-    let h = ad::hvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
-    let j = ad::jvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
-    let mut hin = inputs.to_vec();
-    hin.extend(adjit::inputs::defaults(&h, args.inputs.seed).drain(f.params.len()..));
-    let mut jin = inputs.to_vec();
-    jin.extend(adjit::inputs::defaults(&j, args.inputs.seed).drain(f.params.len()..));
-    let mut worst = 0.0f64;
-    let mut differing = 0usize;
-    for (func, ins) in [(f, inputs), (&g, inputs), (&h, &hin[..]), (&j, &jin[..])] {
-        let (a, b) = (execute(func, ins, true)?, execute(func, ins, false)?);
-        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
-            if x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()) {
-                differing += 1;
-                let d = (x - y).abs() / x.abs().max(y.abs());
-                worst = worst.max(if d.is_nan() { f64::INFINITY } else { d });
-            }
-        }
-    }
-    Ok((differing, worst))
-}
-
-/// Prints one part of a check's report; true if it passes.
-fn print_part(what: &str, p: &Part, tol: f64) -> CliResult<bool> {
-    let passed = p.worst.error <= tol;
-    if p.compared > 0 {
-        let w = &p.worst;
-        outln!(
-            "  {what}: largest relative error {:.2e} at {} ({:e} vs {:e}), tolerance {tol:e}: {}",
-            w.error,
-            w.at,
-            w.computed,
-            w.differenced,
-            if passed { "ok" } else { "FAILED" }
-        )?;
-    } else {
-        outln!("  {what}: no direction could be compared")?;
-    }
-    if !p.not_smooth.is_empty() {
-        outln!(
-            "    not smooth here along {}: a kink (abs, sign, floor, max, min, reduce_max, a comparison or atan2's cut) lies within the smallest step; not compared",
-            p.not_smooth.join(", ")
-        )?;
-    }
-    if !p.not_finite.is_empty() {
-        outln!(
-            "    not finite here along {}: the function is NaN or infinite at a point the difference uses (a domain edge, a NaN input); not compared",
-            p.not_finite.join(", ")
-        )?;
-    }
-    Ok(passed)
-}
-
-fn print_jit(differing: usize, worst: f64) -> CliResult<()> {
-    let what = "compiled code vs interpreter (f, grad, hvp, jvp)";
-    if differing == 0 {
-        outln!("  {what}: identical, bit for bit: ok")
-    } else {
-        outln!(
-            "  {what}: {differing} values differ, largest relative difference {worst:.2e}: FAILED"
-        )
-    }
-}
-
-/// One part of a check's report as JSON (`worst` is absent when nothing was compared).
-fn part_json(p: &Part, tol: f64) -> Json {
-    let w = &p.worst;
-    let worst = (p.compared > 0).then(|| {
-        json!({"error": w.error, "at": w.at, "computed": w.computed, "differenced": w.differenced})
-    });
-    json!({
-        "worst": worst,
-        "compared": p.compared,
-        "not_smooth": p.not_smooth,
-        "not_finite": p.not_finite,
-        "tolerance": tol,
-        "passed": w.error <= tol,
-    })
-}
-
-fn check_command(args: &CheckArgs) -> CliResult<()> {
-    let f = load(&args.file)?;
-    let inputs = gather_inputs(&f, &args.inputs)?;
-    let opts = CheckOptions {
-        coordinates: args.coordinates,
-        directions: args.directions,
-        seed: args.inputs.seed,
-    };
-    let r = check(&f, args.wrt.names().as_deref(), &inputs, &opts).map_err(|e| match e {
-        CheckError::Ad(e) => ad_error(&args.file, e),
-        other => CliError(format!("{}: {other}", args.file.display())),
-    })?;
-    let (differing, worst_jit) = jit_vs_interp(&f, args, &inputs)?;
-    let parts = [
-        (
-            "gradient",
-            "gradient vs central differences",
-            &r.gradient,
-            args.grad_tol,
-        ),
-        (
-            "hvp",
-            "hvp vs differences of gradients",
-            &r.hvp,
-            args.hvp_tol,
-        ),
-        ("jvp", "jvp vs central differences", &r.jvp, args.grad_tol),
-        (
-            "jvp_vjp",
-            "jvp vs vjp (<w, J u> = <J^T w, u>)",
-            &r.jvp_vjp,
-            args.grad_tol,
-        ),
-    ];
-    let parts_ok = parts.iter().all(|(_, _, p, tol)| p.worst.error <= *tol);
-    if args.json {
-        let mut j = serde_json::Map::new();
-        for (key, _, p, tol) in &parts {
-            j.insert(key.to_string(), part_json(p, *tol));
-        }
-        j.insert("value".into(), json!(r.value));
-        j.insert("checks".into(), json!(r.checks));
-        let jit = json!({"differing": differing, "largest_relative_difference": worst_jit});
-        j.insert("jit_vs_interp".into(), jit);
-        j.insert("passed".into(), json!(parts_ok && differing == 0));
-        outln!("{}", Json::Object(j))?;
-    } else {
-        outln!(
-            "@{}: value {:?}, {} directions checked",
-            f.name,
-            r.value,
-            r.checks
-        )?;
-        for (_, what, p, tol) in &parts {
-            print_part(what, p, *tol)?;
-        }
-        print_jit(differing, worst_jit)?;
-    }
-    if parts_ok && differing == 0 {
-        Ok(())
-    } else {
-        Err(CliError(format!(
-            "{}: derivatives differ from finite differences beyond tolerance",
-            args.file.display()
-        )))
-    }
-}
-
 fn show(args: &ShowArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let wrt = args.wrt.names();
@@ -903,7 +725,7 @@ fn main() -> ExitCode {
         Command::Jac(a) => cli::jac::jac(a),
         Command::Hessian(a) => cli::jac::hessian(a),
         Command::Show(a) => show(a),
-        Command::Check(a) => check_command(a),
+        Command::Check(a) => cli::check::check_command(a),
         Command::Bench(a) => bench_command(a),
         Command::Export(a) => cli::export::export(a),
     };

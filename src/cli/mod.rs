@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod check;
 pub mod export;
 pub mod jac;
 pub mod measure;
