@@ -66,7 +66,8 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::InputCount { expected, got } => {
-                write!(f, "expected {expected} inputs, got {got}")
+                let s = if *expected == 1 { "" } else { "s" };
+                write!(f, "expected {expected} input{s}, got {got}")
             }
             CallError::InputLength {
                 index,
@@ -79,7 +80,8 @@ impl fmt::Display for CallError {
                 ty.numel()
             ),
             CallError::OutputCount { expected, got } => {
-                write!(f, "expected {expected} output buffers, got {got}")
+                let s = if *expected == 1 { "" } else { "s" };
+                write!(f, "expected {expected} output buffer{s}, got {got}")
             }
             CallError::OutputLength { index, ty, got } => write!(
                 f,

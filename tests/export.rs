@@ -136,25 +136,23 @@ fn every_model_exported_equals_the_interpreter_bit_for_bit() {
         let file = format!("ir/models/{}.ir", m.name);
         if m.scalar() {
             export(&dir.0, &file, m.name, &["--grad", "--hvp"]);
-            check_entry(&dir.0, m.name, m.name, &f, &["value".to_string()]);
+            assert_eq!(f.result_names(), ["y"]);
+            check_entry(&dir.0, m.name, m.name, &f, &["y".to_string()]);
             let g = ad::grad(&f, None).unwrap();
             let grad = format!("{}_grad", m.name);
-            check_entry(&dir.0, m.name, &grad, &g, &names(&["value"], "grad", &f));
+            check_entry(&dir.0, m.name, &grad, &g, &names(&["y"], "grad", &f));
             let h = ad::hvp(&f, None).unwrap();
-            let mut hn = names(&["value"], "grad", &f);
+            let mut hn = names(&["y"], "grad", &f);
             hn.extend(names(&[], "hvp", &f));
             check_entry(&dir.0, m.name, &format!("{}_hvp", m.name), &h, &hn);
         } else {
             export(&dir.0, &file, m.name, &["--jac"]);
-            let outputs: Vec<String> = match f.results.len() {
-                1 => vec!["value".to_string()],
-                n => (0..n).map(|i| format!("value{i}")).collect(),
-            };
+            let outputs = f.result_names();
             check_entry(&dir.0, m.name, m.name, &f, &outputs);
             let j = ad::jacobian(&f, None, JacobianMode::Auto).unwrap();
             let mut jn = outputs.clone();
             assert_eq!(outputs.len(), 1, "the test names one result's blocks");
-            jn.extend(names(&[], "jac", &f));
+            jn.extend(names(&[], &format!("jac_{}", outputs[0]), &f));
             check_entry(&dir.0, m.name, &format!("{}_jac", m.name), &j, &jn);
         }
     }
@@ -293,6 +291,29 @@ fn shared_without_a_c_compiler_says_so() {
 }
 
 #[test]
+fn other_targets_call_the_scalar_c_library() {
+    let dir = Scratch::new("export-musl");
+    export(&dir.0, "ir/models/mlp.ir", "here", &["--grad"]);
+    export(
+        &dir.0,
+        "ir/models/mlp.ir",
+        "musl",
+        &["--grad", "--target", "x86_64-unknown-linux-musl"],
+    );
+    let symbols = |o: &str| stdout(&Command::new("nm").arg(dir.0.join(o)).output().unwrap());
+    let (here, musl) = (symbols("here.o"), symbols("musl.o"));
+    if adjit::ops::vmath::symbol(adjit::ir::Unary::Tanh).is_some() {
+        assert!(here.contains(" U _ZGVbN2v_tanh"), "{here}");
+    }
+    assert!(musl.contains(" U tanh") && !musl.contains("_ZGV"), "{musl}");
+    let header = std::fs::read_to_string(dir.0.join("musl.h")).unwrap();
+    assert!(
+        header.contains("x86_64-unknown-linux-musl, baseline"),
+        "{header}"
+    );
+}
+
+#[test]
 fn bad_requests_fail_cleanly() {
     let dir = Scratch::new("export-bad");
     let tiny = repo_path("ir/models/tiny.ir");
@@ -309,7 +330,7 @@ fn bad_requests_fail_cleanly() {
         "--target",
         "nonsense",
     ];
-    assert_fails(&adjit(&args), &args, 1, "target `nonsense`");
+    assert_fails(&adjit(&args), &args, 1, "`nonsense` is not a target triple");
     let args = [
         "export",
         tiny,
@@ -318,7 +339,12 @@ fn bad_requests_fail_cleanly() {
         "--target",
         "riscv64gc-unknown-linux-gnu",
     ];
-    assert_fails(&adjit(&args), &args, 1, "is not supported");
+    assert_fails(
+        &adjit(&args),
+        &args,
+        1,
+        "--target: target `riscv64gc-unknown-linux-gnu` is not supported",
+    );
     let erf = dir.file(
         "erf.ir",
         "func @e(x: f64[3]) -> (f64[]) {\n    v1: f64[3] = erf x\n    v2: f64[] = reduce_sum v1 [axes=[0]]\n    return v2\n}\n",
@@ -333,7 +359,34 @@ fn bad_requests_fail_cleanly() {
         "-o",
         out.to_str().unwrap(),
     ];
-    assert_fails(&adjit(&args), &args, 1, "adjit vjp");
+    assert_fails(
+        &adjit(&args),
+        &args,
+        1,
+        "--jac exports the Jacobian of any function",
+    );
+    let args = ["export", tiny, "--wrt", "x", "-o", out.to_str().unwrap()];
+    assert_fails(
+        &adjit(&args),
+        &args,
+        1,
+        "--wrt chooses the inputs of --grad",
+    );
+    for (name, why) in [
+        ("int", "keyword"),
+        ("main", "keyword"),
+        ("adjit_model", "run-time C API"),
+        ("sin", "C library function"),
+        ("fma", "C library function"),
+        ("_Model", "reserved"),
+    ] {
+        let path = dir.0.join(name);
+        let args = ["export", tiny, "-o", path.to_str().unwrap()];
+        assert_fails(&adjit(&args), &args, 1, why);
+    }
+    let slash = format!("{}/", dir.0.join("sub").display());
+    let args = ["export", tiny, "-o", &slash];
+    assert_fails(&adjit(&args), &args, 1, "not a directory");
     let binomial = adjit::ad::grad(
         &models::pendulum_scan_of("p", 20, 0.01, adjit::ir::Checkpoint::Binomial(3)),
         None,
@@ -342,7 +395,12 @@ fn bad_requests_fail_cleanly() {
     let file = dir.file("binomial.ir", &binomial.to_string());
     let args = ["export", &file, "-o", out.to_str().unwrap()];
     assert_fails(&adjit(&args), &args, 1, "binomial checkpointing");
-    let missing_dir = dir.0.join("no/such/dir/x");
-    let args = ["export", tiny, "-o", missing_dir.to_str().unwrap()];
-    assert_fails(&adjit(&args), &args, 1, "cannot write the file");
+    // A missing directory is created; one that cannot be (its parent is a file) is an error.
+    let nested = dir.0.join("new/dir/tiny");
+    let args = ["export", tiny, "-o", nested.to_str().unwrap()];
+    assert!(adjit(&args).status.success());
+    assert!(dir.0.join("new/dir/tiny.o").exists());
+    let under_file = dir.0.join("new/dir/tiny.o/x");
+    let args = ["export", tiny, "-o", under_file.to_str().unwrap()];
+    assert_fails(&adjit(&args), &args, 1, "cannot create the directory");
 }

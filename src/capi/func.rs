@@ -4,27 +4,8 @@
 
 use super::*;
 use crate::ad::{resolve_wrt, HvpMode, JacobianMode};
-use crate::ir::{self, Func, Value};
+use crate::ir::{self, Func};
 use std::ffi::{c_char, c_int, CStr};
-
-/// The names of a parsed function's results: its own name for a named result, else `y` (one
-/// result) or `y0`, `y1`, ...
-fn result_names(f: &Func) -> Vec<String> {
-    let n = f.results.len();
-    let named = |k: usize, v: Value| {
-        f.value_name(v)
-            .filter(|name| Value::from_default_name(name).is_none())
-            .map_or_else(
-                || if n == 1 { "y".into() } else { format!("y{k}") },
-                str::to_string,
-            )
-    };
-    f.results
-        .iter()
-        .enumerate()
-        .map(|(k, &v)| named(k, v))
-        .collect()
-}
 
 /// A verification failure with `line:col` of each issue's instruction, as the command line
 /// reports it.
@@ -72,7 +53,7 @@ pub unsafe extern "C" fn adjit_parse(
                 let text = String::from_utf8_lossy(bytes);
                 return Err(fail(ADJIT_ERR_PARSE, invalid(&text, &lines, &e)));
             }
-            let outputs = result_names(&func);
+            let outputs = func.result_names();
             give(out, AdjitFunc { func, outputs });
             Ok(())
         })

@@ -6,8 +6,8 @@ use crate::cli::{load, CliError, CliResult};
 use crate::{ad_error, wrt_slots, WrtArgs};
 use adjit::ad::{self, JacobianMode};
 use adjit::ir::Func;
-use adjit::jit::export::{is_c_identifier, Entry};
-use adjit::jit::Jit;
+use adjit::jit::export::{check_export_name, Entry};
+use adjit::jit::{Jit, JitError};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,46 +35,56 @@ pub struct ExportArgs {
     /// Also link DIR/NAME.so with the system C compiler ($CC, else cc).
     #[arg(long)]
     shared: bool,
-    /// Where to write: DIR/NAME.o and DIR/NAME.h; NAME, a C identifier, prefixes every symbol.
+    /// Where to write: DIR/NAME.o and DIR/NAME.h (DIR is created if missing); NAME, a C
+    /// identifier, prefixes every symbol.
     #[arg(short = 'o', long = "output", value_name = "DIR/NAME")]
     output: PathBuf,
-    /// The target triple [default: this machine's].
+    /// Generate for this target triple, with its baseline CPU (no FMA or AVX) and the C
+    /// library's scalar math outside glibc Linux [default: this machine, with its CPU's
+    /// extensions].
     #[arg(long)]
     target: Option<String>,
 }
 
-/// The functions to export, with their C names and result names.
+/// The functions to export, with their C names and result names (as the C API names them:
+/// `y` or the results' own names, `grad_x`, `hvp_x`, `jac_y_x`).
 fn entries(f: &Func, args: &ExportArgs, name: &str) -> CliResult<Vec<(String, Func, Vec<String>)>> {
     let file = &args.file;
     let wrt = args.wrt.names();
-    let results = f.results.len();
-    let values: Vec<String> = if results == 1 {
-        vec!["value".to_string()]
-    } else {
-        (0..results).map(|i| format!("value{i}")).collect()
-    };
+    let values = f.result_names();
     let mut out = vec![(name.to_string(), f.clone(), values.clone())];
-    let needs_slots = args.grad || args.hvp || args.jac;
-    let slots = if needs_slots {
-        wrt_slots(f, &args.wrt, file)?
-    } else {
-        Vec::new()
-    };
+    if !(args.grad || args.hvp || args.jac) {
+        if wrt.is_some() {
+            return Err(CliError(
+                "--wrt chooses the inputs of --grad, --hvp or --jac; give one of them".into(),
+            ));
+        }
+        return Ok(out);
+    }
+    let slots = wrt_slots(f, &args.wrt, file)?;
     let per_input =
         |stem: &str| -> Vec<String> { slots.iter().map(|(x, _)| format!("{stem}_{x}")).collect() };
+    let scalar_only = |e: ad::AdError| match e {
+        ad::AdError::NotScalar { .. } => {
+            let types: Vec<String> = f.result_types().iter().map(|t| t.to_string()).collect();
+            CliError(format!(
+                "{}: --grad and --hvp need one scalar f64 result, but @{} returns ({}); --jac \
+                 exports the Jacobian of any function",
+                file.display(),
+                f.name,
+                types.join(", ")
+            ))
+        }
+        e => ad_error(file, e),
+    };
     if args.grad {
-        let g = ad::grad(f, wrt.as_deref()).map_err(|e| ad_error(file, e))?;
-        let names = [vec!["value".to_string()], per_input("grad")].concat();
+        let g = ad::grad(f, wrt.as_deref()).map_err(scalar_only)?;
+        let names = [values[..1].to_vec(), per_input("grad")].concat();
         out.push((format!("{name}_grad"), g, names));
     }
     if args.hvp {
-        let h = ad::hvp(f, wrt.as_deref()).map_err(|e| ad_error(file, e))?;
-        let names = [
-            vec!["value".to_string()],
-            per_input("grad"),
-            per_input("hvp"),
-        ]
-        .concat();
+        let h = ad::hvp(f, wrt.as_deref()).map_err(scalar_only)?;
+        let names = [values[..1].to_vec(), per_input("grad"), per_input("hvp")].concat();
         out.push((format!("{name}_hvp"), h, names));
     }
     if args.jac {
@@ -82,33 +92,44 @@ fn entries(f: &Func, args: &ExportArgs, name: &str) -> CliResult<Vec<(String, Fu
             ad::jacobian(f, wrt.as_deref(), JacobianMode::Auto).map_err(|e| ad_error(file, e))?;
         let mut names = values.clone();
         for v in &values {
-            let stem = if results == 1 {
-                "jac".to_string()
-            } else {
-                format!("jac_{v}")
-            };
-            names.extend(per_input(&stem));
+            names.extend(per_input(&format!("jac_{v}")));
         }
         out.push((format!("{name}_jac"), j, names));
     }
     Ok(out)
 }
 
-pub fn export(args: &ExportArgs) -> CliResult<()> {
-    let start = Instant::now();
-    let name = args
-        .output
+/// The base name of `-o DIR/NAME`, once checked: a usable C name, not a directory. Creates
+/// `DIR` if it does not exist.
+fn output_name(output: &Path) -> CliResult<String> {
+    let shown = output.display();
+    let text = output.to_string_lossy();
+    if text.ends_with('/') || output.is_dir() {
+        return Err(CliError(format!(
+            "-o {shown}: give DIR/NAME, a path and a base name for NAME.o and NAME.h, not a \
+             directory"
+        )));
+    }
+    let name = output
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("")
         .to_string();
-    if !is_c_identifier(&name) {
-        return Err(CliError(format!(
-            "-o {}: the file name `{name}` must be a C identifier ([A-Za-z_][A-Za-z0-9_]*): it \
-             prefixes every exported symbol",
-            args.output.display()
-        )));
+    check_export_name(&name).map_err(|e| CliError(format!("-o {shown}: {e}")))?;
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError(format!(
+                "-o {shown}: cannot create the directory {}: {e}",
+                dir.display()
+            ))
+        })?;
     }
+    Ok(name)
+}
+
+pub fn export(args: &ExportArgs) -> CliResult<()> {
+    let start = Instant::now();
+    let name = output_name(&args.output)?;
     let f = load(&args.file)?;
     let funcs = entries(&f, args, &name)?;
     let list: Vec<Entry> = funcs
@@ -121,7 +142,10 @@ pub fn export(args: &ExportArgs) -> CliResult<()> {
         .collect();
     let exported = Jit::default()
         .export(&name, &list, args.target.as_deref())
-        .map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
+        .map_err(|e| match e {
+            JitError::Target(e) => CliError(format!("--target: {e}")),
+            e => CliError(format!("{}: {e}", args.file.display())),
+        })?;
     let object = args.output.with_extension("o");
     let header = args.output.with_extension("h");
     write(&object, &exported.object)?;

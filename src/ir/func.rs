@@ -166,4 +166,23 @@ impl Func {
     pub fn result_types(&self) -> Vec<Type> {
         self.results.iter().map(|&v| self.value_type(v)).collect()
     }
+
+    /// Names for the results, as the C API and exported objects report them: a result's own
+    /// name where the text gave it one, else `y` (one result) or `y0`, `y1`, ...
+    pub fn result_names(&self) -> Vec<String> {
+        let n = self.results.len();
+        let named = |k: usize, v: Value| {
+            self.value_name(v)
+                .filter(|name| Value::from_default_name(name).is_none())
+                .map_or_else(
+                    || if n == 1 { "y".into() } else { format!("y{k}") },
+                    str::to_string,
+                )
+        };
+        self.results
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| named(k, v))
+            .collect()
+    }
 }

@@ -3,7 +3,7 @@
 //! and Fortran programs link compiled derivatives without adjit, a runtime or a compiler.
 //!
 //! For each exported function `F` the object defines (every symbol begins with `F`):
-//! - `int F(const double **arg, double **res, double *work)`: copies the function's tensor
+//! - `int F(const double *const *arg, double *const *res, double *work)`: copies the function's tensor
 //!   constants into `work`, runs its chunks, returns 0 (1 for a null `arg`, `res` or `work`
 //!   where the function needs one). No allocation, no global state: reentrant, and
 //!   thread-safe with one `work` per thread.
@@ -55,6 +55,114 @@ pub fn is_c_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// C and C++ keywords, which cannot name a function.
+const KEYWORDS: &[&str] = &[
+    "auto",
+    "bool",
+    "break",
+    "case",
+    "catch",
+    "char",
+    "class",
+    "const",
+    "constexpr",
+    "continue",
+    "default",
+    "delete",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "explicit",
+    "export",
+    "extern",
+    "false",
+    "float",
+    "for",
+    "friend",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "mutable",
+    "namespace",
+    "new",
+    "noexcept",
+    "nullptr",
+    "operator",
+    "private",
+    "protected",
+    "public",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "struct",
+    "switch",
+    "template",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typedef",
+    "typename",
+    "union",
+    "unsigned",
+    "using",
+    "virtual",
+    "void",
+    "volatile",
+    "while",
+];
+
+/// Functions of the C library an object may call besides the ops' (Cranelift's libcalls).
+const LIBCALLS: &[&str] = &[
+    "fma",
+    "floor",
+    "ceil",
+    "trunc",
+    "nearbyint",
+    "memcpy",
+    "memset",
+    "memmove",
+    "memcmp",
+];
+
+/// Whether `name` can prefix an exported object's symbols: a C identifier that is no keyword,
+/// not `main`, not adjit's own C API (`adjit`, `adjit_...`), not reserved (`_X...`, `__...`)
+/// and not a C library function the object calls. The error says which rule it breaks.
+pub fn check_export_name(name: &str) -> Result<(), String> {
+    let refuse = |why: &str| Err(format!("`{name}` cannot name an exported function: {why}"));
+    if !is_c_identifier(name) {
+        return refuse("it must be a C identifier ([A-Za-z_][A-Za-z0-9_]*)");
+    }
+    if KEYWORDS.contains(&name) || name == "main" {
+        return refuse("it is a C or C++ keyword, or main");
+    }
+    if name == "adjit" || name.starts_with("adjit_") {
+        return refuse("adjit and adjit_... are the run-time C API's names");
+    }
+    let mut chars = name.chars();
+    if chars.next() == Some('_') && chars.next().is_some_and(|c| c == '_' || c.is_uppercase()) {
+        return refuse("names beginning with __ or _ and a capital are reserved in C");
+    }
+    let callees = runtime::symbols().into_iter().map(|s| s.callee);
+    let library = callees
+        .filter_map(runtime::c_function)
+        .filter_map(|c| match c {
+            CFunction::Libm(n) => Some(n),
+            CFunction::Sigmoid => None,
+        });
+    if LIBCALLS.contains(&name) || library.into_iter().any(|n| n == name) {
+        return refuse("it is a C library function the object calls");
+    }
+    Ok(())
+}
+
 impl Jit {
     /// Compiles `entries` into one object file for `target` (a triple; the host's if `None`),
     /// with a C header whose include guard is derived from `header_name`.
@@ -64,12 +172,17 @@ impl Jit {
         entries: &[Entry],
         target: Option<&str>,
     ) -> Result<Exported, JitError> {
-        let mut callees = Vec::new();
-        for e in entries {
-            check_entry(e, &mut callees)?;
-        }
         let fast = entries.iter().any(|e| self.fast_compile(e.func));
         let isa = self.isa_for(fast, true, target)?;
+        // libmvec is glibc's on Linux: other targets call the C library's scalar functions.
+        let triple = isa.triple();
+        let vector = target.is_none()
+            || (triple.operating_system == target_lexicon::OperatingSystem::Linux
+                && triple.environment == target_lexicon::Environment::Gnu);
+        let mut callees = Vec::new();
+        for e in entries {
+            check_entry(e, vector, &mut callees)?;
+        }
         let builder = ObjectBuilder::new(isa, header_name, default_libcall_names())
             .map_err(|e| codegen(&e))?;
         let mut module = ObjectModule::new(builder);
@@ -82,7 +195,7 @@ impl Jit {
             code_bytes += bytes;
         }
         let object = module.finish().emit().map_err(|e| codegen(&e))?;
-        let header = header::header(header_name, entries, &layouts);
+        let header = header::header(header_name, entries, &layouts, target);
         Ok(Exported {
             object,
             header,
@@ -120,16 +233,11 @@ impl Jit {
     }
 }
 
-/// Refuses what an object file cannot hold: a name that is no C identifier, an invalid
+/// Refuses what an object file cannot hold: a name `check_export_name` refuses, an invalid
 /// function, `erf` anywhere (scan bodies included). Adds the host functions `e` calls to
-/// `callees`.
-fn check_entry(e: &Entry, callees: &mut Vec<Callee>) -> Result<(), JitError> {
-    if !is_c_identifier(&e.name) {
-        return Err(JitError::Unexportable(format!(
-            "`{}` is not a C identifier ([A-Za-z_][A-Za-z0-9_]*)",
-            e.name
-        )));
-    }
+/// `callees`, two-lane ones only if `vector`.
+fn check_entry(e: &Entry, vector: bool, callees: &mut Vec<Callee>) -> Result<(), JitError> {
+    check_export_name(&e.name).map_err(JitError::Unexportable)?;
     verify(e.func).map_err(JitError::Verify)?;
     let mut stack = vec![e.func];
     while let Some(f) = stack.pop() {
@@ -145,12 +253,15 @@ fn check_entry(e: &Entry, callees: &mut Vec<Callee>) -> Result<(), JitError> {
             } else {
                 None
             };
-            // A unary op with a two-lane function in use calls that (`lower::call_lanes`).
-            let vector = match callee {
-                Some(Callee::Unary(u)) => runtime::symbol(Callee::Vector(u)).map(|s| s.callee),
+            // A unary op with a two-lane function in use calls that (`lower::call_lanes`),
+            // where the target has libmvec.
+            let two_lane = match callee {
+                Some(Callee::Unary(u)) if vector => {
+                    runtime::symbol(Callee::Vector(u)).map(|s| s.callee)
+                }
                 _ => None,
             };
-            for c in vector.into_iter().chain(callee) {
+            for c in two_lane.into_iter().chain(callee) {
                 add_callee(c, &inst.op, callees)?;
             }
         }

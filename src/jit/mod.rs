@@ -139,8 +139,8 @@ impl Jit {
         self.isa_for(fast_compile, false, None)
     }
 
-    /// The code generator for `triple` (the host's, with its CPU features, if `None` or the
-    /// host's triple), position-independent if `pic`.
+    /// The code generator for `triple` with its baseline CPU, or for this machine with its
+    /// CPU's features if `None`; position-independent if `pic`.
     fn isa_for(
         &self,
         fast_compile: bool,
@@ -168,20 +168,20 @@ impl Jit {
         )?;
         set("is_pic", if pic { "true" } else { "false" })?;
         set("use_colocated_libcalls", "false")?;
-        let host = target_lexicon::Triple::host();
         let builder = match triple {
-            Some(t) if t != host.to_string() => {
+            Some(t) => {
                 let parsed: target_lexicon::Triple = t
                     .parse()
-                    .map_err(|e| JitError::Target(format!("target `{t}` is not a triple: {e}")))?;
-                cranelift_codegen::isa::lookup(parsed).map_err(|e| {
+                    .map_err(|e| JitError::Target(format!("`{t}` is not a target triple: {e}")))?;
+                cranelift_codegen::isa::lookup(parsed).map_err(|_| {
                     JitError::Target(format!(
-                        "target `{t}` is not supported ({e}); this build of adjit generates \
-                         code for {host}"
+                        "target `{t}` is not supported: this build of adjit generates code for \
+                         {} only",
+                        target_lexicon::Triple::host().architecture
                     ))
                 })?
             }
-            _ => cranelift_native::builder().map_err(|e| JitError::Host(e.to_string()))?,
+            None => cranelift_native::builder().map_err(|e| JitError::Host(e.to_string()))?,
         };
         builder
             .finish(settings::Flags::new(flags))

@@ -7,21 +7,25 @@ use std::fmt::Write;
 
 /// The header for `entries`, whose workspaces hold `work[i]` doubles; `stem` names the
 /// object (`stem.o`) and the include guard.
-pub fn header(stem: &str, entries: &[Entry], work: &[usize]) -> String {
+pub fn header(stem: &str, entries: &[Entry], work: &[usize], target: Option<&str>) -> String {
     let mut h = String::new();
+    let target_line = match target {
+        None => "this machine's, with its instruction-set extensions (FMA, AVX, ...).".to_string(),
+        Some(t) => format!("{t}, baseline (no extensions beyond the architecture's base)."),
+    };
     let guard = format!("ADJIT_{}_H", stem.to_ascii_uppercase());
-    let _ = write!(
-        h,
+    h += &format!(
         "/* {stem}.h: the C interface of {stem}.o, written by `adjit export` (adjit {}).
  *
  * Every function F declared here follows one convention:
- *   int F(const double **arg, double **res, double *work);
+ *   int F(const double *const *arg, double *const *res, double *work);
  *     arg   one pointer per argument, in the order listed below, each to the argument's
  *           elements: row-major, contiguous;
- *     res   one pointer per result, likewise; the call writes them. Results overlap neither
- *           the arguments nor each other;
+ *     res   one pointer per result, likewise; the call writes them. Results must overlap
+ *           neither the arguments nor each other (not checked);
  *     work  F_work() doubles of scratch memory, provided by the caller;
- *     returns 0, or 1 if arg, res or work is NULL where F needs it.
+ *     returns 0, or 1 if arg, res or work is NULL where F needs it. The pointers inside arg
+ *     and res are not checked: each must point to its buffer.
  *   Constants are built in, so the first call needs no setup. F allocates nothing and keeps no
  *   global state: it is reentrant, and threads may call it at once, each with its own work.
  *   Queries, for sizing buffers:
@@ -30,7 +34,7 @@ pub fn header(stem: &str, entries: &[Entry], work: &[usize]) -> String {
  *     const size_t *F_shape_in(int i);  size_t F_numel_in(int i);
  *   and the same with _out for results; out of range they return NULL, -1, NULL and 0.
  *
- * The code is generated for the CPU that exported it (its instruction-set extensions).
+ * CPU: TARGET_LINE
  * Link with the C math library:  cc main.c {stem}.o -lm
  */
 #ifndef {guard}
@@ -43,7 +47,8 @@ extern \"C\" {{
 #endif
 ",
         env!("CARGO_PKG_VERSION")
-    );
+    )
+    .replace("TARGET_LINE", &target_line);
     for (e, &work) in entries.iter().zip(work) {
         entry(&mut h, e, work);
     }
@@ -75,7 +80,7 @@ fn entry(h: &mut String, e: &Entry, work: usize) {
     let _ = writeln!(h, " *   work: {work} doubles\n */");
     let _ = writeln!(
         h,
-        "int {f}(const double **arg, double **res, double *work);"
+        "int {f}(const double *const *arg, double *const *res, double *work);"
     );
     let _ = writeln!(h, "size_t {f}_work(void);");
     let _ = writeln!(h, "int {f}_n_in(void);");
@@ -96,6 +101,12 @@ fn described(name: &str, ty: Type) -> String {
     } else {
         "bool as double"
     };
+    if ty.rank() == 0 {
+        return format!(
+            "{}: {kind}, a scalar (1 element)",
+            name.replace("*/", "* /")
+        );
+    }
     let count = match ty.numel() {
         1 => "1 element".to_string(),
         n => format!("{n} elements"),
