@@ -300,10 +300,24 @@ fn other_targets_call_the_scalar_c_library() {
         "musl",
         &["--grad", "--target", "x86_64-unknown-linux-musl"],
     );
+    export(
+        &dir.0,
+        "ir/models/mlp.ir",
+        "gnu",
+        &["--grad", "--target", "x86_64-unknown-linux-gnu"],
+    );
     let symbols = |o: &str| stdout(&Command::new("nm").arg(dir.0.join(o)).output().unwrap());
-    let (here, musl) = (symbols("here.o"), symbols("musl.o"));
-    if adjit::ops::vmath::symbol(adjit::ir::Unary::Tanh).is_some() {
-        assert!(here.contains(" U _ZGVbN2v_tanh"), "{here}");
+    let (here, musl, gnu) = (symbols("here.o"), symbols("musl.o"), symbols("gnu.o"));
+    // This CPU's vector function, and for the baseline CPU the two-lane one.
+    use adjit::{ir::Unary, ops::vmath};
+    if let Some(s) = vmath::symbol(Unary::Tanh) {
+        assert!(here.contains(&format!(" U {s}")), "{here}");
+    }
+    if vmath::two_lane(Unary::Tanh).is_some() {
+        assert!(
+            gnu.contains(" U _ZGVbN2v_tanh") && !gnu.contains("_ZGVd"),
+            "{gnu}"
+        );
     }
     assert!(musl.contains(" U tanh") && !musl.contains("_ZGV"), "{musl}");
     let header = std::fs::read_to_string(dir.0.join("musl.h")).unwrap();

@@ -1,8 +1,9 @@
-//! The two-lane math functions (`adjit::ops::vmath`, libmvec's `_ZGVbN2v_*`): each lane's
-//! result depends on that lane's input alone, at special values too, which is what lets the
-//! interpreter and compiled code group elements into pairs differently and still agree bit for
-//! bit; and both executors compute every element of an op with them, in two-lane loops, their
-//! odd tails and scalar registers alike.
+//! The vector math functions (`adjit::ops::vmath`: libmvec's two-lane `_ZGVbN2v_*` and, where
+//! the CPU has AVX2, four-lane `_ZGVdN4v_*`): each lane's result depends on that lane's input
+//! alone, at special values too, which is what lets the interpreter and compiled code group
+//! elements into lanes differently and still agree bit for bit; and both executors compute
+//! every element of an op with the function in use, in groups of lanes, their partial tails
+//! and scalar registers alike.
 
 use adjit::call::Executor;
 use adjit::interp::Program;
@@ -93,27 +94,42 @@ fn in_use() -> Vec<(Unary, vmath::Vector)> {
     v
 }
 
+/// Every vector function libmvec has here: the ones in use and the two-lane ones.
+fn all_functions() -> Vec<(Unary, vmath::Vector)> {
+    let mut v = in_use();
+    v.extend(
+        Unary::ALL
+            .into_iter()
+            .filter_map(|u| vmath::two_lane(u).map(|f| (u, f))),
+    );
+    v
+}
+
 #[test]
 fn each_lane_depends_on_its_own_input_only() {
     let xs = specials();
-    for (u, v) in in_use() {
+    for (u, v) in all_functions() {
         for &a in &xs {
             let alone = v.one(a);
             for &b in &xs {
-                let [l0, l1] = v.pair(a, b);
-                assert!(
-                    same(l0, alone),
-                    "{}: lane 0 at {a:e} is {l0:e} beside {b:e}, {alone:e} beside itself",
-                    v.symbol
-                );
-                assert!(
-                    same(l1, v.one(b)),
-                    "{}: lane 1 at {b:e} is {l1:e} beside {a:e}",
-                    v.symbol
-                );
+                // `a` in each lane in turn, `b` in the others.
+                for lane in 0..4 {
+                    let mut q = [b; 4];
+                    q[lane] = a;
+                    let r = v.quad(q);
+                    assert!(
+                        same(r[lane], alone),
+                        "{}: lane {lane} at {a:e} is {:e} beside {b:e}, {alone:e} beside itself",
+                        v.symbol,
+                        r[lane]
+                    );
+                }
             }
-            // The op's scalar function (the one host calls and constant folding use) agrees.
-            assert!(same(unary::apply(u, a), alone), "{}({a:e})", u.name());
+            // The op's scalar function (the one host calls and constant folding use) agrees
+            // with the function in use.
+            if vmath::vector(u).is_some_and(|w| w.symbol == v.symbol) {
+                assert!(same(unary::apply(u, a), alone), "{}({a:e})", u.name());
+            }
         }
     }
 }
@@ -121,14 +137,21 @@ fn each_lane_depends_on_its_own_input_only() {
 #[test]
 fn symbols_are_the_vector_abi_names() {
     for u in Unary::ALL {
-        if let Some(s) = vmath::symbol(u) {
-            assert_eq!(s, format!("_ZGVbN2v_{}", u.name()));
-            assert_eq!(vmath::candidate(u), Some(s));
+        if let Some(v) = vmath::two_lane(u) {
+            assert_eq!(v.symbol, format!("_ZGVbN2v_{}", u.name()));
+            assert_eq!(v.lanes(), 2);
+            assert_eq!(vmath::candidate(u, 2), Some(v.symbol));
+        }
+        if let Some(v) = vmath::vector(u) {
+            assert_eq!(vmath::symbol(u), Some(v.symbol));
+            assert_eq!(vmath::candidate(u, v.lanes()), Some(v.symbol));
+            assert_eq!(vmath::is_four_lane(u), v.lanes() == 4);
         }
     }
 }
 
-/// `y = u(x)` for a vector `x` of odd length (pairs and a tail), and `z = u(s)` for a scalar.
+/// `y = u(x)` for a vector `x` of a length with a partial last group, `x[..k]` for each
+/// shorter tail, and `z = u(s)` for a scalar.
 #[test]
 fn both_executors_compute_every_element_with_the_vector_function() {
     let xs = specials();
@@ -156,6 +179,49 @@ fn both_executors_compute_every_element_with_the_vector_function() {
                     }
                 }
                 assert!(same(out[1][0], want[i]), "{who} {}({a:e})", u.name());
+            }
+        }
+    }
+}
+
+/// Every length from 1 to 9 (each partial group size), with the operand read from a parameter
+/// (contiguous), a transposed view (copied first) and a computed value (materialized first),
+/// and the result feeding further arithmetic: both executors equal the function element by
+/// element.
+#[test]
+fn every_tail_and_operand_layout_gives_the_same_bits() {
+    let xs = specials();
+    for (u, v) in in_use() {
+        for n in 1..=9 {
+            let b = Builder::new("tails");
+            let x = b.param("x", &[n, 2]);
+            let t = x.t();
+            let direct = b.op(Op::Unary(u), &[x.value()]);
+            let viewed = b.op(Op::Unary(u), &[t.value()]);
+            let computed = b.op(Op::Unary(u), &[(x * x).value()]);
+            let f = b
+                .finish(&[direct, viewed, computed * b.scalar(2.0)])
+                .unwrap();
+            let data: Vec<f64> = (0..2 * n).map(|i| xs[(7 * i + n) % xs.len()]).collect();
+            let transposed: Vec<f64> = (0..2 * n).map(|k| data[(k % n) * 2 + k / n]).collect();
+            let want = [
+                data.iter().map(|&a| v.one(a)).collect::<Vec<_>>(),
+                transposed.iter().map(|&a| v.one(a)).collect(),
+                data.iter().map(|&a| v.one(a * a) * 2.0).collect(),
+            ];
+            let inputs = [data.clone()];
+            let interp = Program::new(&f).unwrap().eval(&inputs).unwrap();
+            let jit = adjit::jit::compile(&f).unwrap().eval(&inputs).unwrap();
+            for (who, out) in [("interpreter", &interp), ("jit", &jit)] {
+                for (r, w) in want.iter().enumerate() {
+                    for (k, (&g, &e)) in out[r].iter().zip(w).enumerate() {
+                        assert!(
+                            same(g, e),
+                            "{who} {} n={n} result {r} element {k}",
+                            u.name()
+                        );
+                    }
+                }
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use super::lower;
 use super::plan;
-use super::runtime::Callee;
+use super::runtime::{Callee, QUAD_CALL};
 use super::{codegen, compiled, JitError};
 use crate::ir::Func;
 use cranelift_codegen::control::ControlPlane;
@@ -31,7 +31,8 @@ pub enum Runtime {
 }
 
 /// Declares an imported function of `arity` arguments of type `ty` (F64, or F64X2 for a
-/// two-lane function) returning one `ty`.
+/// two-lane function) returning one `ty`; with no arguments, a function whose address alone is
+/// taken (a four-lane function, called through `QUAD_CALL`).
 pub fn declare_host(
     module: &mut dyn Module,
     name: &str,
@@ -40,10 +41,30 @@ pub fn declare_host(
 ) -> Result<FuncId, JitError> {
     let mut sig = module.make_signature();
     sig.params.extend((0..arity).map(|_| AbiParam::new(ty)));
-    sig.returns.push(AbiParam::new(ty));
+    if arity > 0 {
+        sig.returns.push(AbiParam::new(ty));
+    }
     module
         .declare_function(name, Linkage::Import, &sig)
         .map_err(|e| codegen(&e))
+}
+
+/// Defines `QUAD_CALL` (`(f, lo, hi) -> (lo, hi)`: a pointer and two `f64x2`) as a local
+/// function of `module`.
+fn define_quad_call(module: &mut dyn Module) -> Result<FuncId, JitError> {
+    let mut sig = module.make_signature();
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params
+        .extend((0..2).map(|_| AbiParam::new(types::F64X2)));
+    sig.returns
+        .extend((0..2).map(|_| AbiParam::new(types::F64X2)));
+    let id = module
+        .declare_anonymous_function(&sig)
+        .map_err(|e| codegen(&e))?;
+    module
+        .define_function_bytes(id, 16, &QUAD_CALL, &[])
+        .map_err(|e| codegen(&e))?;
+    Ok(id)
 }
 
 /// The signature of every chunk: `(inputs, outputs, workspace) -> ()`, three pointers.
@@ -70,13 +91,18 @@ pub struct Definer<'m> {
 }
 
 impl<'m> Definer<'m> {
+    /// A definer of functions calling `imports`; where those include a four-lane function,
+    /// `QUAD_CALL` is defined in the module first.
     pub fn new(
         module: &'m mut dyn Module,
-        imports: HashMap<Callee, FuncId>,
+        mut imports: HashMap<Callee, FuncId>,
         chunk_prefix: &str,
         runtime: Runtime,
-    ) -> Self {
-        Definer {
+    ) -> Result<Self, JitError> {
+        if imports.keys().any(|c| matches!(c, Callee::Quad(_))) {
+            imports.insert(Callee::QuadCall, define_quad_call(module)?);
+        }
+        Ok(Definer {
             sig: chunk_signature(module),
             ctx: module.make_context(),
             module,
@@ -87,7 +113,7 @@ impl<'m> Definer<'m> {
             // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
             dump: std::env::var_os("ADJIT_DUMP").is_some(),
             pending: Vec::new(),
-        }
+        })
     }
 
     /// Defines the chunks of `f` planned as `plan`, after those of its scans' bodies and replay

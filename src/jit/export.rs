@@ -181,7 +181,7 @@ impl Jit {
                 && triple.environment == target_lexicon::Environment::Gnu);
         let mut callees = Vec::new();
         for e in entries {
-            check_entry(e, vector, &mut callees)?;
+            check_entry(e, vector, target.is_none(), &mut callees)?;
         }
         let builder = ObjectBuilder::new(isa, header_name, default_libcall_names())
             .map_err(|e| codegen(&e))?;
@@ -218,7 +218,7 @@ impl Jit {
             imports,
             &format!("{}__chunk", e.name),
             Runtime::None,
-        );
+        )?;
         let chunks = d.chunks(f, &plan, true)?;
         let consts = constants_data(&mut d, &e.name, &plan)?;
         let sig = Signature::of(f);
@@ -235,8 +235,13 @@ impl Jit {
 
 /// Refuses what an object file cannot hold: a name `check_export_name` refuses, an invalid
 /// function, `erf` anywhere (scan bodies included). Adds the host functions `e` calls to
-/// `callees`, two-lane ones only if `vector`.
-fn check_entry(e: &Entry, vector: bool, callees: &mut Vec<Callee>) -> Result<(), JitError> {
+/// `callees`: vector ones only if `vector`, four-lane ones only for the `host` CPU.
+fn check_entry(
+    e: &Entry,
+    vector: bool,
+    host: bool,
+    callees: &mut Vec<Callee>,
+) -> Result<(), JitError> {
     check_export_name(&e.name).map_err(JitError::Unexportable)?;
     verify(e.func).map_err(JitError::Verify)?;
     let mut stack = vec![e.func];
@@ -253,15 +258,16 @@ fn check_entry(e: &Entry, vector: bool, callees: &mut Vec<Callee>) -> Result<(),
             } else {
                 None
             };
-            // A unary op with a two-lane function in use calls that (`lower::call_lanes`),
-            // where the target has libmvec.
-            let two_lane = match callee {
-                Some(Callee::Unary(u)) if vector => {
-                    runtime::symbol(Callee::Vector(u)).map(|s| s.callee)
-                }
+            // A unary op with a vector function in use calls that (`lower::call_lanes`,
+            // `lower::quad`): the four-lane one for this CPU, the two-lane one for a target's
+            // baseline CPU where the target has libmvec.
+            let lanes = match callee {
+                Some(Callee::Unary(u)) if vector => [Callee::Quad(u), Callee::Vector(u)]
+                    .into_iter()
+                    .find(|&c| runtime::symbol(c).is_some() && (host || c != Callee::Quad(u))),
                 _ => None,
             };
-            for c in two_lane.into_iter().chain(callee) {
+            for c in lanes.into_iter().chain(callee) {
                 add_callee(c, &inst.op, callees)?;
             }
         }

@@ -202,7 +202,7 @@ impl Jit {
             let id = define::declare_host(module, s.name, s.arity, s.ty)?;
             imports.insert(s.callee, id);
         }
-        let mut d = define::Definer::new(module, imports, "chunk", define::Runtime::Host);
+        let mut d = define::Definer::new(module, imports, "chunk", define::Runtime::Host)?;
         let ids = d.chunks(f, plan, true)?;
         let code_bytes = d.finish()?;
         module.finalize_definitions().map_err(|e| codegen(&e))?;

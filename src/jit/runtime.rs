@@ -2,9 +2,10 @@
 //! functions the interpreter uses. Which op calls which function is a column of the op table
 //! (`Unary::host`, `Binary::host`); this module only turns those into symbols to register and
 //! declare, looked up by op (`Callee`), never by a name written here. Where the process has a
-//! two-lane function for a unary op (`crate::ops::vmath`: libmvec's `_ZGVbN2v_sin`, ...), that
-//! is a symbol too (`Callee::Vector`), and compiled code calls it for every element of the op,
-//! as the interpreter does.
+//! vector function for a unary op (`crate::ops::vmath`: libmvec's `_ZGVbN2v_sin` or
+//! `_ZGVdN4v_sin`, ...), that is a symbol too (`Callee::Vector`, `Callee::Quad`), and compiled
+//! code calls it for every element of the op, as the interpreter does. A four-lane function is
+//! called through `QUAD_CALL`, machine code of ours that each module defines.
 
 use crate::ir::{Binary, Unary};
 use crate::ops::vmath;
@@ -15,9 +16,28 @@ use cranelift_codegen::ir::{types, Type};
 pub enum Callee {
     Unary(Unary),
     Binary(Binary),
-    /// The two-lane function of a unary op (an `f64x2` in and out), where one is in use.
+    /// The two-lane function of a unary op (an `f64x2` in and out), where libmvec has one.
     Vector(Unary),
+    /// The four-lane function of a unary op, where it is the one in use: only its address is
+    /// taken, for `QuadCall`.
+    Quad(Unary),
+    /// `QUAD_CALL`, defined in each module that calls a four-lane function.
+    QuadCall,
 }
+
+/// `quad_call(f, lo, hi) -> (lo', hi')`: a four-lane libmvec function `f` on the lanes
+/// `[lo, hi]` (two `f64x2`). `f` takes and returns a 256-bit vector in `ymm0`, something
+/// Cranelift cannot emit (its x64 backend stops at 128 bits), so this joins the halves, calls
+/// `f` with the stack 16-byte aligned, splits the result into `xmm0` and `xmm1` (the System V
+/// registers of two vector results) and leaves the upper halves clean (`vzeroupper`) for the
+/// caller's SSE code. Registers only: a 256-bit load of data just written by two 128-bit
+/// stores would miss store forwarding, which measured 4x slower. Assembled from:
+/// `vinsertf128 ymm0, ymm0, xmm1, 1; sub rsp, 8; call rdi; add rsp, 8;
+/// vextractf128 xmm1, ymm0, 1; vzeroupper; ret`.
+pub const QUAD_CALL: [u8; 26] = [
+    0xc4, 0xe3, 0x7d, 0x18, 0xc1, 0x01, 0x48, 0x83, 0xec, 0x08, 0xff, 0xd7, 0x48, 0x83, 0xc4, 0x08,
+    0xc4, 0xe3, 0x7d, 0x19, 0xc1, 0x01, 0xc5, 0xf8, 0x77, 0xc3,
+];
 
 /// A host function: its name (the C symbol: `adjit_sin`, or `_ZGVbN2v_sin` for a two-lane
 /// function), address, number of arguments, and the type of each argument and of its one
@@ -47,13 +67,21 @@ pub fn symbol(callee: Callee) -> Option<Symbol> {
             arity: 2,
             ty: types::F64,
         }),
-        Callee::Vector(u) => vmath::vector(u).map(|v| Symbol {
+        Callee::Vector(u) => vmath::two_lane(u).map(|v| Symbol {
             callee,
             name: v.symbol,
             address: v.address(),
             arity: 1,
             ty: types::F64X2,
         }),
+        Callee::Quad(u) => vmath::vector(u).filter(|v| v.lanes() == 4).map(|v| Symbol {
+            callee,
+            name: v.symbol,
+            address: v.address(),
+            arity: 0,
+            ty: types::F64X2,
+        }),
+        Callee::QuadCall => None,
     }
 }
 
@@ -63,9 +91,11 @@ pub fn symbols() -> Vec<Symbol> {
     let unary = Unary::ALL.into_iter().map(Callee::Unary);
     let binary = Binary::ALL.into_iter().map(Callee::Binary);
     let vector = Unary::ALL.into_iter().map(Callee::Vector);
+    let quad = Unary::ALL.into_iter().map(Callee::Quad);
     unary
         .chain(binary)
         .chain(vector)
+        .chain(quad)
         .filter_map(symbol)
         .collect()
 }
@@ -84,7 +114,9 @@ pub enum CFunction {
 pub fn c_function(callee: Callee) -> Option<CFunction> {
     use CFunction::{Libm, Sigmoid};
     match callee {
-        Callee::Vector(u) => vmath::symbol(u).map(Libm),
+        Callee::Vector(u) => vmath::two_lane(u).map(|v| Libm(v.symbol)),
+        Callee::Quad(_) => symbol(callee).map(|s| Libm(s.name)),
+        Callee::QuadCall => None,
         Callee::Unary(u) => match u {
             Unary::Exp => Some(Libm("exp")),
             Unary::Log => Some(Libm("log")),

@@ -1,42 +1,47 @@
-//! Two-lane vector math: the transcendental unary ops computed by glibc's libmvec.
+//! Vector math: the transcendental unary ops computed by glibc's libmvec.
 //!
-//! On x86-64 Linux with glibc, libmvec has SSE2 functions of two f64 lanes (`_ZGVbN2v_sin`,
-//! ...; `sin`, `cos`, `exp`, `log` since glibc 2.22, the others since 2.35) that are about 2-3
-//! times faster per element than scalar libm calls, within 4 ulp (README.md gives the measured
-//! error of each). Each lane's result depends on that lane's input alone (`tests/vmath.rs`
-//! checks it, special values included), so an op's value at `x` is defined as lane 0 of the
-//! function at `[x, x]`, and any grouping of elements into pairs gives the same bits: the
-//! interpreter's kernels run pairs (`map`), compiled code runs its two-lane loops with one call
-//! per pair and splats single elements (`crate::jit`), and both agree bit for bit.
+//! On x86-64 Linux with glibc, libmvec has functions of two f64 lanes for SSE (`_ZGVbN2v_sin`,
+//! ...) and of four lanes for AVX2 (`_ZGVdN4v_sin`, ...); `sin`, `cos`, `exp`, `log` since glibc
+//! 2.22, the others since 2.35. Per element the two-lane ones are about 2-3 times faster than
+//! scalar libm calls, and the four-lane ones 2-3 times faster again, all within 4 ulp (README.md
+//! gives the measured error of each). Each lane's result depends on that lane's input alone
+//! (`tests/vmath.rs` checks it, special values included), so an op's value at `x` is defined as
+//! lane 0 of its function in use at `[x, x, ...]`, and any grouping of elements into lanes gives
+//! the same bits: the interpreter's kernels run groups of lanes (`map`), compiled code runs one
+//! call per four elements of a whole tensor (or per pair, in two-lane loops) and splats single
+//! elements (`crate::jit`), and both agree bit for bit.
 //!
-//! The functions are looked up once per process, at first use, by `dlopen("libmvec.so.1")`
-//! and `dlsym`. Where one is absent (another OS or architecture, an older glibc) or when the
-//! environment variable `ADJIT_NO_VMATH` is set, its op keeps the scalar function of
-//! `super::unary`; interpreter and JIT ask this module, so they make the same choice. `symbol`
-//! names the C symbol in use for each op, for code that links against libmvec itself.
+//! The function in use for an op is the four-lane one where the CPU has AVX2 and libmvec has
+//! it, else the two-lane one, else none (the op keeps the scalar function of `super::unary`).
+//! The functions are looked up once per process, at first use, by `dlopen("libmvec.so.1")` and
+//! `dlsym`. The environment variable `ADJIT_NO_VMATH` turns vector math off, and
+//! `ADJIT_VMATH_LANES=2` keeps it to two lanes; interpreter and JIT ask this module, so they
+//! make the same choice. `symbol` names the C symbol in use for each op, for code that links
+//! against libmvec itself.
 //!
 //! The only `unsafe` here is the lookup and the call of these foreign functions.
 
 use crate::ir::Unary;
 use std::sync::OnceLock;
 
-/// The libmvec function that computes `u`, if libmvec has one: its C symbol (the x86-64 vector
-/// ABI's name: SSE, unmasked, 2 lanes, one vector argument).
-pub fn candidate(u: Unary) -> Option<&'static str> {
-    Some(match u {
-        Unary::Exp => "_ZGVbN2v_exp",
-        Unary::Log => "_ZGVbN2v_log",
-        Unary::Log1p => "_ZGVbN2v_log1p",
-        Unary::Expm1 => "_ZGVbN2v_expm1",
-        Unary::Sin => "_ZGVbN2v_sin",
-        Unary::Cos => "_ZGVbN2v_cos",
-        Unary::Tan => "_ZGVbN2v_tan",
-        Unary::Tanh => "_ZGVbN2v_tanh",
-        Unary::Asin => "_ZGVbN2v_asin",
-        Unary::Acos => "_ZGVbN2v_acos",
-        Unary::Atan => "_ZGVbN2v_atan",
-        Unary::Sinh => "_ZGVbN2v_sinh",
-        Unary::Cosh => "_ZGVbN2v_cosh",
+/// The libmvec function of `lanes` lanes (2 or 4) that computes `u`, if libmvec has one: its C
+/// symbol (the x86-64 vector ABI's name: SSE with 2 lanes or AVX2 with 4, unmasked, one vector
+/// argument).
+pub fn candidate(u: Unary, lanes: usize) -> Option<&'static str> {
+    let name = match u {
+        Unary::Exp => "exp",
+        Unary::Log => "log",
+        Unary::Log1p => "log1p",
+        Unary::Expm1 => "expm1",
+        Unary::Sin => "sin",
+        Unary::Cos => "cos",
+        Unary::Tan => "tan",
+        Unary::Tanh => "tanh",
+        Unary::Asin => "asin",
+        Unary::Acos => "acos",
+        Unary::Atan => "atan",
+        Unary::Sinh => "sinh",
+        Unary::Cosh => "cosh",
         // Single instructions, or ours: `erf` (0.51 ulp, and faster than libmvec's),
         // `sigmoid` (a guarded formula).
         Unary::Neg
@@ -46,48 +51,83 @@ pub fn candidate(u: Unary) -> Option<&'static str> {
         | Unary::Sigmoid
         | Unary::Floor
         | Unary::Erf => return None,
-    })
+    };
+    let prefix = match lanes {
+        2 => "_ZGVbN2v_",
+        4 => "_ZGVdN4v_",
+        _ => return None,
+    };
+    // Leaked once per (op, width): the table is built once per process.
+    Some(Box::leak(format!("{prefix}{name}").into_boxed_str()))
 }
 
-/// A two-lane function of libmvec in use.
+/// A vector function of libmvec.
 #[derive(Clone, Copy, Debug)]
 pub struct Vector {
-    /// Its C symbol, such as `_ZGVbN2v_sin`.
+    /// Its C symbol, such as `_ZGVbN2v_sin` or `_ZGVdN4v_sin`.
     pub symbol: &'static str,
-    f: imp::Lanes,
+    f: imp::Function,
 }
 
 impl Vector {
-    /// The function's address, for compiled code to call with one `f64x2` argument and result
-    /// (in `xmm0`, the System V vector ABI).
+    /// The function's address: compiled code calls a two-lane function with one `f64x2`
+    /// argument and result (in `xmm0`, the System V vector ABI), and a four-lane one through a
+    /// trampoline (`crate::jit`: Cranelift has no 256-bit vectors).
     pub fn address(self) -> *const u8 {
         imp::address(self.f)
     }
 
-    /// The function of `[a, b]`.
-    #[inline]
-    pub fn pair(self, a: f64, b: f64) -> [f64; 2] {
-        imp::call(self.f, a, b)
+    /// Its number of lanes: 2 or 4.
+    pub fn lanes(self) -> usize {
+        imp::lanes(self.f)
     }
 
-    /// The op's value at `x`: lane 0 of the function at `[x, x]`.
+    /// The function of `x`, four lanes (a two-lane function called on each half).
+    #[inline]
+    pub fn quad(self, x: [f64; 4]) -> [f64; 4] {
+        imp::call(self.f, x)
+    }
+
+    /// The function of `[a, b]` (as lanes 0 and 1 of `[a, b, a, b]` for a four-lane one).
+    #[inline]
+    pub fn pair(self, a: f64, b: f64) -> [f64; 2] {
+        let r = self.quad([a, b, a, b]);
+        [r[0], r[1]]
+    }
+
+    /// The op's value at `x`: lane 0 of the function at `[x, x, ...]`.
     #[inline]
     pub fn one(self, x: f64) -> f64 {
-        imp::call(self.f, x, x)[0]
+        self.quad([x; 4])[0]
     }
 }
 
-/// The functions in use, by `Unary as usize`.
-fn table() -> &'static [Option<Vector>; Unary::ALL.len()] {
-    static TABLE: OnceLock<[Option<Vector>; Unary::ALL.len()]> = OnceLock::new();
+/// The functions of libmvec by `Unary as usize`: in use (four lanes where possible), and the
+/// two-lane ones.
+struct Table {
+    in_use: [Option<Vector>; Unary::ALL.len()],
+    two: [Option<Vector>; Unary::ALL.len()],
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = [None; Unary::ALL.len()];
+        let mut t = Table {
+            in_use: [None; Unary::ALL.len()],
+            two: [None; Unary::ALL.len()],
+        };
         if std::env::var_os("ADJIT_NO_VMATH").is_some() {
             return t;
         }
+        let four =
+            imp::has_avx2() && std::env::var("ADJIT_VMATH_LANES").map_or(true, |l| l.trim() != "2");
         for u in Unary::ALL {
-            t[u as usize] =
-                candidate(u).and_then(|symbol| imp::lookup(symbol).map(|f| Vector { symbol, f }));
+            let find = |lanes| {
+                let symbol = candidate(u, lanes)?;
+                imp::lookup(symbol, lanes).map(|f| Vector { symbol, f })
+            };
+            t.two[u as usize] = find(2);
+            t.in_use[u as usize] = four.then(|| find(4)).flatten().or(t.two[u as usize]);
         }
         t
     })
@@ -99,39 +139,59 @@ pub fn init() {
     table();
 }
 
-/// The two-lane function computing `u`, if one is in use in this process.
+/// The vector function computing `u`, if one is in use in this process.
 #[inline]
 pub fn vector(u: Unary) -> Option<Vector> {
-    table()[u as usize]
+    table().in_use[u as usize]
 }
 
-/// The C symbol of the two-lane function computing `u` in this process (`_ZGVbN2v_sin`), or
+/// The two-lane function of `u`, if libmvec has one (in use or not: object files for a
+/// target's baseline CPU call it).
+pub fn two_lane(u: Unary) -> Option<Vector> {
+    table().two[u as usize]
+}
+
+/// Whether `u` runs four lanes per call in this process: compiled code then computes it over
+/// a whole tensor at once, not inside a fused two-lane loop (`crate::jit::plan`).
+#[inline]
+pub fn is_four_lane(u: Unary) -> bool {
+    vector(u).is_some_and(|v| v.lanes() == 4)
+}
+
+/// The C symbol of the vector function computing `u` in this process (`_ZGVdN4v_sin`), or
 /// `None` where `u` is computed otherwise.
 pub fn symbol(u: Unary) -> Option<&'static str> {
     vector(u).map(|v| v.symbol)
 }
 
-/// `u` at `x` through its two-lane function, or `None` if it has none in use.
+/// `u` at `x` through its vector function, or `None` if it has none in use.
 #[inline]
 pub fn one(u: Unary, x: f64) -> Option<f64> {
     vector(u).map(|v| v.one(x))
 }
 
-/// `out[i] = v(x[i])`, a pair of elements per call (the last alone if the count is odd).
+/// `out[i] = v(x[i])`, four elements per call (a last, partial group padded with its last
+/// element, as compiled code pads it).
 pub fn map(v: Vector, x: &[f64], out: &mut [f64]) {
-    let mut o = out.chunks_exact_mut(2);
-    let mut i = x.chunks_exact(2);
+    let mut o = out.chunks_exact_mut(4);
+    let mut i = x.chunks_exact(4);
     for (o, a) in (&mut o).zip(&mut i) {
-        o.copy_from_slice(&v.pair(a[0], a[1]));
+        o.copy_from_slice(&v.quad([a[0], a[1], a[2], a[3]]));
     }
-    for (o, &a) in o.into_remainder().iter_mut().zip(i.remainder()) {
-        *o = v.one(a);
+    let (o, a) = (o.into_remainder(), i.remainder());
+    if let Some(&last) = a.last() {
+        let mut group = [last; 4];
+        group[..a.len()].copy_from_slice(a);
+        let r = v.quad(group);
+        o.copy_from_slice(&r[..a.len()]);
     }
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 mod imp {
-    use std::arch::x86_64::{__m128d, _mm_cvtsd_f64, _mm_set_pd, _mm_unpackhi_pd};
+    use std::arch::x86_64::{
+        __m128d, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm_loadu_pd, _mm_storeu_pd,
+    };
     use std::ffi::{c_char, c_int, c_void, CString};
 
     extern "C" {
@@ -144,11 +204,25 @@ mod imp {
     /// is part of the target). The lint warns that the layout of SIMD types is not a C type in
     /// general; on this target it is the vector ABI's.
     #[allow(improper_ctypes_definitions)]
-    pub(super) type Lanes = unsafe extern "C" fn(__m128d) -> __m128d;
+    type Lanes2 = unsafe extern "C" fn(__m128d) -> __m128d;
+    /// A four-lane function: `__m256d` in and out in `ymm0`, as rustc passes it from a function
+    /// compiled with AVX enabled (`quad4`).
+    #[allow(improper_ctypes_definitions)]
+    type Lanes4 = unsafe extern "C" fn(__m256d) -> __m256d;
 
-    /// libmvec's function `symbol`, if the library and the symbol are there. The library stays
-    /// loaded for the life of the process.
-    pub(super) fn lookup(symbol: &str) -> Option<Lanes> {
+    #[derive(Clone, Copy, Debug)]
+    pub(super) enum Function {
+        Two(Lanes2),
+        Four(Lanes4),
+    }
+
+    pub(super) fn has_avx2() -> bool {
+        std::is_x86_feature_detected!("avx2")
+    }
+
+    /// libmvec's function `symbol` of `lanes` lanes, if the library and the symbol are there.
+    /// The library stays loaded for the life of the process.
+    pub(super) fn lookup(symbol: &str, lanes: usize) -> Option<Function> {
         let lib = CString::new("libmvec.so.1").expect("no NUL");
         let name = CString::new(symbol).expect("no NUL");
         // SAFETY: dlopen and dlsym take NUL-terminated strings, which these are. Loading
@@ -163,43 +237,81 @@ mod imp {
         if f.is_null() {
             return None;
         }
-        // SAFETY: every `_ZGVbN2v_<f>` of libmvec is, by the x86-64 vector function ABI, a
-        // function of one `__m128d` returning `__m128d`, which is `Lanes`.
-        Some(unsafe { std::mem::transmute::<*mut c_void, Lanes>(f) })
+        // SAFETY: by the x86-64 vector function ABI, every `_ZGVbN2v_<f>` of libmvec is a
+        // function of one `__m128d` returning `__m128d`, and every `_ZGVdN4v_<f>` one of one
+        // `__m256d` returning `__m256d` (looked up only where the CPU has AVX2).
+        Some(unsafe {
+            match lanes {
+                2 => Function::Two(std::mem::transmute::<*mut c_void, Lanes2>(f)),
+                _ => Function::Four(std::mem::transmute::<*mut c_void, Lanes4>(f)),
+            }
+        })
     }
 
-    pub(super) fn address(f: Lanes) -> *const u8 {
-        f as *const u8
+    pub(super) fn address(f: Function) -> *const u8 {
+        match f {
+            Function::Two(f) => f as *const u8,
+            Function::Four(f) => f as *const u8,
+        }
+    }
+
+    pub(super) fn lanes(f: Function) -> usize {
+        match f {
+            Function::Two(_) => 2,
+            Function::Four(_) => 4,
+        }
     }
 
     #[inline]
-    pub(super) fn call(f: Lanes, a: f64, b: f64) -> [f64; 2] {
+    pub(super) fn call(f: Function, x: [f64; 4]) -> [f64; 4] {
+        let mut out = [0.0; 4];
         // SAFETY: `f` came from `lookup`; libmvec's functions are defined for every input
         // (NaN, infinities and out-of-domain arguments give NaN or a limit) and touch no memory
-        // of ours. The SSE2 intrinsics need SSE2, which every x86-64 CPU has.
+        // of ours. The SSE2 intrinsics need SSE2, which every x86-64 CPU has; a four-lane
+        // function exists only where the CPU has AVX2, which `quad4` needs.
         unsafe {
-            let r = f(_mm_set_pd(b, a));
-            [_mm_cvtsd_f64(r), _mm_cvtsd_f64(_mm_unpackhi_pd(r, r))]
+            match f {
+                Function::Two(f) => {
+                    _mm_storeu_pd(out.as_mut_ptr(), f(_mm_loadu_pd(x.as_ptr())));
+                    _mm_storeu_pd(out.as_mut_ptr().add(2), f(_mm_loadu_pd(x.as_ptr().add(2))));
+                }
+                Function::Four(f) => quad4(f, &x, &mut out),
+            }
         }
+        out
+    }
+
+    /// Calls a four-lane function: compiled with AVX2 so that `__m256d` travels in `ymm0`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn quad4(f: Lanes4, x: &[f64; 4], out: &mut [f64; 4]) {
+        // SAFETY: as in `call`; the pointers are of four-element arrays.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), f(_mm256_loadu_pd(x.as_ptr()))) }
     }
 }
 
-/// Elsewhere there is no libmvec: no op has a two-lane function.
+/// Elsewhere there is no libmvec: no op has a vector function.
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu")))]
 mod imp {
     #[derive(Clone, Copy, Debug)]
-    pub(super) enum Never {}
-    pub(super) type Lanes = Never;
+    pub(super) enum Function {}
 
-    pub(super) fn lookup(_symbol: &str) -> Option<Lanes> {
+    pub(super) fn has_avx2() -> bool {
+        false
+    }
+
+    pub(super) fn lookup(_symbol: &str, _lanes: usize) -> Option<Function> {
         None
     }
 
-    pub(super) fn address(f: Lanes) -> *const u8 {
+    pub(super) fn address(f: Function) -> *const u8 {
         match f {}
     }
 
-    pub(super) fn call(f: Lanes, _a: f64, _b: f64) -> [f64; 2] {
+    pub(super) fn lanes(f: Function) -> usize {
+        match f {}
+    }
+
+    pub(super) fn call(f: Function, _x: [f64; 4]) -> [f64; 4] {
         match f {}
     }
 }

@@ -42,6 +42,9 @@ impl Emitter<'_, '_> {
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select if scalar => {
                 self.scalar_op(v, inst)
             }
+            Op::Unary(u) if self.has_quad(*u) && self.plan.kinds[inst.args[0]] != Kind::Fused => {
+                self.quad_map(v, inst, *u)
+            }
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => self.elementwise(&[v]),
             Op::ReduceSum { axes } => self.reduce(v, inst, *axes, false),
             Op::ReduceMax { axes } => self.reduce(v, inst, *axes, true),

@@ -3,7 +3,7 @@
 //!
 //! Scalars are SSA values; tensors are loop nests (`loops`), fused groups (`fused`) and tiled
 //! matmuls (`matmul`). Each op has exactly the interpreter's semantics: the same host functions
-//! for transcendental ops (two-lane ones called per pair), `fmax`/`fmin` (IEEE 754-2019, as `ops::binary` defines max/min), sums
+//! for transcendental ops (vector ones called per group of lanes), `fmax`/`fmin` (IEEE 754-2019, as `ops::binary` defines max/min), sums
 //! in the interpreter's order. Bools are `i8` in registers (lane masks in vectors) and
 //! `0.0`/`1.0` in memory. This module holds the emitter: registers, memory access, host calls
 //! and single elementwise ops; `compute` emits each unit.
@@ -21,6 +21,7 @@ mod compute;
 mod fused;
 mod loops;
 mod matmul;
+mod quad;
 mod revolve;
 mod scan;
 
@@ -254,11 +255,14 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.inst_results(call)[0]
     }
 
-    /// A host function on each lane. A unary op with a two-lane function in use calls that
-    /// once for both lanes, or on a single element repeated in both lanes (taking lane 0), as
-    /// the interpreter does (`ops::vmath`).
+    /// A host function on each lane. A unary op with a vector function in use calls that:
+    /// four lanes through `quad`, two lanes once for both, or on a single element repeated
+    /// (taking lane 0), as the interpreter does (`ops::vmath`).
     fn call_lanes(&mut self, callee: Callee, args: &[CV], lanes: usize) -> CV {
         if let Callee::Unary(u) = callee {
+            if self.has_quad(u) {
+                return self.quad_lanes(u, args[0], lanes);
+            }
             let vector = Callee::Vector(u);
             if self.imports.contains_key(&vector) {
                 let x = match lanes {

@@ -4,6 +4,7 @@
 use super::kinds::Uses;
 use super::{inst, Kind, Unit, ValueMap};
 use crate::ir::{Dims, Func, Op, Value};
+use crate::ops::vmath;
 
 /// Most values one merged loop computes (bounds the registers a loop body keeps live).
 const MAX_LOOP_ROOTS: usize = 256;
@@ -115,6 +116,8 @@ impl Merger<'_> {
     fn loop_shape(&self, v: Value) -> Option<Dims> {
         let inst = inst(self.f, v)?;
         match &inst.op {
+            // Computed four elements per call, on its own (`lower::quad`).
+            Op::Unary(u) if vmath::is_four_lane(*u) => None,
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => {
                 matches!(self.kinds[v], Kind::Mem(m) if m.storage == v).then_some(inst.ty.shape)
             }

@@ -6,6 +6,7 @@
 
 use super::{inst, row_major, Kind, Load, Mem, ValueMap};
 use crate::ir::{Def, Func, Inst, Op, Type, Value, MAX_RANK};
+use crate::ops::vmath;
 
 /// Who reads each value.
 pub(super) struct Uses {
@@ -77,6 +78,7 @@ fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &I
     let arg = || (inst.args[0], kinds[inst.args[0]]);
     let view = match &inst.op {
         Op::Const { value, .. } => value.as_splat().map(Kind::Splat),
+        Op::Unary(u) if vmath::is_four_lane(*u) => None,
         Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => {
             fuses_into_user(f, uses, v).then_some(Kind::Fused)
         }
@@ -112,13 +114,15 @@ fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &I
 }
 
 /// Whether elementwise `v` is computed inside the loop of its one user: an elementwise op or a
-/// reduction (of the same shape, as elementwise operands have the result's shape).
+/// reduction (of the same shape, as elementwise operands have the result's shape), but not an
+/// op computed by a four-lane function, which reads its operand from memory (`lower::quad`).
 fn fuses_into_user(f: &Func, uses: &Uses, v: Value) -> bool {
     let Some(user) = uses.user[v].filter(|_| uses.single(v)) else {
         return false;
     };
     let user_op = &inst(f, user).expect("users are instructions").op;
-    user_op.is_elementwise() || user_op.reduction().is_some()
+    let four_lane = matches!(user_op, Op::Unary(u) if vmath::is_four_lane(*u));
+    (user_op.is_elementwise() && !four_lane) || user_op.reduction().is_some()
 }
 
 /// A broadcast of `(operand, kind)` to a result of rank `rank` adding `axes`, unless it must be
