@@ -1,0 +1,59 @@
+//! The time of one compiled call, fastest and mean, for quiet comparisons on a noisy host:
+//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp CALLS`. The fastest of many
+//! calls is the least disturbed by other load; `adjit bench` reports medians.
+
+use adjit::ir::parse;
+use adjit::{ad, jit};
+use std::time::Instant;
+
+fn run(args: &[String]) -> Result<String, String> {
+    let [file, what, calls] = args else {
+        return Err("usage: call_time FILE.ir f|grad|hvp CALLS".into());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let f = parse(&text).map_err(|e| format!("{file}: {e}"))?;
+    let g = match what.as_str() {
+        "f" => f,
+        "grad" => ad::grad(&f, None).map_err(|e| e.to_string())?,
+        "hvp" => ad::hvp(&f, None).map_err(|e| e.to_string())?,
+        other => return Err(format!("`{other}`: expected f, grad or hvp")),
+    };
+    let calls: u32 = calls
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{calls}`: expected a positive number of calls"))?;
+    let compiled = jit::compile(&g).map_err(|e| e.to_string())?;
+    let inputs = adjit::inputs::defaults(&g, 0);
+    let slices: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
+    let mut outs: Vec<Vec<f64>> = g
+        .result_types()
+        .iter()
+        .map(|t| vec![0.0; t.numel()])
+        .collect();
+    let mut ws = compiled.workspace();
+    let (mut best, start) = (f64::MAX, Instant::now());
+    for _ in 0..calls {
+        let t = Instant::now();
+        let mut o: Vec<&mut [f64]> = outs.iter_mut().map(|x| x.as_mut_slice()).collect();
+        compiled.call(&mut ws, &slices, &mut o).map_err(|e| e.to_string())?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let mean = start.elapsed().as_secs_f64() / f64::from(calls);
+    Ok(format!(
+        "{file} {what}: fastest {:.3} us, mean {:.3} us over {calls} calls",
+        best * 1e6,
+        mean * 1e6
+    ))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("call_time: {e}");
+            std::process::exit(2);
+        }
+    }
+}
