@@ -36,7 +36,9 @@ fn run(args: &[String]) -> Result<String, String> {
     for _ in 0..calls {
         let t = Instant::now();
         let mut o: Vec<&mut [f64]> = outs.iter_mut().map(|x| x.as_mut_slice()).collect();
-        compiled.call(&mut ws, &slices, &mut o).map_err(|e| e.to_string())?;
+        compiled
+            .call(&mut ws, &slices, &mut o)
+            .map_err(|e| e.to_string())?;
         best = best.min(t.elapsed().as_secs_f64());
     }
     let mean = start.elapsed().as_secs_f64() / f64::from(calls);
