@@ -467,3 +467,86 @@ fn the_generator_reaches_edge_shapes() {
         "{empty_inst} of 200 functions compute an empty value"
     );
 }
+
+/// Concats read piecewise by the loops that read them (never stored): parts that are slices,
+/// splat constants, broadcast scalars, one-element scalars and computed values; several such
+/// concats with different cuts in one loop; a merged loop ending in a whole-shape sum; 2-D
+/// concats along the leading axis and along an axis after a unit one; and concats that must be
+/// stored instead (a result, a matmul operand, along a later axis). Compiled code equals the
+/// interpreter bit for bit, at every chunk size.
+#[test]
+fn concats_read_piecewise_agree_with_the_interpreter() {
+    for n in [2usize, 3, 4, 5, 9] {
+        let b = Builder::new("pieces");
+        let h = b.param("h", &[n]);
+        let s = b.param("s", &[]);
+        let m = b.param("m", &[1, n]);
+        let first = h.slice(&[0], &[1]);
+        let rest = h.slice(&[0], &[n - 1]);
+        let down = b.concat(&[first, rest], 0);
+        let up = b.concat(&[h.slice(&[1], &[n]), h.slice(&[n - 1], &[n])], 0);
+        let mixed = b.concat(
+            &[
+                s.reshape(&[1]),
+                b.splat(2.5, &[1]),
+                (h.slice(&[0], &[n - 2]) * h.slice(&[2], &[n])).sin(),
+            ],
+            0,
+        );
+        let bcast = b.concat(&[s.broadcast_to(&[n - 1]), h.slice(&[0], &[1])], 0);
+        let laplace = (down - h) + (up - h) + mixed * bcast;
+        let total = (laplace * laplace).sum();
+        let wide = b.concat(&[m.slice(&[0, 1], &[1, n]), m.slice(&[0, 0], &[1, 1])], 1);
+        let rows = b.concat(&[m, m * m], 0);
+        let later = b.concat(
+            &[rows.slice(&[0, 1], &[2, n]), rows.slice(&[0, 0], &[2, 1])],
+            1,
+        );
+        let returned = b.concat(&[rest, first], 0);
+        let f = b
+            .finish(&[
+                laplace,
+                total,
+                (wide * m).exp(),
+                rows * b.splat(3.0, &[2, n]),
+                later - rows,
+                returned,
+                rows.matmul(m.t()),
+            ])
+            .unwrap();
+        let inputs = [
+            (0..n).map(|i| 0.3 + 0.7 * i as f64).collect(),
+            vec![-1.25],
+            (0..n).map(|i| 1.5 - 0.4 * i as f64).collect(),
+        ];
+        check_agrees(&format!("pieces n={n}"), &f, &inputs);
+        // The planner reads these piecewise, and stores those.
+        let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
+        let piecewise = |v: ir::Value| kinds[v] == adjit::jit::plan::Kind::Pieces;
+        if n >= 3 {
+            for (name, v) in [("down", down), ("up", up), ("mixed", mixed), ("wide", wide)] {
+                assert!(piecewise(v.value()), "n={n}: {name} is stored");
+            }
+        }
+        for (name, v) in [("rows", rows), ("later", later), ("returned", returned)] {
+            assert!(!piecewise(v.value()), "n={n}: {name} is read piecewise");
+        }
+        for chunk_cost in [1, 3, 10] {
+            let c = Jit::new(JitOptions {
+                tier: Tier::FastCode,
+                verify: true,
+                chunk_cost: Some(chunk_cost),
+            })
+            .compile(&f)
+            .unwrap();
+            let d = difference(
+                &interp::eval(&f, &inputs).unwrap(),
+                &c.eval(&inputs).unwrap(),
+            );
+            assert_eq!(
+                d, 0.0,
+                "pieces n={n}, chunk cost {chunk_cost}: differs by {d:e}"
+            );
+        }
+    }
+}

@@ -102,7 +102,9 @@ impl Emitter<'_, '_> {
             Kind::Splat(c) => self.immediate(c, inst.ty.dtype),
             Kind::Bcast(s) => self.reg(s),
             Kind::Scalar => self.reg(x),
-            Kind::Fused => return Err(JitError::Internal(format!("slice of fused value {x}"))),
+            Kind::Fused | Kind::Pieces => {
+                return Err(JitError::Internal(format!("slice of unstored value {x}")))
+            }
         };
         self.computed(v, r);
         Ok(())

@@ -4,7 +4,7 @@
 use super::loops::{Inner, Walker};
 use super::{Emitter, Read};
 use crate::ir::{DType, Def, Func, Reduction, Value};
-use crate::jit::plan::{row_major, Kind};
+use crate::jit::plan::{piece_parts, row_major, Kind};
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
@@ -113,7 +113,8 @@ impl Emitter<'_, '_> {
     /// Values over one loop shape in one loop nest: elementwise values (with their fused
     /// members), each stored to its storage, and reductions of the whole shape to a scalar,
     /// each accumulated in the loop's element order. Later values read earlier ones from
-    /// registers.
+    /// registers. A loop reading a concat piecewise runs as one nest per piece (`segments`),
+    /// in order along the concat's axis.
     pub(super) fn elementwise(&mut self, roots: &[Value]) {
         let f = self.f;
         let shape = match loop_reduction(f, roots[0]) {
@@ -121,62 +122,107 @@ impl Emitter<'_, '_> {
             None => f.value_type(roots[0]).shape.to_vec(),
         };
         let axes: Vec<usize> = (0..shape.len()).collect();
-        let mut walkers = Vec::new();
-        let outs = self.loop_outputs(roots, &shape, &mut walkers);
-        let groups = self.loop_groups(roots, &axes, &mut walkers);
-        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
-            let mut vals: HashMap<Value, CV> = HashMap::new();
-            for (n, g) in groups.iter().enumerate() {
-                e.evaluate(&g.order, &g.reads, p, inner, &mut vals);
-                match outs[n] {
-                    LoopOutput::Acc(acc, input, is_max) => {
-                        // Lane by lane, in element order.
-                        let x = vals[&input];
-                        for k in 0..inner.lanes as u8 {
-                            let xk = if inner.lanes == 1 {
-                                x
-                            } else {
-                                e.fb.ins().extractlane(x, k)
-                            };
-                            e.accumulate(acc, xk, is_max);
+        let accs = self.loop_accumulators(roots);
+        for (axis, lo, hi) in self.segments(roots, &shape) {
+            let mut part = shape.clone();
+            part[axis] = hi - lo;
+            let mut walkers = Vec::new();
+            let outs = self.loop_outputs(roots, &shape, &accs, (axis, lo), &mut walkers);
+            let groups = self.loop_groups(roots, &axes, (axis, lo), &mut walkers);
+            self.nest_lanes(&part, &walkers, true, &mut |e, p, inner| {
+                let mut vals: HashMap<Value, CV> = HashMap::new();
+                for (n, g) in groups.iter().enumerate() {
+                    e.evaluate(&g.order, &g.reads, p, inner, &mut vals);
+                    match outs[n] {
+                        LoopOutput::Acc(acc, input, is_max) => {
+                            // Lane by lane, in element order.
+                            let x = vals[&input];
+                            for k in 0..inner.lanes as u8 {
+                                let xk = if inner.lanes == 1 {
+                                    x
+                                } else {
+                                    e.fb.ins().extractlane(x, k)
+                                };
+                                e.accumulate(acc, xk, is_max);
+                            }
+                        }
+                        LoopOutput::Store(w) => {
+                            let x = vals[&roots[n]];
+                            e.store_lanes(p[w], x, f.value_type(roots[n]).dtype, inner.lanes);
                         }
                     }
-                    LoopOutput::Store(w) => {
-                        let x = vals[&roots[n]];
-                        e.store_lanes(p[w], x, f.value_type(roots[n]).dtype, inner.lanes);
-                    }
                 }
-            }
-        });
-        for (n, out) in outs.iter().enumerate() {
-            if let LoopOutput::Acc(acc, ..) = *out {
+            });
+        }
+        for (n, acc) in accs.iter().enumerate() {
+            if let Some(LoopOutput::Acc(acc, ..)) = *acc {
                 let total = self.fb.use_var(acc);
                 self.computed(roots[n], total);
             }
         }
     }
 
-    /// Where each root of a loop over `shape` goes: a walker over its storage, or an
-    /// accumulator (for a reduction) starting at the reduction's initial value.
-    fn loop_outputs(
-        &mut self,
-        roots: &[Value],
-        shape: &[usize],
-        walkers: &mut Vec<Walker>,
-    ) -> Vec<LoopOutput> {
-        let row = row_major(shape);
-        let mut outs = Vec::with_capacity(roots.len());
+    /// The pieces a loop over `shape` runs as: `(axis, lo, hi)`, one per stretch of `axis`
+    /// between the part boundaries of the concats the loop reads piecewise (all along the same
+    /// axis, the first longer than 1), or the whole shape in one piece.
+    fn segments(&self, roots: &[Value], shape: &[usize]) -> Vec<(usize, usize, usize)> {
+        let mut axis = 0;
+        let mut cuts = Vec::new();
+        for (n, &r) in roots.iter().enumerate() {
+            let with_root = loop_reduction(self.f, r).is_none();
+            let (_, leaves) = self.group_parts(r, with_root, &roots[..n]);
+            for l in leaves {
+                if self.plan.kinds[l] == Kind::Pieces {
+                    let (a, parts) = piece_parts(self.f, l);
+                    axis = a;
+                    cuts.extend(parts.iter().map(|&(_, start, _)| start));
+                }
+            }
+        }
+        let n = shape.get(axis).copied().unwrap_or(1);
+        cuts.push(0);
+        cuts.push(n);
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.windows(2).map(|w| (axis, w[0], w[1])).collect()
+    }
+
+    /// The accumulator of each root of a loop that is a reduction (starting at the
+    /// reduction's initial value); `None` for the others.
+    fn loop_accumulators(&mut self, roots: &[Value]) -> Vec<Option<LoopOutput>> {
+        let mut accs = Vec::with_capacity(roots.len());
         for &r in roots {
-            if let Some((input, is_max)) = loop_reduction(self.f, r) {
+            accs.push(loop_reduction(self.f, r).map(|(input, is_max)| {
                 let acc = self.fb.declare_var(types::F64);
                 let init = self
                     .fb
                     .ins()
                     .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
                 self.fb.def_var(acc, init);
-                outs.push(LoopOutput::Acc(acc, input, is_max));
+                LoopOutput::Acc(acc, input, is_max)
+            }));
+        }
+        accs
+    }
+
+    /// Where each root of a loop over `shape` goes, in the piece starting at index `at.1`
+    /// along axis `at.0`: its accumulator, or a walker over its storage.
+    fn loop_outputs(
+        &mut self,
+        roots: &[Value],
+        shape: &[usize],
+        accs: &[Option<LoopOutput>],
+        (axis, lo): (usize, usize),
+        walkers: &mut Vec<Walker>,
+    ) -> Vec<LoopOutput> {
+        let row = row_major(shape);
+        let mut outs = Vec::with_capacity(roots.len());
+        for (&r, acc) in roots.iter().zip(accs) {
+            if let Some(acc) = *acc {
+                outs.push(acc);
             } else {
-                let start = self.base(r);
+                let base = self.base(r);
+                let start = self.fb.ins().iadd_imm_s(base, 8 * row[axis] * lo as i64);
                 walkers.push(Walker {
                     start,
                     strides: (0..shape.len()).map(|d| 8 * row[d]).collect(),
@@ -187,12 +233,13 @@ impl Emitter<'_, '_> {
         outs
     }
 
-    /// What each root of a loop computes and reads; a leaf read by several roots is walked
-    /// once.
+    /// What each root of a loop computes and reads, in the piece starting at index `at.1`
+    /// along axis `at.0`; a leaf read by several roots is walked once.
     fn loop_groups(
         &mut self,
         roots: &[Value],
         axes: &[usize],
+        at: (usize, usize),
         walkers: &mut Vec<Walker>,
     ) -> Vec<LoopGroup> {
         let mut groups = Vec::with_capacity(roots.len());
@@ -205,7 +252,7 @@ impl Emitter<'_, '_> {
                 let read = match seen.get(&l) {
                     Some(&read) => read,
                     None => {
-                        let read = self.reader(l, axes, walkers);
+                        let read = self.reader_at(l, axes, at, walkers);
                         seen.insert(l, read);
                         read
                     }

@@ -3,7 +3,7 @@
 
 use super::{Emitter, Read};
 use crate::ir::{DType, Value};
-use crate::jit::plan::Kind;
+use crate::jit::plan::{piece_parts, Kind};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 
@@ -212,6 +212,18 @@ impl Emitter<'_, '_> {
     /// How a loop over `v`'s shape reads `v`; memory reads add a walker (byte strides for the
     /// axes listed in `axes`, in that order).
     pub(super) fn reader(&mut self, v: Value, axes: &[usize], walkers: &mut Vec<Walker>) -> Read {
+        self.reader_at(v, axes, (0, 0), walkers)
+    }
+
+    /// How a loop over `v`'s shape, from index `at.1` along axis `at.0` on, reads `v`. A concat
+    /// read piecewise is read as the part covering that index (the loop runs within one part).
+    pub(super) fn reader_at(
+        &mut self,
+        v: Value,
+        axes: &[usize],
+        (axis, lo): (usize, usize),
+        walkers: &mut Vec<Walker>,
+    ) -> Read {
         match self.plan.kinds[v] {
             Kind::Scalar => Read::Reg(self.reg(v)),
             Kind::Splat(x) => {
@@ -221,7 +233,8 @@ impl Emitter<'_, '_> {
             Kind::Bcast(s) => Read::Reg(self.reg(s)),
             Kind::Mem(m) => {
                 let base = self.base(m.storage);
-                let start = self.fb.ins().iadd_imm_s(base, 8 * m.offset);
+                let offset = m.offset + lo as i64 * m.strides[axis];
+                let start = self.fb.ins().iadd_imm_s(base, 8 * offset);
                 walkers.push(Walker {
                     start,
                     strides: axes.iter().map(|&a| 8 * m.strides[a]).collect(),
@@ -229,6 +242,16 @@ impl Emitter<'_, '_> {
                 Read::Ptr(walkers.len() - 1)
             }
             Kind::Fused => panic!("internal: fused value {v} read outside its group"),
+            Kind::Pieces => {
+                let (_, parts) = piece_parts(self.f, v);
+                let Some(&(part, start, _)) = parts
+                    .iter()
+                    .find(|&&(_, start, len)| start <= lo && lo < start + len)
+                else {
+                    panic!("internal: no part of {v} at {lo}");
+                };
+                self.reader_at(part, axes, (axis, lo - start), walkers)
+            }
         }
     }
 

@@ -139,6 +139,7 @@ impl Emitter<'_, '_> {
             Kind::Splat(c) => Operand::register(self.immediate(c, DType::F64)),
             Kind::Bcast(s) => Operand::register(self.reg(s)),
             Kind::Scalar | Kind::Fused => Operand::register(self.reg(x)),
+            Kind::Pieces => panic!("internal: matmul of piecewise concat {x}"),
         }
     }
 

@@ -55,7 +55,12 @@ impl Emitter<'_, '_> {
                 let base = self.base(m.storage);
                 self.fb.ins().iadd_imm_s(base, 8 * m.offset)
             }
-            Kind::Mem(_) | Kind::Scalar | Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => {
+            Kind::Mem(_)
+            | Kind::Scalar
+            | Kind::Splat(_)
+            | Kind::Bcast(_)
+            | Kind::Fused
+            | Kind::Pieces => {
                 self.copy(x, inst.ty, dst);
                 dst
             }

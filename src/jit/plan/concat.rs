@@ -1,10 +1,96 @@
-//! Concat parts computed in place: a value read only by a concat, as a contiguous part of it,
-//! is computed directly inside the concat's storage (a scalar is stored there), and the concat
-//! then skips that operand.
+//! Concats: read piecewise by the loops that read them (`pieces`: the concat is never
+//! stored), or else materialized with their parts computed in place: a value read only by a
+//! concat, as a contiguous part of it, is computed directly inside the concat's storage (a
+//! scalar is stored there), and the concat then skips that operand.
 
+use super::fusion::Groups;
 use super::kinds::Uses;
 use super::{inst, row_major, Kind, ValueMap};
 use crate::ir::{Func, Op, Value};
+use crate::ops::vmath;
+
+/// Most parts a concat read piecewise may have (each part boundary splits every loop reading
+/// it, which repeats the loop's code).
+const MAX_PIECES: usize = 4;
+
+/// `kinds` with the concats that are read piecewise made `Kind::Pieces`: a concat of at most
+/// `MAX_PIECES` parts that are views, splats or scalars (no storage of its own needed), along
+/// the first axis longer than 1 (so a loop's pieces follow one another in row-major order, as
+/// a whole-shape reduction in a merged loop needs), read only by elementwise ops computed in
+/// elementwise loops (not by a reduction's nest or a four-lane op, which read memory), and not
+/// a result.
+pub(super) fn pieces(
+    f: &Func,
+    uses: &Uses,
+    groups: &Groups,
+    mut kinds: ValueMap<Kind>,
+) -> ValueMap<Kind> {
+    let mut readers: ValueMap<Vec<Value>> = ValueMap::filled(f.num_values(), Vec::new());
+    for (k, inst) in f.insts.iter().enumerate() {
+        for &a in inst.args.iter() {
+            readers[a].push(f.inst_value(k));
+        }
+    }
+    for (k, inst) in f.insts.iter().enumerate() {
+        let c = f.inst_value(k);
+        let Op::Concat { axis } = inst.op else {
+            continue;
+        };
+        let shape = inst.ty.shape.to_vec();
+        let first_long = shape.iter().position(|&d| d > 1);
+        let parts_ok = inst.args.len() <= MAX_PIECES
+            && inst.args.iter().all(|&a| {
+                matches!(
+                    kinds[a],
+                    Kind::Mem(_) | Kind::Splat(_) | Kind::Bcast(_) | Kind::Scalar
+                )
+            });
+        let read_in_loops = !uses.returned[c]
+            && !readers[c].is_empty()
+            && readers[c]
+                .iter()
+                .all(|&r| in_elementwise_loop(f, groups, r));
+        if matches!(kinds[c], Kind::Mem(_))
+            && first_long == Some(axis as usize)
+            && parts_ok
+            && read_in_loops
+        {
+            kinds[c] = Kind::Pieces;
+        }
+    }
+    kinds
+}
+
+/// Whether `r` is an elementwise op (not a four-lane one) whose loop is an elementwise loop:
+/// `r` itself or the root it is fused into is elementwise.
+fn in_elementwise_loop(f: &Func, groups: &Groups, r: Value) -> bool {
+    let elementwise = |v: Value| {
+        inst(f, v).is_some_and(|i| {
+            i.op.is_elementwise() && !matches!(i.op, Op::Unary(u) if vmath::is_four_lane(u))
+        })
+    };
+    elementwise(r) && elementwise(groups.root(r).unwrap_or(r))
+}
+
+/// The parts of a `Kind::Pieces` concat `c` along its axis: each operand with its first index
+/// along the axis and its length there.
+pub fn piece_parts(f: &Func, c: Value) -> (usize, Vec<(Value, usize, usize)>) {
+    let inst = inst(f, c).expect("a concat is an instruction");
+    let Op::Concat { axis } = inst.op else {
+        panic!("internal: {c} is not a concat");
+    };
+    let axis = axis as usize;
+    let mut at = 0;
+    let mut parts = Vec::with_capacity(inst.args.len());
+    for &a in inst.args.iter() {
+        let len = f.value_type(a).shape.get(axis);
+        if len > 0 {
+            parts.push((a, at, len));
+        }
+        at += len;
+    }
+    (axis, parts)
+}
 
 /// A place inside a concat's storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +166,7 @@ fn part_source(f: &Func, facts: &Facts, a: Value) -> Option<Value> {
         && match facts.kinds[src] {
             Kind::Mem(m) => m.storage == src && facts.output[src].is_none(),
             Kind::Scalar => true,
-            Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => false,
+            Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused | Kind::Pieces => false,
         };
     (single && computed && (src == source[a] || src == a)).then_some(src)
 }

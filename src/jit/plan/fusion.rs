@@ -142,12 +142,28 @@ impl Merger<'_> {
     fn reads_same_index(&self, v: Value) -> bool {
         let open = &self.open;
         let computed = self.groups.members(v).iter().chain(std::iter::once(&v));
+        let same_index = |a: Value| match self.kinds[a] {
+            Kind::Mem(m) => a == m.storage || !open.contains(&m.storage),
+            Kind::Scalar => !open.contains(&a),
+            Kind::Bcast(s) => !open.contains(&s),
+            Kind::Splat(_) | Kind::Fused => true,
+            Kind::Pieces => false,
+        };
+        // A concat read piecewise reads its parts shifted: none may be the loop's.
+        let parts_outside = |a: Value| {
+            inst(self.f, a).is_some_and(|c| {
+                c.args.iter().all(|&p| match self.kinds[p] {
+                    Kind::Mem(m) => !open.contains(&m.storage),
+                    Kind::Scalar => !open.contains(&p),
+                    Kind::Bcast(s) => !open.contains(&s),
+                    Kind::Splat(_) | Kind::Fused | Kind::Pieces => true,
+                })
+            })
+        };
         computed.filter_map(|&m| inst(self.f, m)).all(|inst| {
             inst.args.iter().all(|&a| match self.kinds[a] {
-                Kind::Mem(m) => a == m.storage || !open.contains(&m.storage),
-                Kind::Scalar => !open.contains(&a),
-                Kind::Bcast(s) => !open.contains(&s),
-                Kind::Splat(_) | Kind::Fused => true,
+                Kind::Pieces => parts_outside(a),
+                _ => same_index(a),
             })
         })
     }

@@ -92,7 +92,7 @@ fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &I
                 Some(Kind::Mem(Mem { strides, ..m }))
             }
             other @ (Kind::Splat(_) | Kind::Bcast(_)) => Some(other),
-            Kind::Scalar | Kind::Fused => None,
+            Kind::Scalar | Kind::Fused | Kind::Pieces => None,
         },
         Op::Slice { start, .. } => match arg().1 {
             Kind::Mem(m) => Some(Kind::Mem(Mem {
@@ -100,7 +100,7 @@ fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &I
                 ..m
             })),
             other @ (Kind::Splat(_) | Kind::Bcast(_)) => Some(other),
-            Kind::Scalar | Kind::Fused => None,
+            Kind::Scalar | Kind::Fused | Kind::Pieces => None,
         },
         Op::Reshape { .. } => reshape(f, arg(), inst.ty),
         Op::ReduceSum { .. }
@@ -143,7 +143,7 @@ fn broadcast((x, kind): (Value, Kind), axes: &crate::ir::Dims, rank: usize) -> O
             }
             Some(Kind::Mem(Mem { strides, ..m }))
         }
-        Kind::Fused => None,
+        Kind::Fused | Kind::Pieces => None,
     }
 }
 
@@ -157,7 +157,7 @@ fn reshape(f: &Func, (x, kind): (Value, Kind), ty: Type) -> Option<Kind> {
         })),
         other @ (Kind::Splat(_) | Kind::Bcast(_)) => Some(other),
         Kind::Scalar => Some(Kind::Bcast(x)),
-        Kind::Mem(_) | Kind::Fused => None,
+        Kind::Mem(_) | Kind::Fused | Kind::Pieces => None,
     }
 }
 

@@ -68,6 +68,17 @@ fn reads_of(f: &Func, facts: &Facts, u: &Unit, out: &mut Vec<Value>) {
             }
         }
     }
+    // A concat read piecewise is read through its parts.
+    let pieces: Vec<Value> = out
+        .iter()
+        .copied()
+        .filter(|&a| facts.kinds[a] == Kind::Pieces)
+        .collect();
+    for c in pieces {
+        if let Some(inst) = inst(f, c) {
+            out.extend(inst.args.iter().copied());
+        }
+    }
 }
 
 /// The storage owner or scalar behind a read (a scalar as the value holding its register).
@@ -76,11 +87,11 @@ fn underlying(facts: &Facts, v: Value) -> Option<Value> {
         Kind::Mem(m) => m.storage,
         Kind::Bcast(s) => s,
         Kind::Scalar => v,
-        Kind::Splat(_) | Kind::Fused => return None,
+        Kind::Splat(_) | Kind::Fused | Kind::Pieces => return None,
     };
     Some(match facts.kinds[s] {
         Kind::Scalar => facts.scalar_source[s],
-        Kind::Mem(_) | Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => s,
+        Kind::Mem(_) | Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused | Kind::Pieces => s,
     })
 }
 

@@ -15,6 +15,8 @@
 //! - `Bcast`: a scalar seen over a larger shape (a broadcast of a one-element value).
 //! - `Fused`: an elementwise value with one use, in an elementwise op or reduction of the same
 //!   shape: computed inside its consumer's loop, never stored (`fusion::Groups`).
+//! - `Pieces`: a `concat` read only by elementwise loops, never stored: each loop reading it
+//!   is split at the part boundaries and reads every part where it lies (`concat::pieces`).
 //!
 //! Values that need code are emitted as `Unit`s in instruction order (`units`); a unit is a
 //! scalar op, a loop nest (a fused elementwise group, a reduction, a copy, pad or concat), a
@@ -39,6 +41,7 @@ mod scan;
 mod units;
 mod value_map;
 
+pub use concat::piece_parts;
 pub use fusion::Groups;
 pub use value_map::ValueMap;
 
@@ -76,6 +79,7 @@ pub enum Kind {
     Mem(Mem),
     Bcast(Value),
     Fused,
+    Pieces,
 }
 
 /// Where a storage owner lives at run time.
@@ -259,6 +263,8 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     let scalar_source = kinds::scalar_sources(f, &kinds);
     // Which fused values each loop computes along the way.
     let groups = Groups::of(f, &kinds, &uses);
+    // Concats that their loops read piecewise.
+    let kinds = concat::pieces(f, &uses, &groups, kinds);
     // The units of code in order, then consecutive loops over one shape merged into one.
     let units::Units { units, output } = units::units(f, &kinds, &loads, &scalar_source);
     let (units, loop_roots) = fusion::merge_loops(f, &kinds, &groups, units);

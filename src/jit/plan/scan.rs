@@ -92,7 +92,7 @@ fn by_pointer(f: &Func, kinds: &ValueMap<Kind>, loads: &ValueMap<Option<Load>>, 
     match kinds[a] {
         Kind::Mem(m) => is_row_major(&m, &ty.shape.to_vec()),
         Kind::Scalar => loads[a].is_some() || matches!(f.def(a), Def::Param(_)),
-        Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => false,
+        Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused | Kind::Pieces => false,
     }
 }
 

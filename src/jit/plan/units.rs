@@ -38,7 +38,7 @@ pub(super) fn units(
         let needs_code = match kinds[v] {
             Kind::Scalar => !is_const && loads[v].is_none() && scalar_source[v] == v,
             Kind::Mem(m) => m.storage == v && !is_const,
-            Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused => false,
+            Kind::Splat(_) | Kind::Bcast(_) | Kind::Fused | Kind::Pieces => false,
         };
         if needs_code {
             out.units.push(Unit::Compute(v));
