@@ -425,7 +425,9 @@ fn bench_reports_json_table_and_plot() {
     assert!(
         picture.starts_with("<svg")
             && picture.contains("tiny")
-            && picture.contains("compiled f+grad"),
+            && picture.contains("compiled f+grad")
+            && picture.contains("compiled hvp fwdrev (default)")
+            && picture.contains("compiled hvp revrev"),
         "{picture}"
     );
     let o = adjit(&["bench", "--quick", "ir/models/neuron.ir"]);
