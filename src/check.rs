@@ -2,8 +2,12 @@
 //! central differences of the function, the Hessian-vector product against central differences
 //! of the gradient (`<v, H u>` from the hvp along each direction `u`, against the difference of
 //! `<grad f, v>` along `u`: the same order of differentiation as the default forward-over-reverse
-//! hvp, which matters where a rule's Hessian is not symmetric), and the jvp against the vjp by the dot-product test
-//! `<w, J u> = <J^T w, u>` (a random cotangent `w`, along every direction `u`).
+//! hvp, which matters where a rule's Hessian is not symmetric), the jvp against the vjp by the dot-product test
+//! `<w, J u> = <J^T w, u>` (a random cotangent `w`, along every direction `u`), and the dense
+//! Jacobian (`ad::jacobian`, forward and reverse mode) against central differences of the
+//! function: `J u` along every direction `u`. Forward mode costs one tangent per column, so when
+//! the differentiated inputs have more elements than there are directions, it is checked on the
+//! function restricted to the directions (see [`JacobianCalls`]).
 //!
 //! Step rule: central differences with steps `h` and `h/2`, `h = 1e-3 * max(1, |x|_inf)`,
 //! combined by Richardson extrapolation (`(4 D(h/2) - D(h)) / 3`, error O(h^4)). Each check is
@@ -20,7 +24,7 @@
 //! the direction is reported as not smooth and not compared. The gradient check uses the kinks
 //! of the function, the hvp check those of the gradient function.
 
-use crate::ad::{self, AdError};
+use crate::ad::{self, AdError, JacobianMode};
 use crate::call::{AllocError, Executor};
 use crate::inputs::Rng;
 use crate::interp::Program;
@@ -82,6 +86,9 @@ pub struct CheckReport {
     pub jvp: Part,
     /// The jvp against the vjp: `computed` is `<w, J u>`, `differenced` is `<J^T w, u>`.
     pub jvp_vjp: Part,
+    /// The dense Jacobian against differences of the function: per direction `u`, the worse of
+    /// `J u` in forward and in reverse mode, its `at` naming the mode.
+    pub jacobian: Part,
     /// Directions tried (coordinates, then random directions).
     pub checks: usize,
 }
@@ -299,7 +306,7 @@ fn check_inputs(f: &Func, inputs: &[Vec<f64>]) -> Result<(), CheckError> {
     Ok(())
 }
 
-/// Checks the gradient, the hvp and the jvp of `f` (one scalar result) at `inputs`.
+/// Checks the gradient, the hvp, the jvp and the Jacobian of `f` (one scalar result) at `inputs`.
 pub fn check(
     f: &Func,
     wrt: Option<&[&str]>,
@@ -312,25 +319,152 @@ pub fn check(
     let h = ad::hvp(f, wrt)?;
     let (j, v) = (ad::jvp(f, wrt)?, ad::vjp(f, wrt)?);
     let idx = ad::resolve_wrt(f, wrt)?;
+    let drawn = Drawn::new(f, &idx, inputs, opts);
+    let jac = JacobianCalls::new(f, wrt, &idx, inputs, &drawn.dirs)?;
     let derivatives = Derivatives {
         f,
         g: &g,
         h: &h,
         j: &j,
         v: &v,
+        jac: &jac,
         idx: &idx,
     };
-    derivatives.check(inputs, opts)
+    derivatives.check(inputs, &drawn)
 }
 
-/// A function, its gradient, hvp, jvp and vjp functions (as `ad` makes them, or not, in
-/// tests), and the indices of the differentiated inputs.
+/// The Jacobian functions `check` compares with differences, and the inputs each runs on.
+#[derive(Clone, Debug)]
+pub struct JacobianCalls {
+    /// Forward mode: `ad::jacobian(f, wrt, Forward)` if the differentiated inputs have at most
+    /// as many elements as `check` has directions. Else, so that the cost stays one tangent per
+    /// direction rather than one per input element, the Jacobian of `f` restricted to the
+    /// directions `u_k`, `t -> f(x + sum_k t_k u_k)` with a last input `t: f64[m]`, at `t = 0`:
+    /// one result `[J u_1, ..., J u_m]` after the value.
+    pub forward: Func,
+    /// The inputs `forward` runs on: `check`'s, and `t = 0` when restricted.
+    pub forward_inputs: Vec<Vec<f64>>,
+    /// Whether `forward` is the Jacobian of the restricted function.
+    pub restricted: bool,
+    /// Reverse mode: `ad::jacobian(f, wrt, Reverse)`, one cotangent (`f` has one scalar
+    /// result); it runs on `check`'s inputs.
+    pub reverse: Func,
+}
+
+/// The Jacobian functions that `check(f, wrt, inputs, opts)` compares with differences.
+pub fn jacobian_calls(
+    f: &Func,
+    wrt: Option<&[&str]>,
+    inputs: &[Vec<f64>],
+    opts: &CheckOptions,
+) -> Result<JacobianCalls, CheckError> {
+    verify(f).map_err(CheckError::Invalid)?;
+    check_inputs(f, inputs)?;
+    ad::check_scalar(f)?;
+    let idx = ad::resolve_wrt(f, wrt)?;
+    let drawn = Drawn::new(f, &idx, inputs, opts);
+    JacobianCalls::new(f, wrt, &idx, inputs, &drawn.dirs)
+}
+
+impl JacobianCalls {
+    fn new(
+        f: &Func,
+        wrt: Option<&[&str]>,
+        idx: &[usize],
+        inputs: &[Vec<f64>],
+        dirs: &[(String, Vec<Vec<f64>>)],
+    ) -> Result<JacobianCalls, CheckError> {
+        let reverse = ad::jacobian(f, wrt, JacobianMode::Reverse)?;
+        let elements: usize = idx.iter().map(|&i| inputs[i].len()).sum();
+        if elements <= dirs.len() {
+            return Ok(JacobianCalls {
+                forward: ad::jacobian(f, wrt, JacobianMode::Forward)?,
+                forward_inputs: inputs.to_vec(),
+                restricted: false,
+                reverse,
+            });
+        }
+        let g = restricted(f, idx, dirs)?;
+        let t = g.params.last().map(|p| p.name.clone()).unwrap_or_default();
+        let mut forward_inputs = inputs.to_vec();
+        forward_inputs.push(vec![0.0; dirs.len()]);
+        Ok(JacobianCalls {
+            forward: ad::jacobian(&g, Some(&[t.as_str()]), JacobianMode::Forward)?,
+            forward_inputs,
+            restricted: true,
+            reverse,
+        })
+    }
+
+    /// `J u` along each direction `u` of `dirs`, in forward and in reverse mode.
+    fn columns(
+        &self,
+        inputs: &[Vec<f64>],
+        dirs: &[(String, Vec<Vec<f64>>)],
+    ) -> Result<Vec<[f64; 2]>, CheckError> {
+        let fwd = Runner::new(&self.forward)?.run(&self.forward_inputs)[1..].to_vec();
+        let rev = Runner::new(&self.reverse)?.run(inputs)[1..].to_vec();
+        let column = |k: usize, u: &[Vec<f64>]| {
+            let forward = if self.restricted {
+                fwd[0][k]
+            } else {
+                dot(&fwd, u)
+            };
+            [forward, dot(&rev, u)]
+        };
+        Ok(dirs
+            .iter()
+            .enumerate()
+            .map(|(k, (_, u))| column(k, u))
+            .collect())
+    }
+}
+
+/// `f` restricted to the directions `dirs` over its inputs `idx`: `f(x + sum_k t_k u_k)` of the
+/// inputs of `f` and a last one, `t: f64[m]` (named unlike the others). At `t = 0` it is `f(x)`
+/// bit for bit: a moved input is `x - V t` with `V = -[u_1 ... u_m]`, and `V 0` is `+0`, which
+/// leaves every `x`, `-0` included, as it is.
+fn restricted(f: &Func, idx: &[usize], dirs: &[(String, Vec<Vec<f64>>)]) -> Result<Func, AdError> {
+    let m = dirs.len();
+    let b = Builder::with_capacity(format!("{}.restricted", f.name), f.insts.len() + 4 * m);
+    let mut map: Vec<Value> = f
+        .params
+        .iter()
+        .map(|p| b.param_with(&p.name, p.ty, p.role, p.init).value())
+        .collect();
+    let mut name = String::from("t");
+    while f.param_index(&name).is_some() {
+        name.push('_');
+    }
+    let t = b.param(&name, &[m]).reshape(&[m, 1]);
+    for (j, &i) in idx.iter().enumerate() {
+        let ty = f.params[i].ty;
+        let mut v = vec![0.0; ty.numel() * m];
+        for (k, (_, u)) in dirs.iter().enumerate() {
+            for (e, &d) in u[j].iter().enumerate() {
+                v[e * m + k] = -d;
+            }
+        }
+        let step = b.tensor(&[ty.numel(), m], &v).matmul_t(t, false, false);
+        map[i] = (b.var(map[i]) - step.reshape(&ty.shape.to_vec())).value();
+    }
+    for inst in &f.insts {
+        let args: Vec<Value> = inst.args.iter().map(|a| map[a.index()]).collect();
+        map.push(b.op(inst.op.clone(), &args).value());
+    }
+    let results: Vec<Var<'_>> = f.results.iter().map(|r| b.var(map[r.index()])).collect();
+    b.finish(&results).map_err(AdError::Internal)
+}
+
+/// A function, its gradient, hvp, jvp, vjp and Jacobian functions (as `ad` makes them, or
+/// not, in tests), and the indices of the differentiated inputs.
 struct Derivatives<'a> {
     f: &'a Func,
     g: &'a Func,
     h: &'a Func,
     j: &'a Func,
     v: &'a Func,
+    jac: &'a JacobianCalls,
     idx: &'a [usize],
 }
 
@@ -362,53 +496,51 @@ impl Probe {
     }
 }
 
-impl Derivatives<'_> {
-    /// Unit coordinates (the first `opts.coordinates` of each input), then random directions;
-    /// each with the label it is reported under.
-    fn directions(
-        &self,
-        inputs: &[Vec<f64>],
-        opts: &CheckOptions,
-        rng: &mut Rng,
-    ) -> Vec<(String, Vec<Vec<f64>>)> {
+/// What a check moves along, drawn from the seed: labelled directions (unit coordinates, the
+/// first `opts.coordinates` of each input, then random directions; none when the
+/// differentiated inputs have no elements), the hvp's direction `v` and the vjp's cotangent `w`.
+struct Drawn {
+    dirs: Vec<(String, Vec<Vec<f64>>)>,
+    v: Vec<Vec<f64>>,
+    w: f64,
+}
+
+impl Drawn {
+    fn new(f: &Func, idx: &[usize], inputs: &[Vec<f64>], opts: &CheckOptions) -> Drawn {
+        let mut rng = Rng::new(opts.seed ^ 0x5eed);
+        let random = |rng: &mut Rng| -> Vec<Vec<f64>> {
+            idx.iter()
+                .map(|&i| (0..inputs[i].len()).map(|_| rng.range(-1.0, 1.0)).collect())
+                .collect()
+        };
+        let elements: usize = idx.iter().map(|&i| inputs[i].len()).sum();
         let mut dirs = Vec::new();
-        for (j, &i) in self.idx.iter().enumerate() {
-            for c in 0..inputs[i].len().min(opts.coordinates) {
-                let mut d: Vec<Vec<f64>> = self.zero_direction(inputs);
-                d[j][c] = 1.0;
-                let name = &self.f.params[i].name;
-                let at = if inputs[i].len() == 1 {
-                    name.clone()
-                } else {
-                    format!("{name}[{c}]")
-                };
-                dirs.push((at, d));
+        if elements > 0 {
+            for (j, &i) in idx.iter().enumerate() {
+                for c in 0..inputs[i].len().min(opts.coordinates) {
+                    let mut d: Vec<Vec<f64>> =
+                        idx.iter().map(|&k| vec![0.0; inputs[k].len()]).collect();
+                    d[j][c] = 1.0;
+                    let name = &f.params[i].name;
+                    let at = if inputs[i].len() == 1 {
+                        name.clone()
+                    } else {
+                        format!("{name}[{c}]")
+                    };
+                    dirs.push((at, d));
+                }
+            }
+            for k in 0..opts.directions {
+                dirs.push((format!("random direction {}", k + 1), random(&mut rng)));
             }
         }
-        for k in 0..opts.directions {
-            dirs.push((
-                format!("random direction {}", k + 1),
-                self.random_direction(inputs, rng),
-            ));
-        }
-        dirs
+        let v = random(&mut rng);
+        let w = rng.range(-1.0, 1.0);
+        Drawn { dirs, v, w }
     }
+}
 
-    fn zero_direction(&self, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        self.idx
-            .iter()
-            .map(|&k| vec![0.0; inputs[k].len()])
-            .collect()
-    }
-
-    fn random_direction(&self, inputs: &[Vec<f64>], rng: &mut Rng) -> Vec<Vec<f64>> {
-        self.idx
-            .iter()
-            .map(|&i| (0..inputs[i].len()).map(|_| rng.range(-1.0, 1.0)).collect())
-            .collect()
-    }
-
-    /// The inputs moved by `t * u` along the differentiated inputs.
+impl Derivatives<'_> {
     /// The point `inputs + t u`. Elements the direction does not move are left as they are
     /// (adding `t * 0` would turn a `-0` into `+0`, which `atan2` tells apart).
     fn moved(&self, inputs: &[Vec<f64>], u: &[Vec<f64>], t: f64) -> Vec<Vec<f64>> {
@@ -423,38 +555,34 @@ impl Derivatives<'_> {
         x
     }
 
-    fn check(&self, inputs: &[Vec<f64>], opts: &CheckOptions) -> Result<CheckReport, CheckError> {
+    /// The difference step: `1e-3` times the largest differentiated input element, at least 1.
+    fn step(&self, inputs: &[Vec<f64>]) -> f64 {
+        let scale = self
+            .idx
+            .iter()
+            .flat_map(|&i| inputs[i].iter())
+            .fold(1.0f64, |m, x| m.max(x.abs()));
+        1e-3 * if scale.is_finite() { scale } else { 1.0 }
+    }
+
+    fn check(&self, inputs: &[Vec<f64>], drawn: &Drawn) -> Result<CheckReport, CheckError> {
         let mut fp = Probe::new(self.f, inputs)?;
         let mut gp = Probe::new(self.g, inputs)?;
         let mut hr = Runner::new(self.h)?;
         let value = fp.runner.run(inputs)[0][0];
         let grad: Vec<Vec<f64>> = gp.runner.run(inputs)[1..].to_vec();
         let floor = 1e-4 * value.abs().max(1.0);
-        let scale = self
-            .idx
-            .iter()
-            .flat_map(|&i| inputs[i].iter())
-            .fold(1.0f64, |m, x| m.max(x.abs()));
-        let h = 1e-3 * if scale.is_finite() { scale } else { 1.0 };
-
-        let mut rng = Rng::new(opts.seed ^ 0x5eed);
-        // Differentiated inputs without elements leave nothing to move along.
-        let elements: usize = self.idx.iter().map(|&i| inputs[i].len()).sum();
-        let dirs = if elements == 0 {
-            Vec::new()
-        } else {
-            self.directions(inputs, opts, &mut rng)
-        };
-        let v = self.random_direction(inputs, &mut rng);
-        let w = rng.range(-1.0, 1.0);
+        let h = self.step(inputs);
+        let (dirs, v, w) = (&drawn.dirs, &drawn.v, drawn.w);
         let mut vin = inputs.to_vec();
         vin.push(vec![w]);
         let wj: Vec<Vec<f64>> = Runner::new(self.v)?.run(&vin)[1..].to_vec();
         let mut jr = Runner::new(self.j)?;
+        let columns = self.jac.columns(inputs, dirs)?;
 
         let (mut pg, mut ph) = (Part::new(), Part::new());
-        let (mut pj, mut pjv) = (Part::new(), Part::new());
-        for (at, u) in &dirs {
+        let (mut pj, mut pjv, mut pjac) = (Part::new(), Part::new(), Part::new());
+        for ((at, u), &[fwd, rev]) in dirs.iter().zip(&columns) {
             let line = |t: f64| self.moved(inputs, u, t);
             let mut jin = inputs.to_vec();
             jin.extend(u.iter().cloned());
@@ -470,20 +598,22 @@ impl Derivatives<'_> {
                     let d = difference(s, |t| fp.runner.run(&line(t))[0][0]);
                     pg.record(at, dot(&grad, u), d, floor);
                     pj.record(at, ju, d, floor);
+                    pjac.record_worse(at, [("forward", fwd), ("reverse", rev)], d, floor);
                 }
                 None => {
-                    pg.not_smooth.push(at.clone());
-                    pj.not_smooth.push(at.clone());
+                    for p in [&mut pg, &mut pj, &mut pjac] {
+                        p.not_smooth.push(at.clone());
+                    }
                 }
             }
             match gp.step(h, line) {
                 Some(s) => {
-                    let d = difference(s, |t| dot(&gp.runner.run(&line(t))[1..], &v));
+                    let d = difference(s, |t| dot(&gp.runner.run(&line(t))[1..], v));
                     // <v, H u>: the hvp along u, as the difference of the gradient along u
                     // is (the two orders differ where a rule's Hessian is not symmetric).
                     let hin: Vec<Vec<f64>> = inputs.iter().chain(u).cloned().collect();
                     let hu = &hr.run(&hin)[1 + self.idx.len()..];
-                    ph.record(at, dot(hu, &v), d, floor);
+                    ph.record(at, dot(hu, v), d, floor);
                 }
                 None => ph.not_smooth.push(at.clone()),
             }
@@ -494,8 +624,20 @@ impl Derivatives<'_> {
             hvp: ph,
             jvp: pj,
             jvp_vjp: pjv,
+            jacobian: pjac,
             checks: dirs.len(),
         })
+    }
+}
+
+/// The relative error of `computed` against `differenced`, with `floor` under the scale; NaN
+/// counts as infinite.
+fn relative_error(computed: f64, differenced: f64, floor: f64) -> f64 {
+    let e = (computed - differenced).abs() / computed.abs().max(differenced.abs()).max(floor);
+    if e.is_nan() {
+        f64::INFINITY
+    } else {
+        e
     }
 }
 
@@ -522,8 +664,7 @@ impl Part {
             return;
         }
         self.compared += 1;
-        let e = (computed - differenced).abs() / computed.abs().max(differenced.abs()).max(floor);
-        let e = if e.is_nan() { f64::INFINITY } else { e };
+        let e = relative_error(computed, differenced, floor);
         if e >= self.worst.error {
             self.worst = Worst {
                 error: e,
@@ -532,6 +673,19 @@ impl Part {
                 differenced,
             };
         }
+    }
+
+    /// Records the worse of two values computed in two ways (named by `computed`'s labels)
+    /// against one difference, as one comparison at `at` with the way that was worse.
+    fn record_worse(&mut self, at: &str, computed: [(&str, f64); 2], differenced: f64, floor: f64) {
+        if !differenced.is_finite() {
+            self.not_finite.push(at.to_string());
+            return;
+        }
+        let [a, b] = computed;
+        let error = |c: f64| relative_error(c, differenced, floor);
+        let (how, c) = if error(b.1) > error(a.1) { b } else { a };
+        self.record(&format!("{at}, {how} mode"), c, differenced, floor);
     }
 }
 
@@ -553,6 +707,26 @@ mod tests {
 
     /// Checks `f` against the gradient of `g_of` and the hvp of `h_of` at `x`.
     fn run_check(f: &Func, g_of: &Func, h_of: &Func, x: &[f64]) -> CheckReport {
+        let opts = CheckOptions {
+            coordinates: 4,
+            directions: 3,
+            seed: 1,
+        };
+        let inputs = [x.to_vec()];
+        let drawn = Drawn::new(f, &[0], &inputs, &opts);
+        let jac = JacobianCalls::new(f, None, &[0], &inputs, &drawn.dirs).unwrap();
+        derivatives_of(f, g_of, h_of, &jac, x, &opts)
+    }
+
+    /// Checks `f` against the gradient of `g_of`, the hvp of `h_of` and the Jacobians `jac`.
+    fn derivatives_of(
+        f: &Func,
+        g_of: &Func,
+        h_of: &Func,
+        jac: &JacobianCalls,
+        x: &[f64],
+        opts: &CheckOptions,
+    ) -> CheckReport {
         let (g, h) = (ad::grad(g_of, None).unwrap(), ad::hvp(h_of, None).unwrap());
         let (j, v) = (ad::jvp(f, None).unwrap(), ad::vjp(f, None).unwrap());
         let d = Derivatives {
@@ -561,14 +735,12 @@ mod tests {
             h: &h,
             j: &j,
             v: &v,
+            jac,
             idx: &[0],
         };
-        let opts = CheckOptions {
-            coordinates: 4,
-            directions: 3,
-            seed: 1,
-        };
-        d.check(&[x.to_vec()], &opts).unwrap()
+        let inputs = [x.to_vec()];
+        d.check(&inputs, &Drawn::new(f, &[0], &inputs, opts))
+            .unwrap()
     }
 
     #[test]
@@ -696,5 +868,93 @@ mod tests {
         let r = check(&f, None, &nan, &CheckOptions::default()).unwrap();
         assert_eq!(r.gradient.worst.error, 0.0, "{r:?}");
         assert!(!r.gradient.not_finite.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn jacobians_are_checked_in_each_mode_whole_or_restricted() {
+        let x = [5e-4, -3e-4, 3.0004, 3.0002];
+        let inputs = [x.to_vec()];
+        let (right, wrong) = (kinky(1.0), kinky(1.5));
+        // Seven directions over four elements: the whole forward Jacobian; two: restricted.
+        for (coordinates, directions, restricted) in [(4, 3, false), (1, 1, true)] {
+            let opts = CheckOptions {
+                coordinates,
+                directions,
+                seed: 1,
+            };
+            let dirs = Drawn::new(&right, &[0], &inputs, &opts).dirs;
+            let good = JacobianCalls::new(&right, None, &[0], &inputs, &dirs).unwrap();
+            let bad = JacobianCalls::new(&wrong, None, &[0], &inputs, &dirs).unwrap();
+            assert_eq!((good.restricted, bad.restricted), (restricted, restricted));
+            let r = derivatives_of(&right, &right, &right, &good, &x, &opts);
+            assert!(r.jacobian.worst.error < 1e-8, "{r:?}");
+            assert_eq!(r.jacobian.compared, coordinates + directions, "{r:?}");
+            // A wrong Jacobian in one mode fails, and the report names that mode.
+            let wrong_forward = JacobianCalls {
+                reverse: good.reverse.clone(),
+                ..bad.clone()
+            };
+            let wrong_reverse = JacobianCalls {
+                reverse: bad.reverse.clone(),
+                ..good.clone()
+            };
+            for (jac, mode) in [(wrong_forward, "forward"), (wrong_reverse, "reverse")] {
+                let r = derivatives_of(&right, &right, &right, &jac, &x, &opts);
+                assert!(r.jacobian.worst.error > 1e-3, "{mode}: {r:?}");
+                assert!(
+                    r.jacobian.worst.at.ends_with(&format!(", {mode} mode")),
+                    "{r:?}"
+                );
+                assert!(r.gradient.worst.error < 1e-8, "{r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_restricted_function_is_the_function_at_t_0_bit_for_bit() {
+        // atan2(-0, -1) = -pi, atan2(+0, -1) = +pi: a -0 turned into +0 shows in the value.
+        let b = Builder::new("angle");
+        let (y, x) = (b.param("y", &[3]), b.param("t", &[3]));
+        let f = b.finish(&[y.atan2(x).sum()]).unwrap();
+        let inputs = [vec![-0.0, 0.0, 0.5], vec![-1.0, -1.0, 2.0]];
+        let opts = CheckOptions {
+            coordinates: 1,
+            directions: 1,
+            seed: 3,
+        };
+        let calls = jacobian_calls(&f, Some(&["y"]), &inputs, &opts).unwrap();
+        assert!(calls.restricted);
+        // The new input is named unlike `t`, the function's own.
+        let names: Vec<&str> = calls
+            .forward
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["y", "t", "t_"]);
+        let at_0 = crate::interp::eval(&calls.forward, &calls.forward_inputs).unwrap();
+        let value = crate::interp::eval(&f, &inputs).unwrap();
+        assert_eq!(at_0[0][0].to_bits(), value[0][0].to_bits());
+        // Its Jacobian: d/dy atan2(y, x) = x / (x^2 + y^2), along e_0 and a random direction.
+        let dirs = Drawn::new(&f, &[0], &inputs, &opts).dirs;
+        let grad = [-1.0, -1.0, 2.0 / 4.25];
+        for (k, (_, u)) in dirs.iter().enumerate() {
+            let want: f64 = grad.iter().zip(&u[0]).map(|(g, d)| g * d).sum();
+            assert!((at_0[1][k] - want).abs() < 1e-14, "{k}: {at_0:?}");
+        }
+        let e = jacobian_calls(&f, Some(&["z"]), &inputs, &opts).unwrap_err();
+        assert!(e.to_string().contains("no input 'z'"), "{e}");
+    }
+
+    #[test]
+    fn no_directions_compare_nothing_and_fail_nothing() {
+        let opts = CheckOptions {
+            coordinates: 0,
+            directions: 0,
+            seed: 0,
+        };
+        let r = check(&kinky(1.0), None, &[vec![0.5, -1.0, 2.0, 3.5]], &opts).unwrap();
+        assert_eq!((r.checks, r.jacobian.compared), (0, 0), "{r:?}");
+        assert_eq!(r.jacobian.worst.error, 0.0, "{r:?}");
     }
 }

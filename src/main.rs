@@ -69,8 +69,9 @@ enum Command {
     /// Measure models: instruction counts, compile time, and time per call of f, f+grad and
     /// hvp, interpreted and compiled. With no file, the shipped models.
     Bench(BenchArgs),
-    /// Compare the gradient with central differences, the hvp with differences of gradients,
-    /// and compiled code with the interpreter; exit with status 1 on failure. Directions along
+    /// Compare the gradient, the jvp and the dense Jacobian (forward and reverse mode) with
+    /// central differences, the hvp with differences of gradients, the jvp with the vjp, and
+    /// compiled code with the interpreter; exit with status 1 on failure. Directions along
     /// which a kink (abs, sign, floor, max, min, a comparison, reduce_max, atan2's cut) stays
     /// within the shrunken step are reported as not smooth, and directions along which the
     /// function is not finite (a domain edge, a NaN input) as not finite; neither is compared.

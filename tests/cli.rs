@@ -4,7 +4,7 @@
 mod common;
 
 use adjit::ops::unary::{adjit_cos as cos, adjit_exp as exp, adjit_sin as sin};
-use common::cli::{adjit, fails, json, stderr, stdout, Scratch};
+use common::cli::{adjit, assert_fails, fails, json, stderr, stdout, Scratch};
 use common::repo_path;
 
 #[test]
@@ -243,7 +243,7 @@ fn check_passes_on_models_and_fails_on_a_wrong_tolerance() {
     let o = adjit(&["check", "ir/models/pendulum.ir"]);
     assert!(
         stdout(&o).contains(
-            "compiled code vs interpreter (f, grad, hvp, jvp): identical, bit for bit: ok"
+            "compiled code vs interpreter (f, grad, hvp, jvp, jacobian): identical, bit for bit: ok"
         ),
         "{}",
         stdout(&o)
@@ -288,6 +288,53 @@ fn check_checks_the_jvp_and_prints_json() {
         (&j["passed"], &j["jvp"]["passed"]),
         (&false.into(), &false.into())
     );
+}
+
+/// The dense Jacobian in both modes against differences: whole on `tiny` (two input elements,
+/// five directions), restricted to the directions on `rosenbrock` (a hundred elements).
+#[test]
+fn check_checks_the_jacobian_in_both_modes() {
+    for (m, restricted) in [("tiny", false), ("rosenbrock", true)] {
+        let file = format!("ir/models/{m}.ir");
+        let j = json(&adjit(&["check", &file, "--json"]));
+        let part = &j["jacobian"];
+        assert_eq!(
+            (&j["passed"], &part["passed"]),
+            (&true.into(), &true.into()),
+            "{m}: {j}"
+        );
+        assert_eq!(part["forward_restricted"], restricted, "{m}: {j}");
+        assert_eq!(part["compared"], j["checks"], "{m}: {j}");
+        assert_eq!(part["tolerance"], 1e-6, "{m}: {j}");
+        assert!(part["worst"]["error"].as_f64().unwrap() < 1e-8, "{m}: {j}");
+        let at = part["worst"]["at"].as_str().unwrap();
+        assert!(at.ends_with(" mode"), "{m}: {j}");
+        assert_eq!(j["jit_vs_interp"]["differing"], 0, "{m}: {j}");
+        let o = adjit(&["check", &file]);
+        assert!(
+            stdout(&o).contains("Jacobian (forward and reverse mode) vs central differences"),
+            "{}",
+            stdout(&o)
+        );
+        assert_eq!(
+            stdout(&o).contains("restricted to the directions"),
+            restricted
+        );
+    }
+    // --grad-tol is the Jacobian's tolerance: too tight, it fails with a report and status 1.
+    let args = [
+        "check",
+        "ir/models/tiny.ir",
+        "--json",
+        "--grad-tol",
+        "1e-20",
+    ];
+    let o = adjit(&args);
+    assert_fails(&o, &args, 1, "derivatives differ from finite differences");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["jacobian"]["passed"], false, "{j}");
+    assert_eq!(j["jacobian"]["tolerance"], 1e-20, "{j}");
+    assert_eq!(j["hvp"]["passed"], true, "{j}");
 }
 
 #[test]
@@ -378,7 +425,9 @@ fn bench_reports_json_table_and_plot() {
     assert!(
         picture.starts_with("<svg")
             && picture.contains("tiny")
-            && picture.contains("compiled f+grad"),
+            && picture.contains("compiled f+grad")
+            && picture.contains("compiled hvp fwdrev (default)")
+            && picture.contains("compiled hvp revrev"),
         "{picture}"
     );
     let o = adjit(&["bench", "--quick", "ir/models/neuron.ir"]);

@@ -1,6 +1,6 @@
 //! The shipped scan models: `pendulum_scan` is `pendulum` (value, gradient and hvp to 1e-13,
-//! interpreted and compiled), and the gradients and hvps of `pendulum_scan`, `pendulum_long`
-//! and `rnn` pass the finite-difference check.
+//! interpreted and compiled), and the gradients, hvps and dense Jacobians of `pendulum_scan`,
+//! `pendulum_long` and `rnn` pass the finite-difference check.
 
 mod common;
 
@@ -69,7 +69,12 @@ fn the_scan_models_pass_the_difference_check() {
             seed: 0,
         };
         let r = check(&f, None, &inputs, &opts).expect("checks");
-        for (part, what) in [(&r.gradient, "gradient"), (&r.hvp, "hvp")] {
+        let parts = [
+            (&r.gradient, "gradient"),
+            (&r.hvp, "hvp"),
+            (&r.jacobian, "jacobian"),
+        ];
+        for (part, what) in parts {
             assert!(
                 part.compared >= 4,
                 "{name} {what}: compared {}",

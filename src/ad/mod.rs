@@ -172,7 +172,7 @@ pub fn resolve_wrt(f: &Func, wrt: Option<&[&str]>) -> Result<Vec<usize>, AdError
     }))
 }
 
-fn check_scalar(f: &Func) -> Result<(), AdError> {
+pub(crate) fn check_scalar(f: &Func) -> Result<(), AdError> {
     let results = f.result_types();
     if results.len() != 1 || results[0] != Type::scalar() {
         return Err(AdError::NotScalar {

@@ -160,22 +160,56 @@ pub fn check_writable(path: &Path) -> CliResult<()> {
     Ok(())
 }
 
+/// The legend of `plot`: each bar's label and color, in the order of `bars`.
+fn legend() -> Vec<(String, RGBColor)> {
+    let mut legend = vec![
+        ("interpreter f".to_string(), RGBColor(190, 200, 230)),
+        ("compiled f".to_string(), RGBColor(60, 90, 170)),
+        ("interpreter f+grad".to_string(), RGBColor(240, 200, 160)),
+        ("compiled f+grad".to_string(), RGBColor(210, 110, 30)),
+        (
+            format!("interpreter hvp ({})", HvpMode::DEFAULT),
+            RGBColor(190, 225, 190),
+        ),
+    ];
+    let colors = [RGBColor(40, 140, 60), RGBColor(140, 60, 160)];
+    for (mode, color) in HvpMode::ALL.into_iter().zip(colors) {
+        let default = if mode == HvpMode::DEFAULT {
+            " (default)"
+        } else {
+            ""
+        };
+        legend.push((format!("compiled hvp {mode}{default}"), color));
+    }
+    legend
+}
+
+/// One model's bars, as `legend` lists them: interpreter and compiled f and f+grad, the
+/// interpreter's hvp (the default mode), the compiled hvp in each mode.
+fn bars(r: &Report) -> Vec<f64> {
+    let mut bars: Vec<f64> = (0..3)
+        .flat_map(|k| [r.interp[k].median, r.jit[k].median])
+        .collect();
+    bars.pop();
+    bars.extend(HvpMode::ALL.map(|m| mode_time(r, m)));
+    bars
+}
+
 /// Bars of time per call (log scale): for each model, interpreter and compiled code for f,
-/// f+grad and hvp.
+/// f+grad and hvp, the compiled hvp in both modes; the legend in a column on the right.
 pub fn plot(reports: &[Report], path: &Path) -> CliResult<()> {
     let fail = |e: &dyn std::fmt::Display| {
         CliError(format!("{}: cannot draw the plot: {e}", path.display()))
     };
-    let all: Vec<f64> = reports
-        .iter()
-        .flat_map(|r| r.interp.iter().chain(r.jit.iter()).map(|t| t.median))
-        .collect();
-    let lo = all.iter().cloned().fold(f64::INFINITY, f64::min).max(1e-12) / 3.0;
-    let hi = all.iter().cloned().fold(0.0f64, f64::max).max(lo * 10.0) * 3.0;
-    let width = (160 * reports.len() as u32 + 160).max(600);
-    let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
+    let (legend, times) = (legend(), reports.iter().map(bars).collect::<Vec<_>>());
+    let all = times.iter().flatten().filter(|t| t.is_finite());
+    let lo = all.clone().fold(f64::INFINITY, |a, &b| a.min(b)).max(1e-12) / 3.0;
+    let hi = all.fold(0.0f64, |a, &b| a.max(b)).max(lo * 10.0) * 3.0;
+    let width = (180 * reports.len() as u32 + 160).max(600);
+    let root = SVGBackend::new(path, (width + 260, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
+    let (left, right) = root.split_horizontally(width);
+    let mut chart = ChartBuilder::on(&left)
         .caption(
             "adjit: time per call, tape interpreter vs compiled code (log scale)",
             ("sans-serif", 20),
@@ -193,29 +227,13 @@ pub fn plot(reports: &[Report], path: &Path) -> CliResult<()> {
         .y_label_formatter(&|v| human(*v))
         .draw()
         .map_err(|e| fail(&e))?;
-    const COLORS: [(&str, RGBColor); 6] = [
-        ("interpreter f", RGBColor(190, 200, 230)),
-        ("compiled f", RGBColor(60, 90, 170)),
-        ("interpreter f+grad", RGBColor(240, 200, 160)),
-        ("compiled f+grad", RGBColor(210, 110, 30)),
-        ("interpreter hvp", RGBColor(190, 225, 190)),
-        ("compiled hvp", RGBColor(40, 140, 60)),
-    ];
-    for (k, &(label, color)) in COLORS.iter().enumerate() {
-        let bars = reports.iter().enumerate().map(move |(i, r)| {
-            let t = if k % 2 == 0 {
-                r.interp[k / 2].median
-            } else {
-                r.jit[k / 2].median
-            };
-            let x0 = i as f64 + 0.08 + k as f64 * 0.14;
-            Rectangle::new([(x0, lo), (x0 + 0.13, t.max(lo))], color.filled())
+    // Seven bars of 0.11 in each model's unit, 0.08 from either side.
+    for (k, (_, color)) in legend.iter().enumerate() {
+        let bars = times.iter().enumerate().map(|(i, t)| {
+            let x0 = i as f64 + 0.08 + k as f64 * 0.12;
+            Rectangle::new([(x0, lo), (x0 + 0.11, t[k].max(lo))], color.filled())
         });
-        chart
-            .draw_series(bars)
-            .map_err(|e| fail(&e))?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart.draw_series(bars).map_err(|e| fail(&e))?;
     }
     // Model names under the axis, centred under each group of bars.
     for (i, r) in reports.iter().enumerate() {
@@ -227,20 +245,95 @@ pub fn plot(reports: &[Report], path: &Path) -> CliResult<()> {
         );
         root.draw(&label).map_err(|e| fail(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
+    for (k, (label, color)) in legend.iter().enumerate() {
+        let y = 60 + 24 * k as i32;
+        let swatch = Rectangle::new([(10, y), (24, y + 12)], color.filled());
+        right.draw(&swatch).map_err(|e| fail(&e))?;
+        let font = ("sans-serif", 15).into_font().color(&BLACK);
+        right
+            .draw(&Text::new(label.clone(), (32, y - 1), font))
+            .map_err(|e| fail(&e))?;
+    }
     root.present().map_err(|e| fail(&e))?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::measure::Timing;
     use super::*;
+
+    /// A report whose compiled hvp takes `fwdrev` and `revrev` seconds in the two modes.
+    fn report(model: &str, fwdrev: f64, revrev: f64) -> Report {
+        let t = |median| Timing {
+            median,
+            spread: 0.0,
+        };
+        let default = if HvpMode::DEFAULT == HvpMode::FwdRev {
+            fwdrev
+        } else {
+            revrev
+        };
+        Report {
+            model: model.to_string(),
+            instructions_f: 1,
+            instructions_grad: 2,
+            instructions_hvp: 3,
+            compile_s: 1e-3,
+            compile_hvp_s: 1e-3,
+            interp: [t(1e-6), t(2e-6), t(4e-6)],
+            jit: [t(1e-7), t(2e-7), t(default)],
+            workspace_bytes: [0; 3],
+            jit_hvp_modes: [(HvpMode::FwdRev, t(fwdrev)), (HvpMode::RevRev, t(revrev))],
+        }
+    }
+
+    /// The heights of the SVG's rectangles filled with `color`, in drawing order.
+    fn heights(svg: &str, color: RGBColor) -> Vec<f64> {
+        let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+        let attr = |rect: &str, name: &str| -> f64 {
+            let start = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            let len = rect[start..].find('"').unwrap();
+            rect[start..start + len].parse().unwrap()
+        };
+        svg.split("<rect")
+            .skip(1)
+            .map(|r| &r[..r.find('>').unwrap()])
+            .filter(|r| r.contains(&fill))
+            .map(|r| attr(r, "height"))
+            .collect()
+    }
+
+    #[test]
+    fn the_plot_has_a_bar_per_hvp_mode_and_a_legend() {
+        let path = std::env::temp_dir().join(format!("adjit-plot-{}.svg", std::process::id()));
+        // On "a" fwdrev is the faster, on "b" revrev.
+        let reports = [report("a", 3e-7, 9e-7), report("b", 8e-7, 4e-7)];
+        plot(&reports, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        let legend = legend();
+        assert_eq!(legend.len(), 7);
+        let default = HvpMode::DEFAULT;
+        for label in [
+            format!("interpreter hvp ({default})"),
+            format!("compiled hvp {default} (default)"),
+            "compiled hvp fwdrev".to_string(),
+            "compiled hvp revrev".to_string(),
+        ] {
+            assert!(svg.contains(&label), "{label}: {svg}");
+        }
+        // Per mode: a bar per model, then the legend's swatch (12 high).
+        let fwdrev = heights(&svg, legend[5].1);
+        let revrev = heights(&svg, legend[6].1);
+        assert!(legend[5].0.contains("fwdrev") && legend[6].0.contains("revrev"));
+        assert_eq!((fwdrev.len(), revrev.len()), (3, 3), "{svg}");
+        assert_eq!((fwdrev[2], revrev[2]), (12.0, 12.0));
+        assert!(
+            fwdrev[0] < revrev[0] && fwdrev[1] > revrev[1],
+            "{fwdrev:?} {revrev:?}"
+        );
+    }
 
     #[test]
     fn the_writability_probe_changes_nothing() {

@@ -1,10 +1,11 @@
-//! `adjit check`: the gradient, hvp and jvp against central differences, the jvp against the
-//! vjp, and compiled code against the interpreter, printed as a report or JSON.
+//! `adjit check`: the gradient, hvp, jvp and dense Jacobian (forward and reverse mode) against
+//! central differences, the jvp against the vjp, and compiled code against the interpreter,
+//! printed as a report or JSON.
 
 use crate::cli::{load, CliError, CliResult};
 use crate::{ad_error, execute, gather_inputs, positive_finite, InputArgs, WrtArgs};
 use adjit::ad;
-use adjit::check::{check, CheckError, CheckOptions, Part};
+use adjit::check::{check, jacobian_calls, CheckError, CheckOptions, JacobianCalls, Part};
 use adjit::ir::Func;
 use clap::Args;
 use serde_json::{json, Value as Json};
@@ -18,7 +19,8 @@ pub struct CheckArgs {
     wrt: WrtArgs,
     #[command(flatten)]
     inputs: InputArgs,
-    /// Largest relative error of the gradient and the jvp that passes (a positive finite number).
+    /// Largest relative error of the gradient, the jvp and the Jacobian that passes (a positive
+    /// finite number).
     #[arg(long, default_value_t = 1e-6, value_parser = positive_finite)]
     grad_tol: f64,
     /// Largest relative error of the hvp that passes (a positive finite number).
@@ -30,14 +32,21 @@ pub struct CheckArgs {
     /// Random directions checked (this and --coordinates cannot both be 0).
     #[arg(long, default_value_t = 3)]
     pub directions: usize,
-    /// Print the report as one JSON object: a part per check (gradient, hvp, jvp, jvp_vjp).
+    /// Print the report as one JSON object: a part per check (gradient, hvp, jvp, jvp_vjp,
+    /// jacobian).
     #[arg(long)]
     json: bool,
 }
 
-/// Compiled code against the interpreter on `f`, its gradient, hvp and jvp: how many values
-/// differ in their bits (NaN payloads aside), and the largest relative difference.
-fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(usize, f64)> {
+/// Compiled code against the interpreter on `f`, its gradient, hvp and jvp, and the Jacobian
+/// functions `jac` (forward and reverse): how many values differ in their bits (NaN payloads
+/// aside), and the largest relative difference.
+fn jit_vs_interp(
+    f: &Func,
+    args: &CheckArgs,
+    inputs: &[Vec<f64>],
+    jac: &JacobianCalls,
+) -> CliResult<(usize, f64)> {
     let names = args.wrt.names();
     let g = ad::grad(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let h = ad::hvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
@@ -48,7 +57,15 @@ fn jit_vs_interp(f: &Func, args: &CheckArgs, inputs: &[Vec<f64>]) -> CliResult<(
     jin.extend(adjit::inputs::defaults(&j, args.inputs.seed).drain(f.params.len()..));
     let mut worst = 0.0f64;
     let mut differing = 0usize;
-    for (func, ins) in [(f, inputs), (&g, inputs), (&h, &hin[..]), (&j, &jin[..])] {
+    let calls = [
+        (f, inputs),
+        (&g, inputs),
+        (&h, &hin[..]),
+        (&j, &jin[..]),
+        (&jac.forward, &jac.forward_inputs[..]),
+        (&jac.reverse, inputs),
+    ];
+    for (func, ins) in calls {
         let (a, b) = (execute(func, ins, true)?, execute(func, ins, false)?);
         for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
             if x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan()) {
@@ -93,7 +110,7 @@ fn print_part(what: &str, p: &Part, tol: f64) -> CliResult<bool> {
 }
 
 fn print_jit(differing: usize, worst: f64) -> CliResult<()> {
-    let what = "compiled code vs interpreter (f, grad, hvp, jvp)";
+    let what = "compiled code vs interpreter (f, grad, hvp, jvp, jacobian)";
     if differing == 0 {
         outln!("  {what}: identical, bit for bit: ok")
     } else {
@@ -127,11 +144,14 @@ pub fn check_command(args: &CheckArgs) -> CliResult<()> {
         directions: args.directions,
         seed: args.inputs.seed,
     };
-    let r = check(&f, args.wrt.names().as_deref(), &inputs, &opts).map_err(|e| match e {
+    let failed = |e: CheckError| match e {
         CheckError::Ad(e) => ad_error(&args.file, e),
         other => CliError(format!("{}: {other}", args.file.display())),
-    })?;
-    let (differing, worst_jit) = jit_vs_interp(&f, args, &inputs)?;
+    };
+    let names = args.wrt.names();
+    let r = check(&f, names.as_deref(), &inputs, &opts).map_err(failed)?;
+    let jac = jacobian_calls(&f, names.as_deref(), &inputs, &opts).map_err(failed)?;
+    let (differing, worst_jit) = jit_vs_interp(&f, args, &inputs, &jac)?;
     let parts = [
         (
             "gradient",
@@ -152,6 +172,12 @@ pub fn check_command(args: &CheckArgs) -> CliResult<()> {
             &r.jvp_vjp,
             args.grad_tol,
         ),
+        (
+            "jacobian",
+            "Jacobian (forward and reverse mode) vs central differences",
+            &r.jacobian,
+            args.grad_tol,
+        ),
     ];
     let parts_ok = parts.iter().all(|(_, _, p, tol)| p.worst.error <= *tol);
     if args.json {
@@ -159,6 +185,7 @@ pub fn check_command(args: &CheckArgs) -> CliResult<()> {
         for (key, _, p, tol) in &parts {
             j.insert(key.to_string(), part_json(p, *tol));
         }
+        j["jacobian"]["forward_restricted"] = json!(jac.restricted);
         j.insert("value".into(), json!(r.value));
         j.insert("checks".into(), json!(r.checks));
         let jit = json!({"differing": differing, "largest_relative_difference": worst_jit});
@@ -172,8 +199,11 @@ pub fn check_command(args: &CheckArgs) -> CliResult<()> {
             r.value,
             r.checks
         )?;
-        for (_, what, p, tol) in &parts {
+        for (key, what, p, tol) in &parts {
             print_part(what, p, *tol)?;
+            if *key == "jacobian" && jac.restricted {
+                outln!("    forward mode on the function restricted to the directions checked (t -> f(x + sum t_k u_k)): the inputs have more elements than there are directions")?;
+            }
         }
         print_jit(differing, worst_jit)?;
     }
