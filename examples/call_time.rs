@@ -1,14 +1,33 @@
 //! The time of one compiled call, fastest and mean, for quiet comparisons on a noisy host:
-//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp CALLS`. The fastest of many
-//! calls is the least disturbed by other load; `adjit bench` reports medians.
+//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp CALLS [auto|fast-code|fast-compile]`.
+//! The fastest of many calls is the least disturbed by other load; `adjit bench` reports
+//! medians. Also prints the compile time (of the transformed function) in the tier chosen.
 
+use adjit::ad;
 use adjit::ir::parse;
-use adjit::{ad, jit};
+use adjit::jit::{Jit, JitOptions, Tier};
+
+fn tier_of(name: &str) -> Result<Tier, String> {
+    match name {
+        "auto" => Ok(Tier::Auto),
+        "fast-code" => Ok(Tier::FastCode),
+        "fast-compile" => Ok(Tier::FastCompile),
+        other => Err(format!(
+            "`{other}`: expected auto, fast-code or fast-compile"
+        )),
+    }
+}
 use std::time::Instant;
 
 fn run(args: &[String]) -> Result<String, String> {
-    let [file, what, calls] = args else {
-        return Err("usage: call_time FILE.ir f|grad|hvp CALLS".into());
+    let (file, what, calls, tier) = match args {
+        [file, what, calls] => (file, what, calls, Tier::Auto),
+        [file, what, calls, tier] => (file, what, calls, tier_of(tier)?),
+        _ => {
+            return Err(
+                "usage: call_time FILE.ir f|grad|hvp CALLS [auto|fast-code|fast-compile]".into(),
+            )
+        }
     };
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let f = parse(&text).map_err(|e| format!("{file}: {e}"))?;
@@ -23,7 +42,14 @@ fn run(args: &[String]) -> Result<String, String> {
         .ok()
         .filter(|&n| n > 0)
         .ok_or_else(|| format!("`{calls}`: expected a positive number of calls"))?;
-    let compiled = jit::compile(&g).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let compiled = Jit::new(JitOptions {
+        tier,
+        ..JitOptions::default()
+    })
+    .compile(&g)
+    .map_err(|e| e.to_string())?;
+    let compile = start.elapsed().as_secs_f64();
     let inputs = adjit::inputs::defaults(&g, 0);
     let slices: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
     let mut outs: Vec<Vec<f64>> = g
@@ -43,9 +69,10 @@ fn run(args: &[String]) -> Result<String, String> {
     }
     let mean = start.elapsed().as_secs_f64() / f64::from(calls);
     Ok(format!(
-        "{file} {what}: fastest {:.3} us, mean {:.3} us over {calls} calls",
+        "{file} {what}: fastest {:.3} us, mean {:.3} us over {calls} calls; compiled in {:.1} ms",
         best * 1e6,
-        mean * 1e6
+        mean * 1e6,
+        compile * 1e3
     ))
 }
 
