@@ -4,6 +4,7 @@
 //! medians. Also prints the compile time (of the transformed function) in the tier chosen.
 
 use adjit::ad;
+use adjit::call::Executor;
 use adjit::ir::parse;
 use adjit::jit::{Jit, JitOptions, Tier};
 
@@ -52,11 +53,7 @@ fn run(args: &[String]) -> Result<String, String> {
     let compile = start.elapsed().as_secs_f64();
     let inputs = adjit::inputs::defaults(&g, 0);
     let slices: Vec<&[f64]> = inputs.iter().map(|x| x.as_slice()).collect();
-    let mut outs: Vec<Vec<f64>> = g
-        .result_types()
-        .iter()
-        .map(|t| vec![0.0; t.numel()])
-        .collect();
+    let mut outs = compiled.try_outputs().map_err(|e| e.to_string())?;
     let mut ws = compiled.workspace();
     let (mut best, start) = (f64::MAX, Instant::now());
     for _ in 0..calls {
