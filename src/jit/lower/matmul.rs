@@ -3,8 +3,8 @@
 use super::loops::Walker;
 use super::{flags, vector_flags, Emitter};
 use crate::ir::{DType, Inst, Value};
-use crate::ops::contract::MatmulDims;
 use crate::jit::plan::Kind;
+use crate::ops::contract::MatmulDims;
 use cranelift_codegen::ir::{
     types, ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value as CV,
 };
@@ -80,19 +80,47 @@ fn tile_kinds(len: usize, size: usize) -> [(usize, usize, usize); 2] {
     [(0, len / size, size), (len / size * size, 1, len % size)]
 }
 
+/// Whether tiles of two-lane vectors compute a product `n` columns wide with this B: B
+/// contiguous along `j` (or packed so), or a register.
+fn vectorizes(b: &Operand, n: usize, packed: bool) -> bool {
+    n >= 2 && (packed || b.ptr.is_none() || b.col == 1)
+}
+
+/// The operands and sizes `(m, n)` of the product as the tiles compute it: as given, or as its
+/// transpose `C^T = B^T A^T` (the same memory, for a single row or column) where that
+/// vectorizes a matrix-vector product with A contiguous along `i`, or gives a single row that
+/// does not vectorize 7 scalar chains instead of 2.
+fn orient(
+    a: Operand,
+    b: Operand,
+    (m, n): (usize, usize),
+    packed: bool,
+) -> (Operand, Operand, usize, usize) {
+    let column = n == 1 && m > 1 && a.ptr.is_some() && a.row == 1;
+    let row = m == 1 && n > 1 && !vectorizes(&b, n, packed);
+    if !(column || row) {
+        return (a, b, m, n);
+    }
+    let flip = |x: Operand| Operand {
+        row: x.col,
+        col: x.row,
+        ..x
+    };
+    (flip(b), flip(a), n, m)
+}
+
 impl Emitter<'_, '_> {
     /// A matmul, as loops that compute every result element as the interpreter does: the chain
     /// `acc = fma(A(i,p), B(p,j), acc)` for `p` ascending from `+0.0`, so results are
     /// bit-identical to it. The result is computed in tiles whose accumulators stay in registers
     /// across the `p` loop: 3 rows by 6 columns (nine two-lane vectors) when B is contiguous
-    /// along `j` (or a register), else 4 rows by 2 columns of scalars. Nine or eight independent
-    /// chains keep both FMA units busy through the FMA's latency (4 cycles on the machine
-    /// measured), and with B's vectors and A's splats fit the 16 vector registers;
-    /// `examples/matmul.rs` measured 3x6 ahead of 2x8, 4x4 and 3x4, and 4x2 ahead of 2x4 and
-    /// 3x3. A B in memory that is not contiguous along `j` (`tb`: B read across its rows) is
-    /// first packed into the workspace range the planner reserved (`plan.packs`), so it gets
-    /// the vector tiles too. A matrix-vector product with A contiguous along `i` is computed as
-    /// its transpose, so that it vectorizes too.
+    /// along `j` (or a register), else 4 rows by 2 columns of scalars (7 by 1 for a single
+    /// column). Nine or eight independent chains keep both FMA units busy through the FMA's
+    /// latency (4 cycles on the machine measured), and with B's vectors and A's splats fit the
+    /// 16 vector registers; `examples/matmul.rs` measured 3x6 ahead of 2x8, 4x4 and 3x4, 4x2
+    /// ahead of 2x4 and 3x3, and 7x1 ahead of 4x1, 6x1 and 8x1 (which spills). A B in memory
+    /// that is not contiguous along `j` (`tb`: B read across its rows) is first packed into the
+    /// workspace range the planner reserved (`plan.packs`), so it gets the vector tiles too.
     pub(super) fn matmul(&mut self, v: Value, inst: &Inst, ta: bool, tb: bool) {
         let f = self.f;
         let (a, b) = (inst.args[0], inst.args[1]);
@@ -100,21 +128,18 @@ impl Emitter<'_, '_> {
         let d = crate::ops::contract::matmul_dims(at, bt, ta, tb);
         let r = at.rank();
         // A(i, p) and B(p, j) as (row, col) strides.
-        let mut opa = self.matmul_operand(a, ta, r);
-        let mut opb = self.matmul_operand(b, tb, r);
-        let (mut m, mut n) = (d.m, d.n);
-        if n == 1 && m > 1 && opa.ptr.is_some() && opa.row == 1 {
-            // C = A b, computed as C^T = b^T A^T: a row of length m, contiguous in A^T.
-            std::mem::swap(&mut opa, &mut opb);
-            std::mem::swap(&mut opa.row, &mut opa.col);
-            std::mem::swap(&mut opb.row, &mut opb.col);
-            (m, n) = (1, m);
-        }
+        let opa = self.matmul_operand(a, ta, r);
+        let opb = self.matmul_operand(b, tb, r);
+        let packed = self.plan.packs[v];
+        let (opa, opb, m, n) = orient(opa, opb, (d.m, d.n), packed.is_some());
         let scalar_out = self.plan.kinds[v] == Kind::Scalar;
         let pc = if scalar_out { None } else { Some(self.base(v)) };
-        let packed = self.plan.packs[v];
-        let vectors = n >= 2 && (packed.is_some() || opb.ptr.is_none() || opb.col == 1);
-        let (rows, cols) = if vectors { (3, 6) } else { (4, 2) };
+        let vectors = vectorizes(&opb, n, packed.is_some());
+        let (rows, cols) = match (vectors, n) {
+            (true, _) => (3, 6),
+            (false, 1) => (7, 1),
+            (false, _) => (4, 2),
+        };
         let packed = packed.map(|off| self.pack(&opb, &d, cols, off));
         let mut result = None;
         for (row0, row_tiles, height) in tile_kinds(m, rows) {
@@ -139,7 +164,9 @@ impl Emitter<'_, '_> {
                     b_start,
                     b_step,
                 };
-                let ob = packed.as_ref().map_or_else(|| opb.clone(), |p| p.panels(width));
+                let ob = packed
+                    .as_ref()
+                    .map_or_else(|| opb.clone(), |p| p.panels(width));
                 let out = self.matmul_tiles(&tile, [d.batch, row_tiles, col_tiles], &opa, &ob, pc);
                 result = result.or(out);
             }
@@ -253,10 +280,20 @@ impl Emitter<'_, '_> {
                 strides: vec![8 * w, 8],
             },
         ];
-        self.nest(&[k - 2 * pairs, width], &walkers, &mut |e, p| {
-            let x = e.fb.ins().load(types::F64, flags(), p[0], 0);
-            e.fb.ins().store(flags(), x, p[1], 0);
-        });
+        self.nest_lanes(
+            &[k - 2 * pairs, width],
+            &walkers,
+            true,
+            &mut |e, p, inner| {
+                let ty = if inner.lanes == 2 {
+                    types::F64X2
+                } else {
+                    types::F64
+                };
+                let x = e.load_at(ty, p[0], 0);
+                e.store_at(x, p[1], 0);
+            },
+        );
     }
 
     /// The 2x2 transpose of the rows `u` and `v`: `([u0, v0], [u1, v1])`.
@@ -267,7 +304,8 @@ impl Emitter<'_, '_> {
             self.fb.ins().bitcast(types::I8X16, lanes, v),
         );
         // Bytes 0-15 are u's, 16-31 v's: the low halves of both, then the high halves.
-        let halves = |first: u8| -> Vec<u8> { (first..first + 8).chain(first + 16..first + 24).collect() };
+        let halves =
+            |first: u8| -> Vec<u8> { (first..first + 8).chain(first + 16..first + 24).collect() };
         let [lo, hi] = [halves(0), halves(8)].map(|mask| {
             let mask = self.fb.func.dfg.immediates.push(ConstantData::from(mask));
             let x = self.fb.ins().shuffle(bu, bv, mask);
@@ -278,7 +316,11 @@ impl Emitter<'_, '_> {
 
     /// A load of `ty` at `ptr + offset` bytes (unaligned for vectors).
     fn load_at(&mut self, ty: Type, ptr: CV, offset: i64) -> CV {
-        let fl = if ty.is_vector() { vector_flags() } else { flags() };
+        let fl = if ty.is_vector() {
+            vector_flags()
+        } else {
+            flags()
+        };
         let (ptr, offset) = self.address(ptr, offset);
         self.fb.ins().load(ty, fl, ptr, offset)
     }
@@ -394,12 +436,10 @@ impl Emitter<'_, '_> {
             .groups
             .iter()
             .map(|&(col, lanes)| {
-                let offset = (8 * col as i64 * b.col) as i32;
+                let offset = 8 * col as i64 * b.col;
                 match pb {
-                    Some(pb) if lanes == 2 => {
-                        self.fb.ins().load(types::F64X2, vector_flags(), pb, offset)
-                    }
-                    Some(pb) => self.fb.ins().load(types::F64, flags(), pb, offset),
+                    Some(pb) if lanes == 2 => self.load_at(types::F64X2, pb, offset),
+                    Some(pb) => self.load_at(types::F64, pb, offset),
                     None if lanes == 2 => {
                         let x = b.reg.expect("a register operand");
                         self.fb.ins().splat(types::F64X2, x)
@@ -410,10 +450,7 @@ impl Emitter<'_, '_> {
             .collect();
         for row in 0..t.height {
             let x = match pa {
-                Some(pa) => {
-                    let offset = (8 * row as i64 * a.row) as i32;
-                    self.fb.ins().load(types::F64, flags(), pa, offset)
-                }
+                Some(pa) => self.load_at(types::F64, pa, 8 * row as i64 * a.row),
                 None => a.reg.expect("a register operand"),
             };
             let xv = if t.groups.iter().any(|g| g.1 == 2) {
@@ -429,7 +466,13 @@ impl Emitter<'_, '_> {
                     x
                 };
                 let s = self.fb.use_var(acc);
-                let s = self.fb.ins().fma(factor, bs[g], s);
+                // The first factor is overwritten by the FMA instruction (x86's only forms
+                // overwrite a factor): B's in the last row, where it is read for the last time.
+                let s = if row + 1 == t.height {
+                    self.fb.ins().fma(bs[g], factor, s)
+                } else {
+                    self.fb.ins().fma(factor, bs[g], s)
+                };
                 self.fb.def_var(acc, s);
             }
         }
@@ -441,14 +484,10 @@ impl Emitter<'_, '_> {
         let n = t.n as i64;
         let mut result = None;
         for row in 0..t.height {
-            for (g, &(col, lanes)) in t.groups.iter().enumerate() {
+            for (g, &(col, _)) in t.groups.iter().enumerate() {
                 let total = self.fb.use_var(accs[row * t.groups.len() + g]);
                 match pc {
-                    Some(pc) => {
-                        let off = (8 * (row as i64 * n + col as i64)) as i32;
-                        let fl = if lanes == 2 { vector_flags() } else { flags() };
-                        self.fb.ins().store(fl, total, pc, off);
-                    }
+                    Some(pc) => self.store_at(total, pc, 8 * (row as i64 * n + col as i64)),
                     None => result = Some(total),
                 }
             }

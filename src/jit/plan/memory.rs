@@ -151,8 +151,12 @@ fn packed_len(f: &Func, kinds: &ValueMap<Kind>, v: Value) -> Option<usize> {
         return None;
     };
     let r = b.rank();
-    let along_j = if tb { m.strides[r - 2] } else { m.strides[r - 1] };
-    (along_j != 1 && d.m >= 2 && d.n >= 2 && d.k >= 1).then_some(d.batch * d.k * d.n)
+    let along_j = if tb {
+        m.strides[r - 2]
+    } else {
+        m.strides[r - 1]
+    };
+    (along_j != 1 && d.m >= 2 && d.n >= 2).then_some(d.batch * d.k * d.n)
 }
 
 impl Layout<'_> {
