@@ -280,20 +280,10 @@ impl Emitter<'_, '_> {
                 strides: vec![8 * w, 8],
             },
         ];
-        self.nest_lanes(
-            &[k - 2 * pairs, width],
-            &walkers,
-            true,
-            &mut |e, p, inner| {
-                let ty = if inner.lanes == 2 {
-                    types::F64X2
-                } else {
-                    types::F64
-                };
-                let x = e.load_at(ty, p[0], 0);
-                e.store_at(x, p[1], 0);
-            },
-        );
+        self.nest(&[k - 2 * pairs, width], &walkers, &mut |e, p| {
+            let x = e.fb.ins().load(types::F64, flags(), p[0], 0);
+            e.fb.ins().store(flags(), x, p[1], 0);
+        });
     }
 
     /// The 2x2 transpose of the rows `u` and `v`: `([u0, v0], [u1, v1])`.
