@@ -158,7 +158,7 @@ fn matmul_func(batch: usize, (m, k, n): (usize, usize, usize), ta: bool, tb: boo
 
 #[test]
 fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
-    // Sizes around the tiles (3x6 vectors, 4x2 scalars) and their remainders, every transpose,
+    // Sizes around the tiles (2x8 vectors, 7x1 scalars) and their remainders, every transpose,
     // plain and batched; values whose products round, so a separate multiply and add differs.
     let mut draw = draws(7);
     let mut separate_differs = false;
@@ -169,6 +169,8 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
         (1, 1, 9, 7),
         (1, 8, 4, 1),
         (2, 4, 2, 3),
+        (1, 4, 3, 17),
+        (1, 15, 2, 1),
     ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             let f = matmul_func(batch, (m, k, n), ta, tb);
@@ -197,12 +199,12 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
 
 #[test]
 fn odd_matmul_shapes_are_one_fma_chain_per_element() {
-    // Every transpose of every product of sizes 1, 2, 3, 5 and 7, plain and batched: the
+    // Every transpose of every product of sizes 1, 2, 3, 5, 7 and 9, plain and batched: the
     // vector tiles and their edges, B read across its rows (`tb`) packed first, single rows
     // and columns on scalar tiles. The packed copy of B takes `batch * k * n` elements of the
     // workspace, which is otherwise empty (the product is computed in its output).
     let mut draw = draws(11);
-    let sizes = [1, 2, 3, 5, 7];
+    let sizes = [1, 2, 3, 5, 7, 9];
     let mut packed = 0;
     for batch in [1, 2] {
         for (m, k, n) in sizes
@@ -232,7 +234,7 @@ fn odd_matmul_shapes_are_one_fma_chain_per_element() {
             }
         }
     }
-    assert_eq!(packed, 2 * 4 * 4 * 4 * 2);
+    assert_eq!(packed, 2 * 5 * 5 * 5 * 2);
 }
 
 #[test]

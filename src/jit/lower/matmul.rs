@@ -88,8 +88,8 @@ fn vectorizes(b: &Operand, n: usize, packed: bool) -> bool {
 
 /// The operands and sizes `(m, n)` of the product as the tiles compute it: as given, or as its
 /// transpose `C^T = B^T A^T` (the same memory, for a single row or column) where that
-/// vectorizes a matrix-vector product with A contiguous along `i`, or gives a single row that
-/// does not vectorize 7 scalar chains instead of 2.
+/// vectorizes a matrix-vector product with A contiguous along `i`, or puts a single row that
+/// does not vectorize into 7-row scalar tiles.
 fn orient(
     a: Operand,
     b: Operand,
@@ -113,14 +113,16 @@ impl Emitter<'_, '_> {
     /// A matmul, as loops that compute every result element as the interpreter does: the chain
     /// `acc = fma(A(i,p), B(p,j), acc)` for `p` ascending from `+0.0`, so results are
     /// bit-identical to it. The result is computed in tiles whose accumulators stay in registers
-    /// across the `p` loop: 3 rows by 6 columns (nine two-lane vectors) when B is contiguous
-    /// along `j` (or a register), else 4 rows by 2 columns of scalars (7 by 1 for a single
-    /// column). Nine or eight independent chains keep both FMA units busy through the FMA's
-    /// latency (4 cycles on the machine measured), and with B's vectors and A's splats fit the
-    /// 16 vector registers; `examples/matmul.rs` measured 3x6 ahead of 2x8, 4x4 and 3x4, 4x2
-    /// ahead of 2x4 and 3x3, and 7x1 ahead of 4x1, 6x1 and 8x1 (which spills). A B in memory
-    /// that is not contiguous along `j` (`tb`: B read across its rows) is first packed into the
-    /// workspace range the planner reserved (`plan.packs`), so it gets the vector tiles too.
+    /// across the `p` loop: 2 rows by 8 columns (eight two-lane vectors) when B is contiguous
+    /// along `j` (or a register), else 7 rows by 1 column of scalars. Seven or eight independent
+    /// chains keep both FMA units busy through the FMA's latency (4 cycles on the machine
+    /// measured). A 2x8 tile needs 15 of the 16 vector registers (accumulators, B's vectors,
+    /// A's splats, one copy of a factor the FMA overwrites); 3x6 needs all 16, which was as fast
+    /// alone but had an accumulator spilled to the stack inside larger functions (`mlp`'s
+    /// gradient took 443 us instead of 298), and 8x1 spills. A B in memory that is not
+    /// contiguous along `j` (`tb`: B read across its rows) is first packed into the workspace
+    /// range the planner reserved (`plan.packs`), so it gets the vector tiles too; a single row
+    /// or column of the result is a single column of scalar tiles (`orient`).
     pub(super) fn matmul(&mut self, v: Value, inst: &Inst, ta: bool, tb: bool) {
         let f = self.f;
         let (a, b) = (inst.args[0], inst.args[1]);
@@ -135,11 +137,8 @@ impl Emitter<'_, '_> {
         let scalar_out = self.plan.kinds[v] == Kind::Scalar;
         let pc = if scalar_out { None } else { Some(self.base(v)) };
         let vectors = vectorizes(&opb, n, packed.is_some());
-        let (rows, cols) = match (vectors, n) {
-            (true, _) => (3, 6),
-            (false, 1) => (7, 1),
-            (false, _) => (4, 2),
-        };
+        // Without vectors, `orient` has made the result a single column.
+        let (rows, cols) = if vectors { (2, 8) } else { (7, 1) };
         let packed = packed.map(|off| self.pack(&opb, &d, cols, off));
         let mut result = None;
         for (row0, row_tiles, height) in tile_kinds(m, rows) {
@@ -391,6 +390,7 @@ impl Emitter<'_, '_> {
         });
         result
     }
+
     /// One accumulator per row and column group of a tile, each `+0.0`.
     fn tile_accumulators(&mut self, t: &Tile) -> Vec<Variable> {
         let mut accs = Vec::new();
