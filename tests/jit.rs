@@ -9,7 +9,7 @@ mod common;
 
 use adjit::call::{CallError, EvalError, Executor};
 use adjit::interp::{self, Program};
-use adjit::ir::{self, Builder, Func, Op};
+use adjit::ir::{self, Builder, Func, Op, Var};
 use adjit::jit::{self, Compiled, Jit, JitOptions, Tier};
 use common::random_graph::random_func;
 use proptest::prelude::*;
@@ -130,17 +130,37 @@ fn fma_chain(
     c
 }
 
-#[test]
-fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
-    // Sizes around the tiles (3x6 vectors, 4x2 scalars) and their remainders, every transpose,
-    // plain and batched; values whose products round, so a separate multiply and add differs.
-    let mut seed = 7u64;
-    let mut draw = move || {
+/// Values in `[-1.5, 1.5)` from a seeded generator, whose products round.
+fn draws(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 3.0
+    }
+}
+
+/// `[m,k] x [k,n]` (each stored transposed where `ta`/`tb`), a stack of `batch` of them when
+/// `batch > 1`.
+fn matmul_func(batch: usize, (m, k, n): (usize, usize, usize), ta: bool, tb: bool) -> Func {
+    let b = Builder::new("mm");
+    let lead = |s: [usize; 2]| {
+        if batch > 1 {
+            vec![batch, s[0], s[1]]
+        } else {
+            s.to_vec()
+        }
     };
+    let x = b.param("a", &lead(if ta { [k, m] } else { [m, k] }));
+    let y = b.param("b", &lead(if tb { [n, k] } else { [k, n] }));
+    b.finish(&[x.matmul_t(y, ta, tb)]).unwrap()
+}
+
+#[test]
+fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
+    // Sizes around the tiles (2x8 vectors, 7x1 scalars) and their remainders, every transpose,
+    // plain and batched; values whose products round, so a separate multiply and add differs.
+    let mut draw = draws(7);
     let mut separate_differs = false;
     for (batch, m, k, n) in [
         (1, 7, 5, 13),
@@ -149,19 +169,11 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
         (1, 1, 9, 7),
         (1, 8, 4, 1),
         (2, 4, 2, 3),
+        (1, 4, 3, 17),
+        (1, 15, 2, 1),
     ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-            let b = Builder::new("mm");
-            let lead = |s: [usize; 2]| {
-                if batch > 1 {
-                    vec![batch, s[0], s[1]]
-                } else {
-                    s.to_vec()
-                }
-            };
-            let x = b.param("a", &lead(if ta { [k, m] } else { [m, k] }));
-            let y = b.param("b", &lead(if tb { [n, k] } else { [k, n] }));
-            let f = b.finish(&[x.matmul_t(y, ta, tb)]).unwrap();
+            let f = matmul_func(batch, (m, k, n), ta, tb);
             let inputs: Vec<Vec<f64>> = [m * k, k * n]
                 .iter()
                 .map(|len| (0..batch * len).map(|_| draw()).collect())
@@ -183,6 +195,100 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
         separate_differs,
         "no case tells an fma chain from separate multiply and add"
     );
+}
+
+#[test]
+fn odd_matmul_shapes_are_one_fma_chain_per_element() {
+    // Every transpose of every product of sizes 1, 2, 3, 5, 7 and 9, plain and batched: the
+    // vector tiles and their edges, B read across its rows (`tb`) packed first, single rows
+    // and columns on scalar tiles. The packed copy of B takes `batch * k * n` elements of the
+    // workspace, which is otherwise empty (the product is computed in its output).
+    let mut draw = draws(11);
+    let sizes = [1, 2, 3, 5, 7, 9];
+    let mut packed = 0;
+    for batch in [1, 2] {
+        for (m, k, n) in sizes
+            .iter()
+            .flat_map(|&m| sizes.iter().flat_map(move |&k| sizes.map(|n| (m, k, n))))
+        {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                let f = matmul_func(batch, (m, k, n), ta, tb);
+                let inputs: Vec<Vec<f64>> = [m * k, k * n]
+                    .iter()
+                    .map(|len| (0..batch * len).map(|_| draw()).collect())
+                    .collect();
+                let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
+                let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
+                let interpreted = interp::eval(&f, &inputs).unwrap();
+                assert_eq!(
+                    difference(&interpreted, std::slice::from_ref(&want)),
+                    0.0,
+                    "{name}: interpreter"
+                );
+                check_agrees(&name, &f, &inputs);
+                // (With k = 1, B^T's rows are B's columns, contiguous: nothing to pack.)
+                let packs = tb && m >= 2 && k >= 2 && n >= 2;
+                packed += usize::from(packs);
+                let work = jit::compile(&f).unwrap().workspace().len();
+                assert_eq!(work, if packs { batch * k * n } else { 0 }, "{name}");
+            }
+        }
+    }
+    assert_eq!(packed, 2 * 5 * 5 * 5 * 2);
+}
+
+#[test]
+fn matmuls_of_views_and_registers_agree_with_the_interpreter() {
+    // B as a transposed view (contiguous along the contraction: packed by 2x2 transposes), a
+    // permuted rank-3 view (contiguous along neither axis: packed element by element), a
+    // broadcast along the columns (stride 0: packed), and registers (a broadcast scalar, a
+    // splat constant: vector tiles of one value); A as a transposed view.
+    type Case = fn(&Builder, (usize, usize, usize)) -> Var<'_>;
+    let cases: [(&str, Case); 7] = [
+        ("B transposed view", |b, (m, k, n)| {
+            let (a, p) = (b.param("a", &[m, k]), b.param("p", &[n, k]));
+            a.matmul(p.transpose(&[1, 0]))
+        }),
+        ("B permuted rank 3", |b, (m, k, n)| {
+            let (a, q) = (b.param("a", &[2, m, k]), b.param("q", &[k, n, 2]));
+            a.matmul(q.transpose(&[2, 0, 1]))
+        }),
+        ("B broadcast along j", |b, (m, k, n)| {
+            let (a, u) = (b.param("a", &[m, k]), b.param("u", &[k]));
+            a.matmul(u.expand(&[k, n], &[1]))
+        }),
+        ("B broadcast scalar", |b, (m, k, n)| {
+            let (a, s) = (b.param("a", &[m, k]), b.param("s", &[]));
+            a.matmul(s.expand(&[k, n], &[0, 1]))
+        }),
+        ("B splat", |b, (m, k, n)| {
+            let a = b.param("a", &[m, k]);
+            a.matmul(b.splat(0.75, &[k, n]))
+        }),
+        ("A transposed view", |b, (m, k, n)| {
+            let (a, p) = (b.param("a", &[k, m]), b.param("p", &[k, n]));
+            a.transpose(&[1, 0]).matmul(p)
+        }),
+        ("A and B transposed views, tb", |b, (m, k, n)| {
+            let (a, p) = (b.param("a", &[k, m]), b.param("p", &[k, n]));
+            a.transpose(&[1, 0])
+                .matmul_t(p.transpose(&[1, 0]), false, true)
+        }),
+    ];
+    let mut draw = draws(5);
+    for (m, k, n) in [(1, 3, 5), (2, 1, 2), (3, 7, 6), (5, 2, 7), (7, 5, 13)] {
+        for (what, case) in cases {
+            let b = Builder::new("views");
+            let out = case(&b, (m, k, n));
+            let f = b.finish(&[out]).unwrap();
+            let inputs: Vec<Vec<f64>> = f
+                .params
+                .iter()
+                .map(|p| (0..p.ty.numel()).map(|_| draw()).collect())
+                .collect();
+            check_agrees(&format!("{what} {m}x{k}x{n}"), &f, &inputs);
+        }
+    }
 }
 
 #[test]

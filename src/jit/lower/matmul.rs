@@ -4,11 +4,15 @@ use super::loops::Walker;
 use super::{flags, vector_flags, Emitter};
 use crate::ir::{DType, Inst, Value};
 use crate::jit::plan::Kind;
-use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
+use crate::ops::contract::MatmulDims;
+use cranelift_codegen::ir::{
+    types, ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value as CV,
+};
 use cranelift_frontend::Variable;
 
 /// A matmul operand: in memory (start pointer and element strides along the rows and columns
 /// of the matrix as the product uses it, and between batch entries) or a register.
+#[derive(Clone)]
 struct Operand {
     ptr: Option<CV>,
     reg: Option<CV>,
@@ -18,6 +22,14 @@ struct Operand {
 }
 
 impl Operand {
+    /// A packed B (see `Emitter::pack`) as the tiles `width` columns wide read it.
+    fn panels(&self, width: usize) -> Operand {
+        Operand {
+            row: width as i64,
+            ..self.clone()
+        }
+    }
+
     /// An operand with the same value everywhere, in a register.
     fn register(reg: CV) -> Operand {
         Operand {
@@ -47,7 +59,8 @@ fn column_groups(width: usize, vectors: bool) -> Vec<(usize, usize)> {
 }
 
 /// One kind of tile of a matmul's result: where the first one starts, its size, its column
-/// groups (offset, lanes), and the product's sizes.
+/// groups (offset, lanes), the product's sizes, and where B's part for the first tile starts
+/// and how far apart those of the next tiles along `j` are (in elements).
 struct Tile {
     row0: usize,
     col0: usize,
@@ -57,19 +70,59 @@ struct Tile {
     k: usize,
     m: usize,
     n: usize,
+    b_start: i64,
+    b_step: i64,
+}
+
+/// The kinds of tiles along one axis of `len` elements cut into tiles of `size`: (first
+/// index, count, size) of the whole tiles, then of the remainder.
+fn tile_kinds(len: usize, size: usize) -> [(usize, usize, usize); 2] {
+    [(0, len / size, size), (len / size * size, 1, len % size)]
+}
+
+/// Whether tiles of two-lane vectors compute a product `n` columns wide with this B: B
+/// contiguous along `j` (or packed so), or a register.
+fn vectorizes(b: &Operand, n: usize, packed: bool) -> bool {
+    n >= 2 && (packed || b.ptr.is_none() || b.col == 1)
+}
+
+/// The operands and sizes `(m, n)` of the product as the tiles compute it: as given, or as its
+/// transpose `C^T = B^T A^T` (the same memory, for a single row or column) where that
+/// vectorizes a matrix-vector product with A contiguous along `i`, or puts a single row that
+/// does not vectorize into 7-row scalar tiles.
+fn orient(
+    a: Operand,
+    b: Operand,
+    (m, n): (usize, usize),
+    packed: bool,
+) -> (Operand, Operand, usize, usize) {
+    let column = n == 1 && m > 1 && a.ptr.is_some() && a.row == 1;
+    let row = m == 1 && n > 1 && !vectorizes(&b, n, packed);
+    if !(column || row) {
+        return (a, b, m, n);
+    }
+    let flip = |x: Operand| Operand {
+        row: x.col,
+        col: x.row,
+        ..x
+    };
+    (flip(b), flip(a), n, m)
 }
 
 impl Emitter<'_, '_> {
     /// A matmul, as loops that compute every result element as the interpreter does: the chain
     /// `acc = fma(A(i,p), B(p,j), acc)` for `p` ascending from `+0.0`, so results are
     /// bit-identical to it. The result is computed in tiles whose accumulators stay in registers
-    /// across the `p` loop: 3 rows by 6 columns (nine two-lane vectors) when B is contiguous
-    /// along `j`, else 4 rows by 2 columns of scalars. Nine or eight independent chains keep
-    /// both FMA units busy through the FMA's latency (4 cycles on the machine measured), and
-    /// with B's vectors and A's splats fit the 16 vector registers; `examples/matmul.rs`
-    /// measured 3x6 ahead of 2x8, 4x4 and 3x4, and 4x2 ahead of 2x4 and 3x3. A matrix-vector
-    /// product with A contiguous along `i` is computed as its transpose, so that it vectorizes
-    /// too.
+    /// across the `p` loop: 2 rows by 8 columns (eight two-lane vectors) when B is contiguous
+    /// along `j` (or a register), else 7 rows by 1 column of scalars. Seven or eight independent
+    /// chains keep both FMA units busy through the FMA's latency (4 cycles on the machine
+    /// measured). A 2x8 tile needs 15 of the 16 vector registers (accumulators, B's vectors,
+    /// A's splats, one copy of a factor the FMA overwrites); 3x6 needs all 16, which was as fast
+    /// alone but had an accumulator spilled to the stack inside larger functions (`mlp`'s
+    /// gradient took 443 us instead of 298), and 8x1 spills. A B in memory that is not
+    /// contiguous along `j` (`tb`: B read across its rows) is first packed into the workspace
+    /// range the planner reserved (`plan.packs`), so it gets the vector tiles too; a single row
+    /// or column of the result is a single column of scalar tiles (`orient`).
     pub(super) fn matmul(&mut self, v: Value, inst: &Inst, ta: bool, tb: bool) {
         let f = self.f;
         let (a, b) = (inst.args[0], inst.args[1]);
@@ -77,26 +130,27 @@ impl Emitter<'_, '_> {
         let d = crate::ops::contract::matmul_dims(at, bt, ta, tb);
         let r = at.rank();
         // A(i, p) and B(p, j) as (row, col) strides.
-        let mut opa = self.matmul_operand(a, ta, r);
-        let mut opb = self.matmul_operand(b, tb, r);
-        let (mut m, mut n) = (d.m, d.n);
-        if n == 1 && m > 1 && opa.ptr.is_some() && opa.row == 1 {
-            // C = A b, computed as C^T = b^T A^T: a row of length m, contiguous in A^T.
-            std::mem::swap(&mut opa, &mut opb);
-            std::mem::swap(&mut opa.row, &mut opa.col);
-            std::mem::swap(&mut opb.row, &mut opb.col);
-            (m, n) = (1, m);
-        }
+        let opa = self.matmul_operand(a, ta, r);
+        let opb = self.matmul_operand(b, tb, r);
+        let packed = self.plan.packs[v];
+        let (opa, opb, m, n) = orient(opa, opb, (d.m, d.n), packed.is_some());
         let scalar_out = self.plan.kinds[v] == Kind::Scalar;
         let pc = if scalar_out { None } else { Some(self.base(v)) };
-        let vectors = opb.ptr.is_some() && opb.col == 1 && n >= 2;
-        let (rows, cols) = if vectors { (3, 6) } else { (4, 2) };
+        let vectors = vectorizes(&opb, n, packed.is_some());
+        // Without vectors, `orient` has made the result a single column.
+        let (rows, cols) = if vectors { (2, 8) } else { (7, 1) };
+        let packed = packed.map(|off| self.pack(&opb, &d, cols, off));
         let mut result = None;
-        for (row0, row_tiles, height) in [(0, m / rows, rows), (m / rows * rows, 1, m % rows)] {
-            for (col0, col_tiles, width) in [(0, n / cols, cols), (n / cols * cols, 1, n % cols)] {
+        for (row0, row_tiles, height) in tile_kinds(m, rows) {
+            for (col0, col_tiles, width) in tile_kinds(n, cols) {
                 if row_tiles == 0 || col_tiles == 0 || height == 0 || width == 0 {
                     continue;
                 }
+                // A packed B: panels of `cols` columns, `k` rows of `width` each.
+                let (b_start, b_step) = match packed {
+                    Some(_) => ((col0 * d.k) as i64, (cols * d.k) as i64),
+                    None => (col0 as i64 * opb.col, opb.col * width as i64),
+                };
                 let tile = Tile {
                     row0,
                     col0,
@@ -106,8 +160,13 @@ impl Emitter<'_, '_> {
                     k: d.k,
                     m,
                     n,
+                    b_start,
+                    b_step,
                 };
-                let out = self.matmul_tiles(&tile, [d.batch, row_tiles, col_tiles], &opa, &opb, pc);
+                let ob = packed
+                    .as_ref()
+                    .map_or_else(|| opb.clone(), |p| p.panels(width));
+                let out = self.matmul_tiles(&tile, [d.batch, row_tiles, col_tiles], &opa, &ob, pc);
                 result = result.or(out);
             }
         }
@@ -143,6 +202,135 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// Copies B (in memory, not contiguous along `j`) into the workspace at `off` as the
+    /// panels the tiles read: per batch entry, the columns in groups of `cols` (the last one
+    /// narrower), each group `k` rows of its columns, row-major, so that a tile reads its B
+    /// front to back. Returns the copy as an operand (its row stride is set per tile width).
+    fn pack(&mut self, b: &Operand, d: &MatmulDims, cols: usize, off: usize) -> Operand {
+        let dst = self.work(off);
+        let src = b.ptr.expect("packing a B in memory");
+        let (k, n) = (d.k as i64, d.n as i64);
+        for (col0, count, width) in tile_kinds(d.n, cols) {
+            if count == 0 || width == 0 {
+                continue;
+            }
+            let walkers = [
+                Walker {
+                    start: self.fb.ins().iadd_imm_s(src, 8 * col0 as i64 * b.col),
+                    strides: vec![8 * b.batch, 8 * b.col * cols as i64],
+                },
+                Walker {
+                    start: self.fb.ins().iadd_imm_s(dst, 8 * col0 as i64 * k),
+                    strides: vec![8 * k * n, 8 * k * cols as i64],
+                },
+            ];
+            self.nest(&[d.batch, count], &walkers, &mut |e, p| {
+                e.pack_panel(b, (p[0], p[1]), width, d.k);
+            });
+        }
+        Operand {
+            ptr: Some(dst),
+            reg: None,
+            row: cols as i64,
+            col: 1,
+            batch: k * n,
+        }
+    }
+
+    /// One panel of `pack`: `width` columns of B from `src` (at `B(0, j0)`) to `k` rows of
+    /// `width` at `dst`. Where B is contiguous along `p` (a transposed B), two rows of two
+    /// columns at a time: a vector load along `p` from each column, transposed in registers.
+    fn pack_panel(&mut self, b: &Operand, (src, dst): (CV, CV), width: usize, k: usize) {
+        let pairs = if b.row == 1 { k / 2 } else { 0 };
+        let w = width as i64;
+        let walkers = [
+            Walker {
+                start: src,
+                strides: vec![16],
+            },
+            Walker {
+                start: dst,
+                strides: vec![16 * w],
+            },
+        ];
+        self.nest(&[pairs], &walkers, &mut |e, p| {
+            for c in (0..w).step_by(2) {
+                // [B(p, c), B(p + 1, c)] and the same of column c + 1.
+                let u = e.load_at(types::F64X2, p[0], 8 * c * b.col);
+                let (lo, hi) = if c + 1 < w {
+                    let v = e.load_at(types::F64X2, p[0], 8 * (c + 1) * b.col);
+                    e.transpose2(u, v)
+                } else {
+                    let lo = e.fb.ins().extractlane(u, 0);
+                    (lo, e.fb.ins().extractlane(u, 1))
+                };
+                e.store_at(lo, p[1], 8 * c);
+                e.store_at(hi, p[1], 8 * (w + c));
+            }
+        });
+        // The rows left (all of them where B is not contiguous along `p`), element by element.
+        let done = 2 * pairs as i64;
+        let walkers = [
+            Walker {
+                start: self.fb.ins().iadd_imm_s(src, 8 * done * b.row),
+                strides: vec![8 * b.row, 8 * b.col],
+            },
+            Walker {
+                start: self.fb.ins().iadd_imm_s(dst, 8 * done * w),
+                strides: vec![8 * w, 8],
+            },
+        ];
+        self.nest(&[k - 2 * pairs, width], &walkers, &mut |e, p| {
+            let x = e.fb.ins().load(types::F64, flags(), p[0], 0);
+            e.fb.ins().store(flags(), x, p[1], 0);
+        });
+    }
+
+    /// The 2x2 transpose of the rows `u` and `v`: `([u0, v0], [u1, v1])`.
+    fn transpose2(&mut self, u: CV, v: CV) -> (CV, CV) {
+        let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
+        let (bu, bv) = (
+            self.fb.ins().bitcast(types::I8X16, lanes, u),
+            self.fb.ins().bitcast(types::I8X16, lanes, v),
+        );
+        // Bytes 0-15 are u's, 16-31 v's: the low halves of both, then the high halves.
+        let halves =
+            |first: u8| -> Vec<u8> { (first..first + 8).chain(first + 16..first + 24).collect() };
+        let [lo, hi] = [halves(0), halves(8)].map(|mask| {
+            let mask = self.fb.func.dfg.immediates.push(ConstantData::from(mask));
+            let x = self.fb.ins().shuffle(bu, bv, mask);
+            self.fb.ins().bitcast(types::F64X2, lanes, x)
+        });
+        (lo, hi)
+    }
+
+    /// A load of `ty` at `ptr + offset` bytes (unaligned for vectors).
+    fn load_at(&mut self, ty: Type, ptr: CV, offset: i64) -> CV {
+        let fl = if ty.is_vector() {
+            vector_flags()
+        } else {
+            flags()
+        };
+        let (ptr, offset) = self.address(ptr, offset);
+        self.fb.ins().load(ty, fl, ptr, offset)
+    }
+
+    /// Stores `x` at `ptr + offset` bytes (unaligned for vectors).
+    fn store_at(&mut self, x: CV, ptr: CV, offset: i64) {
+        let vector = self.fb.func.dfg.value_type(x).is_vector();
+        let fl = if vector { vector_flags() } else { flags() };
+        let (ptr, offset) = self.address(ptr, offset);
+        self.fb.ins().store(fl, x, ptr, offset);
+    }
+
+    /// `ptr + offset` as a base and an immediate offset that fits the instruction.
+    fn address(&mut self, ptr: CV, offset: i64) -> (CV, i32) {
+        match i32::try_from(offset) {
+            Ok(o) => (ptr, o),
+            Err(_) => (self.fb.ins().iadd_imm_s(ptr, offset), 0),
+        }
+    }
+
     /// One kind of tile of a matmul, repeated over `counts` (batch, row tiles, column tiles).
     /// Returns the single result for a one-element matmul without memory for `C`.
     fn matmul_tiles(
@@ -167,7 +355,7 @@ impl Emitter<'_, '_> {
             })
         };
         let wa = add(self, a.ptr, t.row0 as i64 * a.row, [a.batch, a.row * h, 0]);
-        let wb = add(self, b.ptr, t.col0 as i64 * b.col, [b.batch, 0, b.col * w]);
+        let wb = add(self, b.ptr, t.b_start, [b.batch, 0, t.b_step]);
         let wc = add(
             self,
             pc,
@@ -203,6 +391,7 @@ impl Emitter<'_, '_> {
         });
         result
     }
+
     /// One accumulator per row and column group of a tile, each `+0.0`.
     fn tile_accumulators(&mut self, t: &Tile) -> Vec<Variable> {
         let mut accs = Vec::new();
@@ -238,22 +427,21 @@ impl Emitter<'_, '_> {
             .groups
             .iter()
             .map(|&(col, lanes)| {
-                let offset = (8 * col as i64 * b.col) as i32;
+                let offset = 8 * col as i64 * b.col;
                 match pb {
-                    Some(pb) if lanes == 2 => {
-                        self.fb.ins().load(types::F64X2, vector_flags(), pb, offset)
+                    Some(pb) if lanes == 2 => self.load_at(types::F64X2, pb, offset),
+                    Some(pb) => self.load_at(types::F64, pb, offset),
+                    None if lanes == 2 => {
+                        let x = b.reg.expect("a register operand");
+                        self.fb.ins().splat(types::F64X2, x)
                     }
-                    Some(pb) => self.fb.ins().load(types::F64, flags(), pb, offset),
                     None => b.reg.expect("a register operand"),
                 }
             })
             .collect();
         for row in 0..t.height {
             let x = match pa {
-                Some(pa) => {
-                    let offset = (8 * row as i64 * a.row) as i32;
-                    self.fb.ins().load(types::F64, flags(), pa, offset)
-                }
+                Some(pa) => self.load_at(types::F64, pa, 8 * row as i64 * a.row),
                 None => a.reg.expect("a register operand"),
             };
             let xv = if t.groups.iter().any(|g| g.1 == 2) {
@@ -269,7 +457,13 @@ impl Emitter<'_, '_> {
                     x
                 };
                 let s = self.fb.use_var(acc);
-                let s = self.fb.ins().fma(factor, bs[g], s);
+                // The first factor is overwritten by the FMA instruction (x86's only forms
+                // overwrite a factor): B's in the last row, where it is read for the last time.
+                let s = if row + 1 == t.height {
+                    self.fb.ins().fma(bs[g], factor, s)
+                } else {
+                    self.fb.ins().fma(factor, bs[g], s)
+                };
                 self.fb.def_var(acc, s);
             }
         }
@@ -281,14 +475,10 @@ impl Emitter<'_, '_> {
         let n = t.n as i64;
         let mut result = None;
         for row in 0..t.height {
-            for (g, &(col, lanes)) in t.groups.iter().enumerate() {
+            for (g, &(col, _)) in t.groups.iter().enumerate() {
                 let total = self.fb.use_var(accs[row * t.groups.len() + g]);
                 match pc {
-                    Some(pc) => {
-                        let off = (8 * (row as i64 * n + col as i64)) as i32;
-                        let fl = if lanes == 2 { vector_flags() } else { flags() };
-                        self.fb.ins().store(fl, total, pc, off);
-                    }
+                    Some(pc) => self.store_at(total, pc, 8 * (row as i64 * n + col as i64)),
                     None => result = Some(total),
                 }
             }

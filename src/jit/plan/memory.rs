@@ -4,7 +4,7 @@
 //! reader; values computed inside a concat live inside the concat's range. Each scan's body
 //! and replay step keep a workspace of their own after the constants (never reused, since their
 //! constants are written once); its spare carries, replay states and staged operands take
-//! ranges for the scan's unit only.
+//! ranges for the scan's unit only, as does the packed copy of a matmul's B (`packed_len`).
 
 use super::concat::Inside;
 use super::liveness::Liveness;
@@ -18,6 +18,7 @@ pub(super) struct Memory {
     pub slots: ValueMap<Option<Home>>,
     pub consts: Vec<Constant>,
     pub workspace_len: usize,
+    pub packs: ValueMap<Option<usize>>,
 }
 
 /// What the layout reads of the plan so far.
@@ -66,6 +67,7 @@ pub(super) fn memory(
         ranges,
         dies: vec![Vec::new(); facts.units.len()],
         scans,
+        packs: ValueMap::filled(nv, None),
     };
     for (i, u) in facts.units.iter().enumerate() {
         for &v in unit_values(u, facts.loop_roots) {
@@ -77,6 +79,7 @@ pub(super) fn memory(
     }
     Memory {
         workspace_len: layout.ranges.len(),
+        packs: layout.packs,
         homes: layout.homes,
         slots: layout.slots,
         consts,
@@ -129,6 +132,31 @@ struct Layout<'a> {
     /// The ranges freed after each unit: (offset, length).
     dies: Vec<Vec<(usize, usize)>>,
     scans: &'a mut ValueMap<Option<Box<ScanPlan>>>,
+    packs: ValueMap<Option<usize>>,
+}
+
+/// The elements of the row-major copy of B that matmul `v` makes before its tiles, if it makes
+/// one: when B is in memory but not contiguous along the result's columns (`tb`: B read across
+/// its rows, or a strided view), so that the tiles can read two columns at once (see
+/// `lower/matmul.rs`). Not for a single result row or column, where copying would cost as
+/// much as the product.
+fn packed_len(f: &Func, kinds: &ValueMap<Kind>, v: Value) -> Option<usize> {
+    let inst = super::inst(f, v)?;
+    let Op::Matmul { ta, tb } = inst.op else {
+        return None;
+    };
+    let (a, b) = (f.value_type(inst.args[0]), f.value_type(inst.args[1]));
+    let d = crate::ops::contract::matmul_dims(a, b, ta, tb);
+    let Kind::Mem(m) = kinds[inst.args[1]] else {
+        return None;
+    };
+    let r = b.rank();
+    let along_j = if tb {
+        m.strides[r - 2]
+    } else {
+        m.strides[r - 1]
+    };
+    (along_j != 1 && d.m >= 2 && d.n >= 2).then_some(d.batch * d.k * d.n)
 }
 
 impl Layout<'_> {
@@ -150,6 +178,11 @@ impl Layout<'_> {
         }
         if self.scans[v].is_some() {
             self.place_scan(v, i);
+        }
+        if let Some(len) = packed_len(self.f, self.facts.kinds, v) {
+            let off = self.ranges.take(len);
+            self.dies[i].push((off, len));
+            self.packs[v] = Some(off);
         }
     }
 

@@ -244,6 +244,9 @@ pub struct Plan {
     /// Constant tensors to write into a new workspace.
     pub consts: Vec<Constant>,
     pub workspace_len: usize,
+    /// For a matmul whose B is read across its rows (`memory::packed_len`), the workspace
+    /// offset (in elements) of the row-major copy of B its unit makes first.
+    pub packs: ValueMap<Option<usize>>,
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
     pub scalar_source: ValueMap<Value>,
@@ -322,6 +325,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         in_place,
         consts: memory.consts,
         workspace_len: memory.workspace_len,
+        packs: memory.packs,
         scalar_source,
         scans,
     }
