@@ -59,6 +59,18 @@ fn check_agrees(name: &str, f: &Func, inputs: &[Vec<f64>]) {
     }
 }
 
+/// Random operands of a `batch` of `m x k` by `k x n` products.
+fn matmul_operands(
+    batch: usize,
+    (m, k, n): (usize, usize, usize),
+    draw: &mut impl FnMut() -> f64,
+) -> Vec<Vec<f64>> {
+    [m * k, k * n]
+        .iter()
+        .map(|len| (0..batch * len).map(|_| draw()).collect())
+        .collect()
+}
+
 /// The interpreter computes `want` (a matmul's fma chains) exactly, and compiled code agrees.
 fn agrees_with_chain(name: &str, f: &Func, inputs: &[Vec<f64>], want: &[f64]) {
     let interpreted = interp::eval(f, inputs).unwrap();
@@ -185,10 +197,7 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
     ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             let f = matmul_func(batch, (m, k, n), ta, tb);
-            let inputs: Vec<Vec<f64>> = [m * k, k * n]
-                .iter()
-                .map(|len| (0..batch * len).map(|_| draw()).collect())
-                .collect();
+            let inputs = matmul_operands(batch, (m, k, n), &mut draw);
             let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
             let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
             agrees_with_chain(&name, &f, &inputs, &want);
@@ -218,10 +227,7 @@ fn odd_matmul_shapes_are_one_fma_chain_per_element() {
         {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 let f = matmul_func(batch, (m, k, n), ta, tb);
-                let inputs: Vec<Vec<f64>> = [m * k, k * n]
-                    .iter()
-                    .map(|len| (0..batch * len).map(|_| draw()).collect())
-                    .collect();
+                let inputs = matmul_operands(batch, (m, k, n), &mut draw);
                 let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
                 let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
                 agrees_with_chain(&name, &f, &inputs, &want);
