@@ -583,11 +583,12 @@ fn the_generator_reaches_edge_shapes() {
 /// splat constants, broadcast scalars, one-element scalars and computed values; several such
 /// concats with different cuts in one loop; a merged loop ending in a whole-shape sum; 2-D
 /// concats along the leading axis and along an axis after a unit one; and concats that must be
-/// stored instead (a result, a matmul operand, along a later axis). Compiled code equals the
-/// interpreter bit for bit, at every chunk size.
+/// stored instead (a result, a matmul operand, along a later axis, a short one). Compiled code
+/// equals the interpreter bit for bit, at every chunk size.
 #[test]
 fn concats_read_piecewise_agree_with_the_interpreter() {
-    for n in [2usize, 3, 4, 5, 9] {
+    let long = adjit::jit::plan::MIN_PIECEWISE_ELEMENTS;
+    for n in [2usize, 3, 4, 5, 9, long - 1, long, long + 1, long + 3] {
         let b = Builder::new("pieces");
         let h = b.param("h", &[n]);
         let s = b.param("s", &[]);
@@ -634,10 +635,12 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
         // The planner reads these piecewise, and stores those.
         let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
         let piecewise = |v: ir::Value| kinds[v] == adjit::jit::plan::Kind::Pieces;
-        if n >= 3 {
-            for (name, v) in [("down", down), ("up", up), ("mixed", mixed), ("wide", wide)] {
-                assert!(piecewise(v.value()), "n={n}: {name} is stored");
-            }
+        for (name, v) in [("down", down), ("up", up), ("mixed", mixed), ("wide", wide)] {
+            assert_eq!(
+                piecewise(v.value()),
+                n >= long,
+                "n={n}: {name} read piecewise or stored wrongly"
+            );
         }
         for (name, v) in [("rows", rows), ("later", later), ("returned", returned)] {
             assert!(!piecewise(v.value()), "n={n}: {name} is read piecewise");

@@ -13,9 +13,15 @@ use crate::ops::vmath;
 /// it, which repeats the loop's code).
 const MAX_PIECES: usize = 4;
 
+/// Fewest elements a concat read piecewise may have. Each part repeats the code of every loop
+/// reading it, while storing the concat costs one copy of its elements, so short concats are
+/// stored: the pendulum's 20-element ones read piecewise doubled its hvp's machine code (1.7
+/// to 3.0 MiB unrolled, 15 to 24 KiB as a scan) and slowed it by 10-50%.
+pub const MIN_PIECEWISE_ELEMENTS: usize = 64;
+
 /// `kinds` with the concats that are read piecewise made `Kind::Pieces`: a concat of at most
-/// `MAX_PIECES` parts that are views, splats or scalars (no storage of its own needed), along
-/// the first axis longer than 1 (so a loop's pieces follow one another in row-major order, as
+/// `MAX_PIECES` parts and at least `MIN_PIECEWISE_ELEMENTS` elements, whose parts are views,
+/// splats or scalars (no storage of its own needed), along the first axis longer than 1 (so a loop's pieces follow one another in row-major order, as
 /// a whole-shape reduction in a merged loop needs), read only by elementwise ops computed in
 /// elementwise loops (not by a reduction's nest or a four-lane op, which read memory), and not
 /// a result.
@@ -39,6 +45,7 @@ pub(super) fn pieces(
         let shape = inst.ty.shape.to_vec();
         let first_long = shape.iter().position(|&d| d > 1);
         let parts_ok = inst.args.len() <= MAX_PIECES
+            && inst.ty.numel() >= MIN_PIECEWISE_ELEMENTS
             && inst.args.iter().all(|&a| {
                 matches!(
                     kinds[a],

@@ -15,8 +15,9 @@
 //! - `Bcast`: a scalar seen over a larger shape (a broadcast of a one-element value).
 //! - `Fused`: an elementwise value with one use, in an elementwise op or reduction of the same
 //!   shape: computed inside its consumer's loop, never stored (`fusion::Groups`).
-//! - `Pieces`: a `concat` read only by elementwise loops, never stored: each loop reading it
-//!   is split at the part boundaries and reads every part where it lies (`concat::pieces`).
+//! - `Pieces`: a `concat`, not a short one, read only by elementwise loops, never stored: each
+//!   loop reading it is split at the part boundaries and reads every part where it lies
+//!   (`concat::pieces`).
 //!
 //! Values that need code are emitted as `Unit`s in instruction order (`units`); a unit is a
 //! scalar op, a loop nest (a fused elementwise group, a reduction, a copy, pad or concat), a
@@ -41,7 +42,7 @@ mod scan;
 mod units;
 mod value_map;
 
-pub use concat::piece_parts;
+pub use concat::{piece_parts, MIN_PIECEWISE_ELEMENTS};
 pub use fusion::Groups;
 pub use value_map::ValueMap;
 
