@@ -1,7 +1,8 @@
 //! The time of one compiled call, fastest and mean, for quiet comparisons on a noisy host:
 //! `cargo run --release --example call_time -- FILE.ir f|grad|hvp CALLS [auto|fast-code|fast-compile]`.
 //! The fastest of many calls is the least disturbed by other load; `adjit bench` reports
-//! medians. Also prints the compile time (of the transformed function) in the tier chosen.
+//! medians. Also prints the compile time (of the transformed function) in the tier chosen, and
+//! the size of its machine code.
 
 use adjit::ad;
 use adjit::call::Executor;
@@ -66,10 +67,11 @@ fn run(args: &[String]) -> Result<String, String> {
     }
     let mean = start.elapsed().as_secs_f64() / f64::from(calls);
     Ok(format!(
-        "{file} {what}: fastest {:.3} us, mean {:.3} us over {calls} calls; compiled in {:.1} ms",
+        "{file} {what}: fastest {:.3} us, mean {:.3} us over {calls} calls; compiled in {:.1} ms to {} KiB of code",
         best * 1e6,
         mean * 1e6,
-        compile * 1e3
+        compile * 1e3,
+        compiled.code_bytes() / 1024
     ))
 }
 

@@ -61,6 +61,16 @@ fn vector_flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// A vector load in a loop body, at an address that moves with the loop: free to move to its
+/// first use. Without this, a loop whose results are all accumulated (no store to anchor the
+/// arithmetic) had its loads issued first and its arithmetic elaborated at the back edge,
+/// every loaded vector live at once and most of them spilled. Sound because no loop reads
+/// memory that the same loop writes (a value's storage is reused only after the last unit
+/// that reads it), and the address differs in every iteration and every loop.
+fn loop_load_flags() -> MemFlagsData {
+    vector_flags().with_readonly().with_can_move()
+}
+
 impl<'a, 'b> Emitter<'a, 'b> {
     /// Starts a chunk function: entry block and argument pointers.
     pub fn new(
@@ -137,7 +147,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             let x = self.load(addr, dtype);
             return self.widen(x, dtype);
         }
-        let x = self.fb.ins().load(types::F64X2, vector_flags(), addr, 0);
+        let x = self.fb.ins().load(types::F64X2, loop_load_flags(), addr, 0);
         match dtype {
             DType::F64 => x,
             DType::Bool => {
