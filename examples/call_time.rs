@@ -1,5 +1,5 @@
 //! The time of one compiled call, fastest and mean, for quiet comparisons on a noisy host:
-//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp CALLS [auto|fast-code|fast-compile]`.
+//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp|jvp CALLS [auto|fast-code|fast-compile]`.
 //! The fastest of many calls is the least disturbed by other load; `adjit bench` reports
 //! medians. Also prints the compile time (of the transformed function) in the tier chosen, and
 //! the size of its machine code.
@@ -27,7 +27,8 @@ fn run(args: &[String]) -> Result<String, String> {
         [file, what, calls, tier] => (file, what, calls, tier_of(tier)?),
         _ => {
             return Err(
-                "usage: call_time FILE.ir f|grad|hvp CALLS [auto|fast-code|fast-compile]".into(),
+                "usage: call_time FILE.ir f|grad|hvp|jvp CALLS [auto|fast-code|fast-compile]"
+                    .into(),
             )
         }
     };
@@ -37,7 +38,8 @@ fn run(args: &[String]) -> Result<String, String> {
         "f" => f,
         "grad" => ad::grad(&f, None).map_err(|e| e.to_string())?,
         "hvp" => ad::hvp(&f, None).map_err(|e| e.to_string())?,
-        other => return Err(format!("`{other}`: expected f, grad or hvp")),
+        "jvp" => ad::jvp(&f, None).map_err(|e| e.to_string())?,
+        other => return Err(format!("`{other}`: expected f, grad, hvp or jvp")),
     };
     let calls: u32 = calls
         .parse()

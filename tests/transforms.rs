@@ -1,5 +1,5 @@
 //! Property tests of the transforms on random well-typed graphs over the whole op set:
-//! simplification never changes a result (bit for bit, NaN matching NaN), grad, hvp and vjp
+//! simplification and batching never change a result (bit for bit, NaN matching NaN), grad, hvp and vjp
 //! always produce functions that verify and run, and both hvp modes agree to 1e-13.
 
 mod common;
@@ -49,6 +49,10 @@ proptest! {
         let inputs = adjit::inputs::defaults(&f, seed);
         let (a, b) = (interp::eval(&f, &inputs).unwrap(), interp::eval(&s, &inputs).unwrap());
         prop_assert!(same_bits(&a, &b), "simplify changed the result of\n{f}\ninto\n{s}\n{a:?} vs {b:?}");
+        let batched = simplify::batch_products(s.clone());
+        ir::verify(&batched).unwrap();
+        let c = interp::eval(&batched, &inputs).unwrap();
+        prop_assert!(same_bits(&a, &c), "batching changed the result of\n{s}\ninto\n{batched}");
     }
 
     #[test]
@@ -118,4 +122,110 @@ fn concat_of_adjacent_slices_is_one_slice() {
         &interp::eval(&f, &inputs).unwrap(),
         &interp::eval(&s, &inputs).unwrap()
     ));
+}
+
+/// `x` as a column.
+fn col(x: ir::Var<'_>) -> ir::Var<'_> {
+    x.reshape(&[x.shape()[0], 1])
+}
+
+/// How many matmuls `f` and its scan bodies hold.
+fn matmuls(f: &ir::Func) -> usize {
+    f.insts
+        .iter()
+        .map(|i| match &i.op {
+            ir::Op::Matmul { .. } => 1,
+            ir::Op::Scan { body, .. } => matmuls(body.func()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Products of a vector with a shared matrix become one product of the stacked rows, with the
+/// same bits: `A w` with `A v` (columns); `A^T u`, `u^T A` (one row, shared) and `A^T (A w)`
+/// (rows, the other way round, its vector read from the first group); a product whose vector
+/// reads its own group's result left out; products of a small matrix left alone; and a pair
+/// inside a scan body. Two matrices whose products read each other's: one is batched.
+#[test]
+fn products_sharing_a_matrix_are_batched_with_the_same_bits() {
+    let b = ir::Builder::new("shared");
+    let a = b.param("a", &[10, 7]);
+    let (w, v) = (b.param("w", &[7]), b.param("v", &[7]));
+    let u = b.param("u", &[10]);
+    let small = b.param("small", &[3, 3]);
+    let aw = a.matmul(col(w));
+    let av = a.matmul(col(v));
+    let atu = a.matmul_t(col(u), true, false);
+    let ua = u.reshape(&[1, 10]).matmul(a);
+    // Reads `aw`, of the other group: batched with `atu` and `ua` once `aw` is.
+    let chained = a.matmul_t(aw, true, false);
+    // Reads `av`, of its own group: left out.
+    let own = a.matmul(col(av.reshape(&[10]).slice(&[0], &[7])));
+    let s1 = small.matmul(col(w.slice(&[0], &[3])));
+    let s2 = small.matmul(col(v.slice(&[0], &[3])));
+    let looped = b.scan(
+        ir::ScanOptions::new("step", 4),
+        &[a],
+        &[w, v],
+        &[],
+        |_, c, h, _| {
+            let m = c[0];
+            let next = (m.matmul(col(h[0])) + m.matmul(col(h[1])))
+                .reshape(&[10])
+                .slice(&[0], &[7])
+                .sin();
+            (vec![next, h[1]], vec![])
+        },
+    );
+    let total = aw.sum() + av.sum() + atu.sum() + ua.sum() + chained.sum() + own.sum();
+    let f = b
+        .finish(&[total, av, ua, s1 + s2, looped.carries[0]])
+        .unwrap();
+    let g = simplify::batch_products(f.clone());
+    ir::verify(&g).unwrap();
+    // aw+av, atu+ua+chained and the body's pair each become one product; own and the small
+    // matrix's stay.
+    assert_eq!(matmuls(&f), 10, "{f}");
+    assert_eq!(matmuls(&g), 6, "{g}");
+    let inputs = adjit::inputs::defaults(&f, 7);
+    let want = interp::eval(&f, &inputs).unwrap();
+    assert!(same_bits(&want, &interp::eval(&g, &inputs).unwrap()), "{g}");
+    let compiled = adjit::jit::Jit::new(adjit::jit::JitOptions::default())
+        .compile(&g)
+        .unwrap();
+    assert!(same_bits(
+        &want,
+        &adjit::call::Executor::eval(&compiled, &inputs).unwrap()
+    ));
+
+    // S x and S (T y) are batched; then T y and T (S x) are not, as S x now waits on T y.
+    let b = ir::Builder::new("crossed");
+    let s = b.param("s", &[8, 8]);
+    let t = b.param("t", &[8, 8]);
+    let (x, y) = (b.param("x", &[8]), b.param("y", &[8]));
+    let sx = s.matmul(col(x));
+    let ty = t.matmul(col(y));
+    let s_ty = s.matmul(ty);
+    let t_sx = t.matmul(sx);
+    let f = b.finish(&[(s_ty + t_sx).sum()]).unwrap();
+    let g = simplify::batch_products(f.clone());
+    ir::verify(&g).unwrap();
+    assert_eq!(matmuls(&g), 3, "{g}");
+    let inputs = adjit::inputs::defaults(&f, 1);
+    assert!(same_bits(
+        &interp::eval(&f, &inputs).unwrap(),
+        &interp::eval(&g, &inputs).unwrap()
+    ));
+}
+
+/// The forward-over-reverse hvp of logistic regression reads `X` twice, not four times: its
+/// two pairs of products with `X` are batched.
+#[test]
+fn logistic_hvp_batches_its_products_with_x() {
+    let text = std::fs::read_to_string(common::repo_path("ir/models/logistic.ir")).unwrap();
+    let f = ir::parse(&text).unwrap();
+    let h = ad::hvp(&f, None).unwrap();
+    assert_eq!(matmuls(&h), 2, "{h}");
+    let j = ad::jvp(&f, None).unwrap();
+    assert_eq!(matmuls(&j), 1, "{j}");
 }

@@ -26,7 +26,7 @@ use crate::ir::{
     verify, Builder, DType, Dims, Func, Names, Op, Role, Type, Value, Var, VerifyError,
 };
 use crate::ops::{layout, Cotangent};
-use crate::simplify::{dce, simplifying_builder};
+use crate::simplify::{batch_products, dce, simplifying_builder};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -386,9 +386,10 @@ impl<'b> Adjoints<'b> {
     }
 }
 
-/// Drops what the outputs do not need (the builder has simplified already) and verifies.
+/// Drops what the outputs do not need (the builder has simplified already), batches products
+/// that share a matrix (`batch_products`), and verifies.
 fn finish(f: Func) -> Result<Func, AdError> {
-    let f = dce(f);
+    let f = batch_products(dce(f));
     verify(&f).map_err(AdError::Internal)?;
     Ok(f)
 }

@@ -7,7 +7,10 @@
 //! arithmetic: a simplified function returns the same bits as the original for every input
 //! (NaN payloads aside). The public entry verifies its input first. Knows nothing of Cranelift.
 
+mod batch;
 mod rules;
+
+pub use batch::batch_products;
 
 use crate::ir::{verify, Builder, Func, Value, VerifyError};
 

@@ -1,0 +1,297 @@
+//! Matrix-vector products that share their matrix, batched into one product. Forward-over-
+//! reverse hvps and jvps make such pairs: `X w` beside `X v`, and `X^T r` beside `X^T s`.
+//!
+//! Every product with a vector operand is seen as a row times a matrix: `A b` (a column `b`)
+//! is `b^T A^T`, and `a^T B` is itself. Products of one matrix, read the same way, whose rows
+//! do not depend on one another become one `[b_1; ...; b_N] · op(B)` whose row `j` is product
+//! `j`: the matrix is read once, not N times. Each result element is the same `fma` chain as
+//! before, over the same terms in the same order (`fma` is symmetric in its two factors), so
+//! the bits do not change. Since the batched product needs every row, the instructions reading
+//! an earlier product move after the later ones (a stable topological order).
+
+use super::simplifying_builder;
+use crate::ir::{Body, Def, Dims, Func, Op, Value};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// A product of a vector and a matrix, as `row · op(matrix)`.
+#[derive(Clone, Copy)]
+struct Product {
+    inst: usize,
+    row: Value,
+    matrix: Value,
+    /// `tb` of the row form: whether the matrix is read transposed.
+    transposed: bool,
+    /// The row's length, and the result's.
+    k: usize,
+    len: usize,
+}
+
+/// Fewest elements a shared matrix must have for its products to be batched (below this the
+/// copies into the stacked rows cost about what reading the matrix again does).
+const MIN_MATRIX: usize = 64;
+
+/// `inst` `k` of `f` as a row times a matrix, if it is a rank-2 matmul with one operand a
+/// vector (one dimension 1) and the other a matrix.
+fn product(f: &Func, k: usize) -> Option<Product> {
+    let inst = &f.insts[k];
+    let Op::Matmul { ta, tb } = inst.op else {
+        return None;
+    };
+    let (a, b) = (inst.args[0], inst.args[1]);
+    let (ta_ty, tb_ty) = (f.value_type(a), f.value_type(b));
+    if ta_ty.rank() != 2 {
+        return None;
+    }
+    let m = inst.ty.shape.get(0);
+    let n = inst.ty.shape.get(1);
+    let inner = if ta {
+        ta_ty.shape.get(0)
+    } else {
+        ta_ty.shape.get(1)
+    };
+    let (row, matrix, transposed, len) = if n == 1 && m >= 2 {
+        // `A b` = `b^T A^T`: the matrix is read transposed unless A already is.
+        (b, a, !ta, m)
+    } else if m == 1 && n >= 2 {
+        (a, b, tb, n)
+    } else {
+        return None;
+    };
+    let big = f.value_type(matrix).numel() >= MIN_MATRIX;
+    (inner >= 1 && big && tb_ty.rank() == 2).then_some(Product {
+        inst: k,
+        row,
+        matrix,
+        transposed,
+        k: inner,
+        len,
+    })
+}
+
+/// The groups of products to batch: products of one matrix read one way, at least two per
+/// group, none of whose rows depends on an earlier member (so the batched product can be
+/// computed once every row is). Each group lists its members in instruction order.
+fn groups(f: &Func) -> Vec<Vec<Product>> {
+    let mut by_matrix: HashMap<(Value, bool), Vec<Product>> = HashMap::new();
+    let mut keys = Vec::new();
+    for k in 0..f.insts.len() {
+        if let Some(p) = product(f, k) {
+            let key = (p.matrix, p.transposed);
+            if !by_matrix.contains_key(&key) {
+                keys.push(key);
+            }
+            by_matrix.entry(key).or_default().push(p);
+        }
+    }
+    let np = f.params.len();
+    let mut out = Vec::new();
+    for key in keys {
+        let candidates = &by_matrix[&key];
+        if candidates.len() < 2 {
+            continue;
+        }
+        // One walk from the first member on, marking what depends on a chosen member.
+        let mut tainted = vec![false; f.num_values()];
+        let mut chosen: Vec<Product> = Vec::new();
+        let mut next = 0;
+        for k in candidates[0].inst..f.insts.len() {
+            let is_candidate = next < candidates.len() && candidates[next].inst == k;
+            if is_candidate {
+                let p = candidates[next];
+                next += 1;
+                if !tainted[p.row.index()] {
+                    chosen.push(p);
+                    tainted[np + k] = true;
+                    continue;
+                }
+            }
+            if f.insts[k].args.iter().any(|a| tainted[a.index()]) {
+                tainted[np + k] = true;
+            }
+        }
+        if chosen.len() >= 2 {
+            out.push(chosen);
+        }
+    }
+    out
+}
+
+/// Something to emit: an instruction as it is, or the group's batched product.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Item {
+    Inst(usize),
+    Group,
+}
+
+/// `f` with the products of each shared matrix batched (see the module doc), scan bodies
+/// included. One group at a time, each on the function the last one left: a group's rows
+/// never wait on its own products, so every step has a valid order (two groups batched at
+/// once could each wait on the other). Returns `f` itself when nothing changes. `f` must be
+/// valid; so is the result.
+pub fn batch_products(f: Func) -> Func {
+    let mut f = batch_bodies(f);
+    while let Some(group) = groups(&f).into_iter().next() {
+        f = batch_group(f, &group);
+    }
+    f
+}
+
+/// `f` with one group's products replaced by their batched product, in a stable topological
+/// order (the batched product at its last member's place).
+fn batch_group(f: Func, members: &[Product]) -> Func {
+    let np = f.params.len();
+    let mut member = vec![false; f.insts.len()];
+    for p in members {
+        member[p.inst] = true;
+    }
+    let item_of = |k: usize| {
+        if member[k] {
+            Item::Group
+        } else {
+            Item::Inst(k)
+        }
+    };
+    let last = members.last().expect("a group has members").inst;
+    let place = |item: Item| match item {
+        Item::Inst(k) => k,
+        Item::Group => last,
+    };
+    let operands = |item: Item| -> Vec<Value> {
+        match item {
+            Item::Inst(k) => f.insts[k].args.to_vec(),
+            Item::Group => {
+                let mut v: Vec<Value> = members.iter().map(|p| p.row).collect();
+                v.push(members[0].matrix);
+                v
+            }
+        }
+    };
+    // Kahn's algorithm, the earliest place first.
+    let items: Vec<Item> = (0..f.insts.len())
+        .filter(|&k| !member[k])
+        .map(Item::Inst)
+        .chain([Item::Group])
+        .collect();
+    let mut waiting: HashMap<Item, usize> = HashMap::new();
+    let mut readers: HashMap<Item, Vec<Item>> = HashMap::new();
+    let mut ready = BinaryHeap::new();
+    for &item in &items {
+        let mut producers: Vec<Item> = operands(item)
+            .iter()
+            .filter_map(|a| match f.def(*a) {
+                Def::Inst(k) => Some(item_of(k)),
+                Def::Param(_) => None,
+            })
+            .collect();
+        producers.sort_unstable();
+        producers.dedup();
+        for &p in &producers {
+            readers.entry(p).or_default().push(item);
+        }
+        waiting.insert(item, producers.len());
+        if producers.is_empty() {
+            ready.push(Reverse((place(item), item)));
+        }
+    }
+    let b = simplifying_builder(f.name.clone(), f.insts.len() + 3 * members.len() + 2);
+    let mut map: Vec<Value> = vec![Value(u32::MAX); f.num_values()];
+    for (i, p) in f.params.iter().enumerate() {
+        map[i] = b.param_with(&p.name, p.ty, p.role, p.init).value();
+    }
+    let mut emitted = 0;
+    while let Some(Reverse((_, item))) = ready.pop() {
+        emitted += 1;
+        match item {
+            Item::Inst(k) => {
+                let inst = &f.insts[k];
+                let args: Vec<Value> = inst.args.iter().map(|a| map[a.index()]).collect();
+                let v = b.op(inst.op.clone(), &args).value();
+                if let Some(n) = &inst.name {
+                    b.name_if_unnamed(v, n);
+                }
+                map[np + k] = v;
+            }
+            Item::Group => emit_group(&f, &b, members, &mut map),
+        }
+        for &r in readers.get(&item).map(Vec::as_slice).unwrap_or(&[]) {
+            let w = waiting.get_mut(&r).expect("every item waits");
+            *w -= 1;
+            if *w == 0 {
+                ready.push(Reverse((place(r), r)));
+            }
+        }
+    }
+    if emitted < items.len() {
+        // Cannot happen (no row depends on a member); kept as it is rather than broken.
+        return f;
+    }
+    let results: Vec<Value> = f.results.iter().map(|r| map[r.index()]).collect();
+    super::dce(b.finish_unverified(&results))
+}
+
+/// Emits one group's batched product and points every member at its row.
+fn emit_group(f: &Func, b: &crate::ir::Builder, members: &[Product], map: &mut [Value]) {
+    let np = f.params.len();
+    let (k, len) = (members[0].k, members[0].len);
+    // Members with one row (`A^T u` and `u^T A`) share it.
+    let mut rows: Vec<Value> = Vec::new();
+    let mut row_of = Vec::with_capacity(members.len());
+    for p in members {
+        let shape = Op::Reshape {
+            shape: Dims::new(&[1, k]),
+        };
+        let row = b.op(shape, &[map[p.row.index()]]).value();
+        let j = rows.iter().position(|&r| r == row).unwrap_or_else(|| {
+            rows.push(row);
+            rows.len() - 1
+        });
+        row_of.push(j);
+    }
+    let stacked = b.op(Op::Concat { axis: 0 }, &rows).value();
+    let matmul = Op::Matmul {
+        ta: false,
+        tb: members[0].transposed,
+    };
+    let batched = b
+        .op(matmul, &[stacked, map[members[0].matrix.index()]])
+        .value();
+    for (p, &j) in members.iter().zip(&row_of) {
+        let slice = Op::Slice {
+            start: Dims::new(&[j, 0]),
+            stop: Dims::new(&[j + 1, len]),
+        };
+        let row = b.op(slice, &[batched]).value();
+        let shape = Op::Reshape {
+            shape: f.insts[p.inst].ty.shape,
+        };
+        let v = b.op(shape, &[row]).value();
+        if let Some(n) = &f.insts[p.inst].name {
+            b.name_if_unnamed(v, n);
+        }
+        map[np + p.inst] = v;
+    }
+}
+
+/// `f` with every scan body (and replay step) batched in turn.
+fn batch_bodies(mut f: Func) -> Func {
+    for inst in f.insts.iter_mut() {
+        if let Op::Scan { body, replay, .. } = &mut inst.op {
+            *body = batch_body(body);
+            if let Some(r) = replay {
+                *r = batch_body(r);
+            }
+        }
+    }
+    f
+}
+
+fn batch_body(body: &Body) -> Body {
+    let before = body.func();
+    let after = batch_products(before.clone());
+    if after == *before {
+        body.clone()
+    } else {
+        Body::new(after)
+    }
+}
