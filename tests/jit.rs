@@ -242,6 +242,51 @@ fn odd_matmul_shapes_are_one_fma_chain_per_element() {
     assert_eq!(packed, 2 * 5 * 5 * 5 * 2);
 }
 
+/// Products large enough for the AVX2 kernel (`ops::gemm`, where the CPU has it): its 4x8, 4x4
+/// and 4x2 tiles, their single-row and single-element edges, every transpose (B read across its
+/// rows is copied into the packing range first), plain and batched, and views as operands.
+/// Each element is the fma chain, bit for bit.
+#[test]
+fn large_matmuls_are_one_fma_chain_per_element() {
+    let mut draw = draws(13);
+    for (batch, m, k, n) in [
+        (1, 13, 37, 29),
+        (2, 6, 16, 44),
+        (1, 32, 64, 128),
+        (1, 4, 9, 120),
+        (2, 9, 12, 37),
+        (1, 3, 200, 12),
+        (1, 64, 20, 10),
+        (2, 7, 11, 23),
+        (1, 5, 30, 15),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let f = matmul_func(batch, (m, k, n), ta, tb);
+            let inputs = matmul_operands(batch, (m, k, n), &mut draw);
+            let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
+            agrees_with_chain(
+                &format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}"),
+                &f,
+                &inputs,
+                &want,
+            );
+        }
+    }
+    // A row slice of a wider matrix times a column slice of another (strided views).
+    let b = Builder::new("views");
+    let (a, p) = (b.param("a", &[20, 40]), b.param("p", &[40, 50]));
+    let out = a
+        .slice(&[3, 5], &[17, 40])
+        .matmul(p.slice(&[5, 2], &[40, 47]));
+    let f = b.finish(&[out]).unwrap();
+    let inputs: Vec<Vec<f64>> = f
+        .params
+        .iter()
+        .map(|p| (0..p.ty.numel()).map(|_| draw()).collect())
+        .collect();
+    check_agrees("large views", &f, &inputs);
+}
+
 #[test]
 fn matmuls_of_views_and_registers_agree_with_the_interpreter() {
     // B as a transposed view (contiguous along the contraction: packed by 2x2 transposes), a

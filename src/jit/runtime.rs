@@ -8,7 +8,7 @@
 //! called through `QUAD_CALL`, machine code of ours that each module defines.
 
 use crate::ir::{Binary, Unary};
-use crate::ops::vmath;
+use crate::ops::{gemm, vmath};
 use cranelift_codegen::ir::{types, Type};
 
 /// An op computed by a host call.
@@ -23,6 +23,8 @@ pub enum Callee {
     Quad(Unary),
     /// `QUAD_CALL`, defined in each module that calls a four-lane function.
     QuadCall,
+    /// The AVX2 matmul kernel (`ops::gemm`), where the CPU runs it: one pointer argument.
+    Gemm,
 }
 
 /// `quad_call(f, lo, hi) -> (lo', hi')`: a four-lane libmvec function `f` on the lanes
@@ -82,6 +84,13 @@ pub fn symbol(callee: Callee) -> Option<Symbol> {
             ty: types::F64X2,
         }),
         Callee::QuadCall => None,
+        Callee::Gemm => gemm::address().map(|address| Symbol {
+            callee,
+            name: gemm::SYMBOL,
+            address,
+            arity: 1,
+            ty: types::I64,
+        }),
     }
 }
 
@@ -96,6 +105,7 @@ pub fn symbols() -> Vec<Symbol> {
         .chain(binary)
         .chain(vector)
         .chain(quad)
+        .chain([Callee::Gemm])
         .filter_map(symbol)
         .collect()
 }
@@ -116,7 +126,7 @@ pub fn c_function(callee: Callee) -> Option<CFunction> {
     match callee {
         Callee::Vector(u) => vmath::two_lane(u).map(|v| Libm(v.symbol)),
         Callee::Quad(_) => symbol(callee).map(|s| Libm(s.name)),
-        Callee::QuadCall => None,
+        Callee::QuadCall | Callee::Gemm => None,
         Callee::Unary(u) => match u {
             Unary::Exp => Some(Libm("exp")),
             Unary::Log => Some(Libm("log")),

@@ -9,6 +9,7 @@
 pub mod binary;
 pub mod contract;
 pub mod erf;
+pub mod gemm;
 pub mod kernel;
 pub mod layout;
 pub mod reduce;

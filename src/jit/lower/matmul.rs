@@ -1,14 +1,26 @@
-//! Matmuls as register-tiled loops that compute each element as the interpreter's `fma` chain.
+//! Matmuls as register-tiled loops that compute each element as the interpreter's `fma` chain,
+//! or, for large enough products in the JIT on a CPU with AVX2 and FMA, a call of the Rust
+//! kernel of `ops::gemm`, which computes the same chains with four-lane vectors.
 
 use super::loops::Walker;
 use super::{flags, vector_flags, Emitter};
 use crate::ir::{DType, Inst, Value};
 use crate::jit::plan::Kind;
+use crate::jit::runtime::Callee;
 use crate::ops::contract::MatmulDims;
 use cranelift_codegen::ir::{
     types, ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value as CV,
 };
 use cranelift_frontend::Variable;
+
+/// Products of at least this many multiply-adds call the AVX2 kernel where it is available;
+/// below, the call and the kernel's setup cost more than its wider vectors save.
+const GEMM_MIN_WORK: usize = 4096;
+
+/// Fewest result rows for which the AVX2 kernel copies a B not contiguous along `j`: the copy
+/// costs about one row's work. (`logistic`'s batched hvp, `[2,100] x X^T` with X 1000x100,
+/// took twice as long through the kernel's copy as through the tiles.)
+const GEMM_MIN_PACKED_ROWS: usize = 16;
 
 /// A matmul operand: in memory (start pointer and element strides along the rows and columns
 /// of the matrix as the product uses it, and between batch entries) or a register.
@@ -133,6 +145,10 @@ impl Emitter<'_, '_> {
         let opa = self.matmul_operand(a, ta, r);
         let opb = self.matmul_operand(b, tb, r);
         let packed = self.plan.packs[v];
+        if self.calls_gemm(v, &d, &opa, &opb) {
+            self.gemm(v, &d, &opa, &opb);
+            return;
+        }
         let (opa, opb, m, n) = orient(opa, opb, (d.m, d.n), packed.is_some());
         let scalar_out = self.plan.kinds[v] == Kind::Scalar;
         let pc = if scalar_out { None } else { Some(self.base(v)) };
@@ -173,6 +189,47 @@ impl Emitter<'_, '_> {
         if let Some(r) = result {
             self.computed(v, r);
         }
+    }
+
+    /// Whether product `v` calls the AVX2 kernel (`ops::gemm`): the module imports it (the JIT
+    /// on a CPU with AVX2 and FMA, not an object file), both operands and the result are in
+    /// memory, B is contiguous along `j` or has a packing range to be copied into, and the
+    /// product is large enough to repay the call (and, if B must be copied first, has rows
+    /// enough to repay the copy).
+    fn calls_gemm(&self, v: Value, d: &MatmulDims, a: &Operand, b: &Operand) -> bool {
+        self.imports.contains_key(&Callee::Gemm)
+            && a.ptr.is_some()
+            && b.ptr.is_some()
+            && self.plan.kinds[v] != Kind::Scalar
+            && d.m >= 4
+            && d.n >= 4
+            && d.k >= 8
+            && d.m * d.n * d.k >= GEMM_MIN_WORK
+            && (b.col == 1 || (self.plan.packs[v].is_some() && d.m >= GEMM_MIN_PACKED_ROWS))
+    }
+
+    /// Product `v` by a call of the AVX2 kernel, its arguments in a stack slot
+    /// (`ops::gemm::GemmArgs`).
+    fn gemm(&mut self, v: Value, d: &MatmulDims, a: &Operand, b: &Operand) {
+        let c = self.base(v);
+        let scratch = match self.plan.packs[v] {
+            Some(off) => self.work(off),
+            None => self.fb.ins().iconst(types::I64, 0),
+        };
+        let sizes = [d.batch, d.m, d.k, d.n].map(|x| x as i64);
+        let strides = [a.row, a.col, a.batch, b.row, b.col, b.batch];
+        let mut fields = vec![
+            a.ptr.expect("in memory"),
+            b.ptr.expect("in memory"),
+            c,
+            scratch,
+        ];
+        for x in sizes.into_iter().chain(strides) {
+            fields.push(self.fb.ins().iconst(types::I64, x));
+        }
+        let at = self.words(&fields);
+        let kernel = self.host(Callee::Gemm);
+        self.fb.ins().call(kernel, &[at]);
     }
 
     /// How the product reads operand `x` of rank `rank` (transposed or not).

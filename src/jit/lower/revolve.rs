@@ -188,7 +188,7 @@ impl Emitter<'_, '_> {
     }
 
     /// `values` (64-bit) in a stack slot of their own: its address.
-    fn words(&mut self, values: &[CV]) -> CV {
+    pub(super) fn words(&mut self, values: &[CV]) -> CV {
         let slot = self.fb.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             (8 * values.len()).max(8) as u32,
