@@ -208,3 +208,17 @@ fn verifier_refuses_over_limit_types() {
         "{e} lacks {read:?}"
     );
 }
+
+/// A value made before `finish` belongs to the finished function: using it with the builder
+/// afterwards is refused with an error that says so, not an index out of range.
+#[test]
+fn values_from_before_finish_are_refused() {
+    let b = adjit::ir::Builder::new("first");
+    let x = b.param("x", &[3]);
+    let y = (x * x).sum();
+    b.finish(&[y]).unwrap();
+    let err = b
+        .try_op(adjit::ir::Op::Unary(adjit::ir::Unary::Sin), &[y.value()])
+        .unwrap_err();
+    assert!(err.message.contains("before `finish`"), "{err}");
+}

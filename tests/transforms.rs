@@ -229,3 +229,34 @@ fn logistic_hvp_batches_its_products_with_x() {
     let j = ad::jvp(&f, None).unwrap();
     assert_eq!(matmuls(&j), 1, "{j}");
 }
+
+/// A slice within one part of a concat is a slice of that part: the concat goes away when
+/// nothing else reads it. One across a boundary keeps it.
+#[test]
+fn slice_within_one_part_of_a_concat_slices_the_part() {
+    let b = ir::Builder::new("parts");
+    let x = b.param("x", &[3, 4]);
+    let y = b.param("y", &[3, 5]);
+    let joined = b.concat(&[x, y], 1);
+    let inside = joined.slice(&[1, 5], &[3, 8]);
+    let first = joined.slice(&[0, 0], &[3, 4]);
+    let f = b.finish(&[inside, first.sum()]).unwrap();
+    let s = simplify::simplify(&f).unwrap();
+    let text = s.to_string();
+    assert_eq!(text.matches("concat").count(), 0, "{text}");
+    assert!(text.contains("slice y [start=[1,1], stop=[3,4]]"), "{text}");
+    let b = ir::Builder::new("across");
+    let (x, y) = (b.param("x", &[3, 4]), b.param("y", &[3, 5]));
+    let across = b
+        .finish(&[b.concat(&[x, y], 1).slice(&[0, 3], &[3, 6])])
+        .unwrap();
+    let s2 = simplify::simplify(&across).unwrap();
+    assert_eq!(s2.to_string().matches("concat").count(), 1, "{s2}");
+    for (f, s) in [(&f, &s), (&across, &s2)] {
+        let inputs = adjit::inputs::defaults(f, 3);
+        assert!(same_bits(
+            &interp::eval(f, &inputs).unwrap(),
+            &interp::eval(s, &inputs).unwrap()
+        ));
+    }
+}

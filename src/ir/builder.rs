@@ -201,9 +201,25 @@ impl Builder {
         self.len() == 0
     }
 
+    /// Refuses operands this builder does not hold: values of the function an earlier `finish`
+    /// took away (the builder starts a new, empty one).
+    fn check_operands(&self, args: &[Value]) -> Result<(), ShapeError> {
+        let n = self.state.borrow().func.num_values();
+        match args.iter().find(|a| a.index() >= n) {
+            Some(a) => Err(ShapeError {
+                message: format!(
+                    "operand {a} is not a value of this builder (values made before `finish` \
+                     belong to the function it returned)"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Emits `op` on `args` (or returns the identical instruction already emitted), through the
     /// rewrite hook if the builder has one.
     pub fn try_op(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
+        self.check_operands(args)?;
         if let Some(rewrite) = self.rewrite {
             if let Some(v) = rewrite(self, &op, args) {
                 return Ok(Var { b: self, v });
@@ -214,6 +230,7 @@ impl Builder {
 
     /// Emits `op` on `args` without the rewrite hook (hash-consing still applies).
     pub fn try_op_plain(&self, op: Op, args: &[Value]) -> Result<Var<'_>, ShapeError> {
+        self.check_operands(args)?;
         let op = quiet_nans(op);
         let mut st = self.state.borrow_mut();
         let hash = key_hash(&op, args);

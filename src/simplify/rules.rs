@@ -9,7 +9,7 @@
 //! - broadcast of broadcast, reshape of reshape and transpose of transpose become one op; a
 //!   broadcast, reshape, transpose, slice, pad, reduction or concat that changes nothing is
 //!   dropped; a slice that undoes a pad is its operand; a concat of adjacent slices of one value
-//!   is one slice;
+//!   is one slice; a slice within one part of a concat is a slice of that part;
 //! - the operands of `add` and `mul` are put in a canonical order so CSE sees `a*b` and `b*a`
 //!   as one value.
 //!
@@ -231,7 +231,8 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
             }
         }
         Op::Transpose { perm } => transpose_of_transpose(b, *perm, args[0]),
-        Op::Slice { start, stop } => slice_of_pad(b, *start, *stop, args[0]),
+        Op::Slice { start, stop } => slice_of_pad(b, *start, *stop, args[0])
+            .or_else(|| slice_of_concat(b, *start, *stop, args[0])),
         Op::Pad { lo, hi } => {
             (lo.iter().all(|x| x == 0) && hi.iter().all(|x| x == 0)).then_some(args[0])
         }
@@ -327,6 +328,33 @@ fn transpose_of_transpose(b: &Builder, perm: Dims, arg: Value) -> Option<Value> 
         }
         _ => None,
     }
+}
+
+/// A slice of a concat that lies within one of its parts is a slice of that part (the
+/// packed results of scans are cut and joined this way by the transforms).
+fn slice_of_concat(b: &Builder, start: Dims, stop: Dims, arg: Value) -> Option<Value> {
+    let (Op::Concat { axis }, _) = b.definition(arg)? else {
+        return None;
+    };
+    let axis = axis as usize;
+    let mut at = 0;
+    for part in b.operands(arg) {
+        let len = b.type_of(part).shape.get(axis);
+        if start.get(axis) >= at && stop.get(axis) <= at + len && len > 0 {
+            let shift = |d: Dims| {
+                let mut v = d.to_vec();
+                v[axis] -= at;
+                Dims::new(&v)
+            };
+            let op = Op::Slice {
+                start: shift(start),
+                stop: shift(stop),
+            };
+            return Some(emit(b, &op, &[part]));
+        }
+        at += len;
+    }
+    None
 }
 
 /// A slice of everything is its operand; a slice that undoes a pad is the padded value.
