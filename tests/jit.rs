@@ -179,13 +179,31 @@ fn matmul_func(batch: usize, (m, k, n): (usize, usize, usize), ta: bool, tb: boo
     b.finish(&[x.matmul_t(y, ta, tb)]).unwrap()
 }
 
+/// Every transpose of each `(batch, m, k, n)` product, on operands from `draw`, computes the
+/// fma chains in both executors; returns whether some case tells the chains from a separate
+/// multiply and add.
+fn chains_agree(shapes: &[(usize, usize, usize, usize)], draw: &mut impl FnMut() -> f64) -> bool {
+    let mut separate_differs = false;
+    for &(batch, m, k, n) in shapes {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let f = matmul_func(batch, (m, k, n), ta, tb);
+            let inputs = matmul_operands(batch, (m, k, n), draw);
+            let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
+            let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
+            agrees_with_chain(&name, &f, &inputs, &want);
+            let separate = fma_chain((batch, m, k, n), (ta, tb), &inputs, false);
+            separate_differs |= difference(&[want], &[separate]) != 0.0;
+        }
+    }
+    separate_differs
+}
+
 #[test]
 fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
     // Sizes around the tiles (2x8 vectors, 7x1 scalars) and their remainders, every transpose,
     // plain and batched; values whose products round, so a separate multiply and add differs.
     let mut draw = draws(7);
-    let mut separate_differs = false;
-    for (batch, m, k, n) in [
+    let shapes = [
         (1, 7, 5, 13),
         (1, 3, 1, 6),
         (2, 5, 3, 8),
@@ -194,17 +212,8 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
         (2, 4, 2, 3),
         (1, 4, 3, 17),
         (1, 15, 2, 1),
-    ] {
-        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-            let f = matmul_func(batch, (m, k, n), ta, tb);
-            let inputs = matmul_operands(batch, (m, k, n), &mut draw);
-            let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
-            let name = format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}");
-            agrees_with_chain(&name, &f, &inputs, &want);
-            let separate = fma_chain((batch, m, k, n), (ta, tb), &inputs, false);
-            separate_differs |= difference(&[want], &[separate]) != 0.0;
-        }
-    }
+    ];
+    let separate_differs = chains_agree(&shapes, &mut draw);
     assert!(
         separate_differs,
         "no case tells an fma chain from separate multiply and add"
@@ -249,7 +258,7 @@ fn odd_matmul_shapes_are_one_fma_chain_per_element() {
 #[test]
 fn large_matmuls_are_one_fma_chain_per_element() {
     let mut draw = draws(13);
-    for (batch, m, k, n) in [
+    let shapes = [
         (1, 13, 37, 29),
         (2, 6, 16, 44),
         (1, 32, 64, 128),
@@ -259,19 +268,8 @@ fn large_matmuls_are_one_fma_chain_per_element() {
         (1, 64, 20, 10),
         (2, 7, 11, 23),
         (1, 5, 30, 15),
-    ] {
-        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-            let f = matmul_func(batch, (m, k, n), ta, tb);
-            let inputs = matmul_operands(batch, (m, k, n), &mut draw);
-            let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
-            agrees_with_chain(
-                &format!("[{batch}] {m}x{k}x{n} ta={ta} tb={tb}"),
-                &f,
-                &inputs,
-                &want,
-            );
-        }
-    }
+    ];
+    assert!(chains_agree(&shapes, &mut draw));
     // A row slice of a wider matrix times a column slice of another (strided views).
     let b = Builder::new("views");
     let (a, p) = (b.param("a", &[20, 40]), b.param("p", &[40, 50]));
