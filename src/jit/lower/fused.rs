@@ -83,9 +83,7 @@ impl Emitter<'_, '_> {
         (order, leaves)
     }
 
-    /// Computes `order` into `vals`, `inner.lanes` elements at a time, loading each leaf just
-    /// before its first use (then any leaf the loop's output reads directly). Loading them all
-    /// first kept dozens of vectors live at once, which the register allocator spilled.
+    /// Loads every leaf, then computes `order` into `vals`, `inner.lanes` elements at a time.
     pub(super) fn evaluate(
         &mut self,
         order: &[Value],
@@ -95,34 +93,20 @@ impl Emitter<'_, '_> {
         vals: &mut HashMap<Value, CV>,
     ) {
         let f = self.f;
-        let mut loaded = vec![false; reads.len()];
-        let mut fetch = |e: &mut Self, vals: &mut HashMap<Value, CV>, n: usize| {
-            if loaded[n] {
-                return;
-            }
-            loaded[n] = true;
-            let (l, r) = reads[n];
+        for &(l, r) in reads {
             let dtype = f.value_type(l).dtype;
             let x = match r {
                 Read::Reg(x) if inner.lanes == 1 => x,
-                Read::Reg(x) => e.widen(x, dtype),
-                Read::Ptr(w) => e.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w)),
+                Read::Reg(x) => self.widen(x, dtype),
+                Read::Ptr(w) => self.load_lanes(ptrs[w], dtype, inner.lanes, inner.stride(w)),
             };
             vals.insert(l, x);
-        };
+        }
         for &m in order {
             let Def::Inst(k) = f.def(m) else { continue };
-            for a in f.insts[k].args.iter() {
-                if let Some(n) = reads.iter().position(|(l, _)| l == a) {
-                    fetch(self, vals, n);
-                }
-            }
             let args: Vec<CV> = f.insts[k].args.iter().map(|a| vals[a]).collect();
             let r = self.op(&f.insts[k].op, &args, inner.lanes);
             vals.insert(m, r);
-        }
-        for n in 0..reads.len() {
-            fetch(self, vals, n);
         }
     }
 
