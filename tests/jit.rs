@@ -625,9 +625,10 @@ fn the_generator_reaches_edge_shapes() {
 /// Concats read piecewise by the loops that read them (never stored): parts that are slices,
 /// splat constants, broadcast scalars, one-element scalars and computed values; several such
 /// concats with different cuts in one loop; a merged loop ending in a whole-shape sum; 2-D
-/// concats along the leading axis and along an axis after a unit one; and concats that must be
-/// stored instead (a result, a matmul operand, along a later axis, a short one). Compiled code
-/// equals the interpreter bit for bit, at every chunk size.
+/// concats along the leading axis, along an axis after a unit one and along a later axis (read
+/// by a loop that must then not take a sum, and beside a concat along another axis, which is
+/// then stored); and concats that must be stored instead (a result, a matmul operand, a short
+/// one). Compiled code equals the interpreter bit for bit, at every chunk size.
 #[test]
 fn concats_read_piecewise_agree_with_the_interpreter() {
     let long = adjit::jit::plan::MIN_PIECEWISE_ELEMENTS;
@@ -636,6 +637,7 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
         let h = b.param("h", &[n]);
         let s = b.param("s", &[]);
         let m = b.param("m", &[1, n]);
+        let w = b.param("w", &[2, n]);
         let first = h.slice(&[0], &[1]);
         let rest = h.slice(&[0], &[n - 1]);
         let down = b.concat(&[first, rest], 0);
@@ -658,6 +660,15 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
             1,
         );
         let returned = b.concat(&[rest, first], 0);
+        let later2 = b.concat(
+            &[
+                rows.slice(&[0, n - 1], &[2, n]),
+                rows.slice(&[0, 0], &[2, n - 1]),
+            ],
+            1,
+        );
+        let later3 = b.concat(&[w.slice(&[0, 1], &[2, n]), w.slice(&[0, 0], &[2, 1])], 1);
+        let stacked = b.concat(&[m + m, m], 0);
         let f = b
             .finish(&[
                 laplace,
@@ -667,12 +678,16 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
                 later - rows,
                 returned,
                 rows.matmul(m.t()),
+                later2 - rows,
+                (rows * rows * rows).sum(),
+                later3 * stacked,
             ])
             .unwrap();
         let inputs = [
             (0..n).map(|i| 0.3 + 0.7 * i as f64).collect(),
             vec![-1.25],
             (0..n).map(|i| 1.5 - 0.4 * i as f64).collect(),
+            (0..2 * n).map(|i| 0.5 + 0.1 * i as f64).collect(),
         ];
         check_agrees(&format!("pieces n={n}"), &f, &inputs);
         // The planner reads these piecewise, and stores those.
@@ -685,7 +700,13 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
                 "n={n}: {name} read piecewise or stored wrongly"
             );
         }
-        for (name, v) in [("rows", rows), ("later", later), ("returned", returned)] {
+        for (name, v) in [("later", later), ("later2", later2)] {
+            assert_eq!(piecewise(v.value()), 2 * n >= long, "n={n}: {name}");
+        }
+        let (a, b) = (piecewise(later3.value()), piecewise(stacked.value()));
+        assert!(!(a && b), "n={n}: one loop reads pieces along two axes");
+        assert_eq!(a || b, 2 * n >= long, "n={n}: later3 or stacked");
+        for (name, v) in [("rows", rows), ("returned", returned)] {
             assert!(!piecewise(v.value()), "n={n}: {name} is read piecewise");
         }
         for chunk_cost in [1, 3, 10] {
@@ -703,6 +724,44 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
             assert_eq!(
                 d, 0.0,
                 "pieces n={n}, chunk cost {chunk_cost}: differs by {d:e}"
+            );
+        }
+    }
+}
+
+/// Pads write their padding (only) and their operand, each element once: every rank to 3,
+/// padding of 0 to 2 before and after each axis, an operand with an empty axis, and a bool
+/// pad. The outputs start as NaN, so an element left unwritten shows; the values equal the
+/// interpreter's bit for bit, computed in place in the output and in the workspace.
+#[test]
+fn pads_write_every_element_of_their_result() {
+    let shapes: [&[usize]; 4] = [&[5], &[3, 4], &[2, 3, 4], &[0, 3]];
+    for shape in shapes {
+        let rank = shape.len();
+        for code in 0..9usize.pow(rank as u32) {
+            let (mut lo, mut hi) = (vec![0; rank], vec![0; rank]);
+            for d in 0..rank {
+                let k = code / 9usize.pow(d as u32) % 9;
+                (lo[d], hi[d]) = (k % 3, k / 3);
+            }
+            let b = Builder::new("pad");
+            let x = b.param("x", shape);
+            let padded = x.pad(&lo, &hi);
+            let flags = x.gt(b.splat(0.5, shape)).pad(&lo, &hi);
+            let twice = padded + padded;
+            let f = b.finish(&[padded, b.select(flags, twice, padded)]).unwrap();
+            let n: usize = shape.iter().product();
+            let inputs = [(0..n).map(|i| 0.25 * i as f64).collect()];
+            let want = interp::eval(&f, &inputs).unwrap();
+            let c = jit::compile(&f).unwrap();
+            let mut outs: Vec<Vec<f64>> = want.iter().map(|w| vec![f64::NAN; w.len()]).collect();
+            let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+            let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+            c.call(&mut c.workspace(), &ins, &mut refs).unwrap();
+            assert_eq!(
+                difference(&want, &outs),
+                0.0,
+                "{shape:?} lo={lo:?} hi={hi:?}"
             );
         }
     }

@@ -260,3 +260,41 @@ fn slice_within_one_part_of_a_concat_slices_the_part() {
         ));
     }
 }
+
+/// A slice of a pad reads the padded value: a slice of it within it, zeros within the
+/// padding, a concat of zeros and a slice of it across its edge along one axis; across two
+/// axes it stays a slice of the pad. The bits are those of the unsimplified function, in the
+/// interpreter and compiled.
+#[test]
+fn slices_of_a_pad_read_the_padded_value() {
+    let b = ir::Builder::new("pads");
+    let x = b.param("x", &[3, 4]);
+    let p = x.pad(&[1, 2], &[2, 1]); // [6, 7]: x at rows 1..4, columns 2..6
+    let f = b
+        .finish(&[
+            p.slice(&[1, 2], &[4, 6]),
+            p.slice(&[2, 3], &[4, 5]),
+            p.slice(&[0, 0], &[1, 7]),
+            p.slice(&[1, 0], &[4, 4]),
+            p.slice(&[2, 3], &[6, 5]),
+            p.slice(&[0, 0], &[3, 3]),
+        ])
+        .unwrap();
+    let s = simplify::simplify(&f).unwrap();
+    let text = s.to_string();
+    assert_eq!(text.matches("= pad").count(), 1, "{text}");
+    assert_eq!(text.matches("= concat").count(), 2, "{text}");
+    assert!(text.contains("slice x [start=[1,1], stop=[3,3]]"), "{text}");
+    assert!(
+        text.contains("concat v") && text.contains("[axis=1]"),
+        "{text}"
+    );
+    assert!(text.contains("[axis=0]"), "{text}");
+    assert_eq!(s.results[0], s.param_value(0), "{text}");
+    let inputs = adjit::inputs::defaults(&f, 5);
+    let want = interp::eval(&f, &inputs).unwrap();
+    assert!(same_bits(&want, &interp::eval(&s, &inputs).unwrap()));
+    let compiled = adjit::jit::compile(&s).unwrap();
+    let got = adjit::call::Executor::eval(&compiled, &inputs).unwrap();
+    assert!(same_bits(&want, &got));
+}

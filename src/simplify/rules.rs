@@ -357,22 +357,65 @@ fn slice_of_concat(b: &Builder, start: Dims, stop: Dims, arg: Value) -> Option<V
     None
 }
 
-/// A slice of everything is its operand; a slice that undoes a pad is the padded value.
+/// A slice of everything is its operand. A slice of a pad reads the padded value: within it,
+/// a slice of it; within the padding, zeros; across its edge along one axis, the concat of
+/// the zeros and the slice of it along that axis (which loops read piecewise, so neither the
+/// pad nor the slice is stored: the neighbour reads of a stencil such as `bratu`'s).
 fn slice_of_pad(b: &Builder, start: Dims, stop: Dims, arg: Value) -> Option<Value> {
     let shape = b.type_of(arg).shape;
     if start.iter().all(|s| s == 0) && stop == shape {
         return Some(arg);
     }
-    match b.definition(arg) {
-        Some((Op::Pad { lo, .. }, Some(x))) => {
-            let inner = b.type_of(x).shape;
-            let exact = start == lo
-                && stop
-                    .iter()
-                    .zip(lo.iter().zip(inner.iter()))
-                    .all(|(e, (l, d))| e == l + d);
-            exact.then_some(x)
-        }
-        _ => None,
+    let Some((Op::Pad { lo, .. }, Some(x))) = b.definition(arg) else {
+        return None;
+    };
+    let inner = b.type_of(x).shape;
+    let rank = shape.len();
+    // Per axis, the window's overlap with x: `[a, e)` in x's indices (empty if a >= e).
+    let overlap: Vec<(usize, usize)> = (0..rank)
+        .map(|d| {
+            let a = start.get(d).max(lo.get(d)) - lo.get(d);
+            let e = stop.get(d).min(lo.get(d) + inner.get(d)).max(lo.get(d)) - lo.get(d);
+            (a, e.max(a))
+        })
+        .collect();
+    let ty = b.type_of(arg).with_shape(Dims::new(
+        &(0..rank)
+            .map(|d| stop.get(d) - start.get(d))
+            .collect::<Vec<_>>(),
+    ));
+    if overlap.iter().any(|&(a, e)| a == e) {
+        return Some(constant(b, ty, Literal::Splat(0.0)));
     }
+    let inside = |d: usize| overlap[d].1 - overlap[d].0 == stop.get(d) - start.get(d);
+    let crossing: Vec<usize> = (0..rank).filter(|&d| !inside(d)).collect();
+    let part = emit(
+        b,
+        &Op::Slice {
+            start: Dims::new(&overlap.iter().map(|o| o.0).collect::<Vec<_>>()),
+            stop: Dims::new(&overlap.iter().map(|o| o.1).collect::<Vec<_>>()),
+        },
+        &[x],
+    );
+    let &[d] = crossing.as_slice() else {
+        return crossing.is_empty().then_some(part);
+    };
+    // Zeros before and after the part along d.
+    let before = (lo.get(d) + overlap[d].0).saturating_sub(start.get(d));
+    let after = stop.get(d) - start.get(d) - before - (overlap[d].1 - overlap[d].0);
+    let mut parts = Vec::with_capacity(3);
+    for (n, is_part) in [(before, false), (0, true), (after, false)] {
+        if is_part {
+            parts.push(part);
+        } else if n > 0 {
+            let mut dims = ty.shape.to_vec();
+            dims[d] = n;
+            parts.push(constant(
+                b,
+                ty.with_shape(Dims::new(&dims)),
+                Literal::Splat(0.0),
+            ));
+        }
+    }
+    Some(emit(b, &Op::Concat { axis: d as u32 }, &parts))
 }

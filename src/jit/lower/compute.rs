@@ -140,20 +140,26 @@ impl Emitter<'_, '_> {
         self.computed(v, r);
     }
 
-    /// A pad: zeros everywhere, then the operand placed at `lo`.
+    /// A pad: zeros in the halo around the operand (`halo`), the operand placed at `lo`, so
+    /// each element is written once.
     fn pad(&mut self, v: Value, inst: &Inst, lo: Dims) {
         let dtype = inst.ty.dtype;
         let out = inst.ty.shape.to_vec();
+        let inner = self.f.value_type(inst.args[0]).shape.to_vec();
         let os = row_major(&out);
         let dst = self.base(v);
-        let fill = vec![Walker {
-            start: dst,
-            strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
-        }];
-        self.nest(&out, &fill, &mut |e, p| {
-            let z = e.immediate(0.0, dtype);
-            e.store(p[0], z, dtype);
-        });
+        for (start, dims) in halo(&out, &inner, &lo.to_vec()) {
+            let off: i64 = start.iter().zip(&os).map(|(&s, &o)| s as i64 * o).sum();
+            let fill = vec![Walker {
+                start: self.fb.ins().iadd_imm_s(dst, 8 * off),
+                strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
+            }];
+            // Zero is 0.0 in memory for every dtype.
+            self.nest_lanes(&dims, &fill, true, &mut |e, p, inner| {
+                let z = e.float(0.0, inner.lanes);
+                e.store_lanes(p[0], z, DType::F64, inner.lanes);
+            });
+        }
         self.place(inst.args[0], dst, &out, &lo.to_vec(), dtype);
     }
 
@@ -227,4 +233,28 @@ impl Emitter<'_, '_> {
             e.store_lanes(p[0], y, dtype, inner.lanes);
         });
     }
+}
+
+/// The boxes `(start, dims)` of a pad's output `out` outside its operand (of shape `inner`,
+/// placed at `lo`), disjoint and nonempty: along each axis `d`, the part before and after the
+/// operand, within the operand's extent on the axes before `d` and whole on those after.
+fn halo(out: &[usize], inner: &[usize], lo: &[usize]) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut boxes = Vec::new();
+    for d in 0..out.len() {
+        let mut start: Vec<usize> = (0..out.len())
+            .map(|a| if a < d { lo[a] } else { 0 })
+            .collect();
+        let mut dims: Vec<usize> = (0..out.len())
+            .map(|a| if a < d { inner[a] } else { out[a] })
+            .collect();
+        let after = lo[d] + inner[d];
+        for (s, n) in [(0, lo[d]), (after, out[d] - after)] {
+            start[d] = s;
+            dims[d] = n;
+            if dims.iter().all(|&n| n > 0) {
+                boxes.push((start.clone(), dims.clone()));
+            }
+        }
+    }
+    boxes
 }

@@ -4,7 +4,7 @@
 //! scalar is stored there), and the concat then skips that operand.
 
 use super::fusion::Groups;
-use super::kinds::Uses;
+use super::kinds::{own, Uses};
 use super::{inst, row_major, Kind, ValueMap};
 use crate::ir::{Func, Op, Value};
 use crate::ops::vmath;
@@ -21,10 +21,12 @@ pub const MIN_PIECEWISE_ELEMENTS: usize = 64;
 
 /// `kinds` with the concats that are read piecewise made `Kind::Pieces`: a concat of at most
 /// `MAX_PIECES` parts and at least `MIN_PIECEWISE_ELEMENTS` elements, whose parts are views,
-/// splats or scalars (no storage of its own needed), along the first axis longer than 1 (so a loop's pieces follow one another in row-major order, as
-/// a whole-shape reduction in a merged loop needs), read only by elementwise ops computed in
+/// splats or scalars (no storage of its own needed), read only by elementwise ops computed in
 /// elementwise loops (not by a reduction's nest or a four-lane op, which read memory), and not
-/// a result.
+/// a result. A loop reading it runs one nest per piece along its axis; the concats one loop
+/// reads piecewise share their axis (`one_axis_per_loop`), and a loop whose axis is not its
+/// first longer than 1 takes no reduction (`fusion::merge_loops`), whose sum must run in
+/// row-major order.
 pub(super) fn pieces(
     f: &Func,
     uses: &Uses,
@@ -39,11 +41,9 @@ pub(super) fn pieces(
     }
     for (k, inst) in f.insts.iter().enumerate() {
         let c = f.inst_value(k);
-        let Op::Concat { axis } = inst.op else {
+        let Op::Concat { .. } = inst.op else {
             continue;
         };
-        let shape = inst.ty.shape.to_vec();
-        let first_long = shape.iter().position(|&d| d > 1);
         let parts_ok = inst.args.len() <= MAX_PIECES
             && inst.ty.numel() >= MIN_PIECEWISE_ELEMENTS
             && inst.args.iter().all(|&a| {
@@ -57,12 +57,38 @@ pub(super) fn pieces(
             && readers[c]
                 .iter()
                 .all(|&r| in_elementwise_loop(f, groups, r));
-        if matches!(kinds[c], Kind::Mem(_))
-            && first_long == Some(axis as usize)
-            && parts_ok
-            && read_in_loops
-        {
+        if matches!(kinds[c], Kind::Mem(_)) && parts_ok && read_in_loops {
             kinds[c] = Kind::Pieces;
+        }
+    }
+    one_axis_per_loop(f, groups, kinds)
+}
+
+/// The axis along which loops read concat `c` piecewise.
+pub(super) fn piece_axis(f: &Func, c: Value) -> usize {
+    match inst(f, c).map(|i| &i.op) {
+        Some(Op::Concat { axis }) => *axis as usize,
+        _ => panic!("internal: {c} is not a concat"),
+    }
+}
+
+/// `kinds` with the piecewise concats of each fused group along one axis: those along another
+/// axis than the group's first one (in instruction order) are stored.
+fn one_axis_per_loop(f: &Func, groups: &Groups, mut kinds: ValueMap<Kind>) -> ValueMap<Kind> {
+    let mut axis_of_root: ValueMap<Option<usize>> = ValueMap::filled(f.num_values(), None);
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k);
+        let root = groups.root(v).unwrap_or(v);
+        for &a in inst.args.iter() {
+            if kinds[a] != Kind::Pieces {
+                continue;
+            }
+            let axis = piece_axis(f, a);
+            match axis_of_root[root] {
+                None => axis_of_root[root] = Some(axis),
+                Some(first) if first != axis => kinds[a] = own(a, f.value_type(a)),
+                Some(_) => {}
+            }
         }
     }
     kinds

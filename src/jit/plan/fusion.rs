@@ -79,7 +79,8 @@ pub(super) fn merge_loops(
                     .last()
                     .is_some_and(|&c| m.loop_shape(c) == m.loop_shape(v))
                     && m.open.len() < MAX_LOOP_ROOTS
-                    && m.reads_same_index(v);
+                    && m.reads_same_index(v)
+                    && m.pieces_agree(v);
                 if !fits {
                     m.close();
                 }
@@ -135,6 +136,36 @@ impl Merger<'_> {
             | Op::Concat { .. }
             | Op::Matmul { .. }
             | Op::Scan { .. } => None,
+        }
+    }
+
+    /// The axis of the concats `v`'s group reads piecewise, if any (one per group,
+    /// `concat::pieces`).
+    fn piece_axis(&self, v: Value) -> Option<usize> {
+        let computed = self.groups.members(v).iter().chain(std::iter::once(&v));
+        computed
+            .filter_map(|&m| inst(self.f, m))
+            .flat_map(|i| i.args.iter())
+            .find(|&&a| self.kinds[a] == Kind::Pieces)
+            .map(|&a| super::concat::piece_axis(self.f, a))
+    }
+
+    /// Whether `v` may join the open loop as far as pieces go: the loop's nests are cut along
+    /// one axis, and if that is not the first axis longer than 1, no root is a reduction (whose
+    /// sum runs in row-major order).
+    fn pieces_agree(&self, v: Value) -> bool {
+        let all = || self.open.iter().chain(std::iter::once(&v));
+        let mut axes: Vec<usize> = all().filter_map(|&r| self.piece_axis(r)).collect();
+        axes.dedup();
+        let Some(shape) = self.loop_shape(v) else {
+            return false;
+        };
+        let first_long = shape.iter().position(|d| d > 1);
+        let reduces = all().any(|&r| inst(self.f, r).is_some_and(|i| i.op.reduction().is_some()));
+        match axes.as_slice() {
+            [] => true,
+            [a] => Some(*a) == first_long || !reduces,
+            _ => false,
         }
     }
 

@@ -46,7 +46,7 @@ impl Uses {
 }
 
 /// `v` as the owner of its own row-major storage.
-fn own(v: Value, ty: Type) -> Kind {
+pub(super) fn own(v: Value, ty: Type) -> Kind {
     Kind::Mem(Mem {
         storage: v,
         offset: 0,
