@@ -766,3 +766,28 @@ fn pads_write_every_element_of_their_result() {
         }
     }
 }
+
+/// A value read twice by one instruction (a square, `d * d`, or `d + d`) is computed in that
+/// instruction's loop, not stored; one read by two instructions is stored. Bits equal the
+/// interpreter's.
+#[test]
+fn values_read_twice_by_one_instruction_are_fused() {
+    let b = Builder::new("squares");
+    let x = b.param("x", &[50]);
+    let y = b.param("y", &[50]);
+    let d = x - y;
+    let e = x / y;
+    let shared = x + x * y;
+    let f = b
+        .finish(&[(d * d).sum(), (e + e) * x, shared * x + shared.exp()])
+        .unwrap();
+    let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
+    let fused = |v: Var| kinds[v.value()] == adjit::jit::plan::Kind::Fused;
+    assert!(fused(d) && fused(e), "d and e are fused");
+    assert!(!fused(shared), "shared is read by two instructions");
+    let inputs = [
+        (0..50).map(|i| 0.1 * i as f64).collect(),
+        (0..50).map(|i| 1.0 - 0.03 * i as f64).collect(),
+    ];
+    check_agrees("squares", &f, &inputs);
+}

@@ -17,6 +17,8 @@ pub(super) struct Uses {
     pub user: ValueMap<Option<Value>>,
     /// Whether the value is a result of the function.
     pub returned: ValueMap<bool>,
+    /// Instructions reading the value (one reading it twice counts once).
+    pub readers: ValueMap<u32>,
 }
 
 impl Uses {
@@ -26,11 +28,16 @@ impl Uses {
             count: ValueMap::filled(nv, 0),
             user: ValueMap::filled(nv, None),
             returned: ValueMap::filled(nv, false),
+            readers: ValueMap::filled(nv, 0),
         };
         for (k, inst) in f.insts.iter().enumerate() {
+            let user = f.inst_value(k);
             for &a in inst.args.iter() {
                 uses.count[a] += 1;
-                uses.user[a] = Some(f.inst_value(k));
+                if uses.user[a] != Some(user) {
+                    uses.readers[a] += 1;
+                }
+                uses.user[a] = Some(user);
             }
         }
         for &r in &f.results {
@@ -42,6 +49,12 @@ impl Uses {
     /// Read by exactly one operand slot, and not returned.
     pub(super) fn single(&self, v: Value) -> bool {
         self.count[v] == 1 && !self.returned[v]
+    }
+
+    /// Read by exactly one instruction (through one operand slot or several, as `x * x`), and
+    /// not returned: a loop computing that instruction can compute `v` once, in a register.
+    pub(super) fn one_reader(&self, v: Value) -> bool {
+        self.readers[v] == 1 && !self.returned[v]
     }
 }
 
@@ -117,7 +130,7 @@ fn tensor_kind(f: &Func, uses: &Uses, kinds: &ValueMap<Kind>, v: Value, inst: &I
 /// reduction (of the same shape, as elementwise operands have the result's shape), but not an
 /// op computed by a four-lane function, which reads its operand from memory (`lower::quad`).
 fn fuses_into_user(f: &Func, uses: &Uses, v: Value) -> bool {
-    let Some(user) = uses.user[v].filter(|_| uses.single(v)) else {
+    let Some(user) = uses.user[v].filter(|_| uses.one_reader(v)) else {
         return false;
     };
     let user_op = &inst(f, user).expect("users are instructions").op;
