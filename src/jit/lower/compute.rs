@@ -70,10 +70,16 @@ impl Emitter<'_, '_> {
         self.computed(v, r);
     }
 
-    /// A reduction: of one element, on its register; else a loop nest (`fused`).
+    /// A reduction: of one element, on its register; of every axis, the loop of an elementwise
+    /// root (two lanes wide, accumulated lane by lane in element order); else a loop nest
+    /// (`fused`).
     fn reduce(&mut self, v: Value, inst: &Inst, axes: Dims, is_max: bool) {
         let x = inst.args[0];
-        if self.f.value_type(x).numel() != 1 {
+        let input = self.f.value_type(x);
+        if input.numel() != 1 {
+            if axes.len() == input.rank() && self.plan.kinds[v] == Kind::Scalar {
+                return self.elementwise(&[v]);
+            }
             return self.reduction(v, &axes.to_vec(), is_max);
         }
         let x = self.reg(x);
