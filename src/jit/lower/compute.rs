@@ -7,7 +7,7 @@ use super::Emitter;
 use crate::ir::{DType, Def, Dims, Func, Inst, Op, Type, Value};
 use crate::jit::plan::{row_major, unit_values, Kind, Unit};
 use crate::jit::JitError;
-use cranelift_codegen::ir::{InstBuilder, Value as CV};
+use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 
 impl Emitter<'_, '_> {
     pub fn unit(&mut self, u: Unit) -> Result<(), JitError> {
@@ -207,6 +207,13 @@ impl Emitter<'_, '_> {
             return;
         }
         let shape = ty.shape.to_vec();
+        if let (Kind::Mem(m), &[rows, cols]) = (self.plan.kinds[v], shape.as_slice()) {
+            if m.strides[0] == 1 && m.strides[1] != 1 && rows >= 2 && cols >= 2 {
+                let base = self.base(m.storage);
+                let src = self.fb.ins().iadd_imm_s(base, 8 * m.offset);
+                return self.transposed_copy((rows, cols), (src, m.strides[1]), dst);
+            }
+        }
         let axes: Vec<usize> = (0..shape.len()).collect();
         let mut walkers = vec![Walker {
             start: dst,
@@ -220,6 +227,57 @@ impl Emitter<'_, '_> {
             let x = e.fetch_lanes(src, p, ty.dtype, inner);
             e.store_lanes(p[0], x, ty.dtype, inner.lanes);
         });
+    }
+
+    /// A row-major `rows x cols` copy at `dst` of a matrix at `src` stored by columns (element
+    /// `(i, j)` at `src + i + j * column`, a transpose): two rows by two columns at a time, a
+    /// vector load down each column transposed in registers into a vector store along each
+    /// row, so reads and writes both move pairs; an odd last row or column element by element.
+    fn transposed_copy(&mut self, (rows, cols): (usize, usize), (src, column): (CV, i64), dst: CV) {
+        let (r2, c2) = (rows / 2, cols / 2);
+        let c = cols as i64;
+        let walkers = [
+            Walker {
+                start: src,
+                strides: vec![16, 16 * column],
+            },
+            Walker {
+                start: dst,
+                strides: vec![16 * c, 16],
+            },
+        ];
+        self.nest(&[r2, c2], &walkers, &mut |e, p| {
+            let u = e.load_at(types::F64X2, p[0], 0);
+            let w = e.load_at(types::F64X2, p[0], 8 * column);
+            let (row0, row1) = e.transpose2(u, w);
+            e.store_at(row0, p[1], 0);
+            e.store_at(row1, p[1], 8 * c);
+        });
+        // The odd last row (every column), then the odd last column (the other rows).
+        let edges = [
+            (2 * r2, rows - 2 * r2, 0, cols),
+            (0, 2 * r2, 2 * c2, cols - 2 * c2),
+        ];
+        for (i0, ni, j0, nj) in edges {
+            if ni == 0 || nj == 0 {
+                continue;
+            }
+            let (i, j) = (i0 as i64, j0 as i64);
+            let walkers = [
+                Walker {
+                    start: self.fb.ins().iadd_imm_s(src, 8 * (i + j * column)),
+                    strides: vec![8, 8 * column],
+                },
+                Walker {
+                    start: self.fb.ins().iadd_imm_s(dst, 8 * (i * c + j)),
+                    strides: vec![8 * c, 8],
+                },
+            ];
+            self.nest(&[ni, nj], &walkers, &mut |e, p| {
+                let x = e.load(p[0], DType::F64);
+                e.store(p[1], x, DType::F64);
+            });
+        }
     }
 
     /// Writes `x` into the row-major tensor of shape `out` at `dst`, at offset `lo`.

@@ -344,7 +344,7 @@ impl Emitter<'_, '_> {
     }
 
     /// The 2x2 transpose of the rows `u` and `v`: `([u0, v0], [u1, v1])`.
-    fn transpose2(&mut self, u: CV, v: CV) -> (CV, CV) {
+    pub(super) fn transpose2(&mut self, u: CV, v: CV) -> (CV, CV) {
         let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
         let (bu, bv) = (
             self.fb.ins().bitcast(types::I8X16, lanes, u),
@@ -362,7 +362,7 @@ impl Emitter<'_, '_> {
     }
 
     /// A load of `ty` at `ptr + offset` bytes (unaligned for vectors).
-    fn load_at(&mut self, ty: Type, ptr: CV, offset: i64) -> CV {
+    pub(super) fn load_at(&mut self, ty: Type, ptr: CV, offset: i64) -> CV {
         let fl = if ty.is_vector() {
             vector_flags()
         } else {
@@ -373,7 +373,7 @@ impl Emitter<'_, '_> {
     }
 
     /// Stores `x` at `ptr + offset` bytes (unaligned for vectors).
-    fn store_at(&mut self, x: CV, ptr: CV, offset: i64) {
+    pub(super) fn store_at(&mut self, x: CV, ptr: CV, offset: i64) {
         let vector = self.fb.func.dfg.value_type(x).is_vector();
         let fl = if vector { vector_flags() } else { flags() };
         let (ptr, offset) = self.address(ptr, offset);
