@@ -830,3 +830,28 @@ fn transposed_copies_agree_with_the_interpreter() {
         }
     }
 }
+
+/// A loop root that only later roots of its own merged loop read stays in its register (its
+/// kind becomes fused, and it gets no storage); one also read through a slice is stored. Bits
+/// equal the interpreter's.
+#[test]
+fn roots_read_only_inside_their_loop_are_not_stored() {
+    let b = Builder::new("locals");
+    let x = b.param("x", &[40]);
+    let y = b.param("y", &[40]);
+    let a = x * y;
+    let (ax, ay) = (a + x, a * y);
+    let d = x - y;
+    let dx = d * x;
+    let shifted = d.slice(&[1], &[40]).sum();
+    let f = b.finish(&[ax, ay, dx, shifted]).unwrap();
+    let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
+    let fused = |v: Var| kinds[v.value()] == adjit::jit::plan::Kind::Fused;
+    assert!(fused(a), "a is read only by roots of its loop");
+    assert!(!fused(d), "d is also read through a slice");
+    let inputs = [
+        (0..40).map(|i| 0.1 * i as f64).collect(),
+        (0..40).map(|i| 2.0 - 0.07 * i as f64).collect(),
+    ];
+    check_agrees("locals", &f, &inputs);
+}

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 /// Where a root of a merged loop goes.
 #[derive(Clone, Copy)]
 enum LoopOutput {
+    /// Kept in its register only, for later roots of the loop (`plan::fusion::loop_locals`).
+    Keep,
     /// Stored through walker `w`.
     Store(usize),
     /// Accumulated in a variable: the reduction's operand, and whether it is a max.
@@ -150,6 +152,7 @@ impl Emitter<'_, '_> {
                             let x = vals[&roots[n]];
                             e.store_lanes(p[w], x, f.value_type(roots[n]).dtype, inner.lanes);
                         }
+                        LoopOutput::Keep => {}
                     }
                 }
             });
@@ -220,6 +223,8 @@ impl Emitter<'_, '_> {
         for (&r, acc) in roots.iter().zip(accs) {
             if let Some(acc) = *acc {
                 outs.push(acc);
+            } else if self.plan.kinds[r] == Kind::Fused {
+                outs.push(LoopOutput::Keep);
             } else {
                 let base = self.base(r);
                 let start = self.fb.ins().iadd_imm_s(base, 8 * row[axis] * lo as i64);

@@ -216,3 +216,35 @@ impl Merger<'_> {
         self.merged.append(&mut self.deferred);
     }
 }
+
+/// `kinds` with the roots of merged loops that only their own loop reads made `Kind::Fused`:
+/// every instruction reading such a root is a later root of the loop or fused into one, so it
+/// reads the root's register at the loop's own index, and the root needs no storage (a
+/// gradient's intermediate read twice, `x * y` beside `x * v`, is computed and used in one
+/// pass instead of stored and reloaded).
+pub(super) fn loop_locals(
+    f: &Func,
+    uses: &Uses,
+    groups: &Groups,
+    (units, loop_roots): (&[Unit], &[Value]),
+    mut kinds: ValueMap<Kind>,
+) -> ValueMap<Kind> {
+    let mut readers: ValueMap<Vec<Value>> = ValueMap::filled(f.num_values(), Vec::new());
+    for (k, inst) in f.insts.iter().enumerate() {
+        for &a in inst.args.iter() {
+            readers[a].push(f.inst_value(k));
+        }
+    }
+    for u in units {
+        let Unit::Loop { .. } = u else { continue };
+        let roots = super::unit_values(u, loop_roots);
+        let in_loop = |x: Value| roots.contains(&groups.root(x).unwrap_or(x));
+        for &r in roots {
+            let stored = matches!(kinds[r], Kind::Mem(m) if m.storage == r);
+            if stored && !uses.returned[r] && readers[r].iter().all(|&x| in_loop(x)) {
+                kinds[r] = Kind::Fused;
+            }
+        }
+    }
+    kinds
+}

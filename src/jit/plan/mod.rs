@@ -272,6 +272,8 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     // The units of code in order, then consecutive loops over one shape merged into one.
     let units::Units { units, output } = units::units(f, &kinds, &loads, &scalar_source);
     let (units, loop_roots) = fusion::merge_loops(f, &kinds, &groups, units);
+    // Loop roots read only inside their own loop, kept in registers.
+    let kinds = fusion::loop_locals(f, &uses, &groups, (&units, &loop_roots), kinds);
     // Units cut into chunks, one generated function each.
     let chunks = chunks::cut(f, &groups, &units, &loop_roots, chunk_cost);
     let chunk_of = chunks::chunk_of_values(f.num_values(), &units, &loop_roots, &chunks);
