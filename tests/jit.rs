@@ -855,3 +855,54 @@ fn roots_read_only_inside_their_loop_are_not_stored() {
     ];
     check_agrees("locals", &f, &inputs);
 }
+
+/// Parts of a concat along a later axis that an elementwise loop computes are computed inside
+/// the concat, row by row with its strides: a result (in the caller's output) and a value read
+/// on (in the workspace), beside parts that are views (copied), a part shared with another
+/// reader (stored) and a four-lane function's (stored where it has its own unit). The outputs start as NaN; the bits equal the interpreter's.
+#[test]
+fn concat_parts_along_a_later_axis_are_computed_in_place() {
+    for (rows, wide) in [(2usize, 3usize), (5, 8), (7, 33)] {
+        let b = Builder::new("blocks");
+        let x = b.param("x", &[rows, wide]);
+        let y = b.param("y", &[rows, wide]);
+        let left = x * y + x;
+        let right = (x - y).exp();
+        let shared = x * x * y;
+        let joined = b.concat(&[x.slice(&[0, 0], &[rows, 1]), left, right, shared], 1);
+        let inner = (x + y) * y;
+        let again = b.concat(&[inner, shared], 1);
+        let f = b.finish(&[joined, again.sum()]).unwrap();
+        let plan = adjit::jit::plan::plan(&f, 1000);
+        for (name, v) in [("left", left), ("inner", inner)] {
+            assert!(
+                plan.in_place[v.value()],
+                "{rows}x{wide}: {name} is computed in place"
+            );
+        }
+        // A four-lane function's unit stores row by row in order only.
+        let four_lane = adjit::ops::vmath::is_four_lane(ir::Unary::Exp);
+        assert_eq!(
+            plan.in_place[right.value()],
+            !four_lane,
+            "{rows}x{wide}: right"
+        );
+        assert!(
+            !plan.in_place[shared.value()],
+            "{rows}x{wide}: shared has two readers"
+        );
+        let n = rows * wide;
+        let inputs = [
+            (0..n).map(|i| 0.1 * i as f64 - 0.5).collect(),
+            (0..n).map(|i| 1.0 - 0.03 * i as f64).collect(),
+        ];
+        let want = interp::eval(&f, &inputs).unwrap();
+        let c = jit::compile(&f).unwrap();
+        let mut outs: Vec<Vec<f64>> = want.iter().map(|w| vec![f64::NAN; w.len()]).collect();
+        let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+        let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+        c.call(&mut c.workspace(), &ins, &mut refs).unwrap();
+        assert_eq!(difference(&want, &outs), 0.0, "{rows}x{wide}");
+        check_agrees(&format!("blocks {rows}x{wide}"), &f, &inputs);
+    }
+}

@@ -226,11 +226,20 @@ impl Emitter<'_, '_> {
             } else if self.plan.kinds[r] == Kind::Fused {
                 outs.push(LoopOutput::Keep);
             } else {
+                // Its storage's strides: row-major, or a concat's it is computed inside
+                // (`plan::concat::in_concat`).
+                let strides = match self.plan.kinds[r] {
+                    Kind::Mem(m) if m.storage == r => m.strides,
+                    _ => row,
+                };
                 let base = self.base(r);
-                let start = self.fb.ins().iadd_imm_s(base, 8 * row[axis] * lo as i64);
+                let start = self
+                    .fb
+                    .ins()
+                    .iadd_imm_s(base, 8 * strides[axis] * lo as i64);
                 walkers.push(Walker {
                     start,
-                    strides: (0..shape.len()).map(|d| 8 * row[d]).collect(),
+                    strides: (0..shape.len()).map(|d| 8 * strides[d]).collect(),
                 });
                 outs.push(LoopOutput::Store(walkers.len() - 1));
             }

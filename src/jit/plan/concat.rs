@@ -6,7 +6,7 @@
 use super::fusion::Groups;
 use super::kinds::{own, Uses};
 use super::{inst, row_major, Kind, ValueMap};
-use crate::ir::{Func, Op, Value};
+use crate::ir::{Func, Op, Value, MAX_RANK};
 use crate::ops::vmath;
 
 /// Most parts a concat read piecewise may have (each part boundary splits every loop reading
@@ -138,6 +138,9 @@ pub(super) struct InConcat {
     pub inside: ValueMap<Option<Inside>>,
     /// The concat operands whose data is already in place (the concat skips them).
     pub in_place: ValueMap<bool>,
+    /// The parts computed inside a concat along a later axis, with the concat's strides, which
+    /// they store with (rows of the part, `row` elements apart).
+    pub strided: Vec<(Value, [i64; MAX_RANK])>,
 }
 
 /// What the planner knows when it looks for parts to compute in place.
@@ -151,13 +154,16 @@ pub(super) struct Facts<'a> {
     pub chunk_of: &'a ValueMap<Option<usize>>,
 }
 
-/// The concat parts of `f` computed in place. Only concats whose parts are contiguous in
-/// row-major order qualify (every axis before the concat axis has size 1).
+/// The concat parts of `f` computed in place: any part where the parts are contiguous in
+/// row-major order (every axis before the concat axis has size 1); else (along a later axis,
+/// as a Hessian's blocks) the parts an elementwise loop computes, stored with the concat's
+/// strides.
 pub(super) fn in_concat(f: &Func, facts: &Facts) -> InConcat {
     let nv = f.num_values();
     let mut out = InConcat {
         inside: ValueMap::filled(nv, None),
         in_place: ValueMap::filled(nv, false),
+        strided: Vec::new(),
     };
     for (k, inst) in f.insts.iter().enumerate() {
         let c = f.inst_value(k);
@@ -167,23 +173,38 @@ pub(super) fn in_concat(f: &Func, facts: &Facts) -> InConcat {
         let axis = axis as usize;
         let shape = inst.ty.shape.to_vec();
         let owns = matches!(facts.kinds[c], Kind::Mem(m) if m.storage == c);
-        if !owns || shape[..axis].iter().any(|&d| d != 1) {
+        if !owns {
             continue;
         }
-        let stride = row_major(&shape)[axis] as usize;
+        let contiguous = shape[..axis].iter().all(|&d| d == 1);
+        let strides = row_major(&shape);
         let mut at = 0;
         for &a in inst.args.iter() {
-            if let Some(src) = part_source(f, facts, a) {
+            let src = part_source(f, facts, a)
+                .filter(|&src| contiguous || (src == a && in_elementwise_loop_root(f, facts, a)));
+            if let Some(src) = src {
                 out.inside[src] = Some(Inside {
                     concat: c,
-                    offset: at * stride,
+                    offset: at * strides[axis] as usize,
                 });
                 out.in_place[a] = true;
+                if !contiguous {
+                    out.strided.push((src, strides));
+                }
             }
             at += f.value_type(a).shape.get(axis);
         }
     }
     out
+}
+
+/// Whether `a` is stored by an elementwise loop (`lower::fused`, which stores with its
+/// storage's strides): a materialized elementwise op, not a four-lane one.
+fn in_elementwise_loop_root(f: &Func, facts: &Facts, a: Value) -> bool {
+    let elementwise = inst(f, a).is_some_and(|i| {
+        i.op.is_elementwise() && !matches!(i.op, Op::Unary(u) if vmath::is_four_lane(u))
+    });
+    elementwise && matches!(facts.kinds[a], Kind::Mem(m) if m.storage == a)
 }
 
 /// The value that computes concat operand `a` if it can compute it in place: `a` itself, or

@@ -278,7 +278,11 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     let chunks = chunks::cut(f, &groups, &units, &loop_roots, chunk_cost);
     let chunk_of = chunks::chunk_of_values(f.num_values(), &units, &loop_roots, &chunks);
     // Concat parts computed in place inside the concat.
-    let concat::InConcat { inside, in_place } = concat::in_concat(
+    let concat::InConcat {
+        inside,
+        in_place,
+        strided,
+    } = concat::in_concat(
         f,
         &concat::Facts {
             kinds: &kinds,
@@ -288,6 +292,15 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
             chunk_of: &chunk_of,
         },
     );
+    // Parts inside a concat along a later axis store with the concat's strides.
+    let mut kinds = kinds;
+    for (v, strides) in strided {
+        kinds[v] = Kind::Mem(Mem {
+            storage: v,
+            offset: 0,
+            strides,
+        });
+    }
     // When each workspace range dies, and which scalars cross chunks.
     let live = liveness::liveness(
         f,
