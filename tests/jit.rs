@@ -729,6 +729,18 @@ fn concats_read_piecewise_agree_with_the_interpreter() {
     }
 }
 
+/// The interpreter's results of `f` at `inputs`, and the compiled code's written into outputs
+/// that start as NaN (so an element left unwritten shows).
+fn compiled_over_nan(f: &Func, inputs: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let want = interp::eval(f, inputs).unwrap();
+    let c = jit::compile(f).unwrap();
+    let mut outs: Vec<Vec<f64>> = want.iter().map(|w| vec![f64::NAN; w.len()]).collect();
+    let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    c.call(&mut c.workspace(), &ins, &mut refs).unwrap();
+    (want, outs)
+}
+
 /// Pads write their padding (only) and their operand, each element once: every rank to 3,
 /// padding of 0 to 2 before and after each axis, an operand with an empty axis, and a bool
 /// pad. The outputs start as NaN, so an element left unwritten shows; the values equal the
@@ -752,12 +764,7 @@ fn pads_write_every_element_of_their_result() {
             let f = b.finish(&[padded, b.select(flags, twice, padded)]).unwrap();
             let n: usize = shape.iter().product();
             let inputs = [(0..n).map(|i| 0.25 * i as f64).collect()];
-            let want = interp::eval(&f, &inputs).unwrap();
-            let c = jit::compile(&f).unwrap();
-            let mut outs: Vec<Vec<f64>> = want.iter().map(|w| vec![f64::NAN; w.len()]).collect();
-            let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-            let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-            c.call(&mut c.workspace(), &ins, &mut refs).unwrap();
+            let (want, outs) = compiled_over_nan(&f, &inputs);
             assert_eq!(
                 difference(&want, &outs),
                 0.0,
@@ -820,12 +827,7 @@ fn transposed_copies_agree_with_the_interpreter() {
                     .map(|i| 1.0 - 0.05 * i as f64)
                     .collect(),
             ];
-            let want = interp::eval(&f, &inputs).unwrap();
-            let c = jit::compile(&f).unwrap();
-            let mut outs: Vec<Vec<f64>> = want.iter().map(|w| vec![f64::NAN; w.len()]).collect();
-            let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-            let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-            c.call(&mut c.workspace(), &ins, &mut refs).unwrap();
+            let (want, outs) = compiled_over_nan(&f, &inputs);
             assert_eq!(difference(&want, &outs), 0.0, "{rows}x{cols}");
         }
     }
@@ -896,12 +898,7 @@ fn concat_parts_along_a_later_axis_are_computed_in_place() {
             (0..n).map(|i| 0.1 * i as f64 - 0.5).collect(),
             (0..n).map(|i| 1.0 - 0.03 * i as f64).collect(),
         ];
-        let want = interp::eval(&f, &inputs).unwrap();
-        let c = jit::compile(&f).unwrap();
-        let mut outs: Vec<Vec<f64>> = want.iter().map(|w| vec![f64::NAN; w.len()]).collect();
-        let mut refs: Vec<&mut [f64]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
-        let ins: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
-        c.call(&mut c.workspace(), &ins, &mut refs).unwrap();
+        let (want, outs) = compiled_over_nan(&f, &inputs);
         assert_eq!(difference(&want, &outs), 0.0, "{rows}x{wide}");
         check_agrees(&format!("blocks {rows}x{wide}"), &f, &inputs);
     }

@@ -4,7 +4,7 @@
 //! scalar is stored there), and the concat then skips that operand.
 
 use super::fusion::Groups;
-use super::kinds::{own, Uses};
+use super::kinds::{own, readers, Uses};
 use super::{inst, row_major, Kind, ValueMap};
 use crate::ir::{Func, Op, Value, MAX_RANK};
 use crate::ops::vmath;
@@ -33,12 +33,7 @@ pub(super) fn pieces(
     groups: &Groups,
     mut kinds: ValueMap<Kind>,
 ) -> ValueMap<Kind> {
-    let mut readers: ValueMap<Vec<Value>> = ValueMap::filled(f.num_values(), Vec::new());
-    for (k, inst) in f.insts.iter().enumerate() {
-        for &a in inst.args.iter() {
-            readers[a].push(f.inst_value(k));
-        }
-    }
+    let readers = readers(f);
     for (k, inst) in f.insts.iter().enumerate() {
         let c = f.inst_value(k);
         let Op::Concat { .. } = inst.op else {

@@ -1,7 +1,7 @@
 //! Fusion: the fused values each loop computes along the way (`Groups`), and consecutive loops
 //! over one shape merged into one loop nest (`merge_loops`, making `Unit::Loop`s).
 
-use super::kinds::Uses;
+use super::kinds::{readers, Uses};
 use super::{inst, Kind, Unit, ValueMap};
 use crate::ir::{Dims, Func, Op, Value};
 use crate::ops::vmath;
@@ -229,12 +229,7 @@ pub(super) fn loop_locals(
     (units, loop_roots): (&[Unit], &[Value]),
     mut kinds: ValueMap<Kind>,
 ) -> ValueMap<Kind> {
-    let mut readers: ValueMap<Vec<Value>> = ValueMap::filled(f.num_values(), Vec::new());
-    for (k, inst) in f.insts.iter().enumerate() {
-        for &a in inst.args.iter() {
-            readers[a].push(f.inst_value(k));
-        }
-    }
+    let readers = readers(f);
     for u in units {
         let Unit::Loop { .. } = u else { continue };
         let roots = super::unit_values(u, loop_roots);

@@ -58,6 +58,17 @@ impl Uses {
     }
 }
 
+/// The instructions (named by their results) reading each value, in order.
+pub(super) fn readers(f: &Func) -> ValueMap<Vec<Value>> {
+    let mut readers: ValueMap<Vec<Value>> = ValueMap::filled(f.num_values(), Vec::new());
+    for (k, inst) in f.insts.iter().enumerate() {
+        for &a in inst.args.iter() {
+            readers[a].push(f.inst_value(k));
+        }
+    }
+    readers
+}
+
 /// `v` as the owner of its own row-major storage.
 pub(super) fn own(v: Value, ty: Type) -> Kind {
     Kind::Mem(Mem {
