@@ -1,9 +1,10 @@
-//! Helpers shared by the test suites: bless mode, line diffs, float comparison, the canonical
+//! Helpers shared by the test suites: compiled code against the interpreter (`agree`), bless mode, line diffs, float comparison, the canonical
 //! (comment-free) form of `.ir` text, functions with scans beside their plain-loop values
 //! (`scans`), the per-op examples of the derivative tests (`examples`) and their numerical
 //! helpers (`numeric`).
 #![allow(dead_code)]
 
+pub mod agree;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod examples;

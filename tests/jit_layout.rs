@@ -1,0 +1,281 @@
+//! How the planner lays values out, against the interpreter bit for bit: concats read
+//! piecewise along any axis, pads that write each element once, transposed copies, values read
+//! twice by one op fused, loop roots kept in registers, and concat parts computed in place.
+
+mod common;
+
+use adjit::call::Executor;
+use adjit::interp;
+use adjit::ir::{self, Builder, Var};
+use adjit::jit::{Jit, JitOptions, Tier};
+use common::agree::{check_agrees, compiled_over_nan, difference};
+
+/// Concats read piecewise by the loops that read them (never stored): parts that are slices,
+/// splat constants, broadcast scalars, one-element scalars and computed values; several such
+/// concats with different cuts in one loop; a merged loop ending in a whole-shape sum; 2-D
+/// concats along the leading axis, along an axis after a unit one and along a later axis (read
+/// by a loop that must then not take a sum, and beside a concat along another axis, which is
+/// then stored); and concats that must be stored instead (a result, a matmul operand, a short
+/// one). Compiled code equals the interpreter bit for bit, at every chunk size.
+#[test]
+fn concats_read_piecewise_agree_with_the_interpreter() {
+    let long = adjit::jit::plan::MIN_PIECEWISE_ELEMENTS;
+    for n in [2usize, 3, 4, 5, 9, long - 1, long, long + 1, long + 3] {
+        let b = Builder::new("pieces");
+        let h = b.param("h", &[n]);
+        let s = b.param("s", &[]);
+        let m = b.param("m", &[1, n]);
+        let w = b.param("w", &[2, n]);
+        let first = h.slice(&[0], &[1]);
+        let rest = h.slice(&[0], &[n - 1]);
+        let down = b.concat(&[first, rest], 0);
+        let up = b.concat(&[h.slice(&[1], &[n]), h.slice(&[n - 1], &[n])], 0);
+        let mixed = b.concat(
+            &[
+                s.reshape(&[1]),
+                b.splat(2.5, &[1]),
+                (h.slice(&[0], &[n - 2]) * h.slice(&[2], &[n])).sin(),
+            ],
+            0,
+        );
+        let bcast = b.concat(&[s.broadcast_to(&[n - 1]), h.slice(&[0], &[1])], 0);
+        let laplace = (down - h) + (up - h) + mixed * bcast;
+        let total = (laplace * laplace).sum();
+        let wide = b.concat(&[m.slice(&[0, 1], &[1, n]), m.slice(&[0, 0], &[1, 1])], 1);
+        let rows = b.concat(&[m, m * m], 0);
+        let later = b.concat(
+            &[rows.slice(&[0, 1], &[2, n]), rows.slice(&[0, 0], &[2, 1])],
+            1,
+        );
+        let returned = b.concat(&[rest, first], 0);
+        let later2 = b.concat(
+            &[
+                rows.slice(&[0, n - 1], &[2, n]),
+                rows.slice(&[0, 0], &[2, n - 1]),
+            ],
+            1,
+        );
+        let later3 = b.concat(&[w.slice(&[0, 1], &[2, n]), w.slice(&[0, 0], &[2, 1])], 1);
+        let stacked = b.concat(&[m + m, m], 0);
+        let f = b
+            .finish(&[
+                laplace,
+                total,
+                (wide * m).exp(),
+                rows * b.splat(3.0, &[2, n]),
+                later - rows,
+                returned,
+                rows.matmul(m.t()),
+                later2 - rows,
+                (rows * rows * rows).sum(),
+                later3 * stacked,
+            ])
+            .unwrap();
+        let inputs = [
+            (0..n).map(|i| 0.3 + 0.7 * i as f64).collect(),
+            vec![-1.25],
+            (0..n).map(|i| 1.5 - 0.4 * i as f64).collect(),
+            (0..2 * n).map(|i| 0.5 + 0.1 * i as f64).collect(),
+        ];
+        check_agrees(&format!("pieces n={n}"), &f, &inputs);
+        // The planner reads these piecewise, and stores those.
+        let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
+        let piecewise = |v: ir::Value| kinds[v] == adjit::jit::plan::Kind::Pieces;
+        for (name, v) in [("down", down), ("up", up), ("mixed", mixed), ("wide", wide)] {
+            assert_eq!(
+                piecewise(v.value()),
+                n >= long,
+                "n={n}: {name} read piecewise or stored wrongly"
+            );
+        }
+        for (name, v) in [("later", later), ("later2", later2)] {
+            assert_eq!(piecewise(v.value()), 2 * n >= long, "n={n}: {name}");
+        }
+        let (a, b) = (piecewise(later3.value()), piecewise(stacked.value()));
+        assert!(!(a && b), "n={n}: one loop reads pieces along two axes");
+        assert_eq!(a || b, 2 * n >= long, "n={n}: later3 or stacked");
+        for (name, v) in [("rows", rows), ("returned", returned)] {
+            assert!(!piecewise(v.value()), "n={n}: {name} is read piecewise");
+        }
+        for chunk_cost in [1, 3, 10] {
+            let c = Jit::new(JitOptions {
+                tier: Tier::FastCode,
+                verify: true,
+                chunk_cost: Some(chunk_cost),
+            })
+            .compile(&f)
+            .unwrap();
+            let d = difference(
+                &interp::eval(&f, &inputs).unwrap(),
+                &c.eval(&inputs).unwrap(),
+            );
+            assert_eq!(
+                d, 0.0,
+                "pieces n={n}, chunk cost {chunk_cost}: differs by {d:e}"
+            );
+        }
+    }
+}
+
+/// Pads write their padding (only) and their operand, each element once: every rank to 3,
+/// padding of 0 to 2 before and after each axis, an operand with an empty axis, and a bool
+/// pad. The outputs start as NaN, so an element left unwritten shows; the values equal the
+/// interpreter's bit for bit, computed in place in the output and in the workspace.
+#[test]
+fn pads_write_every_element_of_their_result() {
+    let shapes: [&[usize]; 4] = [&[5], &[3, 4], &[2, 3, 4], &[0, 3]];
+    for shape in shapes {
+        let rank = shape.len();
+        for code in 0..9usize.pow(rank as u32) {
+            let (mut lo, mut hi) = (vec![0; rank], vec![0; rank]);
+            for d in 0..rank {
+                let k = code / 9usize.pow(d as u32) % 9;
+                (lo[d], hi[d]) = (k % 3, k / 3);
+            }
+            let b = Builder::new("pad");
+            let x = b.param("x", shape);
+            let padded = x.pad(&lo, &hi);
+            let flags = x.gt(b.splat(0.5, shape)).pad(&lo, &hi);
+            let twice = padded + padded;
+            let f = b.finish(&[padded, b.select(flags, twice, padded)]).unwrap();
+            let n: usize = shape.iter().product();
+            let inputs = [(0..n).map(|i| 0.25 * i as f64).collect()];
+            let (want, outs) = compiled_over_nan(&f, &inputs);
+            assert_eq!(
+                difference(&want, &outs),
+                0.0,
+                "{shape:?} lo={lo:?} hi={hi:?}"
+            );
+        }
+    }
+}
+
+/// A value read twice by one instruction (a square, `d * d`, or `d + d`) is computed in that
+/// instruction's loop, not stored; one read by two instructions is stored. Bits equal the
+/// interpreter's.
+#[test]
+fn values_read_twice_by_one_instruction_are_fused() {
+    let b = Builder::new("squares");
+    let x = b.param("x", &[50]);
+    let y = b.param("y", &[50]);
+    let d = x - y;
+    let e = x / y;
+    let shared = x + x * y;
+    let f = b
+        .finish(&[(d * d).sum(), (e + e) * x, shared * x + shared.exp()])
+        .unwrap();
+    let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
+    let fused = |v: Var| kinds[v.value()] == adjit::jit::plan::Kind::Fused;
+    assert!(fused(d) && fused(e), "d and e are fused");
+    assert!(!fused(shared), "shared is read by two instructions");
+    let inputs = [
+        (0..50).map(|i| 0.1 * i as f64).collect(),
+        (0..50).map(|i| 1.0 - 0.03 * i as f64).collect(),
+    ];
+    check_agrees("squares", &f, &inputs);
+}
+
+/// Transposed matrices copied into row-major storage (a result, and a reshape of one, which
+/// is stored) go two rows by two columns at a time, with an odd last row and column element by
+/// element: every shape from 2x2 to 5x6, and a transpose of a slice (its column stride is not
+/// its row count), f64 and bool. The outputs start as NaN; the bits equal the interpreter's.
+#[test]
+fn transposed_copies_agree_with_the_interpreter() {
+    for rows in 2..=5 {
+        for cols in 2..=6 {
+            let b = Builder::new("transposed");
+            let x = b.param("x", &[cols, rows]);
+            let wide = b.param("wide", &[cols + 1, rows + 3]);
+            let t = x.t();
+            let sliced = wide.slice(&[1, 2], &[cols + 1, rows + 2]).t();
+            let flags = x.gt(b.splat(1.0, &[cols, rows])).t();
+            let f = b
+                .finish(&[
+                    t,
+                    sliced.reshape(&[rows * cols]),
+                    b.select(flags, t, sliced),
+                    flags,
+                ])
+                .unwrap();
+            let inputs = [
+                (0..rows * cols).map(|i| 0.1 * i as f64).collect(),
+                (0..(cols + 1) * (rows + 3))
+                    .map(|i| 1.0 - 0.05 * i as f64)
+                    .collect(),
+            ];
+            let (want, outs) = compiled_over_nan(&f, &inputs);
+            assert_eq!(difference(&want, &outs), 0.0, "{rows}x{cols}");
+        }
+    }
+}
+
+/// A loop root that only later roots of its own merged loop read stays in its register (its
+/// kind becomes fused, and it gets no storage); one also read through a slice is stored. Bits
+/// equal the interpreter's.
+#[test]
+fn roots_read_only_inside_their_loop_are_not_stored() {
+    let b = Builder::new("locals");
+    let x = b.param("x", &[40]);
+    let y = b.param("y", &[40]);
+    let a = x * y;
+    let (ax, ay) = (a + x, a * y);
+    let d = x - y;
+    let dx = d * x;
+    let shifted = d.slice(&[1], &[40]).sum();
+    let f = b.finish(&[ax, ay, dx, shifted]).unwrap();
+    let kinds = adjit::jit::plan::plan(&f, 1000).kinds;
+    let fused = |v: Var| kinds[v.value()] == adjit::jit::plan::Kind::Fused;
+    assert!(fused(a), "a is read only by roots of its loop");
+    assert!(!fused(d), "d is also read through a slice");
+    let inputs = [
+        (0..40).map(|i| 0.1 * i as f64).collect(),
+        (0..40).map(|i| 2.0 - 0.07 * i as f64).collect(),
+    ];
+    check_agrees("locals", &f, &inputs);
+}
+
+/// Parts of a concat along a later axis that an elementwise loop computes are computed inside
+/// the concat, row by row with its strides: a result (in the caller's output) and a value read
+/// on (in the workspace), beside parts that are views (copied), a part shared with another
+/// reader (stored) and a four-lane function's (stored where it has its own unit). The outputs start as NaN; the bits equal the interpreter's.
+#[test]
+fn concat_parts_along_a_later_axis_are_computed_in_place() {
+    for (rows, wide) in [(2usize, 3usize), (5, 8), (7, 33)] {
+        let b = Builder::new("blocks");
+        let x = b.param("x", &[rows, wide]);
+        let y = b.param("y", &[rows, wide]);
+        let left = x * y + x;
+        let right = (x - y).exp();
+        let shared = x * x * y;
+        let joined = b.concat(&[x.slice(&[0, 0], &[rows, 1]), left, right, shared], 1);
+        let inner = (x + y) * y;
+        let again = b.concat(&[inner, shared], 1);
+        let f = b.finish(&[joined, again.sum()]).unwrap();
+        let plan = adjit::jit::plan::plan(&f, 1000);
+        for (name, v) in [("left", left), ("inner", inner)] {
+            assert!(
+                plan.in_place[v.value()],
+                "{rows}x{wide}: {name} is computed in place"
+            );
+        }
+        // A four-lane function's unit stores row by row in order only.
+        let four_lane = adjit::ops::vmath::is_four_lane(ir::Unary::Exp);
+        assert_eq!(
+            plan.in_place[right.value()],
+            !four_lane,
+            "{rows}x{wide}: right"
+        );
+        assert!(
+            !plan.in_place[shared.value()],
+            "{rows}x{wide}: shared has two readers"
+        );
+        let n = rows * wide;
+        let inputs = [
+            (0..n).map(|i| 0.1 * i as f64 - 0.5).collect(),
+            (0..n).map(|i| 1.0 - 0.03 * i as f64).collect(),
+        ];
+        let (want, outs) = compiled_over_nan(&f, &inputs);
+        assert_eq!(difference(&want, &outs), 0.0, "{rows}x{wide}");
+        check_agrees(&format!("blocks {rows}x{wide}"), &f, &inputs);
+    }
+}
