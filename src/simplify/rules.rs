@@ -389,6 +389,9 @@ fn slice_of_pad(b: &Builder, start: Dims, stop: Dims, arg: Value) -> Option<Valu
     }
     let inside = |d: usize| overlap[d].1 - overlap[d].0 == stop.get(d) - start.get(d);
     let crossing: Vec<usize> = (0..rank).filter(|&d| !inside(d)).collect();
+    if crossing.len() > 1 {
+        return None;
+    }
     let part = emit(
         b,
         &Op::Slice {
@@ -398,7 +401,7 @@ fn slice_of_pad(b: &Builder, start: Dims, stop: Dims, arg: Value) -> Option<Valu
         &[x],
     );
     let &[d] = crossing.as_slice() else {
-        return crossing.is_empty().then_some(part);
+        return Some(part);
     };
     // Zeros before and after the part along d.
     let before = (lo.get(d) + overlap[d].0).saturating_sub(start.get(d));

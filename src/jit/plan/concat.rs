@@ -133,8 +133,8 @@ pub(super) struct InConcat {
     pub inside: ValueMap<Option<Inside>>,
     /// The concat operands whose data is already in place (the concat skips them).
     pub in_place: ValueMap<bool>,
-    /// The parts computed inside a concat along a later axis, with the concat's strides, which
-    /// they store with (rows of the part, `row` elements apart).
+    /// The parts computed inside a concat along a later axis, and the concat's strides, which
+    /// they store with.
     pub strided: Vec<(Value, [i64; MAX_RANK])>,
 }
 
