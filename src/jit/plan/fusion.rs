@@ -9,8 +9,9 @@ use crate::ops::vmath;
 /// Most values one merged loop computes (bounds the registers a loop body keeps live).
 const MAX_LOOP_ROOTS: usize = 256;
 
-/// Fused groups: every `Kind::Fused` value is computed inside the loop of one root (a value
-/// that is not fused), which also computes the fused values feeding it.
+/// Fused groups: every `Kind::Fused` value (as `kinds` gives them, before `loop_locals`) is
+/// computed inside the loop of one root (a value that is not fused), which also computes the
+/// fused values feeding it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Groups {
     root: ValueMap<Option<Value>>,

@@ -13,8 +13,10 @@
 //!   `slice`, `transpose` and (of row-major data) `reshape` are `Mem` views of their operand's
 //!   storage with other strides, so they cost nothing until read.
 //! - `Bcast`: a scalar seen over a larger shape (a broadcast of a one-element value).
-//! - `Fused`: an elementwise value with one use, in an elementwise op or reduction of the same
-//!   shape: computed inside its consumer's loop, never stored (`fusion::Groups`).
+//! - `Fused`: an elementwise value read by one instruction (once, or twice as in `d * d`), an
+//!   elementwise op or reduction of the same shape: computed inside its consumer's loop, never
+//!   stored (`fusion::Groups`); or a root of a merged loop read only by later roots of that
+//!   loop, kept in its register (`fusion::loop_locals`).
 //! - `Pieces`: a `concat`, not a short one, read only by elementwise loops, never stored: each
 //!   loop reading it is split at the part boundaries and reads every part where it lies
 //!   (`concat::pieces`).
