@@ -2,25 +2,23 @@
 //! object files (`ObjectModule`, `export`) alike: the chunks of a function, and of its scans'
 //! bodies and replay steps, lowered by `lower`.
 //!
-//! Lowering is sequential (it declares names in the module); the functions it builds are kept
-//! and compiled to machine code by `Definer::finish` on every core (`std::thread::scope`), each
-//! on its own, then defined in the module in order, so the result does not depend on the
-//! number of threads.
+//! Lowering is sequential (it declares names in the module); each function it builds goes to
+//! a `pool::Pool`, which compiles it to machine code on the other cores meanwhile, and
+//! `Definer::finish` defines them all in the module in order, so the result does not depend on
+//! the number of threads.
 
 use super::lower;
 use super::plan;
+use super::pool::Pool;
 use super::runtime::{Callee, QUAD_CALL};
 use super::{codegen, compiled, JitError};
 use crate::ir::Func;
-use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self as clif, types, AbiParam, Function, UserFuncName};
-use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_module::{FuncId, Linkage, Module, ModuleReloc};
+use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Whether generated code may call adjit's own runtime (`compiled::revolve_scan`): yes in the
 /// JIT, no in an object file, which links against the C library alone.
@@ -86,15 +84,16 @@ pub struct Definer<'m> {
     pub ctx: Context,
     pub fctx: FunctionBuilderContext,
     dump: bool,
-    /// Functions built and not yet compiled, in the order they are defined.
-    pending: Vec<(FuncId, Function)>,
+    /// Compiles the functions built, in the order they are defined.
+    pool: Pool,
 }
 
 impl<'m> Definer<'m> {
-    /// A definer of functions calling `imports`; where those include a four-lane function,
-    /// `QUAD_CALL` is defined in the module first.
+    /// A definer of functions calling `imports`, compiled for `isa` (the module's); where
+    /// those include a four-lane function, `QUAD_CALL` is defined in the module first.
     pub fn new(
         module: &'m mut dyn Module,
+        isa: OwnedTargetIsa,
         mut imports: HashMap<Callee, FuncId>,
         chunk_prefix: &str,
         runtime: Runtime,
@@ -102,6 +101,8 @@ impl<'m> Definer<'m> {
         if imports.keys().any(|c| matches!(c, Callee::Quad(_))) {
             imports.insert(Callee::QuadCall, define_quad_call(module)?);
         }
+        // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
+        let dump = std::env::var_os("ADJIT_DUMP").is_some();
         Ok(Definer {
             sig: chunk_signature(module),
             ctx: module.make_context(),
@@ -110,9 +111,8 @@ impl<'m> Definer<'m> {
             chunk_prefix: chunk_prefix.to_string(),
             runtime,
             fctx: FunctionBuilderContext::new(),
-            // ADJIT_DUMP=1 prints every chunk's Cranelift IR and machine code (for debugging).
-            dump: std::env::var_os("ADJIT_DUMP").is_some(),
-            pending: Vec::new(),
+            dump,
+            pool: Pool::new(isa, dump),
         })
     }
 
@@ -218,22 +218,21 @@ impl<'m> Definer<'m> {
         Ok(id)
     }
 
-    /// Takes the function built in the context, to be compiled as `id` by `finish`.
+    /// Takes the function built in the context, to be compiled as `id`.
     pub fn define(&mut self, id: FuncId) -> Result<(), JitError> {
         if self.dump {
             eprintln!("{}", self.ctx.func.display());
         }
         let func = std::mem::replace(&mut self.ctx.func, Function::new());
         self.module.clear_context(&mut self.ctx);
-        self.pending.push((id, func));
+        self.pool.submit(id, func);
         Ok(())
     }
 
-    /// Compiles every function defined so far, on every core, and defines them in the module
-    /// in order. Returns the size of their machine code in bytes.
-    pub fn finish(&mut self) -> Result<usize, JitError> {
-        let pending = std::mem::take(&mut self.pending);
-        let compiled = compile_all(self.module.isa(), pending, self.dump)?;
+    /// Finishes compiling every function defined, and defines them in the module in order.
+    /// Returns the size of their machine code in bytes.
+    pub fn finish(self) -> Result<usize, JitError> {
+        let compiled = self.pool.finish()?;
         let mut bytes = 0;
         for (id, code) in compiled {
             bytes += code.bytes.len();
@@ -243,93 +242,4 @@ impl<'m> Definer<'m> {
         }
         Ok(bytes)
     }
-}
-
-/// One function's machine code, ready to be defined in a module.
-struct MachineCode {
-    bytes: Vec<u8>,
-    alignment: u64,
-    relocs: Vec<ModuleReloc>,
-}
-
-/// Compiles `funcs` on up to as many threads as there are cores, each function on its own;
-/// the results keep the order of `funcs`.
-fn compile_all(
-    isa: &dyn TargetIsa,
-    funcs: Vec<(FuncId, Function)>,
-    dump: bool,
-) -> Result<Vec<(FuncId, MachineCode)>, JitError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = if dump { 1 } else { threads.min(funcs.len()) };
-    if threads <= 1 {
-        return funcs
-            .into_iter()
-            .map(|(id, f)| Ok((id, compile_one(isa, id, f, dump)?)))
-            .collect();
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Vec<(FuncId, Mutex<Slot>)> = funcs
-        .into_iter()
-        .map(|(id, f)| (id, Mutex::new(Slot::Waiting(Box::new(f)))))
-        .collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while let Some((id, slot)) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Slot::Waiting(func) = std::mem::replace(&mut *slot, Slot::Taken) {
-                        *slot = Slot::Done(compile_one(isa, *id, *func, false));
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(
-            |(id, slot)| match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                Slot::Done(code) => Ok((id, code?)),
-                Slot::Waiting(_) | Slot::Taken => {
-                    Err(JitError::Internal("a function was not compiled".into()))
-                }
-            },
-        )
-        .collect()
-}
-
-/// A function waiting to be compiled, or the result of compiling it.
-enum Slot {
-    Waiting(Box<Function>),
-    Taken,
-    Done(Result<MachineCode, JitError>),
-}
-
-/// Compiles one function.
-fn compile_one(
-    isa: &dyn TargetIsa,
-    id: FuncId,
-    func: Function,
-    dump: bool,
-) -> Result<MachineCode, JitError> {
-    let mut ctx = Context::for_function(func);
-    ctx.set_disasm(dump);
-    ctx.compile(isa, &mut ControlPlane::default())
-        .map_err(|e| codegen(&format!("{e:?}")))?;
-    let code = ctx
-        .compiled_code()
-        .ok_or_else(|| JitError::Internal("compiled code missing".into()))?;
-    if dump {
-        eprintln!("{}", code.vcode.as_deref().unwrap_or(""));
-    }
-    let relocs = code
-        .buffer
-        .relocs()
-        .iter()
-        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
-        .collect();
-    Ok(MachineCode {
-        bytes: code.buffer.data().to_vec(),
-        alignment: u64::from(code.buffer.alignment),
-        relocs,
-    })
 }

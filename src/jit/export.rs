@@ -26,6 +26,7 @@ use crate::call::Signature;
 use crate::ir::{verify, Func, Op};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
+use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::{default_libcall_names, DataDescription, DataId, FuncId, Linkage, Module};
 use cranelift_object::{ObjectBuilder, ObjectModule};
@@ -183,14 +184,14 @@ impl Jit {
         for e in entries {
             check_entry(e, vector, target.is_none(), &mut callees)?;
         }
-        let builder = ObjectBuilder::new(isa, header_name, default_libcall_names())
+        let builder = ObjectBuilder::new(isa.clone(), header_name, default_libcall_names())
             .map_err(|e| codegen(&e))?;
         let mut module = ObjectModule::new(builder);
         let imports = c_imports(&mut module, header_name, &callees)?;
         let mut layouts = Vec::with_capacity(entries.len());
         let mut code_bytes = 0;
         for e in entries {
-            let (work, bytes) = self.export_one(&mut module, e, imports.clone())?;
+            let (work, bytes) = self.export_one(&mut module, &isa, e, imports.clone())?;
             layouts.push(work);
             code_bytes += bytes;
         }
@@ -207,6 +208,7 @@ impl Jit {
     fn export_one(
         &self,
         module: &mut ObjectModule,
+        isa: &OwnedTargetIsa,
         e: &Entry,
         imports: HashMap<Callee, FuncId>,
     ) -> Result<(usize, usize), JitError> {
@@ -215,6 +217,7 @@ impl Jit {
         let plan = plan::plan(f, self.chunk_cost(self.fast_compile(f)));
         let mut d = Definer::new(
             module,
+            isa.clone(),
             imports,
             &format!("{}__chunk", e.name),
             Runtime::None,

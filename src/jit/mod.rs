@@ -24,6 +24,7 @@ mod error;
 pub mod export;
 mod lower;
 pub mod plan;
+mod pool;
 mod runtime;
 
 pub use compiled::{Compiled, Workspace};
@@ -96,14 +97,15 @@ impl Jit {
         let f = without_empty.as_ref().unwrap_or(f);
         let fast_compile = self.fast_compile(f);
         let plan = plan::plan(f, self.chunk_cost(fast_compile));
-        let mut jb = JITBuilder::with_isa(self.isa(fast_compile)?, default_libcall_names());
+        let isa = self.isa(fast_compile)?;
+        let mut jb = JITBuilder::with_isa(isa.clone(), default_libcall_names());
         let symbols = runtime::symbols();
         for s in &symbols {
             jb.symbol(s.name, s.address);
         }
         jb.symbol(compiled::REVOLVE_SYMBOL, compiled::revolve_address());
         let mut module = JITModule::new(jb);
-        let (ids, code_bytes) = match self.define(&mut module, f, &plan, &symbols) {
+        let (ids, code_bytes) = match self.define(&mut module, isa, f, &plan, &symbols) {
             Ok(done) => done,
             Err(e) => {
                 compiled::discard(module);
@@ -196,6 +198,7 @@ impl Jit {
     fn define(
         &self,
         module: &mut JITModule,
+        isa: OwnedTargetIsa,
         f: &Func,
         plan: &plan::Plan,
         symbols: &[runtime::Symbol],
@@ -205,7 +208,7 @@ impl Jit {
             let id = define::declare_host(module, s.name, s.arity, s.ty)?;
             imports.insert(s.callee, id);
         }
-        let mut d = define::Definer::new(module, imports, "chunk", define::Runtime::Host)?;
+        let mut d = define::Definer::new(module, isa, imports, "chunk", define::Runtime::Host)?;
         let ids = d.chunks(f, plan, true)?;
         let code_bytes = d.finish()?;
         module.finalize_definitions().map_err(|e| codegen(&e))?;
