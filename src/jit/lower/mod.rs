@@ -50,6 +50,10 @@ pub struct Emitter<'a, 'b> {
     ins: Vec<CV>,
     outs: Vec<CV>,
     ws: CV,
+    /// `[-0.0, -0.0]`, made in the entry block: a two-lane `neg` flips the sign bits with it.
+    /// Cranelift's own `fneg` of a vector rebuilds the mask at every use, three instructions
+    /// where this is one.
+    sign_mask: CV,
 }
 
 fn flags() -> MemFlagsData {
@@ -93,6 +97,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let outs = (0..f.results.len())
             .map(|k| fb.ins().load(types::I64, flags(), outs_ptr, (8 * k) as i32))
             .collect();
+        let minus_zero = fb.ins().f64const(-0.0);
+        let sign_mask = fb.ins().splat(types::F64X2, minus_zero);
         Emitter {
             fb,
             f,
@@ -106,6 +112,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             ins,
             outs,
             ws,
+            sign_mask,
         }
     }
 
@@ -333,6 +340,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
     fn op(&mut self, op: &Op, a: &[CV], lanes: usize) -> CV {
         match op {
             Op::Unary(u) => match u {
+                Unary::Neg if lanes == 2 => self.fb.ins().bxor(a[0], self.sign_mask),
                 Unary::Neg => self.fb.ins().fneg(a[0]),
                 Unary::Abs => self.fb.ins().fabs(a[0]),
                 Unary::Sqrt => self.fb.ins().sqrt(a[0]),
