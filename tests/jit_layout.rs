@@ -279,3 +279,62 @@ fn concat_parts_along_a_later_axis_are_computed_in_place() {
         check_agrees(&format!("blocks {rows}x{wide}"), &f, &inputs);
     }
 }
+
+/// A merged loop takes at most `MAX_LOOP_VALUES` values, fused ones included: three sums of
+/// long expressions over the same inputs (about 300 values each) run as loops of their own,
+/// while two short sums beside them still share one. Bits equal the interpreter's.
+#[test]
+fn merged_loops_stay_within_their_value_budget() {
+    let n = 20;
+    let b = Builder::new("big_sums");
+    let xs: Vec<Var> = (0..40).map(|i| b.param(&format!("x{i}"), &[n])).collect();
+    // Distinct terms (each scaled by its own constant), so that no two share an instruction.
+    let long_sum = |stride: usize, offset: usize| {
+        let mut acc = xs[offset] * xs[(offset + 1) % 40];
+        for k in 1..150 {
+            let scale = (1000 * offset + k) as f64;
+            acc = acc + xs[(k * stride + offset) % 40] * scale;
+        }
+        acc.sum()
+    };
+    let big = [long_sum(7, 0), long_sum(11, 3), long_sum(13, 5)];
+    let small = [(xs[0] * xs[1]).sum(), (xs[2] - xs[3]).sum()];
+    let f = b
+        .finish(&[big[0], big[1], big[2], small[0], small[1]])
+        .unwrap();
+    let plan = adjit::jit::plan::plan(&f, 100_000);
+    let loop_of = |v: Var| {
+        plan.units
+            .iter()
+            .position(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v.value()))
+    };
+    for u in &plan.units {
+        let roots = adjit::jit::plan::unit_values(u, &plan.loop_roots);
+        let values: usize = roots
+            .iter()
+            .map(|&r| 1 + plan.groups.members(r).len())
+            .sum();
+        assert!(
+            roots.len() == 1 || values <= adjit::jit::plan::MAX_LOOP_VALUES,
+            "a loop of {} roots computes {values} values",
+            roots.len()
+        );
+    }
+    let big_loops: Vec<_> = big.iter().map(|&s| loop_of(s)).collect();
+    assert!(big_loops.iter().all(Option::is_some), "{big_loops:?}");
+    assert!(
+        big_loops[0] != big_loops[1]
+            && big_loops[1] != big_loops[2]
+            && big_loops[0] != big_loops[2],
+        "the long sums share a loop: {big_loops:?}"
+    );
+    assert_eq!(
+        loop_of(small[0]),
+        loop_of(small[1]),
+        "the short sums share one loop"
+    );
+    let inputs: Vec<Vec<f64>> = (0..40)
+        .map(|i| (0..n).map(|j| 0.01 * (i * n + j) as f64 - 3.0).collect())
+        .collect();
+    check_agrees("big_sums", &f, &inputs);
+}
