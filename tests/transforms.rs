@@ -218,6 +218,54 @@ fn products_sharing_a_matrix_are_batched_with_the_same_bits() {
     ));
 }
 
+/// Products of matrices that share their right operand become one product of the stacked left
+/// operands, with the same bits: `H W`, `(H + T) W` and `T W` (their results sliced back by
+/// rows, one of them a result of the function), and `H V^T`, `T V^T` with the operand read
+/// transposed; `(H W) W` reads its own group's result and stays; products whose left operand
+/// is read transposed, and those of a small matrix, stay.
+#[test]
+fn matrix_products_sharing_their_right_operand_are_batched_with_the_same_bits() {
+    let b = ir::Builder::new("blocks");
+    let (h, t) = (b.param("h", &[6, 9]), b.param("t", &[4, 9]));
+    let (w, v) = (b.param("w", &[9, 9]), b.param("v", &[8, 9]));
+    let (x, small) = (b.param("x", &[9, 4]), b.param("small", &[3, 3]));
+    let (hw, sum_w, tw) = (h.matmul(w), (h + h).matmul(w), t.matmul(w));
+    let (hv, tv) = (h.matmul_t(v, false, true), t.matmul_t(v, false, true));
+    let twice = hw.matmul(w);
+    let (xw, ww) = (x.matmul_t(w, true, false), w.matmul_t(w, true, false));
+    let s1 = h.slice(&[0, 0], &[2, 3]).matmul(small);
+    let s2 = t.slice(&[0, 0], &[2, 3]).matmul(small);
+    let total = sum_w.sum() + tw.sum() + hv.sum() + tv.sum() + twice.sum();
+    let f = b
+        .finish(&[total, hw, xw.sum() + ww.sum(), (s1 * s2).sum()])
+        .unwrap();
+    let g = simplify::batch_products(f.clone());
+    ir::verify(&g).unwrap();
+    // hw, sum_w, tw become one product, hv and tv another; twice, xw, ww, s1, s2 stay.
+    assert_eq!(matmuls(&f), 10, "{f}");
+    assert_eq!(matmuls(&g), 7, "{g}");
+    let inputs = adjit::inputs::defaults(&f, 5);
+    let want = interp::eval(&f, &inputs).unwrap();
+    assert!(same_bits(&want, &interp::eval(&g, &inputs).unwrap()), "{g}");
+    let compiled = adjit::jit::Jit::new(adjit::jit::JitOptions::default())
+        .compile(&g)
+        .unwrap();
+    assert!(same_bits(
+        &want,
+        &adjit::call::Executor::eval(&compiled, &inputs).unwrap()
+    ));
+}
+
+/// The forward-over-reverse hvp of `mlp` multiplies by its weights in fewer products: a layer's
+/// activations and their tangent share each product with the next weight matrix.
+#[test]
+fn mlp_hvp_batches_products_of_one_weight_matrix() {
+    let text = std::fs::read_to_string(common::repo_path("ir/models/mlp.ir")).unwrap();
+    let f = ir::parse(&text).unwrap();
+    assert_eq!(matmuls(&ad::hvp(&f, None).unwrap()), 17);
+    assert_eq!(matmuls(&ad::jvp(&f, None).unwrap()), 6);
+}
+
 /// The forward-over-reverse hvp of logistic regression reads `X` twice, not four times: its
 /// two pairs of products with `X` are batched.
 #[test]
