@@ -141,6 +141,25 @@ fn matmuls(f: &ir::Func) -> usize {
         .sum()
 }
 
+/// `f` has `before` products and, batched, `after`, and both give the same bits on the
+/// default inputs of `seed`, the batched function compiled too.
+fn assert_batched(f: &ir::Func, before: usize, after: usize, seed: u64) {
+    let g = simplify::batch_products(f.clone());
+    ir::verify(&g).unwrap();
+    assert_eq!(matmuls(f), before, "{f}");
+    assert_eq!(matmuls(&g), after, "{g}");
+    let inputs = adjit::inputs::defaults(f, seed);
+    let want = interp::eval(f, &inputs).unwrap();
+    assert!(same_bits(&want, &interp::eval(&g, &inputs).unwrap()), "{g}");
+    let compiled = adjit::jit::Jit::new(adjit::jit::JitOptions::default())
+        .compile(&g)
+        .unwrap();
+    assert!(same_bits(
+        &want,
+        &adjit::call::Executor::eval(&compiled, &inputs).unwrap()
+    ));
+}
+
 /// Products of a vector with a shared matrix become one product of the stacked rows, with the
 /// same bits: `A w` with `A v` (columns); `A^T u`, `u^T A` (one row, shared) and `A^T (A w)`
 /// (rows, the other way round, its vector read from the first group); a product whose vector
@@ -181,22 +200,9 @@ fn products_sharing_a_matrix_are_batched_with_the_same_bits() {
     let f = b
         .finish(&[total, av, ua, s1 + s2, looped.carries[0]])
         .unwrap();
-    let g = simplify::batch_products(f.clone());
-    ir::verify(&g).unwrap();
     // aw+av, atu+ua+chained and the body's pair each become one product; own and the small
     // matrix's stay.
-    assert_eq!(matmuls(&f), 10, "{f}");
-    assert_eq!(matmuls(&g), 6, "{g}");
-    let inputs = adjit::inputs::defaults(&f, 7);
-    let want = interp::eval(&f, &inputs).unwrap();
-    assert!(same_bits(&want, &interp::eval(&g, &inputs).unwrap()), "{g}");
-    let compiled = adjit::jit::Jit::new(adjit::jit::JitOptions::default())
-        .compile(&g)
-        .unwrap();
-    assert!(same_bits(
-        &want,
-        &adjit::call::Executor::eval(&compiled, &inputs).unwrap()
-    ));
+    assert_batched(&f, 10, 6, 7);
 
     // S x and S (T y) are batched; then T y and T (S x) are not, as S x now waits on T y.
     let b = ir::Builder::new("crossed");
@@ -239,21 +245,8 @@ fn matrix_products_sharing_their_right_operand_are_batched_with_the_same_bits() 
     let f = b
         .finish(&[total, hw, xw.sum() + ww.sum(), (s1 * s2).sum()])
         .unwrap();
-    let g = simplify::batch_products(f.clone());
-    ir::verify(&g).unwrap();
     // hw, sum_w, tw become one product, hv and tv another; twice, xw, ww, s1, s2 stay.
-    assert_eq!(matmuls(&f), 10, "{f}");
-    assert_eq!(matmuls(&g), 7, "{g}");
-    let inputs = adjit::inputs::defaults(&f, 5);
-    let want = interp::eval(&f, &inputs).unwrap();
-    assert!(same_bits(&want, &interp::eval(&g, &inputs).unwrap()), "{g}");
-    let compiled = adjit::jit::Jit::new(adjit::jit::JitOptions::default())
-        .compile(&g)
-        .unwrap();
-    assert!(same_bits(
-        &want,
-        &adjit::call::Executor::eval(&compiled, &inputs).unwrap()
-    ));
+    assert_batched(&f, 10, 7, 5);
 }
 
 /// The forward-over-reverse hvp of `mlp` multiplies by its weights in fewer products: a layer's
