@@ -136,53 +136,55 @@ fn independent(f: &Func, candidates: &[(usize, Value)]) -> Option<Vec<usize>> {
     (chosen.len() >= 2).then_some(chosen)
 }
 
-/// The first group of block products to batch: those sharing one right operand read one way.
-fn block_group(f: &Func) -> Option<Vec<Block>> {
-    let mut by_key: HashMap<(Value, bool), Vec<Block>> = HashMap::new();
+/// The first group to batch among `products` (in instruction order): products with one key
+/// (the shared matrix and how it is read), at least two, none of whose stacked operand depends
+/// on an earlier member (so the batched product can be computed once every operand is).
+fn first_group<P: Copy, K: Copy + Eq + std::hash::Hash>(
+    f: &Func,
+    products: impl Iterator<Item = P>,
+    key: impl Fn(&P) -> K,
+    stacked: impl Fn(&P) -> (usize, Value),
+) -> Option<Vec<P>> {
+    let mut by_key: HashMap<K, Vec<P>> = HashMap::new();
     let mut keys = Vec::new();
-    for p in (0..f.insts.len()).filter_map(|k| block(f, k)) {
-        let key = (p.shared, p.shared_t);
-        if !by_key.contains_key(&key) {
-            keys.push(key);
+    for p in products {
+        if !by_key.contains_key(&key(&p)) {
+            keys.push(key(&p));
         }
-        by_key.entry(key).or_default().push(p);
+        by_key.entry(key(&p)).or_default().push(p);
     }
-    keys.into_iter().find_map(|key| {
-        let candidates = &by_key[&key];
-        let pairs: Vec<(usize, Value)> = candidates.iter().map(|p| (p.inst, p.other)).collect();
+    keys.into_iter().find_map(|k| {
+        let candidates = &by_key[&k];
+        let pairs: Vec<(usize, Value)> = candidates.iter().map(&stacked).collect();
         let chosen = independent(f, &pairs)?;
         Some(chosen.into_iter().map(|i| candidates[i]).collect())
     })
 }
 
-/// The groups of products to batch: products of one matrix read one way, at least two per
-/// group, none of whose rows depends on an earlier member (so the batched product can be
-/// computed once every row is). Each group lists its members in instruction order.
-fn groups(f: &Func) -> Vec<Vec<Product>> {
-    let mut by_matrix: HashMap<(Value, bool), Vec<Product>> = HashMap::new();
-    let mut keys = Vec::new();
-    for k in 0..f.insts.len() {
-        if let Some(p) = product(f, k) {
-            let key = (p.matrix, p.transposed);
-            if !by_matrix.contains_key(&key) {
-                keys.push(key);
-            }
-            by_matrix.entry(key).or_default().push(p);
-        }
-    }
-    let mut out = Vec::new();
-    for key in keys {
-        let candidates = &by_matrix[&key];
-        let pairs: Vec<(usize, Value)> = candidates.iter().map(|p| (p.inst, p.row)).collect();
-        if let Some(chosen) = independent(f, &pairs) {
-            out.push(chosen.into_iter().map(|i| candidates[i]).collect());
-        }
-    }
-    out
+/// The first group of vector products of one matrix read one way.
+fn row_group(f: &Func) -> Option<Vec<Product>> {
+    let products = (0..f.insts.len()).filter_map(|k| product(f, k));
+    first_group(
+        f,
+        products,
+        |p| (p.matrix, p.transposed),
+        |p| (p.inst, p.row),
+    )
+}
+
+/// The first group of block products sharing one right operand read one way.
+fn block_group(f: &Func) -> Option<Vec<Block>> {
+    let products = (0..f.insts.len()).filter_map(|k| block(f, k));
+    first_group(
+        f,
+        products,
+        |p| (p.shared, p.shared_t),
+        |p| (p.inst, p.other),
+    )
 }
 
 /// A group of products to batch: vector products of one matrix, or block products sharing
-/// an operand.
+/// their right operand.
 enum Group {
     Rows(Vec<Product>),
     Blocks(Vec<Block>),
@@ -227,7 +229,7 @@ enum Item {
 pub fn batch_products(f: Func) -> Func {
     let mut f = batch_bodies(f);
     loop {
-        let group = match groups(&f).into_iter().next() {
+        let group = match row_group(&f) {
             Some(rows) => Group::Rows(rows),
             None => match block_group(&f) {
                 Some(blocks) => Group::Blocks(blocks),
