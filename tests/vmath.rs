@@ -144,7 +144,12 @@ fn symbols_are_the_vector_abi_names() {
         }
         if let Some(v) = vmath::vector(u) {
             assert_eq!(vmath::symbol(u), Some(v.symbol));
-            assert_eq!(vmath::candidate(u, v.lanes()), Some(v.symbol));
+            let name = match v.own {
+                true => Some(format!("adjit_{}4", u.name())),
+                false => vmath::candidate(u, v.lanes()).map(str::to_string),
+            };
+            assert_eq!(name.as_deref(), Some(v.symbol));
+            assert_eq!(vmath::is_own(u), v.own);
             assert_eq!(vmath::is_four_lane(u), v.lanes() == 4);
         }
     }
@@ -225,4 +230,55 @@ fn every_tail_and_operand_layout_gives_the_same_bits() {
             }
         }
     }
+}
+
+/// adjit's own `sin`, `cos` and `exp` (`ops::ownmath`) are in use where the CPU has AVX2 and
+/// FMA, and their four-lane kernel, which both executors use for tensors, gives the scalar
+/// reference recipe's bits, at the limits where the C library takes over too. (Compiled code's
+/// inline copy is checked against the kernel by the tests above: single values are inline.)
+#[test]
+fn own_functions_equal_their_scalar_reference() {
+    use adjit::ops::ownmath;
+    let expected = ownmath::has_cpu_features()
+        && std::env::var_os("ADJIT_NO_VMATH").is_none()
+        && std::env::var_os("ADJIT_NO_OWN_MATH").is_none()
+        && std::env::var("ADJIT_VMATH_LANES").map_or(true, |l| l.trim() != "2");
+    let mut xs = specials();
+    for limit in [ownmath::SIN_LIMIT, ownmath::EXP_LIMIT] {
+        for x in [
+            limit,
+            f64::from_bits(limit.to_bits() + 1),
+            f64::from_bits(limit.to_bits() - 1),
+        ] {
+            xs.extend([x, -x]);
+        }
+    }
+    // Near multiples of pi/2, where the reduction cancels.
+    xs.extend((1..200).map(|k| k as f64 * std::f64::consts::FRAC_PI_2));
+    let mut checked = 0;
+    for u in [Unary::Sin, Unary::Cos, Unary::Exp] {
+        assert!(ownmath::covers(u));
+        assert_eq!(vmath::is_own(u), expected, "{}", u.name());
+        let Some(v) = vmath::vector(u).filter(|v| v.own) else {
+            continue;
+        };
+        for &a in &xs {
+            let (got, want) = (v.one(a), ownmath::one(u, a));
+            assert!(
+                same(got, want),
+                "{}({a:e}): kernel {got:e}, reference {want:e}",
+                u.name()
+            );
+            if !ownmath::within(u, a) {
+                let c = ownmath::c_library(u, a);
+                assert!(
+                    same(got, c),
+                    "{}({a:e}) beyond the limit: {got:e}, C {c:e}",
+                    u.name()
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked > 0, expected);
 }

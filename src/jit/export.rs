@@ -24,6 +24,7 @@ use super::runtime::{self, CFunction, Callee};
 use super::{codegen, empty, plan, Jit, JitError};
 use crate::call::Signature;
 use crate::ir::{verify, Func, Op};
+use crate::ops::vmath;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -263,9 +264,11 @@ fn check_entry(
             };
             // A unary op with a vector function in use calls that (`lower::call_lanes`,
             // `lower::quad`): the four-lane one for this CPU, the two-lane one for a target's
-            // baseline CPU where the target has libmvec.
+            // baseline CPU where the target has libmvec. adjit's own functions are inline for
+            // this CPU (`lower::ownmath`), calling the C library's beyond their limits.
+            let own = matches!(callee, Some(Callee::Unary(u)) if host && vmath::is_own(u));
             let lanes = match callee {
-                Some(Callee::Unary(u)) if vector => [Callee::Quad(u), Callee::Vector(u)]
+                Some(Callee::Unary(u)) if vector && !own => [Callee::Quad(u), Callee::Vector(u)]
                     .into_iter()
                     .find(|&c| runtime::symbol(c).is_some() && (host || c != Callee::Quad(u))),
                 _ => None,

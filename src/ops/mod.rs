@@ -12,6 +12,7 @@ pub mod erf;
 pub mod gemm;
 pub mod kernel;
 pub mod layout;
+pub mod ownmath;
 pub mod reduce;
 pub mod scan;
 pub mod unary;

@@ -21,6 +21,7 @@
 //!
 //! The only `unsafe` here is the lookup and the call of these foreign functions.
 
+use super::ownmath;
 use crate::ir::Unary;
 use std::sync::OnceLock;
 
@@ -61,12 +62,14 @@ pub fn candidate(u: Unary, lanes: usize) -> Option<&'static str> {
     Some(Box::leak(format!("{prefix}{name}").into_boxed_str()))
 }
 
-/// A vector function of libmvec.
+/// A vector function: libmvec's, or one of adjit's own four-lane kernels (`ownmath`).
 #[derive(Clone, Copy, Debug)]
 pub struct Vector {
-    /// Its C symbol, such as `_ZGVbN2v_sin` or `_ZGVdN4v_sin`.
+    /// Its symbol, such as `_ZGVbN2v_sin` or `_ZGVdN4v_sin`, or `adjit_sin4` for ours.
     pub symbol: &'static str,
     f: imp::Function,
+    /// Whether it is adjit's own (`ownmath`), which no C library has.
+    pub own: bool,
 }
 
 impl Vector {
@@ -121,13 +124,21 @@ fn table() -> &'static Table {
         }
         let four =
             imp::has_avx2() && std::env::var("ADJIT_VMATH_LANES").map_or(true, |l| l.trim() != "2");
+        let own = std::env::var_os("ADJIT_NO_OWN_MATH").is_none();
         for u in Unary::ALL {
             let find = |lanes| {
                 let symbol = candidate(u, lanes)?;
-                imp::lookup(symbol, lanes).map(|f| Vector { symbol, f })
+                imp::lookup(symbol, lanes).map(|f| Vector {
+                    symbol,
+                    f,
+                    own: false,
+                })
             };
             t.two[u as usize] = find(2);
             t.in_use[u as usize] = four.then(|| find(4)).flatten().or(t.two[u as usize]);
+            if four && own && ownmath::covers(u) {
+                t.in_use[u as usize] = imp::own(u).or(t.in_use[u as usize]);
+            }
         }
         t
     })
@@ -156,6 +167,13 @@ pub fn two_lane(u: Unary) -> Option<Vector> {
 #[inline]
 pub fn is_four_lane(u: Unary) -> bool {
     vector(u).is_some_and(|v| v.lanes() == 4)
+}
+
+/// Whether `u` is computed by adjit's own functions in this process (`ownmath`: four-lane
+/// kernels for tensors, and the same recipe inline in compiled code).
+#[inline]
+pub fn is_own(u: Unary) -> bool {
+    vector(u).is_some_and(|v| v.own)
 }
 
 /// The C symbol of the vector function computing `u` in this process (`_ZGVdN4v_sin`), or
@@ -189,6 +207,8 @@ pub fn map(v: Vector, x: &[f64], out: &mut [f64]) {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 mod imp {
+    use super::Vector;
+    use crate::ir::Unary;
     use std::arch::x86_64::{
         __m128d, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm_loadu_pd, _mm_storeu_pd,
     };
@@ -218,6 +238,41 @@ mod imp {
 
     pub(super) fn has_avx2() -> bool {
         std::is_x86_feature_detected!("avx2")
+    }
+
+    /// adjit's own four-lane kernel of `u`, where the CPU runs it.
+    pub(super) fn own(u: Unary) -> Option<Vector> {
+        use super::ownmath::{cos4, exp4, has_cpu_features, sin4};
+        if !has_cpu_features() {
+            return None;
+        }
+        let (symbol, f): (_, Lanes4) = match u {
+            Unary::Sin => ("adjit_sin4", sin4),
+            Unary::Cos => ("adjit_cos4", cos4),
+            Unary::Exp => ("adjit_exp4", exp4),
+            Unary::Neg
+            | Unary::Abs
+            | Unary::Sign
+            | Unary::Sqrt
+            | Unary::Log
+            | Unary::Log1p
+            | Unary::Expm1
+            | Unary::Tan
+            | Unary::Tanh
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Sigmoid
+            | Unary::Floor
+            | Unary::Erf => return None,
+        };
+        Some(Vector {
+            symbol,
+            f: Function::Four(f),
+            own: true,
+        })
     }
 
     /// libmvec's function `symbol` of `lanes` lanes, if the library and the symbol are there.
@@ -300,6 +355,10 @@ mod imp {
     }
 
     pub(super) fn lookup(_symbol: &str, _lanes: usize) -> Option<Function> {
+        None
+    }
+
+    pub(super) fn own(_u: crate::ir::Unary) -> Option<super::Vector> {
         None
     }
 

@@ -21,6 +21,7 @@ mod compute;
 mod fused;
 mod loops;
 mod matmul;
+mod ownmath;
 mod quad;
 mod revolve;
 mod scan;
@@ -272,11 +273,16 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.inst_results(call)[0]
     }
 
-    /// A host function on each lane. A unary op with a vector function in use calls that:
-    /// four lanes through `quad`, two lanes once for both, or on a single element repeated
-    /// (taking lane 0), as the interpreter does (`ops::vmath`).
+    /// A host function on each lane. A unary op computed by adjit's own functions is inline
+    /// on single values, and on pairs where the four-lane kernel is not at hand (`ownmath`).
+    /// Another with a vector function in use calls that: four lanes through `quad`, two lanes
+    /// once for both, or on a single element repeated (taking lane 0), as the interpreter
+    /// does (`ops::vmath`).
     fn call_lanes(&mut self, callee: Callee, args: &[CV], lanes: usize) -> CV {
         if let Callee::Unary(u) = callee {
+            if self.inline_own(u) && (lanes == 1 || !self.has_quad(u)) {
+                return self.own_math(u, args[0], lanes);
+            }
             if self.has_quad(u) {
                 return self.quad_lanes(u, args[0], lanes);
             }
@@ -293,6 +299,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 };
             }
         }
+        self.call_each_lane(callee, args, lanes)
+    }
+
+    /// The host function of `callee` called on each lane.
+    fn call_each_lane(&mut self, callee: Callee, args: &[CV], lanes: usize) -> CV {
         if lanes == 1 {
             return self.call1(callee, args);
         }

@@ -1,0 +1,127 @@
+//! adjit's own `sin`, `cos` and `exp` (`ops::ownmath`) as inline code on one lane or two: the
+//! recipe's operations emitted as Cranelift instructions (`fma` is one instruction where the
+//! target has FMA, the only place this is used), so the bits are the four-lane kernel's. An
+//! argument beyond the recipe's limit (NaN and infinities included) branches to the op's host
+//! function, which gives the C library's value there, as the kernel does.
+//!
+//! Compiled code runs this for single values, where a call of the four-lane kernel would cost
+//! more than the recipe, and object files run it for every element, since they cannot call
+//! the kernel (it is in adjit, not in a C library).
+
+use super::Emitter;
+use crate::ir::Unary;
+use crate::jit::runtime::Callee;
+use crate::ops::{ownmath, vmath};
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value as CV};
+
+/// The recipe's operations on a register of `lanes` lanes.
+struct Clif<'e, 'a, 'b> {
+    e: &'e mut Emitter<'a, 'b>,
+    lanes: usize,
+}
+
+impl Clif<'_, '_, '_> {
+    fn int_type(&self) -> Type {
+        if self.lanes == 1 {
+            types::I64
+        } else {
+            types::I64X2
+        }
+    }
+
+    fn float_type(&self) -> Type {
+        if self.lanes == 1 {
+            types::F64
+        } else {
+            types::F64X2
+        }
+    }
+
+    fn bits(&mut self, x: CV) -> CV {
+        let ty = self.int_type();
+        self.e.fb.ins().bitcast(ty, MemFlagsData::new(), x)
+    }
+
+    fn float(&mut self, x: CV) -> CV {
+        let ty = self.float_type();
+        self.e.fb.ins().bitcast(ty, MemFlagsData::new(), x)
+    }
+}
+
+impl ownmath::Arith for Clif<'_, '_, '_> {
+    type V = CV;
+    fn constant(&mut self, c: ownmath::Const) -> CV {
+        self.e.float(c.value(), self.lanes)
+    }
+    fn fma(&mut self, a: CV, b: CV, c: CV) -> CV {
+        self.e.fb.ins().fma(a, b, c)
+    }
+    fn mul(&mut self, a: CV, b: CV) -> CV {
+        self.e.fb.ins().fmul(a, b)
+    }
+    fn add(&mut self, a: CV, b: CV) -> CV {
+        self.e.fb.ins().fadd(a, b)
+    }
+    fn sub(&mut self, a: CV, b: CV) -> CV {
+        self.e.fb.ins().fsub(a, b)
+    }
+    fn flip_if_odd(&mut self, y: CV, t: CV) -> CV {
+        let t = self.bits(t);
+        let sign = self.e.fb.ins().ishl_imm_u(t, 63);
+        let y = self.bits(y);
+        let flipped = self.e.fb.ins().bxor(y, sign);
+        self.float(flipped)
+    }
+    fn scale(&mut self, p: CV, t: CV) -> CV {
+        let t = self.bits(t);
+        let k = self.e.fb.ins().ishl_imm_u(t, 52);
+        let p = self.bits(p);
+        let scaled = self.e.fb.ins().iadd(p, k);
+        self.float(scaled)
+    }
+}
+
+impl Emitter<'_, '_> {
+    /// Whether `u` is computed inline here: it is one of adjit's own functions in this process
+    /// and the target has FMA.
+    pub(super) fn inline_own(&self, u: Unary) -> bool {
+        vmath::is_own(u) && self.module.isa().has_native_fma()
+    }
+
+    /// `u(x)` on a register of one lane (`f64`) or two (`f64x2`), inline (`inline_own`).
+    pub(super) fn own_math(&mut self, u: Unary, x: CV, lanes: usize) -> CV {
+        let fast = ownmath::recipe(&mut Clif { e: self, lanes }, u, x);
+        let abs = self.fb.ins().fabs(x);
+        let limit = self.float(ownmath::limit(u), lanes);
+        let inside = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, abs, limit);
+        let all_inside = match lanes {
+            1 => inside,
+            _ => self.fb.ins().vall_true(inside),
+        };
+        let (beyond, done) = (self.fb.create_block(), self.fb.create_block());
+        let ty = self.fb.func.dfg.value_type(x);
+        let result = self.fb.append_block_param(done, ty);
+        self.fb
+            .ins()
+            .brif(all_inside, done, &[fast.into()], beyond, &[]);
+        self.fb.switch_to_block(beyond);
+        self.fb.set_cold_block(beyond);
+        let slow = self.call_each_lane(Callee::Unary(u), &[x], lanes);
+        let y = match lanes {
+            1 => slow,
+            _ => {
+                // Lanes within the limit keep the recipe's value: an object file's host
+                // function is the C library's, which differs there.
+                let mask = self
+                    .fb
+                    .ins()
+                    .bitcast(types::F64X2, MemFlagsData::new(), inside);
+                self.fb.ins().bitselect(mask, fast, slow)
+            }
+        };
+        self.fb.ins().jump(done, &[y.into()]);
+        self.fb.switch_to_block(done);
+        result
+    }
+}

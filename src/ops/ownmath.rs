@@ -1,0 +1,531 @@
+//! adjit's own `sin`, `cos` and `exp`, in use where the CPU has AVX2 and FMA (`super::vmath`).
+//!
+//! Each function is one recipe of IEEE operations (fused multiply-adds included, each rounded
+//! once) written against `Arith`, which three back ends implement: scalar Rust (the
+//! reference), four AVX2 lanes (`sin4`, ..., which the interpreter runs and compiled code calls
+//! for tensors) and Cranelift code (`crate::jit`, inline for single values and in object
+//! files). The same operations in the same order give the same bits, lane by lane.
+//!
+//! - `sin`: `k = nearest(x / pi)` by the magic-constant rounding, `r = x - k pi` with pi in
+//!   three parts (the first product is exact, so `r` is right near multiples of pi), then
+//!   `(-1)^k sin(r)` with a polynomial of degree 17 fitted to `sin` on `[-pi/2, pi/2]`.
+//! - `cos`: the same with `x = (q + 1/2) pi + r`, `cos(x) = (-1)^(q+1) sin(r)`.
+//! - `exp`: `k = nearest(x / ln 2)`, `r = x - k ln 2` in two parts, a polynomial of
+//!   degree 11 fitted on `|r| <= ln(2)/2`, and `2^k` added to the exponent bits.
+//!
+//! Arguments outside `|x| <= SIN_LIMIT` (or `EXP_LIMIT`), NaN and infinities included, take
+//! the C library's function instead, lane by lane, so every lane's result depends on its own
+//! argument alone. The accuracy is measured against MPFR in `tests/vmath_ulp.rs` (README.md).
+//!
+//! The only `unsafe` here is the AVX2 back end: intrinsics, and the kernels that need the CPU
+//! features they are compiled for.
+
+use crate::ir::Unary;
+
+/// `sin` and `cos` reduce arguments up to this magnitude themselves.
+pub const SIN_LIMIT: f64 = 1048576.0;
+/// `exp` computes arguments up to this magnitude itself (its results stay normal numbers).
+pub const EXP_LIMIT: f64 = 708.0;
+
+/// `fma(x, c, ROUND)` rounds `x c` to an integer held in the low bits of its mantissa
+/// (`1.5 * 2^52`: one unit in the last place).
+const ROUND: f64 = 6755399441055744.0;
+const INV_PI: f64 = std::f64::consts::FRAC_1_PI;
+/// pi = PI_1 + PI_2 + PI_3 to about 160 bits.
+const PI_1: f64 = std::f64::consts::PI;
+const PI_2: f64 = 1.2246467991473532e-16;
+const PI_3: f64 = -2.9947698097183397e-33;
+const INV_LN2: f64 = std::f64::consts::LOG2_E;
+/// ln 2 = LN2_1 + LN2_2 to about 106 bits.
+const LN2_1: f64 = std::f64::consts::LN_2;
+const LN2_2: f64 = 2.3190468138462996e-17;
+/// `sin(r) = r + r^3 P(r^2)` on `|r| <= pi/2`: `P`'s coefficients, highest degree first, a
+/// Chebyshev fit of `(sin(r) - r) / r^3` (mpmath's `chebyfit`, 40 digits) rounded to doubles.
+/// With these doubles the polynomial is within 3.6e-17 of `sin` relative (0.32 ulp).
+const SIN_FIT: [f64; 8] = [
+    2.7314368769379893e-15,
+    -7.643969663988074e-13,
+    1.6058977292642743e-10,
+    -2.505210761669045e-08,
+    2.7557319219160833e-06,
+    -0.00019841269841254966,
+    0.008333333333333316,
+    -0.16666666666666666,
+];
+/// `exp(r)` on `|r| <= ln(2)/2` as a polynomial of degree 11, highest degree first: a
+/// Chebyshev fit rounded to doubles, within 1.7e-17 relative (0.15 ulp).
+const EXP_FIT: [f64; 12] = [
+    2.5110049204818658e-08,
+    2.763265472252779e-07,
+    2.755724088722987e-06,
+    2.4801485441561313e-05,
+    0.00019841269890076403,
+    0.0013888888952352863,
+    0.008333333333319589,
+    0.04166666666648795,
+    0.1666666666666668,
+    0.5000000000000019,
+    1.0,
+    1.0,
+];
+
+/// A constant of the recipes: its index in `CONSTANTS`, from which each back end takes it
+/// (the AVX2 one from a table of four-lane rows, as memory operands).
+#[derive(Clone, Copy, Debug)]
+pub struct Const(usize);
+
+impl Const {
+    pub fn value(self) -> f64 {
+        CONSTANTS[self.0]
+    }
+}
+
+const C_ROUND: Const = Const(0);
+const C_INV_PI: Const = Const(1);
+/// `-pi` in three parts, then `-pi/2` in three parts.
+const C_MINUS_PI: usize = 2;
+const C_MINUS_HALF_PI: usize = 5;
+const C_INV_LN2: Const = Const(8);
+const C_MINUS_LN2_1: Const = Const(9);
+const C_MINUS_LN2_2: Const = Const(10);
+const C_MINUS_HALF: Const = Const(11);
+const C_ONE: Const = Const(12);
+const C_TWO: Const = Const(13);
+const C_SIN_FIT: usize = 14;
+const C_EXP_FIT: usize = C_SIN_FIT + SIN_FIT.len();
+const N_CONSTANTS: usize = C_EXP_FIT + EXP_FIT.len();
+
+/// Every constant of the recipes, at the indices above.
+const CONSTANTS: [f64; N_CONSTANTS] = {
+    let head = [
+        ROUND,
+        INV_PI,
+        -PI_1,
+        -PI_2,
+        -PI_3,
+        -PI_1 / 2.0,
+        -PI_2 / 2.0,
+        -PI_3 / 2.0,
+        INV_LN2,
+        -LN2_1,
+        -LN2_2,
+        -0.5,
+        1.0,
+        2.0,
+    ];
+    let mut all = [0.0; N_CONSTANTS];
+    let mut i = 0;
+    while i < N_CONSTANTS {
+        all[i] = if i < C_SIN_FIT {
+            head[i]
+        } else if i < C_EXP_FIT {
+            SIN_FIT[i - C_SIN_FIT]
+        } else {
+            EXP_FIT[i - C_EXP_FIT]
+        };
+        i += 1;
+    }
+    all
+};
+
+/// The operations the recipes are written with, on one lane or several.
+pub trait Arith {
+    type V: Copy;
+    fn constant(&mut self, c: Const) -> Self::V;
+    /// `a b + c`, rounded once.
+    fn fma(&mut self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn mul(&mut self, a: Self::V, b: Self::V) -> Self::V;
+    fn add(&mut self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(&mut self, a: Self::V, b: Self::V) -> Self::V;
+    /// `y` with its sign flipped where the lowest bit of `t`'s bits is set (`t` a rounded
+    /// integer, `ROUND + k`: where `k` is odd).
+    fn flip_if_odd(&mut self, y: Self::V, t: Self::V) -> Self::V;
+    /// `p 2^k` for `t = ROUND + k`: `k` added to `p`'s exponent bits (the result must be a
+    /// normal number).
+    fn scale(&mut self, p: Self::V, t: Self::V) -> Self::V;
+}
+
+/// Whether `u` is one of the functions here.
+pub fn covers(u: Unary) -> bool {
+    matches!(u, Unary::Sin | Unary::Cos | Unary::Exp)
+}
+
+/// The recipe of `u` (one of `covers`), for arguments within its limit.
+#[inline(always)]
+pub fn recipe<A: Arith>(a: &mut A, u: Unary, x: A::V) -> A::V {
+    match u {
+        Unary::Sin => sin(a, x),
+        Unary::Cos => cos(a, x),
+        Unary::Exp => exp(a, x),
+        Unary::Neg
+        | Unary::Abs
+        | Unary::Sign
+        | Unary::Sqrt
+        | Unary::Log
+        | Unary::Log1p
+        | Unary::Expm1
+        | Unary::Tan
+        | Unary::Tanh
+        | Unary::Asin
+        | Unary::Acos
+        | Unary::Atan
+        | Unary::Sinh
+        | Unary::Cosh
+        | Unary::Sigmoid
+        | Unary::Floor
+        | Unary::Erf => unreachable!("internal: ownmath::recipe of `{}`", u.name()),
+    }
+}
+
+/// Whether the recipe of `u` computes `x` (false for NaN and infinities).
+#[inline(always)]
+pub fn within(u: Unary, x: f64) -> bool {
+    x.abs() <= limit(u)
+}
+
+/// The argument limit of `u` (one of `covers`).
+#[inline(always)]
+pub fn limit(u: Unary) -> f64 {
+    match u {
+        Unary::Exp => EXP_LIMIT,
+        Unary::Sin | Unary::Cos => SIN_LIMIT,
+        Unary::Neg
+        | Unary::Abs
+        | Unary::Sign
+        | Unary::Sqrt
+        | Unary::Log
+        | Unary::Log1p
+        | Unary::Expm1
+        | Unary::Tan
+        | Unary::Tanh
+        | Unary::Asin
+        | Unary::Acos
+        | Unary::Atan
+        | Unary::Sinh
+        | Unary::Cosh
+        | Unary::Sigmoid
+        | Unary::Floor
+        | Unary::Erf => unreachable!("internal: ownmath::limit of `{}`", u.name()),
+    }
+}
+
+/// A polynomial with coefficients `c` (highest degree first, a multiple of four of them) at
+/// `z`: each four neighbouring terms by Horner's rule in `z`, independent of each other, then
+/// those groups by Horner's rule in `z^4`. A single value waits for a chain of 3 fused
+/// multiply-adds plus one per group, not one per coefficient, for two multiplies more; and the
+/// groups, unlike Estrin's scheme, need few registers at once.
+#[inline(always)]
+fn poly_by_fours<A: Arith>(a: &mut A, first: usize, len: usize, z: A::V) -> A::V {
+    debug_assert!(len.is_multiple_of(4));
+    let z2 = a.mul(z, z);
+    let z4 = a.mul(z2, z2);
+    let mut p: Option<A::V> = None;
+    for group in (first..first + len).step_by(4) {
+        let mut g = a.constant(Const(group));
+        for k in group + 1..group + 4 {
+            let k = a.constant(Const(k));
+            g = a.fma(g, z, k);
+        }
+        p = Some(match p {
+            Some(high) => a.fma(high, z4, g),
+            None => g,
+        });
+    }
+    p.unwrap_or(z)
+}
+
+/// `sin(r)` for `|r| <= pi/2` (a little beyond, for rounded reductions).
+#[inline(always)]
+fn sin_poly<A: Arith>(a: &mut A, r: A::V) -> A::V {
+    let r2 = a.mul(r, r);
+    let p = poly_by_fours(a, C_SIN_FIT, SIN_FIT.len(), r2);
+    let r3 = a.mul(r2, r);
+    a.fma(r3, p, r)
+}
+
+/// `x - m pi`, or `x - m pi/2` if `half`, for an integer `m`.
+#[inline(always)]
+fn reduce<A: Arith>(a: &mut A, x: A::V, m: A::V, half: bool) -> A::V {
+    let first = if half { C_MINUS_HALF_PI } else { C_MINUS_PI };
+    let mut r = x;
+    for part in first..first + 3 {
+        let p = a.constant(Const(part));
+        r = a.fma(m, p, r);
+    }
+    r
+}
+
+#[inline(always)]
+fn sin<A: Arith>(a: &mut A, x: A::V) -> A::V {
+    let (inv_pi, round) = (a.constant(C_INV_PI), a.constant(C_ROUND));
+    let t = a.fma(x, inv_pi, round);
+    let k = a.sub(t, round);
+    let r = reduce(a, x, k, false);
+    let s = sin_poly(a, r);
+    a.flip_if_odd(s, t)
+}
+
+#[inline(always)]
+fn cos<A: Arith>(a: &mut A, x: A::V) -> A::V {
+    let (inv_pi, minus_half) = (a.constant(C_INV_PI), a.constant(C_MINUS_HALF));
+    let y = a.fma(x, inv_pi, minus_half);
+    let round = a.constant(C_ROUND);
+    let t = a.add(y, round);
+    let q = a.sub(t, round);
+    let (two, one) = (a.constant(C_TWO), a.constant(C_ONE));
+    let m = a.fma(q, two, one);
+    let r = reduce(a, x, m, true);
+    let s = sin_poly(a, r);
+    let t1 = a.add(t, one);
+    a.flip_if_odd(s, t1)
+}
+
+#[inline(always)]
+fn exp<A: Arith>(a: &mut A, x: A::V) -> A::V {
+    let (inv_ln2, round) = (a.constant(C_INV_LN2), a.constant(C_ROUND));
+    let t = a.fma(x, inv_ln2, round);
+    let k = a.sub(t, round);
+    let l1 = a.constant(C_MINUS_LN2_1);
+    let r = a.fma(k, l1, x);
+    let l2 = a.constant(C_MINUS_LN2_2);
+    let r = a.fma(k, l2, r);
+    let p = poly_by_fours(a, C_EXP_FIT, EXP_FIT.len(), r);
+    a.scale(p, t)
+}
+
+/// Scalar Rust: the reference the other back ends must match.
+pub struct Scalar;
+
+impl Arith for Scalar {
+    type V = f64;
+    fn constant(&mut self, c: Const) -> f64 {
+        c.value()
+    }
+    fn fma(&mut self, a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+    fn mul(&mut self, a: f64, b: f64) -> f64 {
+        a * b
+    }
+    fn add(&mut self, a: f64, b: f64) -> f64 {
+        a + b
+    }
+    fn sub(&mut self, a: f64, b: f64) -> f64 {
+        a - b
+    }
+    fn flip_if_odd(&mut self, y: f64, t: f64) -> f64 {
+        f64::from_bits(y.to_bits() ^ (t.to_bits() << 63))
+    }
+    fn scale(&mut self, p: f64, t: f64) -> f64 {
+        f64::from_bits(p.to_bits().wrapping_add(t.to_bits() << 52))
+    }
+}
+
+/// The C library's function of `u`: what arguments beyond the limits get.
+pub fn c_library(u: Unary, x: f64) -> f64 {
+    match u {
+        Unary::Sin => x.sin(),
+        Unary::Cos => x.cos(),
+        Unary::Exp => x.exp(),
+        Unary::Neg
+        | Unary::Abs
+        | Unary::Sign
+        | Unary::Sqrt
+        | Unary::Log
+        | Unary::Log1p
+        | Unary::Expm1
+        | Unary::Tan
+        | Unary::Tanh
+        | Unary::Asin
+        | Unary::Acos
+        | Unary::Atan
+        | Unary::Sinh
+        | Unary::Cosh
+        | Unary::Sigmoid
+        | Unary::Floor
+        | Unary::Erf => unreachable!("internal: ownmath::c_library of `{}`", u.name()),
+    }
+}
+
+/// `u` at `x` (one of `covers`) in scalar Rust: the reference.
+pub fn one(u: Unary, x: f64) -> f64 {
+    if within(u, x) {
+        recipe(&mut Scalar, u, x)
+    } else {
+        c_library(u, x)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use avx2::{cos4, exp4, has_cpu_features, map, sin4};
+
+/// The kernels take and return `__m256d` in `ymm0`, as libmvec's do; the lint warns that SIMD
+/// types are not C types in general, but on x86-64 this is the vector ABI.
+#[cfg(target_arch = "x86_64")]
+#[allow(improper_ctypes_definitions)]
+mod avx2 {
+    use super::{c_library, limit, recipe, within, Arith, Const, CONSTANTS, N_CONSTANTS};
+    use crate::ir::Unary;
+    use std::arch::x86_64::*;
+
+    /// Four lanes in a 256-bit register. Only built inside the kernels below, which are
+    /// compiled for AVX2 and FMA and run only where the CPU has both.
+    struct Avx {
+        /// `SPLATS`, through `black_box`: constants read from memory the compiler does not
+        /// see into, so they stay memory operands of the arithmetic instead of broadcasts of
+        /// their own (which cost about a third more time).
+        splats: *const [f64; 4],
+    }
+
+    /// `CONSTANTS`, each four times.
+    #[repr(C, align(32))]
+    struct Splats([[f64; 4]; N_CONSTANTS]);
+
+    static SPLATS: Splats = Splats({
+        let mut rows = [[0.0; 4]; N_CONSTANTS];
+        let mut i = 0;
+        while i < N_CONSTANTS {
+            rows[i] = [CONSTANTS[i]; 4];
+            i += 1;
+        }
+        rows
+    });
+
+    impl Avx {
+        #[inline(always)]
+        fn new() -> Avx {
+            Avx {
+                splats: std::hint::black_box(SPLATS.0.as_ptr()),
+            }
+        }
+    }
+
+    impl Arith for Avx {
+        type V = __m256d;
+        #[inline(always)]
+        fn constant(&mut self, c: Const) -> __m256d {
+            // SAFETY: `Avx` exists only inside the kernels, on a CPU with AVX2 and FMA;
+            // `c.0 < N_CONSTANTS`, the rows of `SPLATS`, 32-byte aligned.
+            unsafe { _mm256_load_pd(self.splats.add(c.0).cast()) }
+        }
+        #[inline(always)]
+        fn fma(&mut self, a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+            // SAFETY: as in `constant`.
+            unsafe { _mm256_fmadd_pd(a, b, c) }
+        }
+        #[inline(always)]
+        fn mul(&mut self, a: __m256d, b: __m256d) -> __m256d {
+            // SAFETY: as in `constant`.
+            unsafe { _mm256_mul_pd(a, b) }
+        }
+        #[inline(always)]
+        fn add(&mut self, a: __m256d, b: __m256d) -> __m256d {
+            // SAFETY: as in `constant`.
+            unsafe { _mm256_add_pd(a, b) }
+        }
+        #[inline(always)]
+        fn sub(&mut self, a: __m256d, b: __m256d) -> __m256d {
+            // SAFETY: as in `constant`.
+            unsafe { _mm256_sub_pd(a, b) }
+        }
+        #[inline(always)]
+        fn flip_if_odd(&mut self, y: __m256d, t: __m256d) -> __m256d {
+            // SAFETY: as in `constant`.
+            unsafe {
+                let sign = _mm256_slli_epi64::<63>(_mm256_castpd_si256(t));
+                _mm256_xor_pd(y, _mm256_castsi256_pd(sign))
+            }
+        }
+        #[inline(always)]
+        fn scale(&mut self, p: __m256d, t: __m256d) -> __m256d {
+            // SAFETY: as in `constant`.
+            unsafe {
+                let k = _mm256_slli_epi64::<52>(_mm256_castpd_si256(t));
+                _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(p), k))
+            }
+        }
+    }
+
+    /// Whether this CPU runs the four-lane kernels.
+    pub fn has_cpu_features() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    /// `u` on four lanes: the recipe, and the C library for lanes beyond the limit.
+    #[inline(always)]
+    unsafe fn lanes(u: Unary, x: __m256d) -> __m256d {
+        // SAFETY: called only from the kernels below, compiled for AVX2 and FMA.
+        unsafe {
+            let y = recipe(&mut Avx::new(), u, x);
+            let abs = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+            let inside = _mm256_cmp_pd::<_CMP_LE_OQ>(abs, _mm256_set1_pd(limit(u)));
+            if _mm256_movemask_pd(inside) == 0b1111 {
+                return y;
+            }
+            let (mut xs, mut ys) = ([0.0; 4], [0.0; 4]);
+            _mm256_storeu_pd(xs.as_mut_ptr(), x);
+            _mm256_storeu_pd(ys.as_mut_ptr(), y);
+            for (x, y) in xs.iter().zip(&mut ys) {
+                if !within(u, *x) {
+                    *y = c_library(u, *x);
+                }
+            }
+            _mm256_loadu_pd(ys.as_ptr())
+        }
+    }
+
+    /// `y[i] = u(x[i])` for `i < n`, four lanes at a time, a last partial group padded with
+    /// its last element (as `vmath::map` pads).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `x` and `y` hold `n` elements (they may be the same).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn map(u: Unary, x: *const f64, y: *mut f64, n: usize) {
+        // SAFETY: the caller's promise: the features, and `n` elements at `x` and `y`.
+        unsafe {
+            let mut i = 0;
+            while i + 4 <= n {
+                let v = lanes(u, _mm256_loadu_pd(x.add(i)));
+                _mm256_storeu_pd(y.add(i), v);
+                i += 4;
+            }
+            if i < n {
+                let mut group = [*x.add(n - 1); 4];
+                std::ptr::copy_nonoverlapping(x.add(i), group.as_mut_ptr(), n - i);
+                let v = lanes(u, _mm256_loadu_pd(group.as_ptr()));
+                _mm256_storeu_pd(group.as_mut_ptr(), v);
+                std::ptr::copy_nonoverlapping(group.as_ptr(), y.add(i), n - i);
+            }
+        }
+    }
+
+    /// Four-lane `sin`, called as libmvec's `_ZGVdN4v_sin` is (`ymm0` in and out).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA (`has_cpu_features`).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe extern "C" fn sin4(x: __m256d) -> __m256d {
+        // SAFETY: this function's features are the CPU's (the caller's promise).
+        unsafe { lanes(Unary::Sin, x) }
+    }
+
+    /// Four-lane `cos`; see `sin4`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA (`has_cpu_features`).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe extern "C" fn cos4(x: __m256d) -> __m256d {
+        // SAFETY: as in `sin4`.
+        unsafe { lanes(Unary::Cos, x) }
+    }
+
+    /// Four-lane `exp`; see `sin4`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA (`has_cpu_features`).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe extern "C" fn exp4(x: __m256d) -> __m256d {
+        // SAFETY: as in `sin4`.
+        unsafe { lanes(Unary::Exp, x) }
+    }
+}
