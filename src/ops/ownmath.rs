@@ -9,7 +9,7 @@
 //! - `sin`: `k = nearest(x / pi)` by the magic-constant rounding, `r = x - k pi` with pi in
 //!   three parts (the first product is exact, so `r` is right near multiples of pi), then
 //!   `(-1)^k sin(r)` with a polynomial of degree 17 fitted to `sin` on `[-pi/2, pi/2]`.
-//! - `cos`: the same with `x = (q + 1/2) pi + r`, `cos(x) = (-1)^(q+1) sin(r)`.
+//! - `cos`: `q = nearest(x / pi + 1/2)`, `x = (q - 1/2) pi + r`, `cos(x) = (-1)^q sin(r)`.
 //! - `exp`: `k = nearest(x / ln 2)`, `r = x - k ln 2` in two parts, a polynomial of
 //!   degree 11 fitted on `|r| <= ln(2)/2`, and `2^k` added to the exponent bits.
 //!
@@ -82,36 +82,20 @@ impl Const {
 
 const C_ROUND: Const = Const(0);
 const C_INV_PI: Const = Const(1);
-/// `-pi` in three parts, then `-pi/2` in three parts.
+/// `-pi` in three parts.
 const C_MINUS_PI: usize = 2;
-const C_MINUS_HALF_PI: usize = 5;
-const C_INV_LN2: Const = Const(8);
-const C_MINUS_LN2_1: Const = Const(9);
-const C_MINUS_LN2_2: Const = Const(10);
-const C_MINUS_HALF: Const = Const(11);
-const C_ONE: Const = Const(12);
-const C_TWO: Const = Const(13);
-const C_SIN_FIT: usize = 14;
+const C_INV_LN2: Const = Const(5);
+const C_MINUS_LN2_1: Const = Const(6);
+const C_MINUS_LN2_2: Const = Const(7);
+const C_HALF: Const = Const(8);
+const C_SIN_FIT: usize = 9;
 const C_EXP_FIT: usize = C_SIN_FIT + SIN_FIT.len();
 const N_CONSTANTS: usize = C_EXP_FIT + EXP_FIT.len();
 
 /// Every constant of the recipes, at the indices above.
 const CONSTANTS: [f64; N_CONSTANTS] = {
     let head = [
-        ROUND,
-        INV_PI,
-        -PI_1,
-        -PI_2,
-        -PI_3,
-        -PI_1 / 2.0,
-        -PI_2 / 2.0,
-        -PI_3 / 2.0,
-        INV_LN2,
-        -LN2_1,
-        -LN2_2,
-        -0.5,
-        1.0,
-        2.0,
+        ROUND, INV_PI, -PI_1, -PI_2, -PI_3, INV_LN2, -LN2_1, -LN2_2, 0.5,
     ];
     let mut all = [0.0; N_CONSTANTS];
     let mut i = 0;
@@ -243,12 +227,11 @@ fn sin_poly<A: Arith>(a: &mut A, r: A::V) -> A::V {
     a.fma(r3, p, r)
 }
 
-/// `x - m pi`, or `x - m pi/2` if `half`, for an integer `m`.
+/// `x - m pi` for an integer or half-integer `m`.
 #[inline(always)]
-fn reduce<A: Arith>(a: &mut A, x: A::V, m: A::V, half: bool) -> A::V {
-    let first = if half { C_MINUS_HALF_PI } else { C_MINUS_PI };
+fn reduce<A: Arith>(a: &mut A, x: A::V, m: A::V) -> A::V {
     let mut r = x;
-    for part in first..first + 3 {
+    for part in C_MINUS_PI..C_MINUS_PI + 3 {
         let p = a.constant(Const(part));
         r = a.fma(m, p, r);
     }
@@ -260,24 +243,22 @@ fn sin<A: Arith>(a: &mut A, x: A::V) -> A::V {
     let (inv_pi, round) = (a.constant(C_INV_PI), a.constant(C_ROUND));
     let t = a.fma(x, inv_pi, round);
     let k = a.sub(t, round);
-    let r = reduce(a, x, k, false);
+    let r = reduce(a, x, k);
     let s = sin_poly(a, r);
     a.flip_if_odd(s, t)
 }
 
 #[inline(always)]
 fn cos<A: Arith>(a: &mut A, x: A::V) -> A::V {
-    let (inv_pi, minus_half) = (a.constant(C_INV_PI), a.constant(C_MINUS_HALF));
-    let y = a.fma(x, inv_pi, minus_half);
+    let (inv_pi, half) = (a.constant(C_INV_PI), a.constant(C_HALF));
+    let y = a.fma(x, inv_pi, half);
     let round = a.constant(C_ROUND);
     let t = a.add(y, round);
     let q = a.sub(t, round);
-    let (two, one) = (a.constant(C_TWO), a.constant(C_ONE));
-    let m = a.fma(q, two, one);
-    let r = reduce(a, x, m, true);
+    let m = a.sub(q, half);
+    let r = reduce(a, x, m);
     let s = sin_poly(a, r);
-    let t1 = a.add(t, one);
-    a.flip_if_odd(s, t1)
+    a.flip_if_odd(s, t)
 }
 
 #[inline(always)]
