@@ -12,9 +12,10 @@ use super::plan;
 use super::pool::Pool;
 use super::runtime::{Callee, QUAD_CALL};
 use super::{codegen, compiled, JitError};
-use crate::ir::Func;
-use cranelift_codegen::ir::{self as clif, types, AbiParam, Function, UserFuncName};
-use cranelift_codegen::isa::OwnedTargetIsa;
+use crate::ir::{Func, Op, Unary};
+use crate::ops::vmath;
+use cranelift_codegen::ir::{self as clif, types, AbiParam, Function, InstBuilder, UserFuncName};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -63,6 +64,81 @@ fn define_quad_call(module: &mut dyn Module) -> Result<FuncId, JitError> {
         .define_function_bytes(id, 16, &QUAD_CALL, &[])
         .map_err(|e| codegen(&e))?;
     Ok(id)
+}
+
+/// The unary ops of adjit's own functions (`ops::ownmath`) that `f` computes, scan bodies
+/// included, where they are inline in code for `isa` (`lower::ownmath`).
+pub fn inline_own_ops(f: &Func, isa: &dyn TargetIsa) -> Vec<Unary> {
+    let mut ops = Vec::new();
+    if !isa.has_native_fma() {
+        return ops;
+    }
+    let mut stack = vec![f];
+    while let Some(f) = stack.pop() {
+        for inst in &f.insts {
+            if let Op::Unary(u) = &inst.op {
+                if vmath::is_own(*u) && !ops.contains(u) {
+                    ops.push(*u);
+                }
+            }
+            if let Op::Scan { body, replay, .. } = &inst.op {
+                stack.push(body.func());
+                stack.extend(replay.as_ref().map(|r| r.func()));
+            }
+        }
+    }
+    ops
+}
+
+/// Defines `Callee::Slow(u)` in `module` for each op of `ops` whose host function is among
+/// `imports`: `(x, out) -> ()` of Cranelift's `preserve_all` convention, which stores the
+/// host function of `x` at `out`. It saves every register it uses, its call's included, so
+/// inline code that branches to it for arguments beyond its recipe's limit keeps its values
+/// in registers across the call; a call of the host function itself would make the register
+/// allocator move them to the stack on the fast path too. (`preserve_all` functions return
+/// nothing, hence the pointer.)
+pub fn define_slow_paths(
+    module: &mut dyn Module,
+    imports: &mut HashMap<Callee, FuncId>,
+    ops: &[Unary],
+) -> Result<(), JitError> {
+    for &u in ops {
+        let slow = Callee::Slow(u);
+        let Some(&host) = imports.get(&Callee::Unary(u)) else {
+            continue;
+        };
+        if imports.contains_key(&slow) {
+            continue;
+        }
+        let mut sig = module.make_signature();
+        sig.call_conv = CallConv::PreserveAll;
+        sig.params.push(AbiParam::new(types::F64));
+        sig.params.push(AbiParam::new(types::I64));
+        let id = module
+            .declare_anonymous_function(&sig)
+            .map_err(|e| codegen(&e))?;
+        let config = module.target_config();
+        let mut ctx = module.make_context();
+        ctx.func.signature = sig;
+        let mut fctx = FunctionBuilderContext::new();
+        let mut fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let block = fb.create_block();
+        fb.append_block_params_for_function_params(block);
+        fb.switch_to_block(block);
+        fb.seal_block(block);
+        let (x, out) = (fb.block_params(block)[0], fb.block_params(block)[1]);
+        let host = module.declare_func_in_func(host, fb.func);
+        let call = fb.ins().call(host, &[x]);
+        let y = fb.inst_results(call)[0];
+        fb.ins().store(clif::MemFlagsData::trusted(), y, out, 0);
+        fb.ins().return_(&[]);
+        fb.finalize(config);
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| codegen(&e))?;
+        imports.insert(slow, id);
+    }
+    Ok(())
 }
 
 /// The signature of every chunk: `(inputs, outputs, workspace) -> ()`, three pointers.

@@ -188,7 +188,12 @@ impl Jit {
         let builder = ObjectBuilder::new(isa.clone(), header_name, default_libcall_names())
             .map_err(|e| codegen(&e))?;
         let mut module = ObjectModule::new(builder);
-        let imports = c_imports(&mut module, header_name, &callees)?;
+        let mut imports = c_imports(&mut module, header_name, &callees)?;
+        let mut own = Vec::new();
+        for e in entries {
+            own.extend(define::inline_own_ops(e.func, &*isa));
+        }
+        define::define_slow_paths(&mut module, &mut imports, &own)?;
         let mut layouts = Vec::with_capacity(entries.len());
         let mut code_bytes = 0;
         for e in entries {

@@ -106,13 +106,14 @@ impl Jit {
         }
         jb.symbol(compiled::REVOLVE_SYMBOL, compiled::revolve_address());
         let mut module = JITModule::new(jb);
-        let (ids, code_bytes) = match self.define(&mut module, isa, f, &plan, &symbols) {
-            Ok(done) => done,
-            Err(e) => {
-                compiled::discard(module);
-                return Err(e);
-            }
-        };
+        let (ids, code_bytes) =
+            match self.define(&mut module, isa, f, &plan, &symbols, fast_compile) {
+                Ok(done) => done,
+                Err(e) => {
+                    compiled::discard(module);
+                    return Err(e);
+                }
+            };
         let workspace_what = workspace_what(f, |v| matches!(plan.homes[v], Some(Home::Work(_))));
         let layout = compiled::Layout {
             signature: Signature::of(f),
@@ -203,11 +204,19 @@ impl Jit {
         f: &Func,
         plan: &plan::Plan,
         symbols: &[runtime::Symbol],
+        fast_compile: bool,
     ) -> Result<(Vec<FuncId>, usize), JitError> {
         let mut imports = HashMap::new();
         for s in symbols {
             let id = define::declare_host(module, s.name, s.arity, s.ty)?;
             imports.insert(s.callee, id);
+        }
+        // adjit's own sin, cos and exp are inline on single values in fast code; in the
+        // fast-compile tier (the largest functions) they call the four-lane kernel instead,
+        // a few instructions where the recipe is about forty.
+        if !fast_compile {
+            let own = define::inline_own_ops(f, &*isa);
+            define::define_slow_paths(module, &mut imports, &own)?;
         }
         let mut d = define::Definer::new(module, isa, imports, "chunk", define::Runtime::Host)?;
         let ids = d.chunks(f, plan, true)?;

@@ -23,6 +23,10 @@ pub enum Callee {
     Quad(Unary),
     /// `QUAD_CALL`, defined in each module that calls a four-lane function.
     QuadCall,
+    /// The slow path of adjit's own function of a unary op, inline elsewhere: its host
+    /// function behind a `preserve_all` trampoline defined in each module that needs one
+    /// (`define::define_slow_paths`).
+    Slow(Unary),
     /// The AVX2 matmul kernel (`ops::gemm`), where the CPU runs it: one pointer argument.
     Gemm,
 }
@@ -83,7 +87,7 @@ pub fn symbol(callee: Callee) -> Option<Symbol> {
             arity: 0,
             ty: types::F64X2,
         }),
-        Callee::QuadCall => None,
+        Callee::QuadCall | Callee::Slow(_) => None,
         Callee::Gemm => gemm::address().map(|address| Symbol {
             callee,
             name: gemm::SYMBOL,
@@ -126,7 +130,7 @@ pub fn c_function(callee: Callee) -> Option<CFunction> {
     match callee {
         Callee::Vector(u) => vmath::two_lane(u).map(|v| Libm(v.symbol)),
         Callee::Quad(_) => symbol(callee).map(|s| Libm(s.name)),
-        Callee::QuadCall | Callee::Gemm => None,
+        Callee::QuadCall | Callee::Slow(_) | Callee::Gemm => None,
         Callee::Unary(u) => match u {
             Unary::Exp => Some(Libm("exp")),
             Unary::Log => Some(Libm("log")),

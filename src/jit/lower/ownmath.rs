@@ -13,7 +13,9 @@ use crate::ir::Unary;
 use crate::jit::runtime::Callee;
 use crate::ops::{ownmath, vmath};
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value as CV};
+use cranelift_codegen::ir::{
+    types, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value as CV,
+};
 
 /// The recipe's operations on a register of `lanes` lanes.
 struct Clif<'e, 'a, 'b> {
@@ -83,10 +85,14 @@ impl ownmath::Arith for Clif<'_, '_, '_> {
 }
 
 impl Emitter<'_, '_> {
-    /// Whether `u` is computed inline here: it is one of adjit's own functions in this process
-    /// and the target has FMA.
+    /// Whether `u` is computed inline here: it is one of adjit's own functions in this process,
+    /// the target has FMA, and the module either has the trampoline of its slow path (defined
+    /// where inline code is wanted: fast code in the JIT) or cannot call the four-lane kernel
+    /// (object files).
     pub(super) fn inline_own(&self, u: Unary) -> bool {
-        vmath::is_own(u) && self.module.isa().has_native_fma()
+        vmath::is_own(u)
+            && self.module.isa().has_native_fma()
+            && (self.imports.contains_key(&Callee::Slow(u)) || !self.has_quad(u))
     }
 
     /// `u(x)` on a register of one lane (`f64`) or two (`f64x2`), inline (`inline_own`).
@@ -107,7 +113,7 @@ impl Emitter<'_, '_> {
             .brif(all_inside, done, &[fast.into()], beyond, &[]);
         self.fb.switch_to_block(beyond);
         self.fb.set_cold_block(beyond);
-        let slow = self.call_each_lane(Callee::Unary(u), &[x], lanes);
+        let slow = self.slow_path(u, x, lanes);
         let y = match lanes {
             1 => slow,
             _ => {
@@ -123,5 +129,30 @@ impl Emitter<'_, '_> {
         self.fb.ins().jump(done, &[y.into()]);
         self.fb.switch_to_block(done);
         result
+    }
+
+    /// The host function of `u` on each lane of `x`: through the module's `preserve_all`
+    /// trampoline (`Callee::Slow`) where there is one, so that the call clobbers nothing.
+    fn slow_path(&mut self, u: Unary, x: CV, lanes: usize) -> CV {
+        if !self.imports.contains_key(&Callee::Slow(u)) {
+            return self.call_each_lane(Callee::Unary(u), &[x], lanes);
+        }
+        let slow = self.host(Callee::Slow(u));
+        let slot =
+            self.fb
+                .create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        let out = self.fb.ins().stack_addr(types::I64, slot, 0);
+        let one = |e: &mut Self, a: CV| {
+            e.fb.ins().call(slow, &[a, out]);
+            e.fb.ins().load(types::F64, MemFlagsData::trusted(), out, 0)
+        };
+        if lanes == 1 {
+            return one(self, x);
+        }
+        let a = self.fb.ins().extractlane(x, 0);
+        let b = self.fb.ins().extractlane(x, 1);
+        let (a, b) = (one(self, a), one(self, b));
+        let v = self.fb.ins().scalar_to_vector(types::F64X2, a);
+        self.fb.ins().insertlane(v, b, 1)
     }
 }
