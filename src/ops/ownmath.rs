@@ -129,67 +129,82 @@ pub trait Arith {
     fn scale(&mut self, p: Self::V, t: Self::V) -> Self::V;
 }
 
-/// Whether `u` is one of the functions here.
-pub fn covers(u: Unary) -> bool {
-    matches!(u, Unary::Sin | Unary::Cos | Unary::Exp)
+/// The functions here, each standing for its unary op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Own {
+    Sin,
+    Cos,
+    Exp,
 }
 
-/// The recipe of `u` (one of `covers`), for arguments within its limit.
-#[inline(always)]
-pub fn recipe<A: Arith>(a: &mut A, u: Unary, x: A::V) -> A::V {
-    match u {
-        Unary::Sin => sin(a, x),
-        Unary::Cos => cos(a, x),
-        Unary::Exp => exp(a, x),
-        Unary::Neg
-        | Unary::Abs
-        | Unary::Sign
-        | Unary::Sqrt
-        | Unary::Log
-        | Unary::Log1p
-        | Unary::Expm1
-        | Unary::Tan
-        | Unary::Tanh
-        | Unary::Asin
-        | Unary::Acos
-        | Unary::Atan
-        | Unary::Sinh
-        | Unary::Cosh
-        | Unary::Sigmoid
-        | Unary::Floor
-        | Unary::Erf => unreachable!("internal: ownmath::recipe of `{}`", u.name()),
+impl Own {
+    /// The function computing `u`, if it is one of these.
+    pub fn of(u: Unary) -> Option<Own> {
+        match u {
+            Unary::Sin => Some(Own::Sin),
+            Unary::Cos => Some(Own::Cos),
+            Unary::Exp => Some(Own::Exp),
+            Unary::Neg
+            | Unary::Abs
+            | Unary::Sign
+            | Unary::Sqrt
+            | Unary::Log
+            | Unary::Log1p
+            | Unary::Expm1
+            | Unary::Tan
+            | Unary::Tanh
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Sigmoid
+            | Unary::Floor
+            | Unary::Erf => None,
+        }
+    }
+
+    /// The argument limit: beyond it, the C library's function.
+    #[inline(always)]
+    pub fn limit(self) -> f64 {
+        match self {
+            Own::Sin | Own::Cos => SIN_LIMIT,
+            Own::Exp => EXP_LIMIT,
+        }
+    }
+
+    /// Whether the recipe computes `x` (false for NaN and infinities).
+    #[inline(always)]
+    pub fn within(self, x: f64) -> bool {
+        x.abs() <= self.limit()
+    }
+
+    /// The C library's function: what arguments beyond the limit get.
+    pub fn c_library(self, x: f64) -> f64 {
+        match self {
+            Own::Sin => x.sin(),
+            Own::Cos => x.cos(),
+            Own::Exp => x.exp(),
+        }
+    }
+
+    /// The function at `x` in scalar Rust: the reference.
+    pub fn one(self, x: f64) -> f64 {
+        if self.within(x) {
+            recipe(&mut Scalar, self, x)
+        } else {
+            self.c_library(x)
+        }
     }
 }
 
-/// Whether the recipe of `u` computes `x` (false for NaN and infinities).
+/// The recipe of `f`, for arguments within its limit.
 #[inline(always)]
-pub fn within(u: Unary, x: f64) -> bool {
-    x.abs() <= limit(u)
-}
-
-/// The argument limit of `u` (one of `covers`).
-#[inline(always)]
-pub fn limit(u: Unary) -> f64 {
-    match u {
-        Unary::Exp => EXP_LIMIT,
-        Unary::Sin | Unary::Cos => SIN_LIMIT,
-        Unary::Neg
-        | Unary::Abs
-        | Unary::Sign
-        | Unary::Sqrt
-        | Unary::Log
-        | Unary::Log1p
-        | Unary::Expm1
-        | Unary::Tan
-        | Unary::Tanh
-        | Unary::Asin
-        | Unary::Acos
-        | Unary::Atan
-        | Unary::Sinh
-        | Unary::Cosh
-        | Unary::Sigmoid
-        | Unary::Floor
-        | Unary::Erf => unreachable!("internal: ownmath::limit of `{}`", u.name()),
+pub fn recipe<A: Arith>(a: &mut A, f: Own, x: A::V) -> A::V {
+    match f {
+        Own::Sin => sin(a, x),
+        Own::Cos => cos(a, x),
+        Own::Exp => exp(a, x),
     }
 }
 
@@ -302,41 +317,6 @@ impl Arith for Scalar {
     }
 }
 
-/// The C library's function of `u`: what arguments beyond the limits get.
-pub fn c_library(u: Unary, x: f64) -> f64 {
-    match u {
-        Unary::Sin => x.sin(),
-        Unary::Cos => x.cos(),
-        Unary::Exp => x.exp(),
-        Unary::Neg
-        | Unary::Abs
-        | Unary::Sign
-        | Unary::Sqrt
-        | Unary::Log
-        | Unary::Log1p
-        | Unary::Expm1
-        | Unary::Tan
-        | Unary::Tanh
-        | Unary::Asin
-        | Unary::Acos
-        | Unary::Atan
-        | Unary::Sinh
-        | Unary::Cosh
-        | Unary::Sigmoid
-        | Unary::Floor
-        | Unary::Erf => unreachable!("internal: ownmath::c_library of `{}`", u.name()),
-    }
-}
-
-/// `u` at `x` (one of `covers`) in scalar Rust: the reference.
-pub fn one(u: Unary, x: f64) -> f64 {
-    if within(u, x) {
-        recipe(&mut Scalar, u, x)
-    } else {
-        c_library(u, x)
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 pub use avx2::{cos4, exp4, has_cpu_features, map, sin4};
 
@@ -345,8 +325,7 @@ pub use avx2::{cos4, exp4, has_cpu_features, map, sin4};
 #[cfg(target_arch = "x86_64")]
 #[allow(improper_ctypes_definitions)]
 mod avx2 {
-    use super::{c_library, limit, recipe, within, Arith, Const, CONSTANTS, N_CONSTANTS};
-    use crate::ir::Unary;
+    use super::{recipe, Arith, Const, Own, CONSTANTS, N_CONSTANTS};
     use std::arch::x86_64::*;
 
     /// Four lanes in a 256-bit register. Only built inside the kernels below, which are
@@ -434,12 +413,12 @@ mod avx2 {
 
     /// `u` on four lanes: the recipe, and the C library for lanes beyond the limit.
     #[inline(always)]
-    unsafe fn lanes(u: Unary, x: __m256d) -> __m256d {
+    unsafe fn lanes(f: Own, x: __m256d) -> __m256d {
         // SAFETY: called only from the kernels below, compiled for AVX2 and FMA.
         unsafe {
-            let y = recipe(&mut Avx::new(), u, x);
+            let y = recipe(&mut Avx::new(), f, x);
             let abs = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
-            let inside = _mm256_cmp_pd::<_CMP_LE_OQ>(abs, _mm256_set1_pd(limit(u)));
+            let inside = _mm256_cmp_pd::<_CMP_LE_OQ>(abs, _mm256_set1_pd(f.limit()));
             if _mm256_movemask_pd(inside) == 0b1111 {
                 return y;
             }
@@ -447,8 +426,8 @@ mod avx2 {
             _mm256_storeu_pd(xs.as_mut_ptr(), x);
             _mm256_storeu_pd(ys.as_mut_ptr(), y);
             for (x, y) in xs.iter().zip(&mut ys) {
-                if !within(u, *x) {
-                    *y = c_library(u, *x);
+                if !f.within(*x) {
+                    *y = f.c_library(*x);
                 }
             }
             _mm256_loadu_pd(ys.as_ptr())
@@ -461,19 +440,19 @@ mod avx2 {
     /// # Safety
     /// The CPU has AVX2 and FMA; `x` and `y` hold `n` elements (they may be the same).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn map(u: Unary, x: *const f64, y: *mut f64, n: usize) {
+    pub unsafe fn map(f: Own, x: *const f64, y: *mut f64, n: usize) {
         // SAFETY: the caller's promise: the features, and `n` elements at `x` and `y`.
         unsafe {
             let mut i = 0;
             while i + 4 <= n {
-                let v = lanes(u, _mm256_loadu_pd(x.add(i)));
+                let v = lanes(f, _mm256_loadu_pd(x.add(i)));
                 _mm256_storeu_pd(y.add(i), v);
                 i += 4;
             }
             if i < n {
                 let mut group = [*x.add(n - 1); 4];
                 std::ptr::copy_nonoverlapping(x.add(i), group.as_mut_ptr(), n - i);
-                let v = lanes(u, _mm256_loadu_pd(group.as_ptr()));
+                let v = lanes(f, _mm256_loadu_pd(group.as_ptr()));
                 _mm256_storeu_pd(group.as_mut_ptr(), v);
                 std::ptr::copy_nonoverlapping(group.as_ptr(), y.add(i), n - i);
             }
@@ -487,7 +466,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe extern "C" fn sin4(x: __m256d) -> __m256d {
         // SAFETY: this function's features are the CPU's (the caller's promise).
-        unsafe { lanes(Unary::Sin, x) }
+        unsafe { lanes(Own::Sin, x) }
     }
 
     /// Four-lane `cos`; see `sin4`.
@@ -497,7 +476,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe extern "C" fn cos4(x: __m256d) -> __m256d {
         // SAFETY: as in `sin4`.
-        unsafe { lanes(Unary::Cos, x) }
+        unsafe { lanes(Own::Cos, x) }
     }
 
     /// Four-lane `exp`; see `sin4`.
@@ -507,6 +486,6 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe extern "C" fn exp4(x: __m256d) -> __m256d {
         // SAFETY: as in `sin4`.
-        unsafe { lanes(Unary::Exp, x) }
+        unsafe { lanes(Own::Exp, x) }
     }
 }

@@ -136,7 +136,7 @@ fn table() -> &'static Table {
             };
             t.two[u as usize] = find(2);
             t.in_use[u as usize] = four.then(|| find(4)).flatten().or(t.two[u as usize]);
-            if four && own && ownmath::covers(u) {
+            if four && own && ownmath::Own::of(u).is_some() {
                 t.in_use[u as usize] = imp::own(u).or(t.in_use[u as usize]);
             }
         }
@@ -242,31 +242,14 @@ mod imp {
 
     /// adjit's own four-lane kernel of `u`, where the CPU runs it.
     pub(super) fn own(u: Unary) -> Option<Vector> {
-        use super::ownmath::{cos4, exp4, has_cpu_features, sin4};
+        use super::ownmath::{cos4, exp4, has_cpu_features, sin4, Own};
         if !has_cpu_features() {
             return None;
         }
-        let (symbol, f): (_, Lanes4) = match u {
-            Unary::Sin => ("adjit_sin4", sin4),
-            Unary::Cos => ("adjit_cos4", cos4),
-            Unary::Exp => ("adjit_exp4", exp4),
-            Unary::Neg
-            | Unary::Abs
-            | Unary::Sign
-            | Unary::Sqrt
-            | Unary::Log
-            | Unary::Log1p
-            | Unary::Expm1
-            | Unary::Tan
-            | Unary::Tanh
-            | Unary::Asin
-            | Unary::Acos
-            | Unary::Atan
-            | Unary::Sinh
-            | Unary::Cosh
-            | Unary::Sigmoid
-            | Unary::Floor
-            | Unary::Erf => return None,
+        let (symbol, f): (_, Lanes4) = match Own::of(u)? {
+            Own::Sin => ("adjit_sin4", sin4),
+            Own::Cos => ("adjit_cos4", cos4),
+            Own::Exp => ("adjit_exp4", exp4),
         };
         Some(Vector {
             symbol,

@@ -11,7 +11,8 @@
 use super::Emitter;
 use crate::ir::Unary;
 use crate::jit::runtime::Callee;
-use crate::ops::{ownmath, vmath};
+use crate::ops::ownmath::{self, Own};
+use crate::ops::vmath;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     types, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value as CV,
@@ -97,9 +98,15 @@ impl Emitter<'_, '_> {
 
     /// `u(x)` on a register of one lane (`f64`) or two (`f64x2`), inline (`inline_own`).
     pub(super) fn own_math(&mut self, u: Unary, x: CV, lanes: usize) -> CV {
-        let fast = ownmath::recipe(&mut Clif { e: self, lanes }, u, x);
+        let Some(f) = Own::of(u) else {
+            panic!(
+                "internal: `{}` is not one of adjit's own functions",
+                u.name()
+            );
+        };
+        let fast = ownmath::recipe(&mut Clif { e: self, lanes }, f, x);
         let abs = self.fb.ins().fabs(x);
-        let limit = self.float(ownmath::limit(u), lanes);
+        let limit = self.float(f.limit(), lanes);
         let inside = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, abs, limit);
         let all_inside = match lanes {
             1 => inside,
