@@ -5,9 +5,10 @@
 //! as host symbols); the interpreter calls them too. Conventions: `sign(±0) = ±0` and
 //! `sign(NaN) = NaN`; `sigmoid` is evaluated in the form that cannot overflow; `erf` is ours
 //! (`super::erf`, within 0.51 ulp). The other transcendental functions (`exp`, `sin`, `tanh`,
-//! ...) are libmvec's two-lane functions where the process has them (`super::vmath`: a
-//! single `x` is lane 0 of the function at `[x, x]`, and the kernels run pairs), else the C
-//! library's scalar ones (Rust's `f64` methods).
+//! ...) are the vector functions in use where the process has them (`super::vmath`: libmvec's,
+//! or adjit's own `sin`, `cos` and `exp`; a single `x` is lane 0 of the function at
+//! `[x, x, ...]`, and the kernels run groups of lanes), else the C library's scalar ones
+//! (Rust's `f64` methods).
 
 use super::{refuse, vmath};
 use crate::ir::{DType, Op, Type, Unary, Var};

@@ -13,6 +13,9 @@
 //!
 //! The function in use for an op is the four-lane one where the CPU has AVX2 and libmvec has
 //! it, else the two-lane one, else none (the op keeps the scalar function of `super::unary`).
+//! For `sin`, `cos` and `exp` on a CPU with AVX2 and FMA it is adjit's own four-lane kernel
+//! instead (`super::ownmath`, unless `ADJIT_NO_OWN_MATH` is set), whose lanes are independent
+//! too.
 //! The functions are looked up once per process, at first use, by `dlopen("libmvec.so.1")` and
 //! `dlsym`. The environment variable `ADJIT_NO_VMATH` turns vector math off, and
 //! `ADJIT_VMATH_LANES=2` keeps it to two lanes; interpreter and JIT ask this module, so they
