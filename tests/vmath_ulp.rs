@@ -1,5 +1,7 @@
 //! The accuracy of the vector math functions (`adjit::ops::vmath`: libmvec's two-lane
-//! `_ZGVbN2v_*` and, where the CPU has AVX2, four-lane `_ZGVdN4v_*`) and, for comparison, of the C library's scalar functions, in ulps of the correctly rounded
+//! `_ZGVbN2v_*`, and the four-lane functions in use where the CPU has AVX2: libmvec's
+//! `_ZGVdN4v_*`, or adjit's own `sin`, `cos` and `exp` where it has FMA too) and, for
+//! comparison, of the C library's scalar functions, in ulps of the correctly rounded
 //! result, over each function's domain: about 200,000 arguments per function, of every
 //! magnitude, with its hard regions (near zeros and poles, domain edges, overflow thresholds,
 //! huge arguments of periodic functions).
