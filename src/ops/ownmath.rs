@@ -17,8 +17,9 @@
 //! the C library's function instead, lane by lane, so every lane's result depends on its own
 //! argument alone. The accuracy is measured against MPFR in `tests/vmath_ulp.rs` (README.md).
 //!
-//! The only `unsafe` here is the AVX2 back end: intrinsics, and the kernels that need the CPU
-//! features they are compiled for.
+//! The only `unsafe` here is the AVX2 back end: intrinsics, an empty `asm!` that hides the
+//! constants' address from the compiler, and the kernels that need the CPU features they are
+//! compiled for.
 
 use crate::ir::Unary;
 
