@@ -216,22 +216,23 @@ pub fn recipe<A: Arith>(a: &mut A, f: Own, x: A::V) -> A::V {
 /// groups, unlike Estrin's scheme, need few registers at once.
 #[inline(always)]
 fn poly_by_fours<A: Arith>(a: &mut A, first: usize, len: usize, z: A::V) -> A::V {
-    debug_assert!(len.is_multiple_of(4));
+    debug_assert!(len > 0 && len.is_multiple_of(4));
     let z2 = a.mul(z, z);
     let z4 = a.mul(z2, z2);
-    let mut p: Option<A::V> = None;
-    for group in (first..first + len).step_by(4) {
-        let mut g = a.constant(Const(group));
-        for k in group + 1..group + 4 {
+    let group = |a: &mut A, at: usize| {
+        let mut g = a.constant(Const(at));
+        for k in at + 1..at + 4 {
             let k = a.constant(Const(k));
             g = a.fma(g, z, k);
         }
-        p = Some(match p {
-            Some(high) => a.fma(high, z4, g),
-            None => g,
-        });
+        g
+    };
+    let mut p = group(a, first);
+    for at in (first + 4..first + len).step_by(4) {
+        let g = group(a, at);
+        p = a.fma(p, z4, g);
     }
-    p.unwrap_or(z)
+    p
 }
 
 /// `sin(r)` for `|r| <= pi/2` (a little beyond, for rounded reductions).
