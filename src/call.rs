@@ -169,6 +169,45 @@ impl Signature {
         }
     }
 
+    /// Checks a call's buffers as `check` does and, in the same pass, writes their addresses
+    /// to `ins` and `outs`, which must have one slot per input and per output (else the
+    /// workspace is not this function's). One pass with the
+    /// verdict accumulated, not a loop that exits early, keeps a small call's fixed cost low.
+    /// On a mismatch the slots hold some of the addresses; the caller must not run.
+    #[inline]
+    pub(crate) fn check_into(
+        &self,
+        inputs: &[&[f64]],
+        outputs: &mut [&mut [f64]],
+        ins: &mut [*const f64],
+        outs: &mut [*mut f64],
+    ) -> Result<(), CallError> {
+        if inputs.len() != self.input_lens.len() || outputs.len() != self.output_lens.len() {
+            return Err(self.mismatch(inputs, outputs));
+        }
+        if ins.len() != inputs.len() || outs.len() != outputs.len() {
+            return Err(CallError::ForeignWorkspace);
+        }
+        let mut ok = true;
+        for ((p, x), &n) in ins.iter_mut().zip(inputs).zip(self.input_lens.iter()) {
+            ok &= x.len() == n;
+            *p = x.as_ptr();
+        }
+        for ((p, y), &n) in outs
+            .iter_mut()
+            .zip(outputs.iter_mut())
+            .zip(self.output_lens.iter())
+        {
+            ok &= y.len() == n;
+            *p = y.as_mut_ptr();
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(self.mismatch(inputs, outputs))
+        }
+    }
+
     /// The first mismatch of a call that failed `check`.
     #[cold]
     fn mismatch(&self, inputs: &[&[f64]], outputs: &[&mut [f64]]) -> CallError {

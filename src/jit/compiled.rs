@@ -148,10 +148,11 @@ impl Compiled {
         if ws.owner != self.id {
             return Err(CallError::ForeignWorkspace);
         }
-        self.signature.check(inputs, outputs)?;
-        // SAFETY: the workspace is this function's and every buffer has the length of its
-        // static type (both checked above).
-        unsafe { self.call_slices(ws, inputs, outputs) };
+        self.signature
+            .check_into(inputs, outputs, &mut ws.inputs, &mut ws.outputs)?;
+        // SAFETY: the workspace is this function's, and its pointer arrays hold the buffers'
+        // addresses, each buffer of its static type's length (all checked above).
+        unsafe { self.run(ws.inputs.as_ptr(), ws.outputs.as_ptr(), ws.buf.as_mut_ptr()) };
         Ok(())
     }
 
