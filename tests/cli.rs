@@ -408,6 +408,7 @@ fn bench_reports_json_table_and_plot() {
         "jit_hvp_s",
         "jit_hvp_fwdrev_s",
         "jit_hvp_revrev_s",
+        "jit_hvp_with_grad_s",
     ] {
         let v = rows[0][key]
             .as_f64()
@@ -415,6 +416,11 @@ fn bench_reports_json_table_and_plot() {
         assert!(v > 0.0, "{key} = {v}");
     }
     assert_eq!(rows[0]["instructions_f"], 9);
+    // The hvp timed is the product alone, as the peers compute it.
+    let tiny = adjit::ir::parse(&std::fs::read_to_string(repo_path("ir/models/tiny.ir")).unwrap());
+    let mode = adjit::ad::HvpMode::DEFAULT;
+    let only = adjit::ad::hvp_only(&tiny.unwrap(), None, mode).unwrap();
+    assert_eq!(rows[0]["instructions_hvp"], only.insts.len());
     // jit_hvp_s is the default mode's time.
     let mode = rows[0]["hvp_mode"].as_str().unwrap();
     assert_eq!(rows[0]["jit_hvp_s"], rows[0][format!("jit_hvp_{mode}_s")]);

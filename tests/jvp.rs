@@ -641,6 +641,52 @@ fn compiled_hvp_modes_agree_on_every_model() {
     }
 }
 
+/// `hvp_only` on every shipped model, in both modes: `hvp`'s parameters, its products alone
+/// (to 1e-13, norm-wise), compiled equal to interpreted bit for bit, and never more
+/// instructions than `hvp` (fewer on `rosenbrock`, whose value and gradient need work of
+/// their own). A function `hvp` refuses, `hvp_only` refuses with the same error.
+#[test]
+fn hvp_only_is_the_product_of_hvp_on_every_model() {
+    for m in adjit::models::ALL.iter().filter(|m| m.scalar()) {
+        let f = ir::parse(m.text).unwrap();
+        for mode in HvpMode::ALL {
+            let full = ad::hvp_with(&f, None, mode).unwrap();
+            let only = ad::hvp_only(&f, None, mode).unwrap();
+            assert_eq!(only.params, full.params, "{} ({mode})", m.name);
+            let k = only.results.len();
+            assert_eq!(full.results.len(), 2 * k + 1, "{} ({mode})", m.name);
+            assert!(only.insts.len() <= full.insts.len(), "{} ({mode})", m.name);
+            if m.name == "rosenbrock" {
+                assert!(only.insts.len() < full.insts.len(), "{mode}");
+            }
+            let inputs = defaults(&only, 3);
+            let want = run(&full, &inputs);
+            let got = run(&only, &inputs);
+            for j in 0..k {
+                let e = normwise(&got[j], &want[1 + k + j]);
+                assert!(
+                    e <= 1e-13,
+                    "{} ({mode}): product {j} off by {e:.2e}",
+                    m.name
+                );
+            }
+            let compiled = adjit::jit::compile(&only).unwrap();
+            let jit = adjit::call::Executor::eval(&compiled, &inputs).unwrap();
+            let bits = |x: &Vec<Vec<f64>>| -> Vec<u64> {
+                x.iter().flatten().map(|v| v.to_bits()).collect()
+            };
+            assert_eq!(bits(&jit), bits(&got), "{} ({mode}): compiled", m.name);
+        }
+    }
+    let b = Builder::new("two");
+    let x = b.param("x", &[2]);
+    let vector = b.finish(&[x * x]).unwrap();
+    for mode in HvpMode::ALL {
+        let want = ad::hvp_with(&vector, None, mode).unwrap_err();
+        assert_eq!(ad::hvp_only(&vector, None, mode).unwrap_err(), want);
+    }
+}
+
 /// The largest finite magnitude among the f64 values `f` computes on `inputs` (at least 1).
 fn largest_value(f: &Func, inputs: &[Vec<f64>]) -> f64 {
     let mut all = f.clone();

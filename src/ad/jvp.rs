@@ -11,6 +11,7 @@
 
 use super::{
     direction_name, finish, resolve_wrt, scan::expand_replays, verified, AdError, FreshNames,
+    HvpResults,
 };
 use crate::ir::{
     Body, Builder, DType, Dims, Func, Op, Role, ScanOptions, ScanShape, Type, Value, Var,
@@ -73,8 +74,14 @@ fn jvp_with(f: &Func, wrt: Option<&[&str]>, k: Option<usize>) -> Result<Func, Ad
 
 /// Forward over reverse: the jvp of `g = grad(f)` (parameters `f`'s, results `(y, grad...)`)
 /// along directions for the inputs `wrt`, named and ordered as reverse over reverse names
-/// them (`direction_name`). Returns `(y, grad..., Hv...)`; the tangent of `y` is dropped.
-pub(super) fn hvp_fwdrev(name: String, g: &Func, wrt: &[usize]) -> Result<Func, AdError> {
+/// them (`direction_name`). Returns `(y, grad..., Hv...)`, or `(Hv...)` alone; the tangent of
+/// `y` is dropped.
+pub(super) fn hvp_fwdrev(
+    name: String,
+    g: &Func,
+    wrt: &[usize],
+    wanted: HvpResults,
+) -> Result<Func, AdError> {
     let b = simplifying_builder(name, 3 * g.insts.len());
     let params: Vec<Var<'_>> = g
         .params
@@ -88,7 +95,10 @@ pub(super) fn hvp_fwdrev(name: String, g: &Func, wrt: &[usize]) -> Result<Func, 
         tangents[i] = Some(b.param_with(&n, g.params[i].ty, Role::Data, None));
     }
     let (outs, touts) = emit(&b, g, &params, &tangents, None)?;
-    let mut results: Vec<Value> = outs.iter().map(|v| v.value()).collect();
+    let mut results: Vec<Value> = match wanted {
+        HvpResults::WithGrad => outs.iter().map(|v| v.value()).collect(),
+        HvpResults::ProductOnly => Vec::new(),
+    };
     results.extend(
         outs.iter()
             .zip(&touts)

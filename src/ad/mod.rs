@@ -480,6 +480,32 @@ pub fn hvp(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
 
 /// `hvp` in the given mode: the same parameters, results and names in either.
 pub fn hvp_with(f: &Func, wrt: Option<&[&str]>, mode: HvpMode) -> Result<Func, AdError> {
+    hvp_results(f, wrt, mode, HvpResults::WithGrad)
+}
+
+/// `f.hv(inputs..., v...) -> (Hv...)`: the Hessian-vector product alone, in `mode`. It is
+/// `hvp_with`'s function without the value and the gradient, and without the work only they
+/// need. This is what a loop that calls it many times at one point wants (Newton-CG's inner
+/// iterations), and what JAX's `jvp(grad(f), (x,), (v,))[1]` computes.
+pub fn hvp_only(f: &Func, wrt: Option<&[&str]>, mode: HvpMode) -> Result<Func, AdError> {
+    hvp_results(f, wrt, mode, HvpResults::ProductOnly)
+}
+
+/// Which results an hvp function returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HvpResults {
+    /// `(y, grad..., Hv...)`.
+    WithGrad,
+    /// `(Hv...)`.
+    ProductOnly,
+}
+
+fn hvp_results(
+    f: &Func,
+    wrt: Option<&[&str]>,
+    mode: HvpMode,
+    results: HvpResults,
+) -> Result<Func, AdError> {
     verified(f)?;
     check_scalar(f)?;
     let wrt = resolve_wrt(f, wrt)?;
@@ -490,17 +516,22 @@ pub fn hvp_with(f: &Func, wrt: Option<&[&str]>, mode: HvpMode) -> Result<Func, A
         Seed::One(0),
         &[0],
     )?)?;
+    let name = match results {
+        HvpResults::WithGrad => format!("{}.hvp", f.name),
+        HvpResults::ProductOnly => format!("{}.hv", f.name),
+    };
     match mode {
-        HvpMode::FwdRev => jvp::hvp_fwdrev(format!("{}.hvp", f.name), &g, &wrt),
-        HvpMode::RevRev => hvp_revrev(f, &g, &wrt),
+        HvpMode::FwdRev => jvp::hvp_fwdrev(name, &g, &wrt, results),
+        HvpMode::RevRev => hvp_revrev(name, &g, &wrt, results),
     }
 }
 
-/// Reverse over reverse: the gradient of `x, v -> <grad f(x), v>`, keeping `(y, grad...)`;
-/// `g` is the gradient function of `f` for the inputs `wrt`.
-fn hvp_revrev(f: &Func, g: &Func, wrt: &[usize]) -> Result<Func, AdError> {
+/// Reverse over reverse: the gradient of `x, v -> <grad f(x), v>`, keeping `(y, grad...)`
+/// unless only the product is wanted; `g` is the gradient function of `f` for the inputs
+/// `wrt`.
+fn hvp_revrev(name: String, g: &Func, wrt: &[usize], wanted: HvpResults) -> Result<Func, AdError> {
     // x, v -> (y, grad..., <grad, v>)
-    let b = simplifying_builder(format!("{}.hvp", f.name), g.insts.len());
+    let b = simplifying_builder(name.clone(), g.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(g.num_values());
     for p in &g.params {
         map.push(b.param_with(&p.name, p.ty, p.role, p.init).value());
@@ -509,8 +540,8 @@ fn hvp_revrev(f: &Func, g: &Func, wrt: &[usize]) -> Result<Func, AdError> {
     let dirs: Vec<Var<'_>> = wrt
         .iter()
         .map(|&i| {
-            let n = fresh.get(&direction_name(&f.params[i].name));
-            b.param_with(&n, f.params[i].ty, Role::Data, None)
+            let n = fresh.get(&direction_name(&g.params[i].name));
+            b.param_with(&n, g.params[i].ty, Role::Data, None)
         })
         .collect();
     for inst in &g.insts {
@@ -533,12 +564,9 @@ fn hvp_revrev(f: &Func, g: &Func, wrt: &[usize]) -> Result<Func, AdError> {
     let k = results.len();
     results.push(dot.expect("wrt is not empty").value());
     let inner = b.finish_unverified(&results);
-    let keep: Vec<usize> = (0..k).collect();
-    finish(transform(
-        &inner,
-        format!("{}.hvp", f.name),
-        wrt,
-        Seed::One(k),
-        &keep,
-    )?)
+    let keep: Vec<usize> = match wanted {
+        HvpResults::WithGrad => (0..k).collect(),
+        HvpResults::ProductOnly => Vec::new(),
+    };
+    finish(transform(&inner, name, wrt, Seed::One(k), &keep)?)
 }

@@ -1,6 +1,8 @@
 //! Measuring models for `adjit bench`: per-call times of f, f+grad and hvp, interpreted and
-//! compiled, and the time from text to a callable f+grad. The hvp is the default mode's; the
-//! other mode is timed compiled only (`Report::jit_hvp_modes`).
+//! compiled, and the time from text to a callable f+grad. The hvp is the product alone
+//! (`ad::hvp_only`), as the peers of `compare.py` compute it, in the default mode; the other
+//! mode, and the default mode's function that also returns the value and gradient
+//! (`ad::hvp`, what `adjit hvp` prints), are timed compiled only.
 //!
 //! Timing: a warm-up, then repeated batches of calls, each batch sized to take about
 //! `Budget::batch` seconds; the per-call time of each batch is one sample. Reported: the median
@@ -118,6 +120,8 @@ pub struct Report {
     pub workspace_bytes: [u64; 3],
     /// Compiled hvp in each mode (`HvpMode::ALL`'s order; the default's is `jit[2]`).
     pub jit_hvp_modes: [(HvpMode, Timing); 2],
+    /// Compiled value, gradient and hvp in one function (`ad::hvp`), in the default mode.
+    pub jit_hvp_with_grad: Timing,
 }
 
 impl Report {
@@ -210,13 +214,17 @@ fn grad_of(f: &Func) -> Result<Func, AdError> {
 }
 
 fn hvp_of(f: &Func) -> Result<Func, AdError> {
-    ad::hvp(f, None)
+    ad::hvp_only(f, None, HvpMode::DEFAULT)
 }
 
 /// The hvp in the mode that is not the default.
 fn other_hvp_of(f: &Func) -> Result<Func, AdError> {
     let other = HvpMode::ALL.into_iter().find(|&m| m != HvpMode::DEFAULT);
-    ad::hvp_with(f, None, other.unwrap_or(HvpMode::DEFAULT))
+    ad::hvp_only(f, None, other.unwrap_or(HvpMode::DEFAULT))
+}
+
+fn hvp_with_grad_of(f: &Func) -> Result<Func, AdError> {
+    ad::hvp(f, None)
 }
 
 fn identity(f: &Func) -> Result<Func, AdError> {
@@ -242,10 +250,14 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
         interp[k] = bound.time(&prog, budget)?;
         compiled[k] = bound.time(c, budget)?;
     }
-    let (o, co, _) = compile_from_text(text, other_hvp_of)?;
-    let other = Bound::new(&o, 0)
-        .map_err(BenchError::Alloc)?
-        .time(&co, budget)?;
+    let compiled_only = |make| -> Result<Timing, BenchError> {
+        let (o, co, _) = compile_from_text(text, make)?;
+        Bound::new(&o, 0)
+            .map_err(BenchError::Alloc)?
+            .time(&co, budget)
+    };
+    let other = compiled_only(other_hvp_of)?;
+    let jit_hvp_with_grad = compiled_only(hvp_with_grad_of)?;
     let jit_hvp_modes = HvpMode::ALL.map(|m| {
         (
             m,
@@ -267,6 +279,7 @@ pub fn measure(model: &str, text: &str, budget: Budget) -> Result<Report, BenchE
         jit: compiled,
         workspace_bytes,
         jit_hvp_modes,
+        jit_hvp_with_grad,
     })
 }
 
