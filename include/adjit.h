@@ -110,6 +110,7 @@ void adjit_func_free(adjit_func *f);
  *   vjp      f(inputs, ybar...)     -> (ys..., vjp_x...)         cotangents named <y>_bar
  *   jvp      f(inputs, t_x...)      -> (ys..., jvp_y...)         one tangent per result
  *   hvp      f(inputs, v_x...)      -> (y, grad_x..., hvp_x...)  one f64[] result
+ *   hvp_only f(inputs, v_x...)      -> (hvp_x...)                one f64[] result
  *   jacobian f(inputs)              -> (ys..., jac_y_x...)       jac_y_x: f64[y.shape + x.shape],
  *                                                                y slowest, x fastest
  *   hessian  f(inputs)              -> (y, grad_x..., hess_a_b...) one f64[] result;
@@ -128,6 +129,10 @@ int adjit_jvp(const adjit_func *f, const char *const *wrt, size_t n_wrt, adjit_f
 enum { ADJIT_HVP_FWDREV = 0, ADJIT_HVP_REVREV = 1 };
 int adjit_hvp(const adjit_func *f, const char *const *wrt, size_t n_wrt, int mode,
               adjit_func **out, char **error);
+/* The Hessian-vector product alone, (hvp_x...): adjit_hvp's function without the value, the
+ * gradient and the work only they need, for loops that call it many times at one point. */
+int adjit_hvp_only(const adjit_func *f, const char *const *wrt, size_t n_wrt, int mode,
+                   adjit_func **out, char **error);
 
 /* Modes of adjit_jacobian: whichever needs fewer directions (forward on ties), one forward
  * pass over the inputs, or one reverse pass over the results. Another value is

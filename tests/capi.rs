@@ -134,6 +134,28 @@ unsafe extern "C" fn hvp_revrev(
     unsafe { adjit_hvp(f, w, n, ADJIT_HVP_REVREV, out, e) }
 }
 
+unsafe extern "C" fn hvp_only_fwdrev(
+    f: *const AdjitFunc,
+    w: *const *const c_char,
+    n: usize,
+    out: *mut *mut AdjitFunc,
+    e: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { adjit_hvp_only(f, w, n, ADJIT_HVP_FWDREV, out, e) }
+}
+
+unsafe extern "C" fn hvp_only_revrev(
+    f: *const AdjitFunc,
+    w: *const *const c_char,
+    n: usize,
+    out: *mut *mut AdjitFunc,
+    e: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { adjit_hvp_only(f, w, n, ADJIT_HVP_REVREV, out, e) }
+}
+
 unsafe extern "C" fn jacobian_forward(
     f: *const AdjitFunc,
     w: *const *const c_char,
@@ -299,6 +321,15 @@ fn other_transforms_equal_the_interpreter() {
     let m = adjit::models::find("neuron").unwrap();
     let revrev = |f: &Func| ad::hvp_with(f, None, ad::HvpMode::RevRev).unwrap();
     agrees("neuron hvp revrev", m.text, Some(hvp_revrev), revrev);
+    let only = |f: &Func| ad::hvp_only(f, None, ad::HvpMode::FwdRev).unwrap();
+    agrees("neuron hvp_only", m.text, Some(hvp_only_fwdrev), only);
+    let only = |f: &Func| ad::hvp_only(f, None, ad::HvpMode::RevRev).unwrap();
+    agrees(
+        "neuron hvp_only revrev",
+        m.text,
+        Some(hvp_only_revrev),
+        only,
+    );
     let vjp = |f: &Func| ad::vjp(f, None).unwrap();
     agrees("neuron vjp", m.text, Some(adjit_vjp), vjp);
     let hessian = |f: &Func| ad::hessian(f, None).unwrap();
@@ -330,6 +361,10 @@ fn outputs_are_named_by_the_transform() {
     let c = o.compile(g).unwrap();
     let names = ["f", "grad_x", "grad_s", "hvp_x", "hvp_s"];
     check_signature(c, &ad::hvp(&rust, None).unwrap(), Some(&names));
+    let g = o.derive(f, hvp_only_fwdrev).unwrap();
+    let c = o.compile(g).unwrap();
+    let only = ad::hvp_only(&rust, None, ad::HvpMode::FwdRev).unwrap();
+    check_signature(c, &only, Some(&["hvp_x", "hvp_s"]));
     let h = o.derive(f, adjit_hessian).unwrap();
     let c = o.compile(h).unwrap();
     let names = [
@@ -430,7 +465,15 @@ fn null_pointers_are_refused() {
         expect_null(adjit_parse(c"".as_ptr(), null_mut(), &mut e), e);
         expect_null(adjit_func_text(null(), &mut s, &mut e), e);
         expect_null(adjit_func_text(f, null_mut(), &mut e), e);
-        for t in [adjit_grad, adjit_vjp, adjit_jvp, adjit_hessian, hvp_fwdrev] as [Transform; 5] {
+        let all: [Transform; 6] = [
+            adjit_grad,
+            adjit_vjp,
+            adjit_jvp,
+            adjit_hessian,
+            hvp_fwdrev,
+            hvp_only_fwdrev,
+        ];
+        for t in all {
             expect_null(t(null(), null(), 0, &mut fo, &mut e), e);
             expect_null(t(f, null(), 0, null_mut(), &mut e), e);
             expect_null(t(f, null(), 1, &mut fo, &mut e), e);
@@ -684,6 +727,10 @@ fn transform_errors_and_bad_modes() {
     // SAFETY: as above; the modes are unknown.
     unsafe {
         let code = adjit_hvp(f, null(), 0, 7, &mut g, &mut e);
+        let (k, msg) = status(code, e).unwrap_err();
+        assert_eq!(k, ADJIT_ERR_ARGUMENT);
+        assert!(msg.contains("hvp mode 7"), "{msg}");
+        let code = adjit_hvp_only(f, null(), 0, 7, &mut g, &mut e);
         let (k, msg) = status(code, e).unwrap_err();
         assert_eq!(k, ADJIT_ERR_ARGUMENT);
         assert!(msg.contains("hvp mode 7"), "{msg}");

@@ -278,6 +278,27 @@ pub unsafe extern "C" fn adjit_hvp(
     unsafe { transform(f, wrt, n_wrt, out, error, run, names) }
 }
 
+/// `(hvp...)`: the Hessian-vector product alone, in a mode (`crate::ad::hvp_only`).
+///
+/// # Safety
+/// As `transform`.
+#[no_mangle]
+pub unsafe extern "C" fn adjit_hvp_only(
+    f: *const AdjitFunc,
+    wrt: *const *const c_char,
+    n_wrt: usize,
+    mode: c_int,
+    out: *mut *mut AdjitFunc,
+    error: *mut *mut c_char,
+) -> c_int {
+    let run = |f: &Func, wrt: Option<&[&str]>| {
+        ad::hvp_only(f, wrt, hvp_mode(mode)?).map_err(transform_failure)
+    };
+    let names = |x: &[String], _: &[String]| prefixed(&[], "hvp", x);
+    // SAFETY: the caller's promises, passed on.
+    unsafe { transform(f, wrt, n_wrt, out, error, run, names) }
+}
+
 /// `(outputs..., jac...)`: dense Jacobians, one per result and input (`crate::ad::jacobian`).
 ///
 /// # Safety
