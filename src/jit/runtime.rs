@@ -29,6 +29,9 @@ pub enum Callee {
     Slow(Unary),
     /// The AVX2 matmul kernel (`ops::gemm`), where the CPU runs it: one pointer argument.
     Gemm,
+    /// `vmath::map_raw`: a unary op's four-lane function over a whole tensor in one call,
+    /// `(op, x, y, n)`. The JIT's only: an object file calls the function through `QuadCall`.
+    Map,
 }
 
 /// `quad_call(f, lo, hi) -> (lo', hi')`: a four-lane libmvec function `f` on the lanes
@@ -95,6 +98,13 @@ pub fn symbol(callee: Callee) -> Option<Symbol> {
             arity: 1,
             ty: types::I64,
         }),
+        Callee::Map => Some(Symbol {
+            callee,
+            name: "adjit_vmath_map",
+            address: vmath::map_raw as *const u8,
+            arity: 4,
+            ty: types::I64,
+        }),
     }
 }
 
@@ -109,7 +119,7 @@ pub fn symbols() -> Vec<Symbol> {
         .chain(binary)
         .chain(vector)
         .chain(quad)
-        .chain([Callee::Gemm])
+        .chain([Callee::Gemm, Callee::Map])
         .filter_map(symbol)
         .collect()
 }
@@ -130,7 +140,7 @@ pub fn c_function(callee: Callee) -> Option<CFunction> {
     match callee {
         Callee::Vector(u) => vmath::two_lane(u).map(|v| Libm(v.symbol)),
         Callee::Quad(_) => symbol(callee).map(|s| Libm(s.name)),
-        Callee::QuadCall | Callee::Slow(_) | Callee::Gemm => None,
+        Callee::QuadCall | Callee::Slow(_) | Callee::Gemm | Callee::Map => None,
         Callee::Unary(u) => match u {
             Unary::Exp => Some(Libm("exp")),
             Unary::Log => Some(Libm("log")),

@@ -208,6 +208,28 @@ pub fn map(v: Vector, x: &[f64], out: &mut [f64]) {
     }
 }
 
+/// `y[i] = u(x[i])` for `i < n`, where `u as usize == op`, by `u`'s four-lane function in use,
+/// grouped and padded as `map` groups them, so the bits are the interpreter's. Compiled code
+/// calls this once per tensor (`jit::runtime::Callee::Map`): through `QUAD_CALL` it was one
+/// call per four elements, around which Cranelift saves and restores every live vector
+/// register. Returns 0, or 1 (leaving `y` as it was) if `op` has no four-lane function in use,
+/// which compiled code never asks for.
+///
+/// # Safety
+/// `x` points to `n` readable f64s and `y` to `n` writable ones; they may be the same.
+pub unsafe extern "C" fn map_raw(op: u64, x: *const f64, y: *mut f64, n: u64) -> u64 {
+    let at = op as usize;
+    let Some(u) = Unary::ALL.get(at).copied().filter(|&u| u as usize == at) else {
+        return 1;
+    };
+    let Some(v) = vector(u).filter(|v| v.lanes() == 4) else {
+        return 1;
+    };
+    // SAFETY: the caller's promise.
+    unsafe { imp::map4(v, u, x, y, n as usize) };
+    0
+}
+
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 mod imp {
     use super::Vector;
@@ -322,6 +344,49 @@ mod imp {
         out
     }
 
+    /// `y[i] = v(x[i])` for `i < n`, `v` the four-lane function of `u` in use, four at a
+    /// time, a last partial group padded with its last element (`super::map`'s grouping):
+    /// adjit's own kernel inline, libmvec's called per group. Nothing for a two-lane `v`,
+    /// which `map_raw` never passes.
+    ///
+    /// # Safety
+    /// `x` holds `n` readable f64s, `y` `n` writable ones (they may be the same).
+    pub(super) unsafe fn map4(v: Vector, u: Unary, x: *const f64, y: *mut f64, n: usize) {
+        let Function::Four(f) = v.f else {
+            return;
+        };
+        match super::ownmath::Own::of(u).filter(|_| v.own) {
+            // SAFETY: an own function is in use only where the CPU has its features (`own`);
+            // the caller's promise for the pointers.
+            Some(own) => unsafe { super::ownmath::map(own, x, y, n) },
+            // SAFETY: a four-lane function is looked up only where the CPU has AVX2.
+            None => unsafe { map_calls(f, x, y, n) },
+        }
+    }
+
+    /// `map4` of a function called per group.
+    ///
+    /// # Safety
+    /// As `map4`, and the CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn map_calls(f: Lanes4, x: *const f64, y: *mut f64, n: usize) {
+        // SAFETY: the caller's promise; the group is a local array of four.
+        unsafe {
+            let mut i = 0;
+            while i + 4 <= n {
+                _mm256_storeu_pd(y.add(i), f(_mm256_loadu_pd(x.add(i))));
+                i += 4;
+            }
+            if i < n {
+                let mut group = [*x.add(n - 1); 4];
+                std::ptr::copy_nonoverlapping(x.add(i), group.as_mut_ptr(), n - i);
+                let r = f(_mm256_loadu_pd(group.as_ptr()));
+                _mm256_storeu_pd(group.as_mut_ptr(), r);
+                std::ptr::copy_nonoverlapping(group.as_ptr(), y.add(i), n - i);
+            }
+        }
+    }
+
     /// Calls a four-lane function: compiled with AVX2 so that `__m256d` travels in `ymm0`.
     #[target_feature(enable = "avx2")]
     unsafe fn quad4(f: Lanes4, x: &[f64; 4], out: &mut [f64; 4]) {
@@ -358,5 +423,55 @@ mod imp {
 
     pub(super) fn call(f: Function, _x: [f64; 4]) -> [f64; 4] {
         match f {}
+    }
+
+    pub(super) unsafe fn map4(
+        v: super::Vector,
+        _u: crate::ir::Unary,
+        _x: *const f64,
+        _y: *mut f64,
+        _n: usize,
+    ) {
+        match v.f {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `map_raw` finds each op at `u as usize` in `Unary::ALL` and gives `map`'s bits, tails
+    /// included; an op with no four-lane function in use, or an index past the ops, leaves the
+    /// output as it was and returns 1.
+    #[test]
+    fn map_raw_finds_every_op_and_refuses_the_rest() {
+        for (i, u) in Unary::ALL.into_iter().enumerate() {
+            assert_eq!(u as usize, i, "{u:?}");
+        }
+        let x: Vec<f64> = (0..11).map(|i| 0.37 * i as f64 - 1.5).collect();
+        for u in Unary::ALL {
+            for n in [0, 1, 4, 7, 11] {
+                let mut got = vec![-7.0; n];
+                // SAFETY: `x` and `got` hold at least `n` elements.
+                let code = unsafe { map_raw(u as u64, x.as_ptr(), got.as_mut_ptr(), n as u64) };
+                match vector(u).filter(|v| v.lanes() == 4) {
+                    Some(v) => {
+                        let mut want = vec![0.0; n];
+                        map(v, &x[..n], &mut want);
+                        assert_eq!(code, 0, "{u:?}");
+                        let bits = |a: &[f64]| a.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got), bits(&want), "{u:?} n={n}");
+                    }
+                    None => {
+                        assert_eq!(code, 1, "{u:?}");
+                        assert!(got.iter().all(|&y| y == -7.0), "{u:?}");
+                    }
+                }
+            }
+        }
+        let mut y = [3.0];
+        // SAFETY: one element each.
+        let code = unsafe { map_raw(u64::MAX, [1.0].as_ptr(), y.as_mut_ptr(), 1) };
+        assert_eq!((code, y), (1, [3.0]));
     }
 }

@@ -1,8 +1,10 @@
 //! Four-lane vector math: an op whose function in use takes four lanes (`ops::vmath`,
 //! libmvec's `_ZGVdN4v_*`) is called through `runtime::QUAD_CALL` on two `f64x2` halves. A
-//! tensor of such an op is its own unit (the planner does not fuse it), computed four elements
-//! per call into its storage, a last partial group padded with its last element; single
-//! registers and pairs are repeated to four lanes. The interpreter groups elements the same way
+//! tensor of such an op is its own unit (the planner does not fuse it), computed into its
+//! storage four elements at a time, a last partial group padded with its last element: in the
+//! JIT by one call of `vmath::map_raw` for the whole tensor (a call per group made Cranelift
+//! save and restore the live vector registers each time), in object files by a loop of
+//! `QUAD_CALL`s. Single registers and pairs are repeated to four lanes. The interpreter groups elements the same way
 //! (`vmath::map`), and lanes are independent, so both agree bit for bit.
 
 use super::Emitter;
@@ -41,7 +43,8 @@ impl Emitter<'_, '_> {
     }
 
     /// Tensor `v = u(x)` into `v`'s storage: from `x`'s storage if it is contiguous, else from
-    /// a copy of `x` made in `v`'s storage first.
+    /// a copy of `x` made in `v`'s storage first; one call of `Callee::Map` where the module
+    /// has it.
     pub(super) fn quad_map(&mut self, v: Value, inst: &Inst, u: Unary) {
         let x = inst.args[0];
         let n = inst.ty.numel();
@@ -65,6 +68,13 @@ impl Emitter<'_, '_> {
                 dst
             }
         };
+        if self.imports.contains_key(&Callee::Map) {
+            let op = self.fb.ins().iconst(types::I64, u as i64);
+            let n = self.fb.ins().iconst(types::I64, n as i64);
+            let map = self.host(Callee::Map);
+            self.fb.ins().call(map, &[op, src, dst, n]);
+            return;
+        }
         let flags = super::vector_flags();
         let groups = n / 4;
         if groups > 0 {
