@@ -280,28 +280,47 @@ fn concat_parts_along_a_later_axis_are_computed_in_place() {
     }
 }
 
-/// A merged loop takes at most `MAX_LOOP_VALUES` values, fused ones included: three sums of
-/// long expressions over the same inputs (about 300 values each) run as loops of their own,
-/// while two short sums beside them still share one. Bits equal the interpreter's.
+/// `n`-element parameters `x0` to `x39`.
+fn forty_params(b: &Builder, n: usize) -> Vec<Var<'_>> {
+    (0..40).map(|i| b.param(&format!("x{i}"), &[n])).collect()
+}
+
+/// The sum over all elements of `x[offset] * x[offset + 1] + sum_k c_k x[k stride + offset]`
+/// for `k < terms`, each term scaled by its own constant so that no two share an instruction:
+/// a chain of about `2 terms` fused values.
+fn long_sum<'b>(xs: &[Var<'b>], terms: usize, stride: usize, offset: usize) -> Var<'b> {
+    let mut acc = xs[offset] * xs[(offset + 1) % 40];
+    for k in 1..terms {
+        let scale = (1000 * offset + k) as f64;
+        acc = acc + xs[(k * stride + offset) % 40] * scale;
+    }
+    acc.sum()
+}
+
+/// Values of 40 parameters of 20 elements each, for the sums above.
+fn forty_inputs(n: usize) -> Vec<Vec<f64>> {
+    (0..40)
+        .map(|i| (0..n).map(|j| 0.01 * (i * n + j) as f64 - 3.0).collect())
+        .collect()
+}
+
+/// Every root's values in `plan`: the root and its fused group.
+fn group_size(plan: &adjit::jit::plan::Plan, root: ir::Value) -> usize {
+    1 + plan.groups.members(root).len()
+}
+
+/// A merged loop takes at most `MAX_LOOP_VALUES` values, fused ones included: twelve sums of
+/// about 60 values each over the same inputs (720 in all) take more than one loop, while two
+/// short sums beside them still share one. Bits equal the interpreter's.
 #[test]
 fn merged_loops_stay_within_their_value_budget() {
     let n = 20;
     let b = Builder::new("big_sums");
-    let xs: Vec<Var> = (0..40).map(|i| b.param(&format!("x{i}"), &[n])).collect();
-    // Distinct terms (each scaled by its own constant), so that no two share an instruction.
-    let long_sum = |stride: usize, offset: usize| {
-        let mut acc = xs[offset] * xs[(offset + 1) % 40];
-        for k in 1..150 {
-            let scale = (1000 * offset + k) as f64;
-            acc = acc + xs[(k * stride + offset) % 40] * scale;
-        }
-        acc.sum()
-    };
-    let big = [long_sum(7, 0), long_sum(11, 3), long_sum(13, 5)];
+    let xs = forty_params(&b, n);
+    let sums: Vec<Var> = (0..12).map(|i| long_sum(&xs, 30, 7 + i, i)).collect();
     let small = [(xs[0] * xs[1]).sum(), (xs[2] - xs[3]).sum()];
-    let f = b
-        .finish(&[big[0], big[1], big[2], small[0], small[1]])
-        .unwrap();
+    let results: Vec<Var> = sums.iter().chain(&small).copied().collect();
+    let f = b.finish(&results).unwrap();
     let plan = adjit::jit::plan::plan(&f, 100_000);
     let loop_of = |v: Var| {
         plan.units
@@ -310,31 +329,53 @@ fn merged_loops_stay_within_their_value_budget() {
     };
     for u in &plan.units {
         let roots = adjit::jit::plan::unit_values(u, &plan.loop_roots);
-        let values: usize = roots
-            .iter()
-            .map(|&r| 1 + plan.groups.members(r).len())
-            .sum();
+        let values: usize = roots.iter().map(|&r| group_size(&plan, r)).sum();
         assert!(
             roots.len() == 1 || values <= adjit::jit::plan::MAX_LOOP_VALUES,
             "a loop of {} roots computes {values} values",
             roots.len()
         );
     }
-    let big_loops: Vec<_> = big.iter().map(|&s| loop_of(s)).collect();
-    assert!(big_loops.iter().all(Option::is_some), "{big_loops:?}");
+    let loops: Vec<_> = sums.iter().map(|&s| loop_of(s)).collect();
+    assert!(loops.iter().all(Option::is_some), "{loops:?}");
     assert!(
-        big_loops[0] != big_loops[1]
-            && big_loops[1] != big_loops[2]
-            && big_loops[0] != big_loops[2],
-        "the long sums share a loop: {big_loops:?}"
+        loops.iter().any(|l| *l != loops[0]),
+        "twelve long sums in one loop: {loops:?}"
     );
     assert_eq!(
         loop_of(small[0]),
         loop_of(small[1]),
         "the short sums share one loop"
     );
-    let inputs: Vec<Vec<f64>> = (0..40)
-        .map(|i| (0..n).map(|j| 0.01 * (i * n + j) as f64 - 3.0).collect())
+    check_agrees("big_sums", &f, &forty_inputs(n));
+}
+
+/// A fused value brings at most `MAX_FUSED_GROUP` values into its root's loop: a sum of 150
+/// terms (a chain of about 300 fused values) is stored in pieces, each root's group within the
+/// budget of its operands, and the bits equal the interpreter's.
+#[test]
+fn long_fused_chains_are_computed_in_pieces() {
+    let n = 20;
+    let b = Builder::new("long_chain");
+    let xs = forty_params(&b, n);
+    let f = b.finish(&[long_sum(&xs, 150, 7, 0)]).unwrap();
+    let plan = adjit::jit::plan::plan(&f, 100_000);
+    let limit = adjit::jit::plan::MAX_FUSED_GROUP as usize;
+    let roots: Vec<ir::Value> = plan
+        .units
+        .iter()
+        .flat_map(|u| {
+            adjit::jit::plan::unit_values(u, &plan.loop_roots)
+                .iter()
+                .copied()
+        })
         .collect();
-    check_agrees("big_sums", &f, &inputs);
+    for &r in &roots {
+        // Each of a binary root's two operands brings at most `limit` values.
+        assert!(group_size(&plan, r) <= 2 * limit + 1, "{r:?}");
+    }
+    // The chain (about 300 values) is longer than any one group may be (129).
+    let stored = roots.iter().filter(|&&r| group_size(&plan, r) > 1).count();
+    assert!(stored >= 2, "{stored} pieces");
+    check_agrees("long_chain", &f, &forty_inputs(n));
 }

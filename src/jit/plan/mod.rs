@@ -46,6 +46,7 @@ mod value_map;
 
 pub use concat::{piece_parts, MIN_PIECEWISE_ELEMENTS};
 pub use fusion::{Groups, MAX_LOOP_VALUES};
+pub use kinds::MAX_FUSED_GROUP;
 pub use value_map::ValueMap;
 
 use crate::ir::{Checkpoint, Def, Func, Inst, Literal, ScanShape, Type, Value, MAX_RANK};
