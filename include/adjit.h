@@ -123,9 +123,9 @@ int adjit_vjp(const adjit_func *f, const char *const *wrt, size_t n_wrt, adjit_f
 int adjit_jvp(const adjit_func *f, const char *const *wrt, size_t n_wrt, adjit_func **out,
               char **error);
 
-/* Modes of adjit_hvp: forward over reverse (usually faster) or reverse over reverse. Both give
- * the same function signature and the same values up to rounding. Another value is
- * ADJIT_ERR_ARGUMENT. */
+/* Modes of adjit_hvp and adjit_hvp_only: forward over reverse (usually faster) or reverse over
+ * reverse. Both give the same function signature and the same values up to rounding. Another
+ * value is ADJIT_ERR_ARGUMENT. */
 enum { ADJIT_HVP_FWDREV = 0, ADJIT_HVP_REVREV = 1 };
 int adjit_hvp(const adjit_func *f, const char *const *wrt, size_t n_wrt, int mode,
               adjit_func **out, char **error);

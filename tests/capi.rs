@@ -442,6 +442,16 @@ fn bad_text_is_a_parse_error_with_line_and_column() {
     assert!(f.is_null());
 }
 
+/// The transforms taking `(f, wrt, n_wrt, out, error)`, modes fixed.
+const TRANSFORMS: [Transform; 6] = [
+    adjit_grad,
+    adjit_vjp,
+    adjit_jvp,
+    adjit_hessian,
+    hvp_fwdrev,
+    hvp_only_fwdrev,
+];
+
 #[test]
 fn null_pointers_are_refused() {
     let mut o = Owned::default();
@@ -465,15 +475,7 @@ fn null_pointers_are_refused() {
         expect_null(adjit_parse(c"".as_ptr(), null_mut(), &mut e), e);
         expect_null(adjit_func_text(null(), &mut s, &mut e), e);
         expect_null(adjit_func_text(f, null_mut(), &mut e), e);
-        let all: [Transform; 6] = [
-            adjit_grad,
-            adjit_vjp,
-            adjit_jvp,
-            adjit_hessian,
-            hvp_fwdrev,
-            hvp_only_fwdrev,
-        ];
-        for t in all {
+        for t in TRANSFORMS {
             expect_null(t(null(), null(), 0, &mut fo, &mut e), e);
             expect_null(t(f, null(), 0, null_mut(), &mut e), e);
             expect_null(t(f, null(), 1, &mut fo, &mut e), e);

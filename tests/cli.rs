@@ -419,8 +419,12 @@ fn bench_reports_json_table_and_plot() {
     // The hvp timed is the product alone, as the peers compute it.
     let tiny = adjit::ir::parse(&std::fs::read_to_string(repo_path("ir/models/tiny.ir")).unwrap());
     let mode = adjit::ad::HvpMode::DEFAULT;
-    let only = adjit::ad::hvp_only(&tiny.unwrap(), None, mode).unwrap();
+    let tiny = tiny.unwrap();
+    let only = adjit::ad::hvp_only(&tiny, None, mode).unwrap();
+    let full = adjit::ad::hvp_with(&tiny, None, mode).unwrap();
+    assert_ne!(only.insts.len(), full.insts.len());
     assert_eq!(rows[0]["instructions_hvp"], only.insts.len());
+    assert_eq!(rows[0]["hvp_results"], "product");
     // jit_hvp_s is the default mode's time.
     let mode = rows[0]["hvp_mode"].as_str().unwrap();
     assert_eq!(rows[0]["jit_hvp_s"], rows[0][format!("jit_hvp_{mode}_s")]);

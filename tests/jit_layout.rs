@@ -297,14 +297,14 @@ fn long_sum<'b>(xs: &[Var<'b>], terms: usize, stride: usize, offset: usize) -> V
     acc.sum()
 }
 
-/// Values of 40 parameters of 20 elements each, for the sums above.
+/// Values of 40 parameters of `n` elements each, for the sums above.
 fn forty_inputs(n: usize) -> Vec<Vec<f64>> {
     (0..40)
         .map(|i| (0..n).map(|j| 0.01 * (i * n + j) as f64 - 3.0).collect())
         .collect()
 }
 
-/// Every root's values in `plan`: the root and its fused group.
+/// The values `root`'s loop computes for it in `plan`: the root and its fused group.
 fn group_size(plan: &adjit::jit::plan::Plan, root: ir::Value) -> usize {
     1 + plan.groups.members(root).len()
 }
@@ -352,7 +352,8 @@ fn merged_loops_stay_within_their_value_budget() {
 
 /// A fused value brings at most `MAX_FUSED_GROUP` values into its root's loop: a sum of 150
 /// terms (a chain of about 300 fused values) is stored in pieces, each root's group within the
-/// budget of its operands, and the bits equal the interpreter's.
+/// budget of its operands, and the bits equal the interpreter's. (Alone in a function, as
+/// here, the pieces are consecutive loops; in a gradient, other work stands between them.)
 #[test]
 fn long_fused_chains_are_computed_in_pieces() {
     let n = 20;
@@ -360,7 +361,7 @@ fn long_fused_chains_are_computed_in_pieces() {
     let xs = forty_params(&b, n);
     let f = b.finish(&[long_sum(&xs, 150, 7, 0)]).unwrap();
     let plan = adjit::jit::plan::plan(&f, 100_000);
-    let limit = adjit::jit::plan::MAX_FUSED_GROUP as usize;
+    let limit = adjit::jit::plan::MAX_FUSED_GROUP;
     let roots: Vec<ir::Value> = plan
         .units
         .iter()

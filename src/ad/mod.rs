@@ -483,7 +483,7 @@ pub fn hvp_with(f: &Func, wrt: Option<&[&str]>, mode: HvpMode) -> Result<Func, A
     hvp_results(f, wrt, mode, HvpResults::WithGrad)
 }
 
-/// `f.hv(inputs..., v...) -> (Hv...)`: the Hessian-vector product alone, in `mode`. It is
+/// `f.hvp_only(inputs..., v...) -> (Hv...)`: the Hessian-vector product alone, in `mode`. It is
 /// `hvp_with`'s function without the value and the gradient, and without the work only they
 /// need. This is what a loop that calls it many times at one point wants (Newton-CG's inner
 /// iterations), and what JAX's `jvp(grad(f), (x,), (v,))[1]` computes.
@@ -518,7 +518,7 @@ fn hvp_results(
     )?)?;
     let name = match results {
         HvpResults::WithGrad => format!("{}.hvp", f.name),
-        HvpResults::ProductOnly => format!("{}.hv", f.name),
+        HvpResults::ProductOnly => format!("{}.hvp_only", f.name),
     };
     match mode {
         HvpMode::FwdRev => jvp::hvp_fwdrev(name, &g, &wrt, results),

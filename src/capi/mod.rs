@@ -66,7 +66,8 @@ const STATUS_NAMES: [&CStr; 13] = [
     c"ADJIT_ERR_INTERNAL",
 ];
 
-/// `adjit_hvp` modes and `adjit_jacobian` modes, as the header numbers them.
+/// `adjit_hvp` and `adjit_hvp_only` modes and `adjit_jacobian` modes, as the header numbers
+/// them.
 pub const ADJIT_HVP_FWDREV: c_int = 0;
 pub const ADJIT_HVP_REVREV: c_int = 1;
 pub const ADJIT_JAC_AUTO: c_int = 0;

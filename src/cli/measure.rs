@@ -1,8 +1,8 @@
 //! Measuring models for `adjit bench`: per-call times of f, f+grad and hvp, interpreted and
 //! compiled, and the time from text to a callable f+grad. The hvp is the product alone
-//! (`ad::hvp_only`), as the peers of `compare.py` compute it, in the default mode; the other
-//! mode, and the default mode's function that also returns the value and gradient
-//! (`ad::hvp`, what `adjit hvp` prints), are timed compiled only.
+//! (`ad::hvp_only`), as JAX's `jvp(grad(f))[1]` and hand-written code compute it, in the
+//! default mode; the other mode, and the default mode's function that also returns the value
+//! and gradient (`ad::hvp`, what `adjit hvp` prints), are timed compiled only.
 //!
 //! Timing: a warm-up, then repeated batches of calls, each batch sized to take about
 //! `Budget::batch` seconds; the per-call time of each batch is one sample. Reported: the median

@@ -5,7 +5,9 @@
 //! vector function for a unary op (`crate::ops::vmath`: libmvec's `_ZGVbN2v_sin` or
 //! `_ZGVdN4v_sin`, ...), that is a symbol too (`Callee::Vector`, `Callee::Quad`), and compiled
 //! code calls it for every element of the op, as the interpreter does. A four-lane function is
-//! called through `QUAD_CALL`, machine code of ours that each module defines.
+//! called on registers through `QUAD_CALL`, machine code of ours that each module defines, and
+//! on a whole tensor through `vmath::map_raw` in the JIT (`Callee::Map`), or through
+//! `QUAD_CALL` per four elements in object files.
 
 use crate::ir::{Binary, Unary};
 use crate::ops::{gemm, vmath};

@@ -7,9 +7,9 @@
 //! gives the measured error of each). Each lane's result depends on that lane's input alone
 //! (`tests/vmath.rs` checks it, special values included), so an op's value at `x` is defined as
 //! lane 0 of its function in use at `[x, x, ...]`, and any grouping of elements into lanes gives
-//! the same bits: the interpreter's kernels run groups of lanes (`map`), compiled code runs one
-//! call per four elements of a whole tensor (or per pair, in two-lane loops) and splats single
-//! elements (`crate::jit`), and both agree bit for bit.
+//! the same bits: the interpreter's kernels run groups of lanes (`map`), compiled code runs a
+//! whole tensor four elements at a time (`map_raw`, one call per tensor; or one call per pair,
+//! in two-lane loops) and splats single elements (`crate::jit`), and both agree bit for bit.
 //!
 //! The function in use for an op is the four-lane one where the CPU has AVX2 and libmvec has
 //! it, else the two-lane one, else none (the op keeps the scalar function of `super::unary`).
@@ -78,7 +78,8 @@ pub struct Vector {
 impl Vector {
     /// The function's address: compiled code calls a two-lane function with one `f64x2`
     /// argument and result (in `xmm0`, the System V vector ABI), and a four-lane one through a
-    /// trampoline (`crate::jit`: Cranelift has no 256-bit vectors).
+    /// trampoline (`crate::jit`: Cranelift has no 256-bit vectors) on registers, and in object
+    /// files on tensors (the JIT maps a tensor with `map_raw`).
     pub fn address(self) -> *const u8 {
         imp::address(self.f)
     }
@@ -212,12 +213,13 @@ pub fn map(v: Vector, x: &[f64], out: &mut [f64]) {
 /// grouped and padded as `map` groups them, so the bits are the interpreter's. Compiled code
 /// calls this once per tensor (`jit::runtime::Callee::Map`): through `QUAD_CALL` it was one
 /// call per four elements, around which Cranelift saves and restores every live vector
-/// register. Returns 0, or 1 (leaving `y` as it was) if `op` has no four-lane function in use,
-/// which compiled code never asks for.
+/// register. Returns 0, or 1 (leaving `y` as it was) if `op` has no four-lane function in use.
+/// Compiled code never asks for that, and ignores the result: it calls this only for ops whose
+/// four-lane function it imported, which the same table gives.
 ///
 /// # Safety
 /// `x` points to `n` readable f64s and `y` to `n` writable ones; they may be the same.
-pub unsafe extern "C" fn map_raw(op: u64, x: *const f64, y: *mut f64, n: u64) -> u64 {
+pub(crate) unsafe extern "C" fn map_raw(op: u64, x: *const f64, y: *mut f64, n: u64) -> u64 {
     let at = op as usize;
     let Some(u) = Unary::ALL.get(at).copied().filter(|&u| u as usize == at) else {
         return 1;
@@ -448,9 +450,21 @@ mod tests {
         for (i, u) in Unary::ALL.into_iter().enumerate() {
             assert_eq!(u as usize, i, "{u:?}");
         }
-        let x: Vec<f64> = (0..11).map(|i| 0.37 * i as f64 - 1.5).collect();
+        // Beyond the own kernels' limits too: infinities, NaN, huge and underflowing.
+        let specials = [
+            f64::INFINITY,
+            f64::NAN,
+            1e300,
+            -745.5,
+            -0.0,
+            f64::NEG_INFINITY,
+        ];
+        let x: Vec<f64> = (0..11)
+            .map(|i| 0.37 * i as f64 - 1.5)
+            .chain(specials)
+            .collect();
         for u in Unary::ALL {
-            for n in [0, 1, 4, 7, 11] {
+            for n in [0, 1, 2, 4, 6, 7, 11, 17] {
                 let mut got = vec![-7.0; n];
                 // SAFETY: `x` and `got` hold at least `n` elements.
                 let code = unsafe { map_raw(u as u64, x.as_ptr(), got.as_mut_ptr(), n as u64) };
@@ -461,6 +475,12 @@ mod tests {
                         assert_eq!(code, 0, "{u:?}");
                         let bits = |a: &[f64]| a.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
                         assert_eq!(bits(&got), bits(&want), "{u:?} n={n}");
+                        // In place, as compiled code calls it on a copy in the result.
+                        let mut inplace = x[..n].to_vec();
+                        let p = inplace.as_mut_ptr();
+                        // SAFETY: `p` holds `n` elements, read and written in place.
+                        assert_eq!(unsafe { map_raw(u as u64, p, p, n as u64) }, 0);
+                        assert_eq!(bits(&inplace), bits(&want), "{u:?} n={n} in place");
                     }
                     None => {
                         assert_eq!(code, 1, "{u:?}");

@@ -1,11 +1,12 @@
 //! Four-lane vector math: an op whose function in use takes four lanes (`ops::vmath`,
-//! libmvec's `_ZGVdN4v_*`) is called through `runtime::QUAD_CALL` on two `f64x2` halves. A
-//! tensor of such an op is its own unit (the planner does not fuse it), computed into its
-//! storage four elements at a time, a last partial group padded with its last element: in the
-//! JIT by one call of `vmath::map_raw` for the whole tensor (a call per group made Cranelift
-//! save and restore the live vector registers each time), in object files by a loop of
-//! `QUAD_CALL`s. Single registers and pairs are repeated to four lanes. The interpreter groups elements the same way
-//! (`vmath::map`), and lanes are independent, so both agree bit for bit.
+//! libmvec's `_ZGVdN4v_*`, or adjit's own kernel). A tensor of such an op is its own unit (the
+//! planner does not fuse it), computed into its storage four elements at a time, a last partial
+//! group padded with its last element: in the JIT by one call of `vmath::map_raw` for the whole
+//! tensor (a call per group made Cranelift save and restore the live vector registers each
+//! time), in object files by a loop calling the function through `runtime::QUAD_CALL` on two
+//! `f64x2` halves. Single registers and pairs are repeated to four lanes and go through
+//! `QUAD_CALL` too. The interpreter groups elements the same way (`vmath::map`), and lanes are
+//! independent, so both agree bit for bit.
 
 use super::Emitter;
 use crate::ir::{Inst, Unary, Value};

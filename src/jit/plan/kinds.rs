@@ -78,14 +78,15 @@ pub(super) fn own(v: Value, ty: Type) -> Kind {
     })
 }
 
-/// Most values a fused value may bring into its root's loop, itself included. A value that
+/// Most values a fused value may bring into its root's loop, itself included (a root of `k`
+/// fused operands computes at most `1 + k * MAX_FUSED_GROUP`). A value that
 /// would bring more is stored instead, the root of a loop of its own, computed where it stands
 /// in the function. A long chain of fused values is then computed in pieces as its operands
 /// are made, while they are in cache, rather than in one loop at its end that reads them all
 /// back: the unrolled `pendulum`'s gradient with respect to a parameter sums one product per
 /// RK4 stage over its 400 stages, and its f+grad took 84 us, its hvp 155 us, with the whole
 /// sum in one loop, against 75 and 136 us (32, 64 and 128 measured alike).
-pub const MAX_FUSED_GROUP: u32 = 64;
+pub const MAX_FUSED_GROUP: usize = 64;
 
 /// The kind of every value, in order (operands before their users).
 pub(super) fn kinds(f: &Func, uses: &Uses) -> ValueMap<Kind> {
@@ -97,15 +98,20 @@ pub(super) fn kinds(f: &Func, uses: &Uses) -> ValueMap<Kind> {
         }
     }
     // Values each fused value brings into its root's loop, itself included.
-    let mut group = ValueMap::filled(f.num_values(), 0u32);
+    let mut group = ValueMap::filled(f.num_values(), 0usize);
     for (k, inst) in f.insts.iter().enumerate() {
         // A scan writes its result through pointers, so even one element lives in memory.
         if inst.ty.numel() != 1 || matches!(inst.op, Op::Scan { .. }) {
             let v = f.inst_value(k);
             let mut kind = tensor_kind(f, uses, &kinds, v, inst);
             if kind == Kind::Fused {
-                let fused = inst.args.iter().filter(|&&a| kinds[a] == Kind::Fused);
-                let size = 1 + fused.map(|&a| group[a]).sum::<u32>();
+                // An operand read twice (`d * d`) is computed once.
+                let fused = inst
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &a)| kinds[a] == Kind::Fused && !inst.args[..i].contains(&a));
+                let size = 1 + fused.map(|(_, &a)| group[a]).sum::<usize>();
                 if size > MAX_FUSED_GROUP {
                     kind = own(v, inst.ty);
                 } else {
