@@ -285,3 +285,65 @@ fn own_functions_equal_their_scalar_reference() {
     ));
     assert_eq!(checked > 0, expected);
 }
+
+/// `sin` and `cos` of one scalar, which compiled code computes in one two-lane register
+/// (`ownmath::sin_cos`) where both are inline: on the special values, the limits and near
+/// multiples of pi/2, each equals the function in use and the interpreter, in either order;
+/// the planner pairs them; and the recipe at phases 0 and 1/2 gives the scalar reference's
+/// `sin` and `cos`.
+#[test]
+fn sin_and_cos_of_one_scalar_keep_their_bits() {
+    use adjit::ops::ownmath::{self, Own, Scalar};
+    let mut xs = specials();
+    let limit = ownmath::SIN_LIMIT;
+    for x in [
+        limit,
+        f64::from_bits(limit.to_bits() + 1),
+        f64::from_bits(limit.to_bits() - 1),
+    ] {
+        xs.extend([x, -x]);
+    }
+    xs.extend((1..200).map(|k| k as f64 * std::f64::consts::FRAC_PI_2));
+    for &x in xs.iter().filter(|&&x| Own::Sin.within(x)) {
+        let s = ownmath::sin_cos(&mut Scalar, x, ownmath::PHASE_SIN);
+        let c = ownmath::sin_cos(&mut Scalar, x, ownmath::PHASE_COS);
+        assert!(same(s, Own::Sin.one(x)), "sin({x:e})");
+        assert!(same(c, Own::Cos.one(x)), "cos({x:e})");
+    }
+    let value = unary::apply;
+    for sin_first in [true, false] {
+        let b = Builder::new("sin_cos");
+        let s = b.param("s", &[]);
+        let (sin, cos) = (
+            b.op(Op::Unary(Unary::Sin), &[s.value()]),
+            b.op(Op::Unary(Unary::Cos), &[s.value()]),
+        );
+        let f = if sin_first {
+            b.finish(&[sin, cos])
+        } else {
+            b.finish(&[cos, sin])
+        }
+        .unwrap();
+        let (sin_v, cos_v) = if sin_first {
+            (f.results[0], f.results[1])
+        } else {
+            (f.results[1], f.results[0])
+        };
+        let plan = adjit::jit::plan::plan(&f, 1000);
+        assert_eq!(plan.sin_cos[sin_v], Some(cos_v));
+        assert_eq!(plan.sin_cos[cos_v], Some(sin_v));
+        let interp = Program::new(&f).unwrap();
+        let compiled = adjit::jit::compile(&f).unwrap();
+        let (si, ci) = if sin_first { (0, 1) } else { (1, 0) };
+        for &x in &xs {
+            let inputs = [vec![x]];
+            for (who, out) in [
+                ("interpreter", interp.eval(&inputs).unwrap()),
+                ("jit", compiled.eval(&inputs).unwrap()),
+            ] {
+                assert!(same(out[si][0], value(Unary::Sin, x)), "{who} sin({x:e})");
+                assert!(same(out[ci][0], value(Unary::Cos, x)), "{who} cos({x:e})");
+            }
+        }
+    }
+}

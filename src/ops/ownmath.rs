@@ -255,24 +255,43 @@ fn reduce<A: Arith>(a: &mut A, x: A::V, m: A::V) -> A::V {
     r
 }
 
+/// `sin(x) = (-1)^k sin(x - k pi)` with `k` the integer nearest `x / pi`. The steps are
+/// `sin_cos`'s at phase 0 (`fma(x, 1/pi, 0)` is `x / pi` rounded, but for the sign of a zero,
+/// which no later step sees; `q - 0` is `q`), so a lane of `sin_cos` gives these bits.
 #[inline(always)]
 fn sin<A: Arith>(a: &mut A, x: A::V) -> A::V {
     let (inv_pi, round) = (a.constant(C_INV_PI), a.constant(C_ROUND));
-    let t = a.fma(x, inv_pi, round);
+    let y = a.mul(x, inv_pi);
+    let t = a.add(y, round);
     let k = a.sub(t, round);
     let r = reduce(a, x, k);
     let s = sin_poly(a, r);
     a.flip_if_odd(s, t)
 }
 
+/// `cos(x) = (-1)^q sin(x - (q - 1/2) pi)` with `q` the integer nearest `x / pi + 1/2`:
+/// `sin_cos` at phase 1/2.
 #[inline(always)]
 fn cos<A: Arith>(a: &mut A, x: A::V) -> A::V {
-    let (inv_pi, half) = (a.constant(C_INV_PI), a.constant(C_HALF));
-    let y = a.fma(x, inv_pi, half);
+    let half = a.constant(C_HALF);
+    sin_cos(a, x, half)
+}
+
+/// The phase at which `sin_cos` gives `sin`, and the one at which it gives `cos`.
+pub const PHASE_SIN: f64 = 0.0;
+pub const PHASE_COS: f64 = 0.5;
+
+/// `sin(x)` in the lanes where `phase` is 0 and `cos(x)` where it is 1/2, with the bits of
+/// `sin`'s and `cos`'s recipes: compiled code computes both of one argument in one two-lane
+/// register (`crate::jit`).
+#[inline(always)]
+pub fn sin_cos<A: Arith>(a: &mut A, x: A::V, phase: A::V) -> A::V {
+    let inv_pi = a.constant(C_INV_PI);
+    let y = a.fma(x, inv_pi, phase);
     let round = a.constant(C_ROUND);
     let t = a.add(y, round);
     let q = a.sub(t, round);
-    let m = a.sub(q, half);
+    let m = a.sub(q, phase);
     let r = reduce(a, x, m);
     let s = sin_poly(a, r);
     a.flip_if_odd(s, t)

@@ -4,7 +4,7 @@
 
 use super::loops::Walker;
 use super::Emitter;
-use crate::ir::{DType, Def, Dims, Func, Inst, Op, Type, Value};
+use crate::ir::{DType, Def, Dims, Func, Inst, Op, Type, Unary, Value};
 use crate::jit::plan::{row_major, unit_values, Kind, Unit};
 use crate::jit::JitError;
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
@@ -65,6 +65,21 @@ impl Emitter<'_, '_> {
 
     /// An elementwise op on registers.
     fn scalar_op(&mut self, v: Value, inst: &Inst) {
+        if let Some(r) = self.early.remove(&v) {
+            return self.computed(v, r);
+        }
+        if let (Op::Unary(u), Some(other)) = (&inst.op, self.plan.sin_cos[v]) {
+            let x = self.reg(inst.args[0]);
+            if let Some((sin, cos)) = self.own_sin_cos(x) {
+                let (mine, theirs) = if *u == Unary::Sin {
+                    (sin, cos)
+                } else {
+                    (cos, sin)
+                };
+                self.early.insert(other, theirs);
+                return self.computed(v, mine);
+            }
+        }
         let a: Vec<CV> = inst.args.iter().map(|&x| self.reg(x)).collect();
         let r = self.op(&inst.op, &a, 1);
         self.computed(v, r);

@@ -48,6 +48,9 @@ pub struct Emitter<'a, 'b> {
     /// References to functions of this module (scan bodies) in this chunk.
     locals: HashMap<FuncId, FuncRef>,
     regs: HashMap<Value, CV>,
+    /// Values computed before their instruction: the `cos` of a `sin` computed with it, or the
+    /// other way round (`Emitter::own_sin_cos`).
+    early: HashMap<Value, CV>,
     ins: Vec<CV>,
     outs: Vec<CV>,
     ws: CV,
@@ -110,6 +113,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             funcrefs: HashMap::new(),
             locals: HashMap::new(),
             regs: HashMap::new(),
+            early: HashMap::new(),
             ins,
             outs,
             ws,

@@ -138,6 +138,44 @@ impl Emitter<'_, '_> {
         result
     }
 
+    /// `(sin x, cos x)` of one value, where both are inline: one two-lane register runs
+    /// `ownmath::sin_cos` with `sin` in lane 0 and `cos` in lane 1, each with its own recipe's
+    /// bits, for about the work of one. Beyond the limit (the same for both) each takes its
+    /// host function. `None` where they are not inline, or their limits differ.
+    pub(super) fn own_sin_cos(&mut self, x: CV) -> Option<(CV, CV)> {
+        let (sin, cos) = (Unary::Sin, Unary::Cos);
+        let limit = Own::Sin.limit();
+        if !(self.inline_own(sin) && self.inline_own(cos)) || Own::Cos.limit() != limit {
+            return None;
+        }
+        let pair = self.fb.ins().splat(types::F64X2, x);
+        let phases: Vec<u8> = [ownmath::PHASE_SIN, ownmath::PHASE_COS]
+            .iter()
+            .flat_map(|p| p.to_le_bytes())
+            .collect();
+        let phases = self.fb.func.dfg.constants.insert(phases.into());
+        let phase = self.fb.ins().vconst(types::F64X2, phases);
+        let fast = ownmath::sin_cos(&mut Clif { e: self, lanes: 2 }, pair, phase);
+        let abs = self.fb.ins().fabs(x);
+        let limit = self.float(limit, 1);
+        let inside = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, abs, limit);
+        let (beyond, done) = (self.fb.create_block(), self.fb.create_block());
+        let result = self.fb.append_block_param(done, types::F64X2);
+        self.fb
+            .ins()
+            .brif(inside, done, &[fast.into()], beyond, &[]);
+        self.fb.switch_to_block(beyond);
+        self.fb.set_cold_block(beyond);
+        let (s, c) = (self.slow_path(sin, x, 1), self.slow_path(cos, x, 1));
+        let both = self.fb.ins().scalar_to_vector(types::F64X2, s);
+        let both = self.fb.ins().insertlane(both, c, 1);
+        self.fb.ins().jump(done, &[both.into()]);
+        self.fb.switch_to_block(done);
+        let s = self.fb.ins().extractlane(result, 0);
+        let c = self.fb.ins().extractlane(result, 1);
+        Some((s, c))
+    }
+
     /// The host function of `u` on each lane of `x`: through the module's `preserve_all`
     /// trampoline (`Callee::Slow`) where there is one, so that the call clobbers nothing.
     fn slow_path(&mut self, u: Unary, x: CV, lanes: usize) -> CV {

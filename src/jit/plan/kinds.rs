@@ -1,11 +1,12 @@
-//! What each value is (its `Kind`), from its op, its operands' kinds and its uses; and two facts
-//! about one-element values that follow from kinds: which are loaded straight from immutable
-//! memory (`Load`), and which are register views of another (`scalar_sources`). The category
+//! What each value is (its `Kind`), from its op, its operands' kinds and its uses; and three
+//! facts about one-element values that follow from kinds: which are loaded straight from
+//! immutable memory (`Load`), which are register views of another (`scalar_sources`), and which
+//! `sin` and `cos` share their argument (`sin_cos_partners`). The category
 //! questions asked of an op (`is_elementwise`, `reduction`, `is_register_view`) are methods of
 //! the op table (`crate::ir::Opcode`).
 
 use super::{inst, row_major, Kind, Load, Mem, ValueMap};
-use crate::ir::{Def, Func, Inst, Op, Type, Value, MAX_RANK};
+use crate::ir::{Def, Func, Inst, Op, Type, Unary, Value, MAX_RANK};
 use crate::ops::vmath;
 
 /// Who reads each value.
@@ -240,6 +241,38 @@ pub(super) fn loads(f: &Func, kinds: &ValueMap<Kind>) -> ValueMap<Option<Load>> 
         }
     }
     loads
+}
+
+/// For each one-element `sin` whose argument (register views seen through) a one-element `cos`
+/// also takes, that `cos`, and the other way round: the lowering may compute both at once.
+pub(super) fn sin_cos_partners(
+    f: &Func,
+    kinds: &ValueMap<Kind>,
+    source: &ValueMap<Value>,
+) -> ValueMap<Option<Value>> {
+    let mut partner = ValueMap::filled(f.num_values(), None);
+    // The first `sin` and the first `cos` of each argument.
+    let mut first: std::collections::HashMap<(Value, bool), Value> = Default::default();
+    for (k, inst) in f.insts.iter().enumerate() {
+        let v = f.inst_value(k);
+        let is_sin = match inst.op {
+            Op::Unary(Unary::Sin) => true,
+            Op::Unary(Unary::Cos) => false,
+            _ => continue,
+        };
+        if kinds[v] != Kind::Scalar {
+            continue;
+        }
+        let x = source[inst.args[0]];
+        first.entry((x, is_sin)).or_insert(v);
+        if let Some(&other) = first.get(&(x, !is_sin)) {
+            if partner[other].is_none() && first[&(x, is_sin)] == v {
+                partner[other] = Some(v);
+                partner[v] = Some(other);
+            }
+        }
+    }
+    partner
 }
 
 /// For each one-element value that is a register view of another (a reshape of a scalar), the

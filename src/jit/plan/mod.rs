@@ -254,6 +254,8 @@ pub struct Plan {
     /// For one-element values that are register views of another (a reshape of a scalar),
     /// the value that holds the register; every other value maps to itself.
     pub scalar_source: ValueMap<Value>,
+    /// For a one-element `sin` or `cos`, the `cos` or `sin` of the same argument, if any.
+    pub sin_cos: ValueMap<Option<Value>>,
     /// The plan of every scan.
     pub scans: ValueMap<Option<Box<ScanPlan>>>,
 }
@@ -268,6 +270,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     // Each scan's body planned on its own (recursively, for nested scans).
     let mut scans = scan::scans(f, &kinds, &loads, chunk_cost);
     let scalar_source = kinds::scalar_sources(f, &kinds);
+    let sin_cos = kinds::sin_cos_partners(f, &kinds, &scalar_source);
     // Which fused values each loop computes along the way.
     let groups = Groups::of(f, &kinds, &uses);
     // Concats that their loops read piecewise.
@@ -346,6 +349,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
         workspace_len: memory.workspace_len,
         packs: memory.packs,
         scalar_source,
+        sin_cos,
         scans,
     }
 }
