@@ -255,12 +255,8 @@ pub(super) fn sin_cos_partners(
     let mut first: std::collections::HashMap<(Value, bool), Value> = Default::default();
     for (k, inst) in f.insts.iter().enumerate() {
         let v = f.inst_value(k);
-        let is_sin = match inst.op {
-            Op::Unary(Unary::Sin) => true,
-            Op::Unary(Unary::Cos) => false,
-            _ => continue,
-        };
-        if kinds[v] != Kind::Scalar {
+        let is_sin = matches!(inst.op, Op::Unary(Unary::Sin));
+        if !(is_sin || matches!(inst.op, Op::Unary(Unary::Cos))) || kinds[v] != Kind::Scalar {
             continue;
         }
         let x = source[inst.args[0]];
