@@ -112,60 +112,27 @@ type Transform = unsafe extern "C" fn(
     *mut *mut c_char,
 ) -> c_int;
 
-unsafe extern "C" fn hvp_fwdrev(
-    f: *const AdjitFunc,
-    w: *const *const c_char,
-    n: usize,
-    out: *mut *mut AdjitFunc,
-    e: *mut *mut c_char,
-) -> c_int {
-    // SAFETY: the caller's promises, passed on.
-    unsafe { adjit_hvp(f, w, n, ADJIT_HVP_FWDREV, out, e) }
+/// `$name`, a `Transform`: `$api` with its mode bound to `$mode`.
+macro_rules! with_mode {
+    ($name:ident, $api:ident, $mode:expr) => {
+        unsafe extern "C" fn $name(
+            f: *const AdjitFunc,
+            w: *const *const c_char,
+            n: usize,
+            out: *mut *mut AdjitFunc,
+            e: *mut *mut c_char,
+        ) -> c_int {
+            // SAFETY: the caller's promises, passed on.
+            unsafe { $api(f, w, n, $mode, out, e) }
+        }
+    };
 }
 
-unsafe extern "C" fn hvp_revrev(
-    f: *const AdjitFunc,
-    w: *const *const c_char,
-    n: usize,
-    out: *mut *mut AdjitFunc,
-    e: *mut *mut c_char,
-) -> c_int {
-    // SAFETY: the caller's promises, passed on.
-    unsafe { adjit_hvp(f, w, n, ADJIT_HVP_REVREV, out, e) }
-}
-
-unsafe extern "C" fn hvp_only_fwdrev(
-    f: *const AdjitFunc,
-    w: *const *const c_char,
-    n: usize,
-    out: *mut *mut AdjitFunc,
-    e: *mut *mut c_char,
-) -> c_int {
-    // SAFETY: the caller's promises, passed on.
-    unsafe { adjit_hvp_only(f, w, n, ADJIT_HVP_FWDREV, out, e) }
-}
-
-unsafe extern "C" fn hvp_only_revrev(
-    f: *const AdjitFunc,
-    w: *const *const c_char,
-    n: usize,
-    out: *mut *mut AdjitFunc,
-    e: *mut *mut c_char,
-) -> c_int {
-    // SAFETY: the caller's promises, passed on.
-    unsafe { adjit_hvp_only(f, w, n, ADJIT_HVP_REVREV, out, e) }
-}
-
-unsafe extern "C" fn jacobian_forward(
-    f: *const AdjitFunc,
-    w: *const *const c_char,
-    n: usize,
-    out: *mut *mut AdjitFunc,
-    e: *mut *mut c_char,
-) -> c_int {
-    // SAFETY: the caller's promises, passed on.
-    unsafe { adjit_jacobian(f, w, n, ADJIT_JAC_FORWARD, out, e) }
-}
+with_mode!(hvp_fwdrev, adjit_hvp, ADJIT_HVP_FWDREV);
+with_mode!(hvp_revrev, adjit_hvp, ADJIT_HVP_REVREV);
+with_mode!(hvp_only_fwdrev, adjit_hvp_only, ADJIT_HVP_FWDREV);
+with_mode!(hvp_only_revrev, adjit_hvp_only, ADJIT_HVP_REVREV);
+with_mode!(jacobian_forward, adjit_jacobian, ADJIT_JAC_FORWARD);
 
 /// `adjit_call` on vectors: lengths from the vectors, so tests can make them wrong.
 fn call(

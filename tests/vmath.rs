@@ -232,6 +232,24 @@ fn every_tail_and_operand_layout_gives_the_same_bits() {
     }
 }
 
+/// The special values, each own function's limit and its neighbours of either sign, and near
+/// multiples of pi/2, where the reduction cancels.
+fn own_arguments() -> Vec<f64> {
+    use adjit::ops::ownmath;
+    let mut xs = specials();
+    for limit in [ownmath::SIN_LIMIT, ownmath::EXP_LIMIT] {
+        for x in [
+            limit,
+            f64::from_bits(limit.to_bits() + 1),
+            f64::from_bits(limit.to_bits() - 1),
+        ] {
+            xs.extend([x, -x]);
+        }
+    }
+    xs.extend((1..200).map(|k| k as f64 * std::f64::consts::FRAC_PI_2));
+    xs
+}
+
 /// adjit's own `sin`, `cos` and `exp` (`ops::ownmath`) are in use where the CPU has AVX2 and
 /// FMA, and their four-lane kernel, which both executors use for tensors, gives the scalar
 /// reference recipe's bits, at the limits where the C library takes over too. (Compiled code's
@@ -243,18 +261,7 @@ fn own_functions_equal_their_scalar_reference() {
         && std::env::var_os("ADJIT_NO_VMATH").is_none()
         && std::env::var_os("ADJIT_NO_OWN_MATH").is_none()
         && std::env::var("ADJIT_VMATH_LANES").map_or(true, |l| l.trim() != "2");
-    let mut xs = specials();
-    for limit in [ownmath::SIN_LIMIT, ownmath::EXP_LIMIT] {
-        for x in [
-            limit,
-            f64::from_bits(limit.to_bits() + 1),
-            f64::from_bits(limit.to_bits() - 1),
-        ] {
-            xs.extend([x, -x]);
-        }
-    }
-    // Near multiples of pi/2, where the reduction cancels.
-    xs.extend((1..200).map(|k| k as f64 * std::f64::consts::FRAC_PI_2));
+    let xs = own_arguments();
     let mut checked = 0;
     for u in [Unary::Sin, Unary::Cos, Unary::Exp] {
         let f = ownmath::Own::of(u).expect("one of adjit's own functions");
@@ -294,16 +301,7 @@ fn own_functions_equal_their_scalar_reference() {
 #[test]
 fn sin_and_cos_of_one_scalar_keep_their_bits() {
     use adjit::ops::ownmath::{self, Own, Scalar};
-    let mut xs = specials();
-    let limit = ownmath::SIN_LIMIT;
-    for x in [
-        limit,
-        f64::from_bits(limit.to_bits() + 1),
-        f64::from_bits(limit.to_bits() - 1),
-    ] {
-        xs.extend([x, -x]);
-    }
-    xs.extend((1..200).map(|k| k as f64 * std::f64::consts::FRAC_PI_2));
+    let xs = own_arguments();
     for &x in xs.iter().filter(|&&x| Own::Sin.within(x)) {
         let s = ownmath::sin_cos(&mut Scalar, x, ownmath::PHASE_SIN);
         let c = ownmath::sin_cos(&mut Scalar, x, ownmath::PHASE_COS);

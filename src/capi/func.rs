@@ -267,15 +267,8 @@ pub unsafe extern "C" fn adjit_hvp(
     out: *mut *mut AdjitFunc,
     error: *mut *mut c_char,
 ) -> c_int {
-    let run = |f: &Func, wrt: Option<&[&str]>| {
-        ad::hvp_with(f, wrt, hvp_mode(mode)?).map_err(transform_failure)
-    };
-    let names = |x: &[String], y: &[String]| {
-        let grad = prefixed(&y[..1.min(y.len())], "grad", x);
-        prefixed(&grad, "hvp", x)
-    };
     // SAFETY: the caller's promises, passed on.
-    unsafe { transform(f, wrt, n_wrt, out, error, run, names) }
+    unsafe { hvp_transform(f, wrt, n_wrt, mode, out, error, false) }
 }
 
 /// `(hvp...)`: the Hessian-vector product alone, in a mode (`crate::ad::hvp_only`).
@@ -291,10 +284,39 @@ pub unsafe extern "C" fn adjit_hvp_only(
     out: *mut *mut AdjitFunc,
     error: *mut *mut c_char,
 ) -> c_int {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { hvp_transform(f, wrt, n_wrt, mode, out, error, true) }
+}
+
+/// `adjit_hvp`, or with `only` `adjit_hvp_only`: outputs `(y, grad..., hvp...)` or `(hvp...)`.
+///
+/// # Safety
+/// As `transform`.
+unsafe fn hvp_transform(
+    f: *const AdjitFunc,
+    wrt: *const *const c_char,
+    n_wrt: usize,
+    mode: c_int,
+    out: *mut *mut AdjitFunc,
+    error: *mut *mut c_char,
+    only: bool,
+) -> c_int {
     let run = |f: &Func, wrt: Option<&[&str]>| {
-        ad::hvp_only(f, wrt, hvp_mode(mode)?).map_err(transform_failure)
+        let mode = hvp_mode(mode)?;
+        let h = if only {
+            ad::hvp_only(f, wrt, mode)
+        } else {
+            ad::hvp_with(f, wrt, mode)
+        };
+        h.map_err(transform_failure)
     };
-    let names = |x: &[String], _: &[String]| prefixed(&[], "hvp", x);
+    let names = |x: &[String], y: &[String]| {
+        let grad = match only {
+            true => Vec::new(),
+            false => prefixed(&y[..1.min(y.len())], "grad", x),
+        };
+        prefixed(&grad, "hvp", x)
+    };
     // SAFETY: the caller's promises, passed on.
     unsafe { transform(f, wrt, n_wrt, out, error, run, names) }
 }
