@@ -380,3 +380,72 @@ fn long_fused_chains_are_computed_in_pieces() {
     assert!(stored >= 2, "{stored} pieces");
     check_agrees("long_chain", &f, &forty_inputs(n));
 }
+
+/// Partial reductions run two result elements at a time (one per lane, the operand's lanes
+/// gathered where they are not adjacent), each summed or maximized in the interpreter's
+/// order: every axis set of rank 2 and 3 shapes with odd and even kept extents, operands read
+/// through a transpose, a broadcast and a fused product, over values with NaN, infinities and
+/// signed zeros (whose max is decided by lane). Both tiers equal the interpreter bit for bit.
+#[test]
+fn partial_reductions_pair_their_results_in_order() {
+    let specials = [
+        f64::NAN,
+        -0.0,
+        0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e300,
+        -3.5,
+    ];
+    let cases: [(&[usize], &[&[usize]]); 5] = [
+        (&[1, 1], &[&[0], &[1]]),
+        (&[2, 3], &[&[0], &[1]]),
+        (&[5, 7], &[&[0], &[1]]),
+        (&[3, 4, 5], &[&[0], &[1], &[2], &[0, 2], &[1, 2], &[0, 1]]),
+        (&[6, 1, 3], &[&[0], &[2], &[1, 2]]),
+    ];
+    for (shape, axes_list) in cases {
+        let n: usize = shape.iter().product();
+        let b = Builder::new("reductions");
+        let x = b.param("x", shape);
+        let y = b.param("y", shape);
+        let last: Vec<usize> = vec![shape[shape.len() - 1]];
+        let row = b.param("row", &last);
+        let mut perm: Vec<usize> = (0..shape.len()).collect();
+        perm.reverse();
+        let mut outs = Vec::new();
+        for &axes in axes_list {
+            outs.push(x.sum_axes(axes));
+            outs.push(x.max_axes(axes));
+            outs.push((x * y + 1.0).sum_axes(axes));
+            outs.push((x * y).max_axes(axes));
+            outs.push(
+                (y + row.expand(shape, &(0..shape.len() - 1).collect::<Vec<_>>())).sum_axes(axes),
+            );
+            // The same values read through a transpose (reduced along the reversed axes).
+            let t = x.transpose(&perm);
+            let mut t_axes: Vec<usize> = axes.iter().map(|&a| shape.len() - 1 - a).collect();
+            t_axes.sort();
+            outs.push(t.max_axes(&t_axes));
+            outs.push(t.sum_axes(&t_axes));
+        }
+        let f = b.finish(&outs).unwrap();
+        let xs: Vec<f64> = (0..n).map(|i| specials[i % specials.len()]).collect();
+        let ys: Vec<f64> = (0..n)
+            .map(|i| specials[(i / 2 + 3) % specials.len()] * 0.5)
+            .collect();
+        let rows: Vec<f64> = (0..last[0]).map(|i| i as f64 - 1.5).collect();
+        check_agrees(&format!("reductions of {shape:?}"), &f, &[xs, ys, rows]);
+        // Finite values too, where a sum's order shows in its bits.
+        let xs: Vec<f64> = (0..n)
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.1 + 1e16 * ((i % 3) as f64 - 1.0))
+            .collect();
+        let ys: Vec<f64> = (0..n).map(|i| 0.3 * i as f64 - 1.0).collect();
+        let rows: Vec<f64> = (0..last[0]).map(|i| i as f64 * 0.7).collect();
+        check_agrees(
+            &format!("finite reductions of {shape:?}"),
+            &f,
+            &[xs, ys, rows],
+        );
+    }
+}

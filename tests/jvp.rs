@@ -750,3 +750,49 @@ proptest! {
         }
     }
 }
+
+/// `reduce_max`'s tangent is the mean of the tangent over the ties, a NaN maximum's is zero
+/// (as its VJP sends no cotangent), in one and in vector mode, and it is the transpose of the
+/// VJP; the JIT agrees with the interpreter bit for bit.
+#[test]
+fn reduce_max_shares_its_tangent_among_ties() {
+    let b = Builder::new("f");
+    let x = b.param("x", &[4, 3]);
+    let f = b.finish(&[x.max_axes(&[1])]).unwrap();
+    let xs = vec![
+        1.0,
+        3.0,
+        3.0,
+        2.0,
+        1.0,
+        0.0,
+        f64::NAN,
+        1.0,
+        2.0,
+        5.0,
+        5.0,
+        5.0,
+    ];
+    let t = vec![
+        10.0, 20.0, 41.0, 1.0, 2.0, 3.0, 5.0, 6.0, 7.0, 1.0, 2.0, 4.0,
+    ];
+    let j = ad::jvp(&f, None).unwrap();
+    let inputs = vec![xs.clone(), t.clone()];
+    let out = run(&j, &inputs);
+    assert_eq!(out[1], [30.5, 1.0, 0.0, 7.0 / 3.0]);
+    common::agree::check_agrees("reduce_max jvp", &j, &inputs);
+    // Two directions at once: row j of the tangent is the jvp along direction j.
+    let twice: Vec<f64> = t.iter().copied().chain(t.iter().map(|v| v * 2.0)).collect();
+    let jv = ad::jvp_vector(&f, None, 2).unwrap();
+    let outv = run(&jv, &[xs.clone(), twice]);
+    assert_eq!(
+        outv[1],
+        [30.5, 1.0, 0.0, 7.0 / 3.0, 61.0, 2.0, 0.0, 14.0 / 3.0]
+    );
+    // The transpose: <u, J t> = <J^T u, t> (the NaN row takes no part in either).
+    let u = vec![1.0, -2.0, 3.0, 0.5];
+    let back = run(&ad::vjp(&f, None).unwrap(), &[xs, u.clone()]);
+    let jt: f64 = u.iter().zip(&out[1]).map(|(a, b)| a * b).sum();
+    let jtu: f64 = back[1].iter().zip(&t).map(|(g, b)| g * b).sum();
+    assert!((jt - jtu).abs() <= 1e-14 * jt.abs(), "{jt} vs {jtu}");
+}

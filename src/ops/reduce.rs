@@ -68,8 +68,11 @@ pub fn sum_jvp<'b>(axes: Dims, t: Var<'b>, lead: usize) -> Var<'b> {
 }
 
 /// The JVP of `reduce_max` over `axes`: the mean of the tangent over the elements that equal
-/// the maximum, the transpose of `max_vjp` (each tie's share is divided before summing, so a
-/// NaN maximum, which no element equals, gets a zero tangent as it sends no cotangent).
+/// the maximum, the transpose of `max_vjp`. The tangent is summed over the ties first and
+/// divided once per reduced element, not once per element (ties are rare, so the share's
+/// rounding rarely matters, and a division per element was most of the rule's cost). The count
+/// is at least 1, so a NaN maximum, which no element equals, gets a zero tangent as it sends
+/// no cotangent.
 pub fn max_jvp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, t: Var<'b>, lead: usize) -> Var<'b> {
     let (shape, axes) = (x.shape(), axes.to_vec());
     let b = x.builder();
@@ -77,10 +80,9 @@ pub fn max_jvp<'b>(x: Var<'b>, y: Var<'b>, axes: Dims, t: Var<'b>, lead: usize) 
     let count = b
         .select(hit, b.splat(1.0, &shape), b.splat(0.0, &shape))
         .sum_axes(&axes);
-    let share = t / count.expand(&shape, &axes);
     let lead_axes = super::shift_axes(Dims::new(&axes), lead);
-    b.select(hit, share, b.splat(0.0, &shape))
-        .sum_axes(&lead_axes)
+    let summed = b.select(hit, t, b.splat(0.0, &shape)).sum_axes(&lead_axes);
+    summed / count.max(b.splat(1.0, &count.shape()))
 }
 
 #[cfg(test)]

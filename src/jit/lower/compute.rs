@@ -2,7 +2,7 @@
 //! fused loops (`fused`) nor matmuls (`matmul`): scalar ops, one-element reductions and slices,
 //! materialized reshapes, pad, concat, and copies into outputs.
 
-use super::loops::Walker;
+use super::loops::{Pairing, Walker};
 use super::Emitter;
 use crate::ir::{DType, Def, Dims, Func, Inst, Op, Type, Unary, Value};
 use crate::jit::plan::{row_major, unit_values, Kind, Unit};
@@ -176,7 +176,7 @@ impl Emitter<'_, '_> {
                 strides: os[..out.len()].iter().map(|s| 8 * s).collect(),
             }];
             // Zero is 0.0 in memory for every dtype.
-            self.nest_lanes(&dims, &fill, true, &mut |e, p, inner| {
+            self.nest_lanes(&dims, &fill, Pairing::Contiguous, &mut |e, p, inner| {
                 let z = e.float(0.0, inner.lanes);
                 e.store_lanes(p[0], z, DType::F64, inner.lanes);
             });
@@ -238,7 +238,7 @@ impl Emitter<'_, '_> {
                 .collect(),
         }];
         let src = self.reader(v, &axes, &mut walkers);
-        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+        self.nest_lanes(&shape, &walkers, Pairing::Contiguous, &mut |e, p, inner| {
             let x = e.fetch_lanes(src, p, ty.dtype, inner);
             e.store_lanes(p[0], x, ty.dtype, inner.lanes);
         });
@@ -307,7 +307,7 @@ impl Emitter<'_, '_> {
         }];
         let axes: Vec<usize> = (0..shape.len()).collect();
         let src = self.reader(x, &axes, &mut walkers);
-        self.nest_lanes(&shape, &walkers, true, &mut |e, p, inner| {
+        self.nest_lanes(&shape, &walkers, Pairing::Contiguous, &mut |e, p, inner| {
             let y = e.fetch_lanes(src, p, dtype, inner);
             e.store_lanes(p[0], y, dtype, inner.lanes);
         });

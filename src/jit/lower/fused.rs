@@ -1,7 +1,7 @@
 //! Fused loops: elementwise values with the fused values feeding them, several roots per loop,
 //! and reductions (whole-shape ones inside such loops, others as their own nests).
 
-use super::loops::{Inner, Walker};
+use super::loops::{Inner, Pairing, Walker};
 use super::{Emitter, Read};
 use crate::ir::{DType, Def, Func, Reduction, Value};
 use crate::jit::plan::{piece_parts, row_major, Kind};
@@ -131,7 +131,7 @@ impl Emitter<'_, '_> {
             let mut walkers = Vec::new();
             let outs = self.loop_outputs(roots, &shape, &accs, (axis, lo), &mut walkers);
             let groups = self.loop_groups(roots, &axes, (axis, lo), &mut walkers);
-            self.nest_lanes(&part, &walkers, true, &mut |e, p, inner| {
+            self.nest_lanes(&part, &walkers, Pairing::Contiguous, &mut |e, p, inner| {
                 let mut vals: HashMap<Value, CV> = HashMap::new();
                 for (n, g) in groups.iter().enumerate() {
                     e.evaluate(&g.order, &g.reads, p, inner, &mut vals);
@@ -306,42 +306,54 @@ impl Emitter<'_, '_> {
         let outer_dims: Vec<usize> = outer.iter().map(|&a| shape[a]).collect();
         let inner_dims: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
         let mut result = None;
-        self.nest(&outer_dims, &walkers, &mut |e, p| {
-            let acc = e.fb.declare_var(types::F64);
-            let init =
-                e.fb.ins()
-                    .f64const(if is_max { f64::NEG_INFINITY } else { 0.0 });
-            e.fb.def_var(acc, init);
-            // The inner nest walks the same leaves along the reduced axes.
-            let mut inner = Vec::new();
-            let mut inner_reads = Vec::with_capacity(reads.len());
-            for &(l, r) in &reads {
-                let read = match r {
-                    Read::Ptr(w) => {
-                        e.rewalk(l, axes, p[w], &mut inner);
-                        Read::Ptr(inner.len() - 1)
-                    }
-                    Read::Reg(x) => Read::Reg(x),
+        // Two result elements at a time, one per lane, each accumulated in its own order: two
+        // independent chains where one would wait on each add's latency.
+        self.nest_lanes(
+            &outer_dims,
+            &walkers,
+            Pairing::Strided,
+            &mut |e, p, lanes| {
+                let acc = e.fb.declare_var(if lanes.lanes == 1 {
+                    types::F64
+                } else {
+                    types::F64X2
+                });
+                let init = e.float(if is_max { f64::NEG_INFINITY } else { 0.0 }, lanes.lanes);
+                e.fb.def_var(acc, init);
+                // The inner nest walks the same leaves along the reduced axes; its lanes step as
+                // the outer nest's.
+                let mut inner = Vec::new();
+                let mut lane_strides = Vec::new();
+                let mut inner_reads = Vec::with_capacity(reads.len());
+                for &(l, r) in &reads {
+                    let read = match r {
+                        Read::Ptr(w) => {
+                            e.rewalk(l, axes, p[w], &mut inner);
+                            lane_strides.push(lanes.stride(w));
+                            Read::Ptr(inner.len() - 1)
+                        }
+                        Read::Reg(x) => Read::Reg(x),
+                    };
+                    inner_reads.push((l, read));
+                }
+                let each = Inner {
+                    lanes: lanes.lanes,
+                    strides: lane_strides,
                 };
-                inner_reads.push((l, read));
-            }
-            e.nest(&inner_dims, &inner, &mut |e2, q| {
-                let mut vals = HashMap::new();
-                let one = Inner {
-                    lanes: 1,
-                    strides: Vec::new(),
-                };
-                e2.evaluate(&order, &inner_reads, q, &one, &mut vals);
-                let x = vals[&operand];
-                e2.accumulate(acc, x, is_max);
-            });
-            let total = e.fb.use_var(acc);
-            if scalar_out {
-                result = Some(total);
-            } else {
-                e.store(p[0], total, DType::F64);
-            }
-        });
+                e.nest(&inner_dims, &inner, &mut |e2, q| {
+                    let mut vals = HashMap::new();
+                    e2.evaluate(&order, &inner_reads, q, &each, &mut vals);
+                    let x = vals[&operand];
+                    e2.accumulate(acc, x, is_max);
+                });
+                let total = e.fb.use_var(acc);
+                if scalar_out {
+                    result = Some(total);
+                } else {
+                    e.store_lanes(p[0], total, DType::F64, lanes.lanes);
+                }
+            },
+        );
         if let Some(r) = result {
             self.computed(root, r);
         }

@@ -7,6 +7,19 @@ use crate::jit::plan::{piece_parts, Kind};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 
+/// Whether a loop nest runs its innermost axis two elements per iteration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pairing {
+    /// One element per iteration.
+    One,
+    /// Two, when every walker steps the innermost axis by one element or not at all (the
+    /// lanes are one vector load or store).
+    Contiguous,
+    /// Two whatever the walkers' strides: a walker stepping by more than one element has its
+    /// lanes gathered (a reduction's operands, whose lanes are different result elements).
+    Strided,
+}
+
 /// The innermost loop level as a loop body sees it: elements per iteration, and each walker's
 /// byte stride along it (0 for a value that does not change along it).
 pub(super) struct Inner {
@@ -48,17 +61,17 @@ impl Emitter<'_, '_> {
         walkers: &[Walker],
         body: &mut dyn FnMut(&mut Self, &[CV]),
     ) {
-        self.nest_lanes(dims, walkers, false, &mut |e, p, _| body(e, p));
+        self.nest_lanes(dims, walkers, Pairing::One, &mut |e, p, _| body(e, p));
     }
 
-    /// A loop nest over `dims`. With `vector`, when every walker steps its innermost axis by one
-    /// element (or not at all), that axis runs two elements per iteration (then one for an odd
-    /// count); `body` learns the lanes and the innermost byte strides.
+    /// A loop nest over `dims`. As `pairing` allows, the innermost axis runs two elements per
+    /// iteration (then one for an odd count); `body` learns the lanes and the innermost byte
+    /// strides.
     pub(super) fn nest_lanes(
         &mut self,
         dims: &[usize],
         walkers: &[Walker],
-        vector: bool,
+        pairing: Pairing,
         body: &mut dyn FnMut(&mut Self, &[CV], &Inner),
     ) {
         // Drop unit axes; merge neighbours that every walker steps through contiguously.
@@ -89,9 +102,12 @@ impl Emitter<'_, '_> {
         if d.contains(&0) {
             return;
         }
-        let vector = vector
-            && d.last().is_some_and(|&n| n >= 2)
-            && s.iter().all(|ws| matches!(ws.last(), Some(&8) | Some(&0)));
+        let vector = d.last().is_some_and(|&n| n >= 2)
+            && match pairing {
+                Pairing::One => false,
+                Pairing::Contiguous => s.iter().all(|ws| matches!(ws.last(), Some(&8) | Some(&0))),
+                Pairing::Strided => true,
+            };
         let starts: Vec<CV> = walkers.iter().map(|w| w.start).collect();
         self.level(0, &d, &s, starts, vector, body);
     }

@@ -150,7 +150,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.ins().store(flags(), x, addr, 0);
     }
 
-    /// Loads `lanes` elements (one repeated if `stride` is 0) of type `dtype` at `addr`.
+    /// Loads `lanes` elements `stride` bytes apart (one repeated if `stride` is 0) of type
+    /// `dtype` at `addr`.
     fn load_lanes(&mut self, addr: CV, dtype: DType, lanes: usize, stride: i64) -> CV {
         if lanes == 1 {
             return self.load(addr, dtype);
@@ -159,7 +160,16 @@ impl<'a, 'b> Emitter<'a, 'b> {
             let x = self.load(addr, dtype);
             return self.widen(x, dtype);
         }
-        let x = self.fb.ins().load(types::F64X2, loop_load_flags(), addr, 0);
+        let x = if stride == 8 {
+            self.fb.ins().load(types::F64X2, loop_load_flags(), addr, 0)
+        } else {
+            // Gathered: the lanes lie `stride` bytes apart.
+            let second = self.fb.ins().iadd_imm_s(addr, stride);
+            let a = self.fb.ins().load(types::F64, loop_load_flags(), addr, 0);
+            let b = self.fb.ins().load(types::F64, loop_load_flags(), second, 0);
+            let v = self.fb.ins().scalar_to_vector(types::F64X2, a);
+            self.fb.ins().insertlane(v, b, 1)
+        };
         match dtype {
             DType::F64 => x,
             DType::Bool => {
