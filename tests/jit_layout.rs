@@ -449,3 +449,51 @@ fn partial_reductions_pair_their_results_in_order() {
         );
     }
 }
+
+/// Consecutive partial reductions over the same axes of one shape share one loop nest (at most
+/// `MAX_REDUCTION_ROOTS`); a reduction reading another's result, or reducing other axes, takes
+/// a nest of its own. Bits equal the interpreter's.
+#[test]
+fn partial_reductions_over_the_same_axes_share_a_loop() {
+    let max = adjit::jit::plan::MAX_REDUCTION_ROOTS;
+    let b = Builder::new("rows");
+    let x = b.param("x", &[9, 5]);
+    let y = b.param("y", &[9, 5]);
+    let rows: Vec<Var> = (0..max + 2)
+        .map(|i| {
+            let v = x * (i as f64 + 0.5) + y;
+            if i % 2 == 0 {
+                v.sum_axes(&[1])
+            } else {
+                v.max_axes(&[1])
+            }
+        })
+        .collect();
+    let columns = (x * y).sum_axes(&[0]);
+    // Reads the first row sum: cannot be computed in the nest that computes it.
+    let after = (x - rows[0].expand(&[9, 5], &[1])).sum_axes(&[1]);
+    let mut results = rows.clone();
+    results.extend([columns, after]);
+    let f = b.finish(&results).unwrap();
+    let plan = adjit::jit::plan::plan(&f, 100_000);
+    let loop_of = |v: Var| {
+        plan.units
+            .iter()
+            .position(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v.value()))
+            .unwrap()
+    };
+    let first = loop_of(rows[0]);
+    assert!(rows[..max].iter().all(|&r| loop_of(r) == first));
+    assert_ne!(loop_of(rows[max]), first, "more than {max} in one nest");
+    assert_eq!(loop_of(rows[max]), loop_of(rows[max + 1]));
+    assert_ne!(loop_of(columns), loop_of(rows[max + 1]));
+    assert!(plan.units.iter().all(|u| {
+        let roots = adjit::jit::plan::unit_values(u, &plan.loop_roots);
+        !(roots.contains(&after.value()) && roots.contains(&rows[0].value()))
+    }));
+    let xs: Vec<f64> = (0..45).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
+    let ys: Vec<f64> = (0..45)
+        .map(|i| if i == 7 { f64::NAN } else { 0.1 * i as f64 })
+        .collect();
+    check_agrees("rows", &f, &[xs, ys]);
+}

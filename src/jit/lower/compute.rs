@@ -15,7 +15,11 @@ impl Emitter<'_, '_> {
             Unit::Compute(v) => self.compute(v),
             Unit::Loop { .. } => {
                 let roots = unit_values(&u, &self.plan.loop_roots).to_vec();
-                self.elementwise(&roots);
+                if self.is_partial_reduction(roots[0]) {
+                    self.reductions(&roots);
+                } else {
+                    self.elementwise(&roots);
+                }
                 Ok(())
             }
             Unit::CopyOut(v, k) => {
@@ -95,7 +99,7 @@ impl Emitter<'_, '_> {
             if axes.len() == input.rank() && self.plan.kinds[v] == Kind::Scalar {
                 return self.elementwise(&[v]);
             }
-            return self.reduction(v, &axes.to_vec(), is_max);
+            return self.reductions(&[v]);
         }
         let x = self.reg(x);
         let init = self

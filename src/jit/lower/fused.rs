@@ -1,9 +1,9 @@
 //! Fused loops: elementwise values with the fused values feeding them, several roots per loop,
-//! and reductions (whole-shape ones inside such loops, others as their own nests).
+//! and reductions of the whole shape inside such loops (partial ones are `reduce`'s).
 
 use super::loops::{Inner, Pairing, Walker};
 use super::{Emitter, Read};
-use crate::ir::{DType, Def, Func, Reduction, Value};
+use crate::ir::{Def, Func, Reduction, Value};
 use crate::jit::plan::{piece_parts, row_major, Kind};
 use cranelift_codegen::ir::{types, InstBuilder, Value as CV};
 use cranelift_frontend::Variable;
@@ -40,7 +40,7 @@ fn loop_reduction(f: &Func, v: Value) -> Option<(Value, bool)> {
 
 impl Emitter<'_, '_> {
     /// `acc = acc + x` (or `max(acc, x)`), one element.
-    fn accumulate(&mut self, acc: Variable, x: CV, is_max: bool) {
+    pub(super) fn accumulate(&mut self, acc: Variable, x: CV, is_max: bool) {
         let a = self.fb.use_var(acc);
         let s = if is_max {
             self.fb.ins().fmax(a, x)
@@ -276,86 +276,5 @@ impl Emitter<'_, '_> {
             groups.push(LoopGroup { order, reads });
         }
         groups
-    }
-
-    /// A reduction over `axes` (with the fused values feeding it) as a loop nest: kept axes
-    /// outside, reduced axes inside, each result element accumulated in a register in the
-    /// interpreter's order.
-    pub(super) fn reduction(&mut self, root: Value, axes: &[usize], is_max: bool) {
-        let f = self.f;
-        let Def::Inst(k) = f.def(root) else { return };
-        let operand = f.insts[k].args[0];
-        let shape = f.value_type(operand).shape.to_vec();
-        let outer: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
-        let (order, leaves) = self.group_parts(root, false, &[]);
-        let scalar_out = self.plan.kinds[root] == Kind::Scalar;
-        let mut walkers = Vec::new();
-        if !scalar_out {
-            let out_shape = f.value_type(root).shape.to_vec();
-            let os = row_major(&out_shape);
-            let start = self.base(root);
-            walkers.push(Walker {
-                start,
-                strides: (0..out_shape.len()).map(|d| 8 * os[d]).collect(),
-            });
-        }
-        let reads: Vec<(Value, Read)> = leaves
-            .iter()
-            .map(|&l| (l, self.reader(l, &outer, &mut walkers)))
-            .collect();
-        let outer_dims: Vec<usize> = outer.iter().map(|&a| shape[a]).collect();
-        let inner_dims: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
-        let mut result = None;
-        // Two result elements at a time, one per lane, each accumulated in its own order: two
-        // independent chains where one would wait on each add's latency.
-        self.nest_lanes(
-            &outer_dims,
-            &walkers,
-            Pairing::Strided,
-            &mut |e, p, lanes| {
-                let acc = e.fb.declare_var(if lanes.lanes == 1 {
-                    types::F64
-                } else {
-                    types::F64X2
-                });
-                let init = e.float(if is_max { f64::NEG_INFINITY } else { 0.0 }, lanes.lanes);
-                e.fb.def_var(acc, init);
-                // The inner nest walks the same leaves along the reduced axes; its lanes step as
-                // the outer nest's.
-                let mut inner = Vec::new();
-                let mut lane_strides = Vec::new();
-                let mut inner_reads = Vec::with_capacity(reads.len());
-                for &(l, r) in &reads {
-                    let read = match r {
-                        Read::Ptr(w) => {
-                            e.rewalk(l, axes, p[w], &mut inner);
-                            lane_strides.push(lanes.stride(w));
-                            Read::Ptr(inner.len() - 1)
-                        }
-                        Read::Reg(x) => Read::Reg(x),
-                    };
-                    inner_reads.push((l, read));
-                }
-                let each = Inner {
-                    lanes: lanes.lanes,
-                    strides: lane_strides,
-                };
-                e.nest(&inner_dims, &inner, &mut |e2, q| {
-                    let mut vals = HashMap::new();
-                    e2.evaluate(&order, &inner_reads, q, &each, &mut vals);
-                    let x = vals[&operand];
-                    e2.accumulate(acc, x, is_max);
-                });
-                let total = e.fb.use_var(acc);
-                if scalar_out {
-                    result = Some(total);
-                } else {
-                    e.store_lanes(p[0], total, DType::F64, lanes.lanes);
-                }
-            },
-        );
-        if let Some(r) = result {
-            self.computed(root, r);
-        }
     }
 }

@@ -23,6 +23,7 @@ mod loops;
 mod matmul;
 mod ownmath;
 mod quad;
+mod reduce;
 mod revolve;
 mod scan;
 

@@ -1,5 +1,6 @@
 //! Fusion: the fused values each loop computes along the way (`Groups`), and consecutive loops
-//! over one shape merged into one loop nest (`merge_loops`, making `Unit::Loop`s).
+//! over one shape merged into one loop nest (`merge_loops`, making `Unit::Loop`s): elementwise
+//! loops with reductions of the whole shape, or partial reductions over the same axes.
 
 use super::kinds::{readers, Uses};
 use super::{inst, Kind, Unit, ValueMap};
@@ -16,6 +17,18 @@ const MAX_LOOP_ROOTS: usize = 256;
 /// iteration, and compiled in 0.68-0.70 s, against 0.40-0.49 s as six loops, which run as
 /// fast. Beyond this size sharing gains nothing, so such roots run as loops of their own.
 pub const MAX_LOOP_VALUES: usize = 512;
+
+/// Most partial reductions one loop nest computes: each keeps an accumulator in a register
+/// through the inner loop, beside the leaves it loads.
+pub const MAX_REDUCTION_ROOTS: usize = 6;
+
+/// What a loop runs over: the shape it walks and, for partial reductions (stored, of fewer
+/// axes than all), the axes they reduce inside it. Loops merge only with an equal key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct LoopKey {
+    shape: Dims,
+    reduced: Option<Dims>,
+}
 
 /// Fused groups: every `Kind::Fused` value (as `kinds` gives them, before `loop_locals`) is
 /// computed inside the loop of one root (a value that is not fused), which also computes the
@@ -62,9 +75,10 @@ impl Groups {
 /// `units` with runs of consecutive loops over one shape merged into `Unit::Loop`s, and the
 /// values of every such loop (`Unit::Loop` ranges index it). A loop root is a materialized
 /// elementwise value, or a reduction of all axes to a scalar (accumulated in the loop, in the
-/// loop's element order). A value joins the open loop only if it reads the loop's results at
+/// loop's element order); a value joins the open loop only if it reads the loop's results at
 /// the same index (not through a view) and reads none of its reductions (complete only when
-/// the loop ends).
+/// the loop ends). Or a loop's roots are partial reductions over the same axes of one operand
+/// shape, none reading another.
 pub(super) fn merge_loops(
     f: &Func,
     kinds: &ValueMap<Kind>,
@@ -83,21 +97,12 @@ pub(super) fn merge_loops(
     };
     for u in units {
         match u {
-            Unit::Compute(v) if m.loop_shape(v).is_some() => {
-                let values = 1 + groups.members(v).len();
-                let fits = m
-                    .open
-                    .last()
-                    .is_some_and(|&c| m.loop_shape(c) == m.loop_shape(v))
-                    && m.open.len() < MAX_LOOP_ROOTS
-                    && m.open_values + values <= MAX_LOOP_VALUES
-                    && m.reads_same_index(v)
-                    && m.pieces_agree(v);
-                if !fits {
+            Unit::Compute(v) if m.loop_key(v).is_some() => {
+                if !m.fits(v) {
                     m.close();
                 }
                 m.open.push(v);
-                m.open_values += values;
+                m.open_values += 1 + groups.members(v).len();
             }
             // Copies of results the open loop computes wait for it to close, so they do not
             // split it.
@@ -128,7 +133,65 @@ struct Merger<'a> {
 }
 
 impl Merger<'_> {
-    /// The shape of the loop computing `v`, if `v` can be a loop root.
+    /// Whether loop root `v` may join the open loop.
+    fn fits(&self, v: Value) -> bool {
+        let Some(&last) = self.open.last() else {
+            return false;
+        };
+        let key = self.loop_key(v);
+        if key != self.loop_key(last)
+            || self.open_values + 1 + self.groups.members(v).len() > MAX_LOOP_VALUES
+        {
+            return false;
+        }
+        match key.and_then(|k| k.reduced) {
+            Some(_) => {
+                self.open.len() < MAX_REDUCTION_ROOTS
+                    && !self.reads_open_loop(v)
+                    && self.piece_axis(v).is_none()
+            }
+            None => {
+                self.open.len() < MAX_LOOP_ROOTS && self.reads_same_index(v) && self.pieces_agree(v)
+            }
+        }
+    }
+
+    /// The key of the loop computing `v`, if `v` can be a loop root.
+    fn loop_key(&self, v: Value) -> Option<LoopKey> {
+        let inst = inst(self.f, v)?;
+        if let Op::ReduceSum { axes } | Op::ReduceMax { axes } = &inst.op {
+            let input = self.f.value_type(inst.args[0]);
+            let stored = matches!(self.kinds[v], Kind::Mem(m) if m.storage == v);
+            if stored && !axes.is_empty() && input.numel() > 1 {
+                // Its pieces are never merged (a partial reduction reads no concat piecewise).
+                return (self.piece_axis(v).is_none()).then_some(LoopKey {
+                    shape: input.shape,
+                    reduced: Some(*axes),
+                });
+            }
+        }
+        self.loop_shape(v).map(|shape| LoopKey {
+            shape,
+            reduced: None,
+        })
+    }
+
+    /// Whether `v` or its group reads a value of the open loop (or a view of one).
+    fn reads_open_loop(&self, v: Value) -> bool {
+        let open = &self.open;
+        let computed = self.groups.members(v).iter().chain(std::iter::once(&v));
+        computed.filter_map(|&m| inst(self.f, m)).any(|inst| {
+            inst.args.iter().any(|&a| match self.kinds[a] {
+                Kind::Mem(m) => open.contains(&m.storage),
+                Kind::Scalar => open.contains(&a),
+                Kind::Bcast(s) => open.contains(&s),
+                Kind::Splat(_) | Kind::Fused => false,
+                Kind::Pieces => true,
+            })
+        })
+    }
+
+    /// The shape of the elementwise loop computing `v`, if `v` can be the root of one.
     fn loop_shape(&self, v: Value) -> Option<Dims> {
         let inst = inst(self.f, v)?;
         match &inst.op {
@@ -251,8 +314,11 @@ pub(super) fn loop_locals(
         let roots = super::unit_values(u, loop_roots);
         let in_loop = |x: Value| roots.contains(&groups.root(x).unwrap_or(x));
         for &r in roots {
+            // (A partial reduction is stored: its loop finishes each element only at the end.)
+            let elementwise = inst(f, r).is_some_and(|i| i.op.reduction().is_none());
             let stored = matches!(kinds[r], Kind::Mem(m) if m.storage == r);
-            if stored && !uses.returned[r] && readers[r].iter().all(|&x| in_loop(x)) {
+            if elementwise && stored && !uses.returned[r] && readers[r].iter().all(|&x| in_loop(x))
+            {
                 kinds[r] = Kind::Fused;
             }
         }

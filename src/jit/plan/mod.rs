@@ -45,7 +45,7 @@ mod units;
 mod value_map;
 
 pub use concat::{piece_parts, MIN_PIECEWISE_ELEMENTS};
-pub use fusion::{Groups, MAX_LOOP_VALUES};
+pub use fusion::{Groups, MAX_LOOP_VALUES, MAX_REDUCTION_ROOTS};
 pub use kinds::MAX_FUSED_GROUP;
 pub use value_map::ValueMap;
 
