@@ -796,3 +796,31 @@ fn reduce_max_shares_its_tangent_among_ties() {
     let jtu: f64 = back[1].iter().zip(&t).map(|(g, b)| g * b).sum();
     assert!((jt - jtu).abs() <= 1e-14 * jt.abs(), "{jt} vs {jtu}");
 }
+
+/// A quotient whose operands both move takes one division for its tangent, `(ta - y tb) / b`,
+/// and is the sum of the two partial tangents.
+#[test]
+fn a_quotient_of_two_moving_operands_divides_once_for_its_tangent() {
+    let b = Builder::new("q");
+    let x = b.param("x", &[3]);
+    let y = b.param("y", &[3]);
+    let f = b.finish(&[x / y]).unwrap();
+    let j = ad::jvp(&f, None).unwrap();
+    let divisions = j
+        .insts
+        .iter()
+        .filter(|i| i.op == Op::Binary(ir::Binary::Div))
+        .count();
+    assert_eq!(divisions, 2, "{j}");
+    let (xs, ys) = (vec![1.0, -2.0, 0.5], vec![4.0, 0.25, -3.0]);
+    let (tx, ty) = (vec![0.5, 1.0, -1.0], vec![2.0, -0.5, 0.125]);
+    let out = run(&j, &[xs.clone(), ys.clone(), tx.clone(), ty.clone()]);
+    for i in 0..3 {
+        let want = tx[i] / ys[i] - xs[i] * ty[i] / (ys[i] * ys[i]);
+        assert!(
+            (out[1][i] - want).abs() <= 1e-15 * want.abs(),
+            "{i}: {} vs {want}",
+            out[1][i]
+        );
+    }
+}

@@ -234,7 +234,9 @@ pub fn select_vjp<'b>(c: Var<'b>, g: Var<'b>, need_a: bool, need_b: bool) -> [Op
 
 /// The JVP of `y = a op b` along tangents `ta`, `tb` (`None`: zero). The Jacobian of each
 /// operand is diagonal, so its term is that operand's VJP rule applied to its tangent: the
-/// conventions (ties of `max`/`min`, `pow` at `a = 0` or `b = 0`) are the VJP's exactly.
+/// conventions (ties of `max`/`min`, `pow` at `a = 0` or `b = 0`) are the VJP's exactly. A
+/// quotient with both tangents is `(ta - y tb) / b`, one division where the two terms take two
+/// (forward-over-reverse meets it in every `g / b` of a gradient).
 pub fn jvp<'b>(
     op: Binary,
     a: Var<'b>,
@@ -243,6 +245,9 @@ pub fn jvp<'b>(
     ta: Option<Var<'b>>,
     tb: Option<Var<'b>>,
 ) -> Option<Var<'b>> {
+    if let (Binary::Div, Some(ta), Some(tb)) = (op, ta, tb) {
+        return Some((ta - y * tb) / b);
+    }
     let da = ta.and_then(|t| vjp(op, a, b, y, t, true, false)[0]);
     let db = tb.and_then(|t| vjp(op, a, b, y, t, false, true)[1]);
     match (da, db) {
