@@ -497,3 +497,48 @@ fn partial_reductions_over_the_same_axes_share_a_loop() {
         .collect();
     check_agrees("rows", &f, &[xs, ys]);
 }
+
+/// An elementwise value that only one reduction nest reads (two of its sums, or one sum
+/// through two products) is computed in that nest, not stored; one also read elsewhere, or
+/// returned, is stored. Bits equal the interpreter's.
+#[test]
+fn values_only_a_reduction_nest_reads_are_computed_in_it() {
+    let b = Builder::new("shared");
+    let x = b.param("x", &[7, 5]);
+    let y = b.param("y", &[7, 5]);
+    let z = b.param("z", &[7, 5]);
+    let d = x - y; // read by two sums of one nest
+    let mask = x.ge(y); // read by two selects feeding two sums
+    let zero = b.splat(0.0, &[7, 5]);
+    let both = (d * d).sum_axes(&[1]);
+    let cross = (d * z).sum_axes(&[1]);
+    let picked = b.select(mask, z, zero).sum_axes(&[1]);
+    let counted = b.select(mask, b.splat(1.0, &[7, 5]), zero).sum_axes(&[1]);
+    let e = x * z; // also read by an elementwise result: stored
+    let esum = (e * y).sum_axes(&[1]);
+    let eout = e + 1.0;
+    let f = b
+        .finish(&[both, cross, picked, counted, esum, eout])
+        .unwrap();
+    let plan = adjit::jit::plan::plan(&f, 100_000);
+    let computed = |v: Var| {
+        plan.units
+            .iter()
+            .any(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v.value()))
+    };
+    for v in [d, mask] {
+        assert_eq!(
+            plan.kinds[v.value()],
+            adjit::jit::plan::Kind::Fused,
+            "{v:?}"
+        );
+        assert!(!computed(v), "{v:?} has a loop of its own");
+    }
+    assert!(computed(e), "e is read outside the nest");
+    let xs: Vec<f64> = (0..35).map(|i| (i as f64 * 0.71).cos()).collect();
+    let ys: Vec<f64> = (0..35).map(|i| (i as f64 * 0.37).sin()).collect();
+    let zs: Vec<f64> = (0..35)
+        .map(|i| if i == 3 { f64::NAN } else { i as f64 - 17.0 })
+        .collect();
+    check_agrees("shared", &f, &[xs, ys, zs]);
+}

@@ -136,8 +136,9 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Each root's part, its leaves read through walkers over the kept axes `outer`; a leaf
-    /// several roots read is read by the first only (the later ones find it computed).
+    /// Each root's part, its leaves read through walkers over the kept axes `outer`; a leaf or
+    /// a fused value several roots read is read or computed by the first only (the later ones
+    /// find it computed).
     fn reduction_parts(
         &mut self,
         roots: &[Value],
@@ -154,6 +155,8 @@ impl Emitter<'_, '_> {
                 reads.push((l, self.reader(l, outer, walkers)));
                 seen.push(l);
             }
+            // Values shared with later roots (`plan::fusion::share_in_reductions`).
+            seen.extend(&order);
             parts.push(Part {
                 operand,
                 is_max,

@@ -15,8 +15,10 @@
 //! - `Bcast`: a scalar seen over a larger shape (a broadcast of a one-element value).
 //! - `Fused`: an elementwise value read by one instruction (once, or twice as in `d * d`), an
 //!   elementwise op or reduction of the same shape: computed inside its consumer's loop, never
-//!   stored (`fusion::Groups`); or a root of a merged loop read only by later roots of that
-//!   loop, kept in its register (`fusion::loop_locals`).
+//!   stored (`fusion::Groups`); or an elementwise value only one reduction nest reads, computed
+//!   in the group of its first root that reads it (`fusion::share_in_reductions`); or a root of
+//!   a merged loop read only by later roots of that loop, kept in its register
+//!   (`fusion::loop_locals`).
 //! - `Pieces`: a `concat`, not a short one, read only by elementwise loops, never stored: each
 //!   loop reading it is split at the part boundaries and reads every part where it lies
 //!   (`concat::pieces`).
@@ -277,7 +279,15 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     let kinds = concat::pieces(f, &uses, &groups, kinds);
     // The units of code in order, then consecutive loops over one shape merged into one.
     let units::Units { units, output } = units::units(f, &kinds, &loads, &scalar_source);
-    let (units, loop_roots) = fusion::merge_loops(f, &kinds, &groups, units);
+    let (mut units, mut loop_roots) = fusion::merge_loops(f, &kinds, &groups, units);
+    let (mut groups, mut kinds) = (groups, kinds); // Values one reduction nest reads, in it.
+    fusion::share_in_reductions(
+        f,
+        &uses,
+        &mut groups,
+        (&mut units, &mut loop_roots),
+        &mut kinds,
+    );
     // Loop roots read only inside their own loop, kept in registers.
     let kinds = fusion::loop_locals(f, &uses, &groups, (&units, &loop_roots), kinds);
     // Units cut into chunks, one generated function each.
