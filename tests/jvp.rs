@@ -824,3 +824,42 @@ fn a_quotient_of_two_moving_operands_divides_once_for_its_tangent() {
         );
     }
 }
+
+/// `c / sqrt(u)`: the quotient's and the square root's rules divide by the same root through
+/// one reciprocal, so the jvp takes the primal quotient and that one division; in vector mode
+/// neither is per direction.
+#[test]
+fn a_quotient_by_a_square_root_shares_one_reciprocal() {
+    let b = Builder::new("inverse_root");
+    let u = b.param("u", &[5]);
+    let c = b.data("c", &[5]);
+    let f = b.finish(&[(c / u.sqrt()).sum()]).unwrap();
+    let divisions = |g: &Func| -> Vec<Vec<usize>> {
+        g.insts
+            .iter()
+            .filter(|i| i.op == Op::Binary(ir::Binary::Div))
+            .map(|i| i.ty.shape.to_vec())
+            .collect()
+    };
+    assert_eq!(divisions(&ad::jvp(&f, None).unwrap()), [vec![5], vec![5]]);
+    assert_eq!(
+        divisions(&ad::jvp_vector(&f, None, 3).unwrap()),
+        [vec![5], vec![5]]
+    );
+    // And against differences: d/du sum(c u^-1/2) = -c u^-3/2 / 2.
+    let j = ad::jvp(&f, None).unwrap();
+    let (us, cs, ts) = (
+        vec![0.5, 1.0, 2.0, 3.0, 9.0],
+        vec![1.0, -2.0, 0.5, 4.0, 1.5],
+        vec![1.0, 0.5, -1.0, 2.0, 0.25],
+    );
+    let out = run(&j, &[us.clone(), cs.clone(), ts.clone()]);
+    let want: f64 = (0..5)
+        .map(|i| -0.5 * cs[i] * us[i].powf(-1.5) * ts[i])
+        .sum();
+    assert!(
+        (out[1][0] - want).abs() <= 1e-14 * want.abs(),
+        "{} vs {want}",
+        out[1][0]
+    );
+}

@@ -186,7 +186,7 @@ pub fn vjp<'b>(
         Binary::Sub => [Some(g), need_b.then(|| -g)],
         Binary::Mul => [need_a.then(|| g * b), need_b.then(|| g * a)],
         Binary::Div => {
-            let t = g / b;
+            let t = g * super::recip(b);
             [Some(t), need_b.then(|| -(t * y))]
         }
         Binary::Pow => {
@@ -235,8 +235,8 @@ pub fn select_vjp<'b>(c: Var<'b>, g: Var<'b>, need_a: bool, need_b: bool) -> [Op
 /// The JVP of `y = a op b` along tangents `ta`, `tb` (`None`: zero). The Jacobian of each
 /// operand is diagonal, so its term is that operand's VJP rule applied to its tangent: the
 /// conventions (ties of `max`/`min`, `pow` at `a = 0` or `b = 0`) are the VJP's exactly. A
-/// quotient with both tangents is `(ta - y tb) / b`, one division where the two terms take two
-/// (forward-over-reverse meets it in every `g / b` of a gradient).
+/// quotient with both tangents is `(ta - y tb) / b`, one product by `1 / b` where the two
+/// terms take two (forward-over-reverse meets it in every `g / b` of a gradient).
 pub fn jvp<'b>(
     op: Binary,
     a: Var<'b>,
@@ -246,7 +246,7 @@ pub fn jvp<'b>(
     tb: Option<Var<'b>>,
 ) -> Option<Var<'b>> {
     if let (Binary::Div, Some(ta), Some(tb)) = (op, ta, tb) {
-        return Some((ta - y * tb) / b);
+        return Some((ta - y * tb) * super::recip(b));
     }
     let da = ta.and_then(|t| vjp(op, a, b, y, t, true, false)[0]);
     let db = tb.and_then(|t| vjp(op, a, b, y, t, false, true)[1]);

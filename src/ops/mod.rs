@@ -240,6 +240,14 @@ pub(crate) fn check_axes(axes: Dims, rank: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `1 / x`, for rules that divide by a primal value: one division that CSE shares between the
+/// rules dividing by the same value (a quotient's and a square root's, as in `c / sqrt(u)`), and
+/// in vector mode between every direction, where dividing each tangent would take one per
+/// direction. (A product by it rounds once more than the quotient would.)
+pub(crate) fn recip(x: Var<'_>) -> Var<'_> {
+    x.builder().splat(1.0, &x.shape()) / x
+}
+
 /// `axes` shifted past `n` leading axes (of directions, in vector mode).
 pub(crate) fn shift_axes(axes: Dims, n: usize) -> Vec<usize> {
     axes.iter().map(|a| a + n).collect()

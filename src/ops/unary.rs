@@ -175,7 +175,7 @@ pub fn vjp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, g: Var<'b>) -> Option<Var<'b>> 
         Unary::Log => g / x,
         Unary::Log1p => g / (1.0 + x),
         Unary::Expm1 => g * (y + 1.0),
-        Unary::Sqrt => g / (2.0 * y),
+        Unary::Sqrt => g * (super::recip(y) * 0.5),
         Unary::Sin => g * x.cos(),
         Unary::Cos => -(g * x.sin()),
         Unary::Tan => g * (1.0 + y * y),
