@@ -16,7 +16,7 @@
 //! - `Fused`: an elementwise value read by one instruction (once, or twice as in `d * d`), an
 //!   elementwise op or reduction of the same shape: computed inside its consumer's loop, never
 //!   stored (`fusion::Groups`); or an elementwise value only one reduction nest reads, computed
-//!   in the group of its first root that reads it (`fusion::share_in_reductions`); or a root of
+//!   in the group of its first root that reads it (`share::share_in_reductions`); or a root of
 //!   a merged loop read only by later roots of that loop, kept in its register
 //!   (`fusion::loop_locals`).
 //! - `Pieces`: a `concat`, not a short one, read only by elementwise loops, never stored: each
@@ -43,6 +43,7 @@ mod kinds;
 mod liveness;
 mod memory;
 mod scan;
+mod share;
 mod units;
 mod value_map;
 
@@ -281,7 +282,7 @@ pub fn plan(f: &Func, chunk_cost: usize) -> Plan {
     let units::Units { units, output } = units::units(f, &kinds, &loads, &scalar_source);
     let (mut units, mut loop_roots) = fusion::merge_loops(f, &kinds, &groups, units);
     let (mut groups, mut kinds) = (groups, kinds); // Values one reduction nest reads, in it.
-    fusion::share_in_reductions(
+    share::share_in_reductions(
         f,
         &uses,
         &mut groups,
