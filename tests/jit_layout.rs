@@ -304,6 +304,13 @@ fn forty_inputs(n: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// The position of the unit of `plan` that computes `v`, if one does.
+fn unit_computing(plan: &adjit::jit::plan::Plan, v: ir::Value) -> Option<usize> {
+    plan.units
+        .iter()
+        .position(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v))
+}
+
 /// The values `root`'s loop computes for it in `plan`: the root and its fused group.
 fn group_size(plan: &adjit::jit::plan::Plan, root: ir::Value) -> usize {
     1 + plan.groups.members(root).len()
@@ -322,11 +329,7 @@ fn merged_loops_stay_within_their_value_budget() {
     let results: Vec<Var> = sums.iter().chain(&small).copied().collect();
     let f = b.finish(&results).unwrap();
     let plan = adjit::jit::plan::plan(&f, 100_000);
-    let loop_of = |v: Var| {
-        plan.units
-            .iter()
-            .position(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v.value()))
-    };
+    let loop_of = |v: Var| unit_computing(&plan, v.value());
     for u in &plan.units {
         let roots = adjit::jit::plan::unit_values(u, &plan.loop_roots);
         let values: usize = roots.iter().map(|&r| group_size(&plan, r)).sum();
@@ -476,12 +479,7 @@ fn partial_reductions_over_the_same_axes_share_a_loop() {
     results.extend([columns, after]);
     let f = b.finish(&results).unwrap();
     let plan = adjit::jit::plan::plan(&f, 100_000);
-    let loop_of = |v: Var| {
-        plan.units
-            .iter()
-            .position(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v.value()))
-            .unwrap()
-    };
+    let loop_of = |v: Var| unit_computing(&plan, v.value()).unwrap();
     let first = loop_of(rows[0]);
     assert!(rows[..max].iter().all(|&r| loop_of(r) == first));
     assert_ne!(loop_of(rows[max]), first, "more than {max} in one nest");
@@ -521,11 +519,7 @@ fn values_only_a_reduction_nest_reads_are_computed_in_it() {
         .finish(&[both, cross, picked, counted, esum, eout])
         .unwrap();
     let plan = adjit::jit::plan::plan(&f, 100_000);
-    let computed = |v: Var| {
-        plan.units
-            .iter()
-            .any(|u| adjit::jit::plan::unit_values(u, &plan.loop_roots).contains(&v.value()))
-    };
+    let computed = |v: Var| unit_computing(&plan, v.value()).is_some();
     for v in [d, mask] {
         assert_eq!(
             plan.kinds[v.value()],

@@ -48,20 +48,9 @@ pub(super) fn share_in_reductions(
             matches!(kinds[c], Kind::Mem(m) if m.storage == c)
                 && !uses.returned[c]
                 && computed_by_unit.contains(&c)
-                && inst(f, c).is_some_and(|ci| match &ci.op {
-                    Op::Unary(u) => !vmath::is_four_lane(*u),
-                    Op::Binary(_) | Op::Compare(_) | Op::Select => true,
-                    Op::Const { .. }
-                    | Op::Broadcast { .. }
-                    | Op::Reshape { .. }
-                    | Op::Transpose { .. }
-                    | Op::Slice { .. }
-                    | Op::Pad { .. }
-                    | Op::Concat { .. }
-                    | Op::ReduceSum { .. }
-                    | Op::ReduceMax { .. }
-                    | Op::Matmul { .. }
-                    | Op::Scan { .. } => false,
+                && inst(f, c).is_some_and(|ci| {
+                    let four_lane = matches!(ci.op, Op::Unary(u) if vmath::is_four_lane(u));
+                    ci.op.is_elementwise() && !four_lane
                 })
         };
         let shared = nest.shared(&shareable);
