@@ -249,6 +249,41 @@ fn matrix_products_sharing_their_right_operand_are_batched_with_the_same_bits() 
     assert_batched(&f, 10, 7, 5);
 }
 
+/// Narrow products (2 to 15 columns) that share their left operand become one product by the
+/// joined right operands, sliced back by columns, with the same bits: `X W` and `X V`, and
+/// `X^T G`, `X^T H` with the operand read transposed; a
+/// product 16 columns wide, one whose right operand reads its own group's result, and those
+/// of a small matrix stay.
+#[test]
+fn narrow_products_sharing_their_left_operand_are_batched_with_the_same_bits() {
+    let b = ir::Builder::new("columns");
+    let x = b.param("x", &[12, 9]);
+    let (w, v) = (b.param("w", &[9, 5]), b.param("v", &[9, 3]));
+    let (g, h) = (b.param("g", &[12, 4]), b.param("h", &[12, 4]));
+    let wide = b.param("wide", &[9, 16]);
+    let small = b.param("small", &[3, 3]);
+    let (xw, xv, xw2) = (x.matmul(w), x.matmul(v), x.matmul(w) * 2.0);
+    let (xg, xh) = (x.matmul_t(g, true, false), x.matmul_t(h, true, false));
+    let xwide = x.matmul(wide);
+    let chained = x.matmul(xw.slice(&[0, 0], &[9, 5]));
+    let s1 = small.matmul(small.slice(&[0, 0], &[3, 2]));
+    let s2 = small.matmul(small.slice(&[0, 1], &[3, 3]));
+    let total = xv.sum() + xw2.sum() + xh.sum() + xwide.sum() + chained.sum() + (s1 * s2).sum();
+    let f = b.finish(&[total, xw, xg]).unwrap();
+    // xw (which xw2 reads too: the builder emits one product) and xv become one product, xg
+    // and xh another; xwide, chained, s1 and s2 stay.
+    assert_batched(&f, 8, 6, 6);
+}
+
+/// `softmax`'s jvp multiplies `X` by its weights and their tangent in one product.
+#[test]
+fn softmax_jvp_multiplies_by_x_once() {
+    let text = std::fs::read_to_string(common::repo_path("ir/models/softmax.ir")).unwrap();
+    let f = ir::parse(&text).unwrap();
+    let j = ad::jvp(&f, None).unwrap();
+    assert_eq!(matmuls(&j), 1, "{j}");
+}
+
 /// The forward-over-reverse hvp of `mlp` multiplies by its weights in fewer products: a layer's
 /// activations and their tangent share each product with the next weight matrix.
 #[test]
