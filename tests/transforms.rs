@@ -129,6 +129,12 @@ fn col(x: ir::Var<'_>) -> ir::Var<'_> {
     x.reshape(&[x.shape()[0], 1])
 }
 
+/// The shipped model `name`, parsed.
+fn model(name: &str) -> ir::Func {
+    let path = common::repo_path(&format!("ir/models/{name}.ir"));
+    ir::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// How many matmuls `f` and its scan bodies hold.
 fn matmuls(f: &ir::Func) -> usize {
     f.insts
@@ -278,8 +284,7 @@ fn narrow_products_sharing_their_left_operand_are_batched_with_the_same_bits() {
 /// `softmax`'s jvp multiplies `X` by its weights and their tangent in one product.
 #[test]
 fn softmax_jvp_multiplies_by_x_once() {
-    let text = std::fs::read_to_string(common::repo_path("ir/models/softmax.ir")).unwrap();
-    let f = ir::parse(&text).unwrap();
+    let f = model("softmax");
     let j = ad::jvp(&f, None).unwrap();
     assert_eq!(matmuls(&j), 1, "{j}");
 }
@@ -288,8 +293,7 @@ fn softmax_jvp_multiplies_by_x_once() {
 /// activations and their tangent share each product with the next weight matrix.
 #[test]
 fn mlp_hvp_batches_products_of_one_weight_matrix() {
-    let text = std::fs::read_to_string(common::repo_path("ir/models/mlp.ir")).unwrap();
-    let f = ir::parse(&text).unwrap();
+    let f = model("mlp");
     assert_eq!(matmuls(&ad::hvp(&f, None).unwrap()), 17);
     assert_eq!(matmuls(&ad::jvp(&f, None).unwrap()), 6);
 }
@@ -298,8 +302,7 @@ fn mlp_hvp_batches_products_of_one_weight_matrix() {
 /// two pairs of products with `X` are batched.
 #[test]
 fn logistic_hvp_batches_its_products_with_x() {
-    let text = std::fs::read_to_string(common::repo_path("ir/models/logistic.ir")).unwrap();
-    let f = ir::parse(&text).unwrap();
+    let f = model("logistic");
     let h = ad::hvp(&f, None).unwrap();
     assert_eq!(matmuls(&h), 2, "{h}");
     let j = ad::jvp(&f, None).unwrap();

@@ -6,8 +6,9 @@
 //! is `b^T A^T`, and `a^T B` is itself. Products of one matrix, read the same way, whose rows
 //! do not depend on one another become one `[b_1; ...; b_N] · op(B)` whose row `j` is product
 //! `j`: the matrix is read once, not N times. Products of two matrices `A_j op(B)` that share
-//! `B` (read the same way) become `[A_1; ...; A_N] op(B)`, sliced back into blocks of rows.
-//! Each result element is the same `fma` chain as before, over the same terms in the
+//! `B` (read the same way) become `[A_1; ...; A_N] op(B)`, sliced back into blocks of rows;
+//! narrow ones `op(A) B_j` that share `A` become `op(A) [B_1 | ... | B_N]`, sliced back into
+//! blocks of columns. Each result element is the same `fma` chain as before, over the same terms in the
 //! same order (`fma` is symmetric in its two factors), so the bits do not change. Since the
 //! batched product needs every operand, the instructions reading an earlier product move
 //! after the later ones (a stable topological order).
@@ -77,11 +78,13 @@ fn product(f: &Func, k: usize) -> Option<Product> {
 #[derive(Clone, Copy)]
 struct Block {
     inst: usize,
-    /// The left operand, stacked with those of the other products.
+    /// The operand joined with those of the other products: the left one, stacked along rows
+    /// (`axis` 0), or the right one, joined along columns (`axis` 1).
     other: Value,
-    /// The right operand, and whether it is read transposed.
+    /// The other operand, shared, and whether it is read transposed.
     shared: Value,
     shared_t: bool,
+    axis: usize,
     /// The result's shape.
     rows: usize,
     cols: usize,
@@ -106,6 +109,7 @@ fn block(f: &Func, k: usize) -> Option<Block> {
         other: a,
         shared: b,
         shared_t: tb,
+        axis: 0,
         rows: m,
         cols: n,
     })
@@ -115,25 +119,13 @@ fn block(f: &Func, k: usize) -> Option<Block> {
 /// shared left operand: a product this wide fills the vector tiles already.
 const NARROW_COLUMNS: usize = 16;
 
-/// A product `op(A) B` with a narrow result (at least 2 rows, 2 to `NARROW_COLUMNS - 1`
-/// columns) and `B` read as stored, whose `A` it may share with other such products.
-#[derive(Clone, Copy)]
-struct Narrow {
-    inst: usize,
-    /// The left operand, and whether it is read transposed.
-    shared: Value,
-    shared_t: bool,
-    /// The right operand, joined with those of the other products.
-    other: Value,
-    cols: usize,
-}
-
-/// `inst` `k` of `f` as a narrow product, if it is one and its left operand is a large enough
-/// matrix to share. Joined, `X [W | V]`, the products fill wider tiles in one call where each
-/// used part of its own: `softmax`'s jvp multiplies `X` (64x20) by its weights (20x10) and
-/// their tangent. (Wide products are not joined: for `mlp`'s weights the copy of the right
-/// operands and the strided results cost more, its hvp ran 9% slower.)
-fn narrow(f: &Func, k: usize) -> Option<Narrow> {
+/// `inst` `k` of `f` as a narrow product `op(A) B` (at least 2 rows, 2 to `NARROW_COLUMNS - 1`
+/// columns, B read as stored), if its left operand is a large enough matrix to share. Joined,
+/// `X [W | V]`, the products fill wider tiles in one call where each used part of its own:
+/// `softmax`'s jvp multiplies `X` (64x20) by its weights (20x10) and their tangent. (Wide
+/// products are not joined: for `mlp`'s weights the copy of the right operands and the strided
+/// results cost more, its hvp ran 9% slower.)
+fn narrow(f: &Func, k: usize) -> Option<Block> {
     let inst = &f.insts[k];
     let Op::Matmul { ta, tb: false } = inst.op else {
         return None;
@@ -142,11 +134,13 @@ fn narrow(f: &Func, k: usize) -> Option<Narrow> {
     let ranks = (f.value_type(a).rank(), f.value_type(b).rank());
     let (m, n) = (inst.ty.shape.get(0), inst.ty.shape.get(1));
     let big = f.value_type(a).numel() >= MIN_MATRIX;
-    (ranks == (2, 2) && m >= 2 && (2..NARROW_COLUMNS).contains(&n) && big).then_some(Narrow {
+    (ranks == (2, 2) && m >= 2 && (2..NARROW_COLUMNS).contains(&n) && big).then_some(Block {
         inst: k,
+        other: b,
         shared: a,
         shared_t: ta,
-        other: b,
+        axis: 1,
+        rows: m,
         cols: n,
     })
 }
@@ -212,9 +206,10 @@ fn row_group(f: &Func) -> Option<Vec<Product>> {
     )
 }
 
-/// The first group of block products sharing one right operand read one way.
-fn block_group(f: &Func) -> Option<Vec<Block>> {
-    let products = (0..f.insts.len()).filter_map(|k| block(f, k));
+/// The first group of block products sharing one operand read one way: the right one
+/// (`as_block` is `block`) or, for narrow products, the left one (`narrow`).
+fn block_group(f: &Func, as_block: fn(&Func, usize) -> Option<Block>) -> Option<Vec<Block>> {
+    let products = (0..f.insts.len()).filter_map(|k| as_block(f, k));
     first_group(
         f,
         products,
@@ -223,23 +218,11 @@ fn block_group(f: &Func) -> Option<Vec<Block>> {
     )
 }
 
-/// The first group of narrow products sharing one left operand read one way.
-fn column_group(f: &Func) -> Option<Vec<Narrow>> {
-    let products = (0..f.insts.len()).filter_map(|k| narrow(f, k));
-    first_group(
-        f,
-        products,
-        |p| (p.shared, p.shared_t),
-        |p| (p.inst, p.other),
-    )
-}
-
-/// A group of products to batch: vector products of one matrix, block products sharing
-/// their right operand, or narrow products sharing their left one.
+/// A group of products to batch: vector products of one matrix, or block products sharing
+/// their right operand (or, narrow, their left one).
 enum Group {
     Rows(Vec<Product>),
     Blocks(Vec<Block>),
-    Columns(Vec<Narrow>),
 }
 
 impl Group {
@@ -248,7 +231,6 @@ impl Group {
         match self {
             Group::Rows(ps) => ps.iter().map(|p| (p.inst, p.row)).collect(),
             Group::Blocks(ps) => ps.iter().map(|p| (p.inst, p.other)).collect(),
-            Group::Columns(ps) => ps.iter().map(|p| (p.inst, p.other)).collect(),
         }
     }
 
@@ -256,7 +238,6 @@ impl Group {
         match self {
             Group::Rows(ps) => ps[0].matrix,
             Group::Blocks(ps) => ps[0].shared,
-            Group::Columns(ps) => ps[0].shared,
         }
     }
 
@@ -264,7 +245,6 @@ impl Group {
         match self {
             Group::Rows(ps) => emit_group(f, b, ps, map),
             Group::Blocks(ps) => emit_blocks(f, b, ps, map),
-            Group::Columns(ps) => emit_columns(f, b, ps, map),
         }
     }
 }
@@ -286,10 +266,9 @@ pub fn batch_products(f: Func) -> Func {
     loop {
         let group = match row_group(&f) {
             Some(rows) => Group::Rows(rows),
-            None => match (block_group(&f), column_group(&f)) {
-                (Some(blocks), _) => Group::Blocks(blocks),
-                (None, Some(columns)) => Group::Columns(columns),
-                (None, None) => return f,
+            None => match block_group(&f, block).or_else(|| block_group(&f, narrow)) {
+                Some(blocks) => Group::Blocks(blocks),
+                None => return f,
             },
         };
         f = batch_group(f, &group);
@@ -433,76 +412,47 @@ fn emit_group(f: &Func, b: &crate::ir::Builder, members: &[Product], map: &mut [
     }
 }
 
-/// Emits one group of block products as one product of the stacked left operands, and points
-/// every member at its block of rows of the result.
+/// Emits one group of block products as one product of the left operands stacked along rows
+/// (or the right ones joined along columns), and points every member at its block of the
+/// result.
 fn emit_blocks(f: &Func, b: &crate::ir::Builder, members: &[Block], map: &mut [Value]) {
     let np = f.params.len();
-    // Each distinct left operand once, at its first row in the stack.
+    let axis = members[0].axis;
+    let extent = |p: &Block| if axis == 0 { p.rows } else { p.cols };
+    // Each distinct operand once, at its first row (or column) in the join.
     let mut operands: Vec<Value> = Vec::new();
     let mut firsts: Vec<usize> = Vec::new();
-    let mut height = 0;
-    let mut first_row = Vec::with_capacity(members.len());
+    let mut size = 0;
+    let mut first = Vec::with_capacity(members.len());
     for p in members {
         let v = map[p.other.index()];
         let j = operands.iter().position(|&o| o == v).unwrap_or_else(|| {
             operands.push(v);
-            firsts.push(height);
-            height += p.rows;
+            firsts.push(size);
+            size += extent(p);
             operands.len() - 1
         });
-        first_row.push(firsts[j]);
+        first.push(firsts[j]);
     }
-    let stacked = b.op(Op::Concat { axis: 0 }, &operands).value();
-    let matmul = Op::Matmul {
-        ta: false,
-        tb: members[0].shared_t,
-    };
+    let joined = b.op(Op::Concat { axis: axis as u32 }, &operands).value();
     let shared = map[members[0].shared.index()];
-    let batched = b.op(matmul, &[stacked, shared]).value();
-    for (p, &row) in members.iter().zip(&first_row) {
-        let slice = Op::Slice {
-            start: Dims::new(&[row, 0]),
-            stop: Dims::new(&[row + p.rows, p.cols]),
+    let t = members[0].shared_t;
+    let batched = if axis == 0 {
+        let matmul = Op::Matmul { ta: false, tb: t };
+        b.op(matmul, &[joined, shared]).value()
+    } else {
+        let matmul = Op::Matmul { ta: t, tb: false };
+        b.op(matmul, &[shared, joined]).value()
+    };
+    for (p, &at) in members.iter().zip(&first) {
+        let (start, stop) = if axis == 0 {
+            ([at, 0], [at + p.rows, p.cols])
+        } else {
+            ([0, at], [p.rows, at + p.cols])
         };
-        let v = b.op(slice, &[batched]).value();
-        if let Some(n) = &f.insts[p.inst].name {
-            b.name_if_unnamed(v, n);
-        }
-        map[np + p.inst] = v;
-    }
-}
-
-/// Emits one group of narrow products as one product by the joined right operands, and points
-/// every member at its block of columns of the result.
-fn emit_columns(f: &Func, b: &crate::ir::Builder, members: &[Narrow], map: &mut [Value]) {
-    let np = f.params.len();
-    // Each distinct right operand once, at its first column in the join.
-    let mut operands: Vec<Value> = Vec::new();
-    let mut firsts: Vec<usize> = Vec::new();
-    let mut width = 0;
-    let mut first_col = Vec::with_capacity(members.len());
-    for p in members {
-        let v = map[p.other.index()];
-        let j = operands.iter().position(|&o| o == v).unwrap_or_else(|| {
-            operands.push(v);
-            firsts.push(width);
-            width += p.cols;
-            operands.len() - 1
-        });
-        first_col.push(firsts[j]);
-    }
-    let joined = b.op(Op::Concat { axis: 1 }, &operands).value();
-    let matmul = Op::Matmul {
-        ta: members[0].shared_t,
-        tb: false,
-    };
-    let shared = map[members[0].shared.index()];
-    let batched = b.op(matmul, &[shared, joined]).value();
-    let rows = f.insts[members[0].inst].ty.shape.get(0);
-    for (p, &col) in members.iter().zip(&first_col) {
         let slice = Op::Slice {
-            start: Dims::new(&[0, col]),
-            stop: Dims::new(&[rows, col + p.cols]),
+            start: Dims::new(&start),
+            stop: Dims::new(&stop),
         };
         let v = b.op(slice, &[batched]).value();
         if let Some(n) = &f.insts[p.inst].name {
