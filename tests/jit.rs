@@ -180,12 +180,14 @@ fn matmul_tiles_and_their_edges_are_one_fma_chain_per_element() {
 #[test]
 fn odd_matmul_shapes_are_one_fma_chain_per_element() {
     // Every transpose of every product of sizes 1, 2, 3, 5, 7 and 9, plain and batched: the
-    // vector tiles and their edges, B read across its rows (`tb`) packed first, single rows
-    // and columns on scalar tiles. The packed copy of B takes `batch * k * n` elements of the
-    // workspace, which is otherwise empty (the product is computed in its output).
+    // vector tiles and their edges, B read across its rows (`tb`) packed first, or with 2 to 4
+    // rows, transposed in registers two columns and two steps at a time (odd `k` and `n`
+    // included), single rows and columns on scalar tiles. The packed copy of B takes
+    // `batch * k * n` elements of the workspace, which is otherwise empty (the product is
+    // computed in its output).
     let mut draw = draws(11);
     let sizes = [1, 2, 3, 5, 7, 9];
-    let mut packed = 0;
+    let (mut packed, mut in_place) = (0, 0);
     for batch in [1, 2] {
         for (m, k, n) in sizes
             .iter()
@@ -198,14 +200,18 @@ fn odd_matmul_shapes_are_one_fma_chain_per_element() {
                 let want = fma_chain((batch, m, k, n), (ta, tb), &inputs, true);
                 agrees_with_chain(&name, &f, &inputs, &want);
                 // (With k = 1, B^T's rows are B's columns, contiguous: nothing to pack.)
-                let packs = tb && m >= 2 && k >= 2 && n >= 2;
+                let across = tb && (2..=4).contains(&m) && k >= 2 && n >= 2;
+                let packs = tb && m >= 2 && k >= 2 && n >= 2 && !across;
                 packed += usize::from(packs);
+                in_place += usize::from(across);
                 let work = jit::compile(&f).unwrap().workspace().len();
                 assert_eq!(work, if packs { batch * k * n } else { 0 }, "{name}");
             }
         }
     }
-    assert_eq!(packed, 2 * 5 * 5 * 5 * 2);
+    // m of 5, 7, 9 packed; m of 2 and 3 in place (k and n of 2 to 9, both batch sizes).
+    assert_eq!(packed, 2 * 3 * 5 * 5 * 2);
+    assert_eq!(in_place, 2 * 2 * 5 * 5 * 2);
 }
 
 /// Products large enough for the AVX2 kernel (`ops::gemm`, where the CPU has it): its 4x8, 4x4
@@ -244,12 +250,13 @@ fn large_matmuls_are_one_fma_chain_per_element() {
 
 #[test]
 fn matmuls_of_views_and_registers_agree_with_the_interpreter() {
-    // B as a transposed view (contiguous along the contraction: packed by 2x2 transposes), a
+    // B as a transposed view (contiguous along the contraction: packed by 2x2 transposes, or
+    // with 2 to 4 rows transposed in registers, A in memory, splat or broadcast), a
     // permuted rank-3 view (contiguous along neither axis: packed element by element), a
     // broadcast along the columns (stride 0: packed), and registers (a broadcast scalar, a
     // splat constant: vector tiles of one value); A as a transposed view.
     type Case = fn(&Builder, (usize, usize, usize)) -> Var<'_>;
-    let cases: [(&str, Case); 7] = [
+    let cases: [(&str, Case); 9] = [
         ("B transposed view", |b, (m, k, n)| {
             let (a, p) = (b.param("a", &[m, k]), b.param("p", &[n, k]));
             a.matmul(p.transpose(&[1, 0]))
@@ -270,6 +277,14 @@ fn matmuls_of_views_and_registers_agree_with_the_interpreter() {
             let a = b.param("a", &[m, k]);
             a.matmul(b.splat(0.75, &[k, n]))
         }),
+        ("A splat, B transposed view", |b, (m, k, n)| {
+            let p = b.param("p", &[n, k]);
+            b.splat(-1.25, &[m, k]).matmul(p.transpose(&[1, 0]))
+        }),
+        ("A broadcast, B transposed", |b, (m, k, n)| {
+            let (s, p) = (b.param("s", &[]), b.param("p", &[n, k]));
+            s.expand(&[m, k], &[0, 1]).matmul_t(p, false, true)
+        }),
         ("A transposed view", |b, (m, k, n)| {
             let (a, p) = (b.param("a", &[k, m]), b.param("p", &[k, n]));
             a.transpose(&[1, 0]).matmul(p)
@@ -281,7 +296,14 @@ fn matmuls_of_views_and_registers_agree_with_the_interpreter() {
         }),
     ];
     let mut draw = draws(5);
-    for (m, k, n) in [(1, 3, 5), (2, 1, 2), (3, 7, 6), (5, 2, 7), (7, 5, 13)] {
+    for (m, k, n) in [
+        (1, 3, 5),
+        (2, 1, 2),
+        (3, 7, 6),
+        (4, 8, 9),
+        (5, 2, 7),
+        (7, 5, 13),
+    ] {
         for (what, case) in cases {
             let b = Builder::new("views");
             let out = case(&b, (m, k, n));

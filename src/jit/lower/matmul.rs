@@ -25,12 +25,12 @@ const GEMM_MIN_PACKED_ROWS: usize = 16;
 /// A matmul operand: in memory (start pointer and element strides along the rows and columns
 /// of the matrix as the product uses it, and between batch entries) or a register.
 #[derive(Clone)]
-struct Operand {
-    ptr: Option<CV>,
-    reg: Option<CV>,
-    row: i64,
-    col: i64,
-    batch: i64,
+pub(super) struct Operand {
+    pub(super) ptr: Option<CV>,
+    pub(super) reg: Option<CV>,
+    pub(super) row: i64,
+    pub(super) col: i64,
+    pub(super) batch: i64,
 }
 
 impl Operand {
@@ -88,7 +88,7 @@ struct Tile {
 
 /// The kinds of tiles along one axis of `len` elements cut into tiles of `size`: (first
 /// index, count, size) of the whole tiles, then of the remainder.
-fn tile_kinds(len: usize, size: usize) -> [(usize, usize, usize); 2] {
+pub(super) fn tile_kinds(len: usize, size: usize) -> [(usize, usize, usize); 2] {
     [(0, len / size, size), (len / size * size, 1, len % size)]
 }
 
@@ -133,8 +133,9 @@ impl Emitter<'_, '_> {
     /// alone but had an accumulator spilled to the stack inside larger functions (`mlp`'s
     /// gradient took 443 us instead of 298), and 8x1 spills. A B in memory that is not
     /// contiguous along `j` (`tb`: B read across its rows) is first packed into the workspace
-    /// range the planner reserved (`plan.packs`), so it gets the vector tiles too; a single row
-    /// or column of the result is a single column of scalar tiles (`orient`).
+    /// range the planner reserved (`plan.packs`), so it gets the vector tiles too, except with
+    /// 2 to 4 rows, where it is read in place (`across.rs`); a single row or column of the
+    /// result is a single column of scalar tiles (`orient`).
     pub(super) fn matmul(&mut self, v: Value, inst: &Inst, ta: bool, tb: bool) {
         let f = self.f;
         let (a, b) = (inst.args[0], inst.args[1]);
@@ -147,6 +148,11 @@ impl Emitter<'_, '_> {
         let packed = self.plan.packs[v];
         if self.calls_gemm(v, &d, &opa, &opb) {
             self.gemm(v, &d, &opa, &opb);
+            return;
+        }
+        if opb.ptr.is_some() && super::across::computed_across(&d, opb.row, opb.col) {
+            let pc = self.base(v);
+            self.matmul_across(&d, &opa, &opb, pc);
             return;
         }
         let (opa, opb, m, n) = orient(opa, opb, (d.m, d.n), packed.is_some());

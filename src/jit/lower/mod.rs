@@ -17,6 +17,7 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 
+mod across;
 mod compute;
 mod fused;
 mod loops;
@@ -27,6 +28,7 @@ mod reduce;
 mod revolve;
 mod scan;
 
+pub use across::computed_across;
 pub use revolve::{step_function, RevolveCode};
 pub use scan::ScanCode;
 

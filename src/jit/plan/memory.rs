@@ -156,7 +156,13 @@ fn packed_len(f: &Func, kinds: &ValueMap<Kind>, v: Value) -> Option<usize> {
     } else {
         m.strides[r - 1]
     };
-    (along_j != 1 && d.m >= 2 && d.n >= 2).then_some(d.batch * d.k * d.n)
+    let along_p = if tb {
+        m.strides[r - 1]
+    } else {
+        m.strides[r - 2]
+    };
+    let across = crate::jit::lower::computed_across(&d, along_p, along_j);
+    (along_j != 1 && d.m >= 2 && d.n >= 2 && !across).then_some(d.batch * d.k * d.n)
 }
 
 impl Layout<'_> {
