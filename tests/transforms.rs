@@ -135,6 +135,38 @@ fn model(name: &str) -> ir::Func {
     ir::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+#[test]
+fn rnn_derivatives_sum_the_weight_outer_products_after_their_loops() {
+    // Each reverse step adds `delta h^T` into dW and `delta x^T` into dU; both sums move after
+    // the loop as one product over the stacked steps, so no scan carries a matrix, in the
+    // gradient or in the forward-over-reverse hvp built on it.
+    let f = model("rnn");
+    let grad = ad::grad(&f, None).unwrap();
+    let hvp = ad::hvp_with(&f, None, ad::HvpMode::FwdRev).unwrap();
+    for g in [&grad, &hvp] {
+        let mut scans = 0;
+        for inst in &g.insts {
+            let Ok(shape) = ir::ScanShape::of(&inst.op, inst.args.len()) else {
+                continue;
+            };
+            scans += 1;
+            let ranks: Vec<usize> = shape.carry_types.iter().map(|t| t.rank()).collect();
+            assert!(
+                ranks.iter().all(|&r| r <= 1),
+                "{}: carries of ranks {ranks:?}",
+                g.name
+            );
+        }
+        assert_eq!(scans, 2, "{}", g.name);
+        // The weights' cotangents are products over the 200 steps.
+        let long = g.insts.iter().filter(|i| {
+            matches!(i.op, ir::Op::Matmul { ta: true, .. })
+                && g.value_type(i.args[0]).shape.get(0) == 200
+        });
+        assert!(long.count() >= 2, "{}", g.name);
+    }
+}
+
 /// How many matmuls `f` and its scan bodies hold.
 fn matmuls(f: &ir::Func) -> usize {
     f.insts

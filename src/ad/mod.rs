@@ -18,6 +18,7 @@
 mod jacobian;
 mod jvp;
 mod scan;
+mod scan_sums;
 
 pub use jacobian::{hessian, jacobian, JacobianMode};
 pub use jvp::{jvp, jvp_vector, tangent_name};
@@ -386,10 +387,11 @@ impl<'b> Adjoints<'b> {
     }
 }
 
-/// Drops what the outputs do not need (the builder has simplified already), batches products
-/// that share a matrix (`batch_products`), and verifies.
+/// Drops what the outputs do not need (the builder has simplified already), moves the outer
+/// products scans accumulate after their loops (`scan_sums`), batches products that share a
+/// matrix (`batch_products`), and verifies.
 fn finish(f: Func) -> Result<Func, AdError> {
-    let f = batch_products(dce(f));
+    let f = batch_products(scan_sums::hoist_scan_sums(dce(f)));
     verify(&f).map_err(AdError::Internal)?;
     Ok(f)
 }
