@@ -154,34 +154,18 @@ fn emit_hoisted(
     s: &ScanShape,
     found: &[Accumulator],
 ) -> Option<Value> {
-    let Op::Scan {
-        body,
-        replay,
-        consts,
-        carries,
-        length,
-        reverse,
-        checkpoint,
-    } = op
-    else {
+    let (stacked, outputs) = sources(s, found);
+    let mut scan = op.clone();
+    let Op::Scan { body, carries, .. } = &mut scan else {
         return None;
     };
-    let (stacked, outputs) = sources(s, found);
-    let new_body = body_without(body.func(), s, found, &outputs);
+    *body = Body::new(body_without(body.func(), s, found, &outputs));
+    *carries -= found.len() as u32;
     let dropped: Vec<usize> = found.iter().map(|a| s.carry_start() + a.carry).collect();
     let operands: Vec<Value> = (0..args.len())
         .filter(|i| !dropped.contains(i))
         .map(|i| args[i])
         .collect();
-    let scan = Op::Scan {
-        body: Body::new(new_body),
-        replay: replay.clone(),
-        consts: *consts,
-        carries: carries - found.len() as u32,
-        length: *length,
-        reverse: *reverse,
-        checkpoint: *checkpoint,
-    };
     let shape = ScanShape::of(&scan, operands.len()).ok()?;
     let (parts, _) = shape.parts().ok()?;
     let packed = b.try_op(scan, &operands).ok()?;
