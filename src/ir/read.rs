@@ -308,13 +308,8 @@ impl<'a> Parser<'a> {
         if !self.eat_punct(b']')? {
             loop {
                 xs.push(self.scalar(ty.dtype)?);
-                match self.next()? {
-                    (Tok::Punct(b','), _) => continue,
-                    (Tok::Punct(b']'), _) => break,
-                    (t, at) => {
-                        return self
-                            .err(at, format!("expected ',' or ']' in the literal, found {t}"))
-                    }
+                if !self.comma_or(b']', "in the literal")? {
+                    break;
                 }
             }
         }
@@ -386,15 +381,8 @@ impl<'a> Parser<'a> {
                 role,
                 init,
             });
-            match self.next()? {
-                (Tok::Punct(b','), _) => continue,
-                (Tok::Punct(b')'), _) => break,
-                (t, at) => {
-                    return self.err(
-                        at,
-                        format!("expected ',' or ')' after a parameter, found {t}"),
-                    )
-                }
+            if !self.comma_or(b')', "after a parameter")? {
+                break;
             }
         }
         Ok(params)
@@ -433,15 +421,8 @@ impl<'a> Parser<'a> {
                 _ => Attr::Int(self.integer(key)? as u32),
             };
             attrs.push((key, at, value));
-            match self.next()? {
-                (Tok::Punct(b','), _) => continue,
-                (Tok::Punct(b']'), _) => break,
-                (t, at) => {
-                    return self.err(
-                        at,
-                        format!("expected ',' or ']' in the attributes, found {t}"),
-                    )
-                }
+            if !self.comma_or(b']', "in the attributes")? {
+                break;
             }
         }
         Ok((attrs, refs))
@@ -607,15 +588,8 @@ impl<'a> Parser<'a> {
             loop {
                 let (_, at) = self.peek()?;
                 result_types.push((self.ty()?, at));
-                match self.next()? {
-                    (Tok::Punct(b','), _) => continue,
-                    (Tok::Punct(b')'), _) => break,
-                    (t, at) => {
-                        return self.err(
-                            at,
-                            format!("expected ',' or ')' after a result type, found {t}"),
-                        )
-                    }
+                if !self.comma_or(b')', "after a result type")? {
+                    break;
                 }
             }
         }

@@ -220,6 +220,19 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// After a list entry: `true` at a ',', `false` at `close`; anything else is an error
+    /// saying where (`place`: "in the literal", "after a parameter").
+    pub(super) fn comma_or(&mut self, close: u8, place: &str) -> PResult<bool> {
+        match self.next()? {
+            (Tok::Punct(b','), _) => Ok(true),
+            (Tok::Punct(c), _) if c == close => Ok(false),
+            (t, at) => self.err(
+                at,
+                format!("expected ',' or '{}' {place}, found {t}", close as char),
+            ),
+        }
+    }
+
     /// `[INT, ...]`, each entry read by `item`, and the offset of the '['.
     pub(super) fn items<T>(
         &mut self,
@@ -231,15 +244,8 @@ impl<'a> Parser<'a> {
         if !self.eat_punct(b']')? {
             loop {
                 items.push(item(self)?);
-                match self.next()? {
-                    (Tok::Punct(b','), _) => continue,
-                    (Tok::Punct(b']'), _) => break,
-                    (t, at) => {
-                        return self.err(
-                            at,
-                            format!("expected ',' or ']' in the {what} list, found {t}"),
-                        )
-                    }
+                if !self.comma_or(b']', &format!("in the {what} list"))? {
+                    break;
                 }
             }
         }
