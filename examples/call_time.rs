@@ -1,6 +1,7 @@
 //! The time of one compiled call, fastest and mean, for quiet comparisons on a noisy host:
-//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp|hvp+grad|jvp CALLS [auto|fast-code|fast-compile]`.
-//! `hvp` is H v alone (`ad::hvp_only`), as `adjit bench` times it; `hvp+grad` is `ad::hvp`.
+//! `cargo run --release --example call_time -- FILE.ir f|grad|hvp|hvp+grad|jvp|hvp-fwdrev|hvp-revrev CALLS [auto|fast-code|fast-compile]`.
+//! `hvp` is H v alone (`ad::hvp_only`) in the default mode, as `adjit bench` times it;
+//! `hvp-fwdrev` and `hvp-revrev` the same in the mode named; `hvp+grad` is `ad::hvp`.
 //! The fastest of many calls is the least disturbed by other load; `adjit bench` reports
 //! medians. Also prints the compile time (of the transformed function) in the tier chosen, and
 //! the size of its machine code.
@@ -26,10 +27,13 @@ fn run(args: &[String]) -> Result<String, String> {
     let (file, what, calls, tier) = match args {
         [file, what, calls] => (file, what, calls, Tier::Auto),
         [file, what, calls, tier] => (file, what, calls, tier_of(tier)?),
-        _ => return Err(
-            "usage: call_time FILE.ir f|grad|hvp|hvp+grad|jvp CALLS [auto|fast-code|fast-compile]"
-                .into(),
-        ),
+        _ => {
+            return Err(
+                "usage: call_time FILE.ir f|grad|hvp|hvp+grad|jvp|hvp-fwdrev|hvp-revrev CALLS \
+             [auto|fast-code|fast-compile]"
+                    .into(),
+            )
+        }
     };
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let f = parse(&text).map_err(|e| format!("{file}: {e}"))?;
@@ -39,7 +43,13 @@ fn run(args: &[String]) -> Result<String, String> {
         "hvp" => ad::hvp_only(&f, None, ad::HvpMode::DEFAULT).map_err(|e| e.to_string())?,
         "hvp+grad" => ad::hvp(&f, None).map_err(|e| e.to_string())?,
         "jvp" => ad::jvp(&f, None).map_err(|e| e.to_string())?,
-        other => return Err(format!("`{other}`: expected f, grad, hvp, hvp+grad or jvp")),
+        "hvp-fwdrev" => ad::hvp_only(&f, None, ad::HvpMode::FwdRev).map_err(|e| e.to_string())?,
+        "hvp-revrev" => ad::hvp_only(&f, None, ad::HvpMode::RevRev).map_err(|e| e.to_string())?,
+        other => {
+            return Err(format!(
+                "`{other}`: expected f, grad, hvp, hvp+grad, jvp, hvp-fwdrev or hvp-revrev"
+            ))
+        }
     };
     let calls: u32 = calls
         .parse()
