@@ -56,12 +56,15 @@ fn accumulators(body: &Func, s: &ScanShape) -> Vec<Accumulator> {
             [x, y] if y == param && x != param => x,
             _ => continue,
         };
-        let Some(Op::Matmul { ta, .. }) = inst(term).map(|i| &i.op) else {
+        let Some(product) = inst(term) else {
             continue;
         };
-        let factors = [0, 1].map(|i| inst(term).expect("a matmul").args[i]);
+        let Op::Matmul { ta, .. } = product.op else {
+            continue;
+        };
+        let factors = [product.args[0], product.args[1]];
         let (ta_ty, ty) = (body.value_type(factors[0]), body.value_type(term));
-        let inner = ta_ty.shape.get(if *ta { 0 } else { 1 });
+        let inner = ta_ty.shape.get(if ta { 0 } else { 1 });
         let single_use = count[param.index()] == 1 && count[new.index()] == 1;
         if ty.rank() == 2 && ta_ty.rank() == 2 && inner == 1 && single_use {
             found.push(Accumulator {
