@@ -98,6 +98,7 @@ impl Emitter<'_, '_> {
             });
         }
         self.nest(&counts, &walkers, &mut |e, p| {
+            // A's walker, pushed last, exists only for an A in memory.
             let pa = p.get(2).copied();
             let accs = e.across_accumulators(t);
             let mut inner = vec![Walker {
