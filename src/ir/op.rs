@@ -55,6 +55,11 @@ op_table! {
         Min = "min";
         /// `atan2 y, x`: the angle of the point `(x, y)`, in `[-pi, pi]` (C's `atan2(y, x)`).
         Atan2 = "atan2", host adjit_atan2;
+        /// `azmul a, b`: `a b`, but `+0` wherever `a` is zero, even where `b` is infinite or
+        /// NaN (an "absolute zero" product). Derivative rules multiply a tangent or cotangent
+        /// by a partial derivative that may not be finite with it, so that a zero tangent
+        /// contributes zero.
+        Azmul = "azmul";
     }
     compare {
         Lt = "lt";

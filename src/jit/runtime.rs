@@ -164,9 +164,13 @@ pub fn c_function(callee: Callee) -> Option<CFunction> {
         Callee::Binary(b) => match b {
             Binary::Pow => Some(Libm("pow")),
             Binary::Atan2 => Some(Libm("atan2")),
-            Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Max | Binary::Min => {
-                None
-            }
+            Binary::Add
+            | Binary::Sub
+            | Binary::Mul
+            | Binary::Div
+            | Binary::Max
+            | Binary::Min
+            | Binary::Azmul => None,
         },
     }
 }

@@ -7,6 +7,7 @@
 //!   `-0 < +0`, so `max(-0, +0) = +0` and `min(-0, +0) = -0`. (Rust's `f64::max` differs: it
 //!   drops a NaN operand.)
 //! - `pow` is the C library's `pow` (Rust's `powf`): `pow(x, 0) = 1` even for NaN `x`.
+//! - `azmul a, b` is `a * b`, but `+0` wherever `a` is `±0`, even where `b` is infinite or NaN.
 //! - `atan2 y, x` is the C library's `atan2(y, x)`, in `[-pi, pi]`, with its signed zeros:
 //!   `atan2(±0, +0) = ±0`, `atan2(±0, -0) = ±pi`.
 //! - Comparisons with a NaN operand are false, except `ne`, which is true.
@@ -109,6 +110,16 @@ pub fn apply(op: Binary, a: f64, b: f64) -> f64 {
         Binary::Max => maximum(a, b),
         Binary::Min => minimum(a, b),
         Binary::Atan2 => adjit_atan2(a, b),
+        Binary::Azmul => azmul(a, b),
+    }
+}
+
+/// `a b`, but `+0` where `a` is zero (whatever `b` is, infinities and NaN included).
+pub fn azmul(a: f64, b: f64) -> f64 {
+    if a == 0.0 {
+        0.0
+    } else {
+        a * b
     }
 }
 
@@ -146,6 +157,7 @@ pub fn kernel(op: Binary, a: &[f64], b: &[f64], out: &mut [f64]) {
         Binary::Max => zip_map(a, b, out, maximum),
         Binary::Min => zip_map(a, b, out, minimum),
         Binary::Atan2 => zip_map(a, b, out, |x, y| adjit_atan2(x, y)),
+        Binary::Azmul => zip_map(a, b, out, azmul),
     }
 }
 
@@ -171,6 +183,10 @@ pub fn select_kernel(c: &[f64], a: &[f64], b: &[f64], out: &mut [f64]) {
 /// argument. `atan2(a, b)`: `d/da = b / (a^2 + b^2)`, `d/db = -a / (a^2 + b^2)`, which is NaN at
 /// the origin, where the angle has no limit (as in JAX, PyTorch and TensorFlow); across the cut
 /// (`a = 0`, `b < 0`) the angle jumps by `2 pi`, but its derivative is the same on both sides.
+/// `div`, `pow` and `atan2` multiply by their partials with `azmul`, so a zero cotangent (or
+/// tangent) gives zero where a partial is infinite or NaN: `atan2` at the origin or `pow` of a
+/// negative base leaves the derivatives along other inputs exact, and forward and reverse mode
+/// agree. `azmul(a, b)` itself has the product's derivatives, `azmul(ta, b) + azmul(a, tb)`.
 pub fn vjp<'b>(
     op: Binary,
     a: Var<'b>,
@@ -185,9 +201,10 @@ pub fn vjp<'b>(
         Binary::Add => [Some(g), Some(g)],
         Binary::Sub => [Some(g), need_b.then(|| -g)],
         Binary::Mul => [need_a.then(|| g * b), need_b.then(|| g * a)],
+        Binary::Azmul => [need_a.then(|| g.azmul(b)), need_b.then(|| g.azmul(a))],
         Binary::Div => {
-            let t = g * super::recip(b);
-            [Some(t), need_b.then(|| -(t * y))]
+            let t = g.azmul(super::recip(b));
+            [Some(t), need_b.then(|| -t.azmul(y))]
         }
         Binary::Pow => {
             // The branch a select discards gets a zero cotangent, which times an infinite
@@ -198,18 +215,21 @@ pub fn vjp<'b>(
             let da = need_a.then(|| {
                 let b_zero = b.eq(zero());
                 let b_safe = s.select(b_zero, one(), b);
-                g * s.select(b_zero, zero(), b_safe * a.pow(b_safe - 1.0))
+                g.azmul(s.select(b_zero, zero(), b_safe * a.pow(b_safe - 1.0)))
             });
             let db = need_b.then(|| {
                 let a_zero = a.eq(zero());
                 let log_a = s.select(a_zero, one(), a).log();
-                g * s.select(a_zero, zero(), y * log_a)
+                g.azmul(s.select(a_zero, zero(), y * log_a))
             });
             [da, db]
         }
         Binary::Atan2 => {
             let r = a * a + b * b;
-            [need_a.then(|| g * (b / r)), need_b.then(|| -(g * (a / r)))]
+            [
+                need_a.then(|| g.azmul(b / r)),
+                need_b.then(|| -g.azmul(a / r)),
+            ]
         }
         Binary::Max | Binary::Min => {
             let first = if op == Binary::Max { a.ge(b) } else { a.le(b) };
@@ -246,7 +266,7 @@ pub fn jvp<'b>(
     tb: Option<Var<'b>>,
 ) -> Option<Var<'b>> {
     if let (Binary::Div, Some(ta), Some(tb)) = (op, ta, tb) {
-        return Some((ta - y * tb) * super::recip(b));
+        return Some((ta - tb.azmul(y)).azmul(super::recip(b)));
     }
     let da = ta.and_then(|t| vjp(op, a, b, y, t, true, false)[0]);
     let db = tb.and_then(|t| vjp(op, a, b, y, t, false, true)[1]);

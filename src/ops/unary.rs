@@ -165,24 +165,27 @@ pub fn kernel(u: Unary, x: &[f64], out: &mut [f64]) {
 /// zero derivative everywhere (they are not differentiable where they jump); `sqrt'(0) = inf`;
 /// `log'(0) = inf`; at the ends of their domain `asin'(±1) = inf` and `acos'(±1) = -inf` (like
 /// `sqrt'(0)`: the one-sided limit), and outside it (`|x| > 1`) the derivative is NaN, as the
-/// value is. Rules reuse the forward result where it is cheaper (`exp`, `tanh`, ...).
+/// value is. Where a partial can be infinite (`sqrt`, `log`, `log1p`, `asin`, `acos`), the rule
+/// multiplies by it with `azmul`, so a zero cotangent or tangent gives zero, not NaN: a
+/// Jacobian's column for another input, or a branch a `select` discarded, stays exact. Rules
+/// reuse the forward result where it is cheaper (`exp`, `tanh`, ...).
 pub fn vjp<'b>(u: Unary, x: Var<'b>, y: Var<'b>, g: Var<'b>) -> Option<Var<'b>> {
     Some(match u {
         Unary::Neg => -g,
         Unary::Abs => g * x.sign(),
         Unary::Sign | Unary::Floor => return None,
         Unary::Exp => g * y,
-        Unary::Log => g / x,
-        Unary::Log1p => g / (1.0 + x),
+        Unary::Log => g.azmul(super::recip(x)),
+        Unary::Log1p => g.azmul(super::recip(1.0 + x)),
         Unary::Expm1 => g * (y + 1.0),
-        Unary::Sqrt => g * (super::recip(y) * 0.5),
+        Unary::Sqrt => g.azmul(super::recip(y) * 0.5),
         Unary::Sin => g * x.cos(),
         Unary::Cos => -(g * x.sin()),
         Unary::Tan => g * (1.0 + y * y),
         Unary::Tanh => g * (1.0 - y * y),
         Unary::Sigmoid => g * (y * (1.0 - y)),
-        Unary::Asin => g / (1.0 - x * x).sqrt(),
-        Unary::Acos => -(g / (1.0 - x * x).sqrt()),
+        Unary::Asin => g.azmul(super::recip((1.0 - x * x).sqrt())),
+        Unary::Acos => -g.azmul(super::recip((1.0 - x * x).sqrt())),
         Unary::Atan => g / (1.0 + x * x),
         Unary::Sinh => g * x.cosh(),
         Unary::Cosh => g * x.sinh(),

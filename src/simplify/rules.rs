@@ -3,7 +3,8 @@
 //!
 //! - constant folding: an op on constants becomes a constant, computed by the same kernels the
 //!   interpreter runs (splats of any size, other constants up to `FOLD_LIMIT` elements);
-//! - `x * 1`, `1 * x`, `x / 1`, `x - 0`, `x + (-0)` are `x`; `x * -1` is `-x`;
+//! - `x * 1`, `1 * x`, `x / 1`, `x - 0`, `x + (-0)` are `x`; `x * -1` is `-x`; `azmul(0, x)`
+//!   is `+0` and `azmul(c, x)` is `c * x` for a splat `c` other than zero;
 //!   `--x` is `x`; `a + (-b)` is `a - b` and `a - (-b)` is `a + b`;
 //! - `select(c, a, a)` is `a`; a constant mask picks its branch;
 //! - broadcast of broadcast, reshape of reshape and transpose of transpose become one op; a
@@ -207,6 +208,7 @@ fn identity(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
     let shape_of = |v: Value| b.type_of(v).shape;
     match op {
         Op::Binary(Binary::Mul) => times_one(b, args),
+        Op::Binary(Binary::Azmul) => absolute_zero(b, args),
         Op::Binary(Binary::Div) => is_splat(b, args[1], 1.0).then_some(args[0]),
         Op::Binary(Binary::Sub) => minus(b, args),
         Op::Binary(Binary::Add) => plus(b, args),
@@ -263,6 +265,16 @@ fn times_one(b: &Builder, args: &[Value]) -> Option<Value> {
         }
     }
     None
+}
+
+/// `azmul(0, x) = +0`; `azmul(c, x) = c * x` for a constant `c` nowhere zero.
+fn absolute_zero(b: &Builder, args: &[Value]) -> Option<Value> {
+    let c = splat_of(b, args[0])?;
+    Some(if c == 0.0 {
+        b.splat(0.0, &b.type_of(args[0]).shape.to_vec()).value()
+    } else {
+        emit(b, &Op::Binary(Binary::Mul), args)
+    })
 }
 
 /// `x - 0 = x`, `x - (-y) = x + y`.

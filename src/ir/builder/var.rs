@@ -202,6 +202,12 @@ impl<'b> Var<'b> {
     pub fn min(self, other: Var<'b>) -> Var<'b> {
         self.binary(Binary::Min, other)
     }
+    /// `self * other`, but `+0` wherever `self` is zero, even where `other` is infinite or NaN
+    /// (`azmul`: a tangent times a partial derivative that may not be finite).
+    #[track_caller]
+    pub fn azmul(self, other: Var<'b>) -> Var<'b> {
+        self.binary(Binary::Azmul, other)
+    }
     /// `atan2(self, x)`: the angle of the point `(x, self)`.
     #[track_caller]
     pub fn atan2(self, x: Var<'b>) -> Var<'b> {

@@ -407,6 +407,17 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 Binary::Pow | Binary::Atan2 => self.call_lanes(Callee::Binary(*b), a, lanes),
                 Binary::Max => self.fb.ins().fmax(a[0], a[1]),
                 Binary::Min => self.fb.ins().fmin(a[0], a[1]),
+                Binary::Azmul => {
+                    // NotEqual holds for NaN too, which keeps the product's NaN.
+                    let product = self.fb.ins().fmul(a[0], a[1]);
+                    let zero = self.float(0.0, lanes);
+                    let nonzero = self.compare(FloatCC::NotEqual, a[0], zero, lanes);
+                    if lanes == 1 {
+                        self.fb.ins().select(nonzero, product, zero)
+                    } else {
+                        self.fb.ins().band(product, nonzero)
+                    }
+                }
             },
             Op::Compare(c) => {
                 let cc = match c {
