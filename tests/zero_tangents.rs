@@ -187,13 +187,16 @@ fn branches_a_select_discards_pass_back_zero() {
     assert_eq!(out[3], vec![0.0, -3.0 / 16.0], "d/dd");
 }
 
+/// The expression squared in the second-order cases.
+type Inner = dyn for<'b> Fn(Var<'b>) -> Var<'b>;
+
 #[test]
 fn a_zero_cotangent_keeps_its_tangent_at_second_order() {
     // f(x) = (sqrt(x) - 1)^2 at x = 1: the cotangent reaching sqrt is 2 (sqrt(x) - 1) = 0, but
     // its tangent is not, so f''(1) = 1/2 comes through azmul's product rule. Likewise
     // (log x)^2, (1/x - 1)^2 and (atan2(x, 1) - pi/4)^2 at 1; and in the Hessian, which is
     // forward over reverse in vector mode.
-    let cases: Vec<(&str, Box<dyn for<'b> Fn(Var<'b>) -> Var<'b>>, f64)> = vec![
+    let cases: Vec<(&str, Box<Inner>, f64)> = vec![
         ("sqrt", Box::new(|x| x.sqrt() - 1.0), 0.5),
         ("log", Box::new(|x| x.log()), 2.0),
         ("div", Box::new(|x| (x * 0.0 + 1.0) / x - 1.0), 2.0),
