@@ -78,6 +78,9 @@ pub struct Part {
     /// Directions along which the differenced function is not finite at some point the
     /// difference uses (a domain edge, an overflow, a NaN input): not compared.
     pub not_finite: Vec<String>,
+    /// Why this part was not checked at all (the dense Jacobian of a function whose values,
+    /// with a directions axis in front, would pass the limits of a value).
+    pub skipped: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -327,17 +330,24 @@ pub fn check(
     let (j, v) = (ad::jvp(f, wrt)?, ad::vjp(f, wrt)?);
     let idx = ad::resolve_wrt(f, wrt)?;
     let drawn = Drawn::new(f, &idx, inputs, opts);
-    let jac = JacobianCalls::new(f, wrt, &idx, inputs, &drawn.dirs)?;
+    // A Jacobian beyond the limits of a value skips that part alone.
+    let (jac, skipped) = match JacobianCalls::new(f, wrt, &idx, inputs, &drawn.dirs) {
+        Ok(jac) => (Some(jac), None),
+        Err(CheckError::Ad(e @ AdError::TooLarge { .. })) => (None, Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
     let derivatives = Derivatives {
         f,
         g: &g,
         h: &h,
         j: &j,
         v: &v,
-        jac: &jac,
+        jac: jac.as_ref(),
         idx: &idx,
     };
-    derivatives.check(inputs, &drawn)
+    let mut report = derivatives.check(inputs, &drawn)?;
+    report.jacobian.skipped = skipped;
+    Ok(report)
 }
 
 /// A function, its gradient, hvp, jvp, vjp and Jacobian functions (as `ad` makes them, or
@@ -348,7 +358,8 @@ struct Derivatives<'a> {
     h: &'a Func,
     j: &'a Func,
     v: &'a Func,
-    jac: &'a JacobianCalls,
+    /// None where the Jacobian functions pass the limits of a value (that part is skipped).
+    jac: Option<&'a JacobianCalls>,
     idx: &'a [usize],
 }
 
@@ -462,11 +473,15 @@ impl Derivatives<'_> {
         vin.push(vec![w]);
         let wj: Vec<Vec<f64>> = Runner::new(self.v)?.run(&vin)[1..].to_vec();
         let mut jr = Runner::new(self.j)?;
-        let columns = self.jac.columns(inputs, dirs)?;
+        let columns = match self.jac {
+            Some(jac) => Some(jac.columns(inputs, dirs)?),
+            None => None,
+        };
 
         let (mut pg, mut ph) = (Part::new(), Part::new());
         let (mut pj, mut pjv, mut pjac) = (Part::new(), Part::new(), Part::new());
-        for ((at, u), &[fwd, rev]) in dirs.iter().zip(&columns) {
+        for (k, (at, u)) in dirs.iter().enumerate() {
+            let column = columns.as_ref().map(|c| c[k]);
             let line = |t: f64| self.moved(inputs, u, t);
             let mut jin = inputs.to_vec();
             jin.extend(u.iter().cloned());
@@ -482,7 +497,9 @@ impl Derivatives<'_> {
                     let d = difference(s, |t| fp.runner.run(&line(t))[0][0]);
                     pg.record(at, dot(&grad, u), d, floor);
                     pj.record(at, ju, d, floor);
-                    pjac.record_worse(at, [("forward", fwd), ("reverse", rev)], d, floor);
+                    if let Some([fwd, rev]) = column {
+                        pjac.record_worse(at, [("forward", fwd), ("reverse", rev)], d, floor);
+                    }
                 }
                 None => {
                     for p in [&mut pg, &mut pj, &mut pjac] {
@@ -537,6 +554,7 @@ impl Part {
             compared: 0,
             not_smooth: Vec::new(),
             not_finite: Vec::new(),
+            skipped: None,
         }
     }
 
@@ -619,7 +637,7 @@ mod tests {
             h: &h,
             j: &j,
             v: &v,
-            jac,
+            jac: Some(jac),
             idx: &[0],
         };
         let inputs = [x.to_vec()];

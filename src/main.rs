@@ -306,7 +306,7 @@ fn ad_error(file: &Path, e: ad::AdError) -> CliError {
     let shown = file.display();
     match e {
         ad::AdError::NotScalar { .. } => CliError(format!(
-            "{shown}: {e} (the command is `adjit vjp {shown}`, with --ct RESULT=VALUES for the results' cotangents)"
+            "{shown}: {e} (`adjit jac {shown}` prints the Jacobian; `adjit vjp {shown}` takes --ct RESULT=VALUES for the results' cotangents)"
         )),
         _ => CliError(format!("{shown}: {e}")),
     }
@@ -320,6 +320,15 @@ fn wrt_slots(f: &Func, wrt: &WrtArgs, file: &Path) -> CliResult<Vec<(String, Typ
         .iter()
         .map(|&i| (f.params[i].name.clone(), f.params[i].ty))
         .collect())
+}
+
+/// The inputs of `f` that are not among the differentiated `slots`.
+fn undifferentiated(f: &Func, slots: &[(String, Type)]) -> Vec<String> {
+    f.params
+        .iter()
+        .filter(|p| !slots.iter().any(|(n, _)| *n == p.name))
+        .map(|p| p.name.clone())
+        .collect()
 }
 
 /// `{"NAME": value, ...}` for buffers named by `slots`.
@@ -495,6 +504,8 @@ fn hvp(args: &HvpArgs) -> CliResult<()> {
         func: &f.name,
         slots: slots.clone(),
         objects_flag: Some("--vs"),
+        label: "NAME",
+        undifferentiated: undifferentiated(&f, &slots),
     };
     apply_values(&dir_slots, &mut dirs, &args.vs, &args.v)?;
     inputs.extend(dirs);
@@ -544,7 +555,7 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
     let mut out = Vec::with_capacity(cts.len());
     let mut given: Vec<Option<&String>> = vec![None; result_names.len()];
     for arg in cts {
-        let (name, values) = split_assignment(arg)?;
+        let (name, values) = split_assignment(arg, "cotangent", "RESULT")?;
         let by_name: Vec<usize> = (0..result_names.len())
             .filter(|&i| result_names[i] == name)
             .collect();
@@ -605,6 +616,8 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
             .map(|(i, (n, t))| (result_label(i, n), *t))
             .collect(),
         objects_flag: None,
+        label: "RESULT",
+        undifferentiated: Vec::new(),
     };
     let mut cts: Vec<Vec<f64>> = types.iter().map(|t| vec![1.0; t.numel()]).collect();
     apply_values(
@@ -646,6 +659,8 @@ fn jvp(args: &JvpArgs) -> CliResult<()> {
         func: &f.name,
         slots: slots.clone(),
         objects_flag: Some("--ts"),
+        label: "NAME",
+        undifferentiated: undifferentiated(&f, &slots),
     };
     let mut ts: Vec<Vec<f64>> = slots.iter().map(|(_, t)| vec![1.0; t.numel()]).collect();
     apply_values(&t_slots, &mut ts, &args.ts, &args.t)?;

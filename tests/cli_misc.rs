@@ -1,6 +1,8 @@
 //! The `adjit` binary: usage checks made before any work (`check` that would check nothing or
 //! with a tolerance that is not a positive finite number, `bench --plot` to a path that cannot
-//! be written), `check` at points where the function is not smooth, and output to a reader
+//! be written), `check` at points where the function is not smooth or not finite (where none
+//! could be compared it fails), `check` of a function whose Jacobian passes the rank limit (that
+//! part alone is skipped), messages that name the argument they refuse, and output to a reader
 //! that went away or to a full disk.
 
 mod common;
@@ -311,4 +313,115 @@ func @main(k: f64[], m: f64[2,3]) -> (f64[]) {
             );
         }
     }
+}
+
+/// `sqrt(x) + x^2` summed: not finite beside `x = 0` (the differences step outside the domain).
+const SQRT: &str = "\
+func @sq(x: f64[2]) -> (f64[]) {
+    s: f64[2] = sqrt x
+    q: f64[2] = mul x, x
+    a: f64[2] = add s, q
+    r: f64[] = reduce_sum a [axes=[0]]
+    return r
+}
+";
+
+#[test]
+fn check_fails_where_no_direction_could_be_compared() {
+    let dir = Scratch::new("check-nothing-compared");
+    let file = dir.file("sq.ir", SQRT);
+    // At a NaN input nothing is finite: nothing was verified, which does not pass.
+    let args = ["check", file.as_str(), "-i", "x=nan,1"];
+    assert_fails(&adjit(&args), &args, 1, "no derivative could be compared");
+    let args = ["check", file.as_str(), "-i", "x=nan,1", "--json"];
+    let o = adjit(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (&j["passed"], &j["compared_any"]),
+        (&false.into(), &false.into()),
+        "{j}"
+    );
+    // The value is NaN, written as the string the README promises, not null.
+    assert_eq!(j["value"], "NaN", "{j}");
+    // At x = (0, 1) the direction along x[1] is compared, and the derivatives along x[1] are
+    // exact although sqrt'(0) is infinite: it passes.
+    let o = adjit(&["check", &file, "-i", "x=0,1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for part in ["gradient", "jvp", "jacobian"] {
+        assert_eq!(j[part]["compared"], 1, "{part}: {j}");
+        assert_eq!(j[part]["passed"], true, "{part}: {j}");
+    }
+}
+
+#[test]
+fn check_skips_a_jacobian_beyond_the_rank_limit_and_checks_the_rest() {
+    // A value of rank 8: with a directions axis in front the dense Jacobian would need rank 9.
+    let dir = Scratch::new("check-rank8");
+    let file = dir.file(
+        "mid8.ir",
+        "func @mid8(x: f64[2]) -> (f64[]) {
+    r: f64[2,1,1,1,1,1,1,1] = reshape x [shape=[2,1,1,1,1,1,1,1]]
+    s: f64[2,1,1,1,1,1,1,1] = sin r
+    t: f64[] = reduce_sum s [axes=[0,1,2,3,4,5,6,7]]
+    return t
+}
+",
+    );
+    let o = adjit(&["check", &file]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{out}", stderr(&o));
+    assert!(out.contains("Jacobian (forward and reverse mode) vs central differences: not checked: @mid8: the dense derivative needs value 'r' (f64[2,1,1,1,1,1,1,1])"), "{out}");
+    assert!(
+        out.contains("gradient vs central differences: largest"),
+        "{out}"
+    );
+    let o = adjit(&["check", &file, "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        j["jacobian"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("rank 9 (at most 8)"),
+        "{j}"
+    );
+    assert_eq!(j["hvp"]["passed"], true, "{j}");
+    // jac itself names the value and the limit.
+    let args = ["jac", file.as_str()];
+    assert_fails(&adjit(&args), &args, 1, "value 'r' (f64[2,1,1,1,1,1,1,1]) with an axis of 1 direction in front, of rank 9 (at most 8)");
+}
+
+#[test]
+fn value_arguments_name_what_they_give() {
+    let dir = Scratch::new("value-arguments");
+    let file = dir.file(
+        "multi.ir",
+        "func @multi(x: f64[2], y: f64[], data d: f64[3]) -> (f64[2], f64[]) {
+    s: f64[2] = sin x
+    r: f64[] = mul y, y
+    return s, r
+}
+",
+    );
+    let f = file.as_str();
+    for (args, want) in [
+        (vec!["jvp", f, "--t", "x"], "tangent 'x' is not of the form NAME=VALUES"),
+        (vec!["vjp", f, "--ct", "0"], "cotangent '0' is not of the form RESULT=VALUES"),
+        (vec!["eval", f, "-i", "x"], "input 'x' is not of the form NAME=VALUES"),
+        (
+            vec!["jvp", f, "--t", "d=1,2,3"],
+            "'d' is an input that is not differentiated (data, or left out of --wrt): name it in --wrt to give it a tangent",
+        ),
+        (
+            vec!["eval", f, "-i", "x=no-such-file"],
+            "input 'x': 'no-such-file' is neither a value (a number, NaN, inf, -inf, true, false) nor an existing file",
+        ),
+        (vec!["check", f], "for other results use vjp, jvp or the Jacobian (jac)"),
+    ] {
+        assert_fails(&adjit(&args), &args, 1, want);
+    }
+    let empty = dir.file("empty.json", "");
+    let args = ["eval", f, "--inputs", empty.as_str()];
+    assert_fails(&adjit(&args), &args, 1, "empty.json:1:1: invalid JSON");
 }

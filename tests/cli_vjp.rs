@@ -170,7 +170,7 @@ fn vjp_errors_are_clear() {
     fails(
         &["vjp", &two, "--ct", "y"],
         1,
-        "not of the form NAME=VALUES",
+        "cotangent 'y' is not of the form RESULT=VALUES",
     );
     fails(
         &["vjp", &two, "--wrt", "nope"],

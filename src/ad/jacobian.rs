@@ -43,9 +43,20 @@ pub fn jacobian(f: &Func, wrt: Option<&[&str]>, mode: JacobianMode) -> Result<Fu
         JacobianMode::Reverse => false,
         JacobianMode::Auto => n_in <= n_out,
     };
-    for r in &results {
-        for a in &inputs {
-            fits(&f.name, r.rank() + a.rank(), r.numel() * a.numel())?;
+    for (i, r) in results.iter().enumerate() {
+        for (&p, a) in wrt.iter().zip(&inputs) {
+            let block = || {
+                format!(
+                    "the block of result {i} ({r}) by input '{}' ({a})",
+                    f.params[p].name
+                )
+            };
+            fits(
+                &f.name,
+                block,
+                r.rank() + a.rank(),
+                r.numel().saturating_mul(a.numel()),
+            )?;
         }
     }
     if forward {
@@ -67,9 +78,16 @@ pub fn hessian(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
     let wrt = resolve_wrt(f, wrt)?;
     let inputs: Vec<Type> = wrt.iter().map(|&i| f.params[i].ty).collect();
     let k: usize = inputs.iter().map(|t| t.numel()).sum();
-    for a in &inputs {
-        for c in &inputs {
-            fits(&f.name, a.rank() + c.rank(), a.numel() * c.numel())?;
+    for (&pa, a) in wrt.iter().zip(&inputs) {
+        for (&pc, c) in wrt.iter().zip(&inputs) {
+            let (na, nc) = (&f.params[pa].name, &f.params[pc].name);
+            let block = || format!("the block of inputs '{na}' ({a}) by '{nc}' ({c})");
+            fits(
+                &f.name,
+                block,
+                a.rank() + c.rank(),
+                a.numel().saturating_mul(c.numel()),
+            )?;
         }
     }
     let g = finish(transform(
@@ -221,27 +239,35 @@ fn unit_cols(b: &Builder, k: usize, off: usize, n: usize) -> Var<'_> {
     eye.pad(&[off, 0], &[k - off - n, 0])
 }
 
-/// Checks that a block of `rank` axes and `numel` elements can be a value.
-fn fits(func: &str, rank: usize, numel: usize) -> Result<(), AdError> {
-    if rank > MAX_RANK || numel as u64 > MAX_ELEMENTS {
-        return Err(AdError::TooLarge {
-            func: func.to_string(),
-            what: format!("a block of rank {rank} with {numel} elements"),
-        });
-    }
-    Ok(())
+/// Checks that a value of `rank` axes and `numel` elements, which `what` describes, can exist.
+fn fits(
+    func: &str,
+    what: impl FnOnce() -> String,
+    rank: usize,
+    numel: usize,
+) -> Result<(), AdError> {
+    let beyond = if rank > MAX_RANK {
+        format!("rank {rank} (at most {MAX_RANK})")
+    } else if numel as u64 > MAX_ELEMENTS {
+        format!("{numel} elements (at most {MAX_ELEMENTS})")
+    } else {
+        return Ok(());
+    };
+    Err(AdError::TooLarge {
+        func: func.to_string(),
+        what: format!("{}, of {beyond}", what()),
+    })
 }
 
 /// Checks that every value of `f` (and of the scan bodies it calls) with `k` directions in
 /// front fits a value.
 pub(super) fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
-    let types = f
-        .params
-        .iter()
-        .map(|p| p.ty)
-        .chain(f.insts.iter().map(|i| i.ty));
-    for t in types {
-        fits(&f.name, t.rank() + 1, t.numel().saturating_mul(k))?;
+    for v in (0..f.num_values()).map(|i| Value(i as u32)) {
+        let t = f.value_type(v);
+        let name = f.value_name(v).map_or_else(|| v.to_string(), String::from);
+        let s = if k == 1 { "" } else { "s" };
+        let what = || format!("value '{name}' ({t}) with an axis of {k} direction{s} in front");
+        fits(&f.name, what, t.rank() + 1, t.numel().saturating_mul(k))?;
     }
     for inst in &f.insts {
         if let Op::Scan { body, .. } = &inst.op {

@@ -100,7 +100,7 @@ impl fmt::Display for AdError {
                 let types: Vec<String> = results.iter().map(|t| t.to_string()).collect();
                 write!(
                     f,
-                    "grad and hvp need one scalar f64 result, but @{func} returns ({}); use vjp for others",
+                    "grad, hvp, the Hessian and check need one scalar f64 result, but @{func} returns ({}); for other results use vjp, jvp or the Jacobian (jac)",
                     types.join(", ")
                 )
             }

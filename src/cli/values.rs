@@ -22,13 +22,19 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
-/// One `--input` argument, split at the first '='.
-pub fn split_assignment(arg: &str) -> CliResult<(&str, &str)> {
+/// One assignment argument (`--input`, `--t`, `--v`, `--ct`), split at the first '=': `kind`
+/// names what it gives ("input", "tangent", ...) and `label` what goes left of the '='
+/// ("NAME", or "RESULT" for a cotangent).
+pub fn split_assignment<'a>(
+    arg: &'a str,
+    kind: &str,
+    label: &str,
+) -> CliResult<(&'a str, &'a str)> {
     arg.split_once('=')
         .filter(|(n, _)| !n.is_empty())
         .ok_or_else(|| {
             CliError(format!(
-                "input '{arg}' is not of the form NAME=VALUES or NAME=PATH.json"
+                "{kind} '{arg}' is not of the form {label}=VALUES or {label}=PATH.json"
             ))
         })
 }
@@ -46,6 +52,9 @@ fn json_error(path: &Path, e: &serde_json::Error) -> CliError {
     let message = text
         .strip_suffix(&format!(" at line {line} column {col}"))
         .unwrap_or(&text);
+    // serde_json counts columns from 1 but says 0 before a line's first character (an empty
+    // file, say); the reader of .ir files counts from 1 throughout.
+    let col = col.max(1);
     CliError(format!("{}:{line}:{col}: {kind}{message}", path.display()))
 }
 
@@ -278,6 +287,11 @@ pub struct Slots<'a> {
     pub slots: Vec<(String, Type)>,
     /// The flag that takes a JSON object of several of them keyed by name, if any.
     pub objects_flag: Option<&'a str>,
+    /// What names a slot left of the '=' in messages ("NAME", or "RESULT").
+    pub label: &'a str,
+    /// Inputs of the function that have no slot because they are not differentiated (data, or
+    /// left out of `--wrt`): a message naming one says so.
+    pub undifferentiated: Vec<String>,
 }
 
 impl Slots<'_> {
@@ -288,6 +302,8 @@ impl Slots<'_> {
             func: &f.name,
             slots: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
             objects_flag: Some("--inputs"),
+            label: "NAME",
+            undifferentiated: Vec::new(),
         }
     }
 
@@ -297,8 +313,16 @@ impl Slots<'_> {
             .position(|(n, _)| n == name)
             .ok_or_else(|| {
                 let names: Vec<&str> = self.slots.iter().map(|(n, _)| n.as_str()).collect();
+                let hint = if self.undifferentiated.iter().any(|n| n == name) {
+                    format!(
+                        "; '{name}' is an input that is not differentiated (data, or left out of --wrt): name it in --wrt to give it a {}",
+                        self.kind
+                    )
+                } else {
+                    String::new()
+                };
                 CliError(format!(
-                    "{source}: @{} has no {} '{name}' (it has: {})",
+                    "{source}: @{} has no {} '{name}' (it has: {}){hint}",
                     self.func,
                     self.kind,
                     names.join(", ")
@@ -336,7 +360,7 @@ pub fn apply_values(
         }
     }
     for arg in assignments {
-        let (name, value) = split_assignment(arg)?;
+        let (name, value) = split_assignment(arg, kind, slots.label)?;
         let i = slots.index(name, &format!("{kind} '{arg}'"))?;
         mark(i, format!("'{arg}'"))?;
         let what = format!("{kind} '{name}'");
@@ -356,7 +380,12 @@ fn assigned(value: &str, ty: Type, what: &str, objects_flag: Option<&str>) -> Cl
         Given::Number(_) | Given::Bool(_) => true,
     });
     let is_file = Path::new(value).exists() || value.ends_with(".json");
-    if looks_like_list || !is_file {
+    // One word that is no value and no file (an empty value is the empty list).
+    if !looks_like_list && !is_file && !value.contains(',') && !value.trim().is_empty() {
+        Err(CliError(format!(
+            "{what}: '{value}' is neither a value (a number, NaN, inf, -inf, true, false) nor an existing file"
+        )))
+    } else if looks_like_list || !is_file {
         from_list(value, ty, what)
     } else {
         let json = read_json(Path::new(value))?;
