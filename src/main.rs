@@ -123,7 +123,7 @@ struct EngineArgs {
 #[derive(Args)]
 struct WrtArgs {
     /// Inputs to differentiate, comma-separated [default: every f64 input not marked data].
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    #[arg(long, value_delimiter = ',', value_name = "NAMES", value_parser = input_name)]
     wrt: Vec<String>,
 }
 
@@ -276,6 +276,11 @@ fn positive_finite(text: &str) -> Result<f64, String> {
         Ok(x) => Err(format!("must be a positive finite number, not {x}")),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
+}
+
+/// One name of `--wrt`, without the spaces around it (`--wrt 'x, y'`, as `-i 'x=1, 2'`).
+fn input_name(text: &str) -> Result<String, String> {
+    Ok(text.trim().to_string())
 }
 
 fn hvp_mode(text: &str) -> Result<ad::HvpMode, String> {

@@ -421,6 +421,9 @@ fn value_arguments_name_what_they_give() {
     ] {
         assert_fails(&adjit(&args), &args, 1, want);
     }
+    // Spaces around --wrt's names are dropped, as around -i's values.
+    let o = adjit(&["jvp", f, "--wrt", "x, y", "--t", "y=2"]);
+    assert!(stdout(&o).contains("tangent 1: f64[] = "), "{}", stderr(&o));
     let empty = dir.file("empty.json", "");
     let args = ["eval", f, "--inputs", empty.as_str()];
     assert_fails(&adjit(&args), &args, 1, "empty.json:1:1: invalid JSON");
