@@ -3,7 +3,8 @@
 //! multiply by the partial with `azmul`. So a dense Jacobian's entries along other inputs stay
 //! exact where one partial is not finite, forward and reverse mode agree, and a branch that a
 //! `select` discards passes no NaN back. `azmul` has the product's derivatives, so the second
-//! order stays right where a cotangent is zero but its tangent is not.
+//! order stays right where a cotangent is zero but its tangent is not, and a discarded branch
+//! stays zero at second order in both hvp modes.
 
 use adjit::call::Executor;
 use adjit::ir::{Binary, Builder, Func, Op, Var};
@@ -41,8 +42,8 @@ fn azmul_is_a_product_with_an_absolute_zero() {
     #[rustfmt::skip]
     let pairs = [
         (0.0, inf, 0.0), (-0.0, f64::NAN, 0.0), (0.0, -3.0, 0.0), (-0.0, -inf, 0.0),
-        (f64::NAN, 0.0, f64::NAN), (inf, 0.0, f64::NAN), (2.0, inf, inf), (-3.0, 2.0, -6.0),
-        (1e-300, 1e-300, 0.0),
+        (f64::NAN, 0.0, 0.0), (inf, -0.0, 0.0), (2.0, inf, inf), (-3.0, 2.0, -6.0),
+        (f64::NAN, 2.0, f64::NAN),
     ];
     // Nine elements: pairs of lanes and a scalar tail in compiled code.
     let b = Builder::new("az");
@@ -68,23 +69,27 @@ fn azmul_is_a_product_with_an_absolute_zero() {
 }
 
 #[test]
-fn azmul_by_a_constant_simplifies_exactly() {
-    // azmul(0, x) is +0 whatever x is; azmul(c, x) for c nowhere zero is the product.
+fn azmul_by_a_zero_constant_simplifies_exactly() {
+    // azmul(0, x) and azmul(x, 0) are +0 whatever x is; azmul(2, x) stays (x = -0 gives +0).
     let b = adjit::simplify::simplifying_builder("s", 4);
     let x = b.param("x", &[3]);
-    let zero = b.splat(0.0, &[3]).azmul(x);
+    let left = b.splat(0.0, &[3]).azmul(x);
+    let right = x.azmul(b.splat(-0.0, &[3]));
     let twice = b.splat(2.0, &[3]).azmul(x);
-    let f = b.finish(&[zero, twice]).unwrap();
-    let ops: Vec<&Op> = f.insts.iter().map(|i| &i.op).collect();
-    assert!(
-        !ops.iter().any(|o| matches!(o, Op::Binary(Binary::Azmul))),
-        "{f}"
-    );
-    let out = run(&f, &[vec![f64::INFINITY, f64::NAN, -1.0]]);
-    assert!(out[0].iter().all(|z| z.to_bits() == 0), "{:?}", out[0]);
-    assert_eq!(out[1][0], f64::INFINITY);
-    assert!(out[1][1].is_nan());
-    assert_eq!(out[1][2], -2.0);
+    let f = b.finish(&[left, right, twice]).unwrap();
+    let azmuls = f
+        .insts
+        .iter()
+        .filter(|i| matches!(i.op, Op::Binary(Binary::Azmul)))
+        .count();
+    assert_eq!(azmuls, 1, "{f}");
+    let out = run(&f, &[vec![f64::INFINITY, f64::NAN, -0.0]]);
+    for zeros in &out[..2] {
+        assert!(zeros.iter().all(|z| z.to_bits() == 0), "{zeros:?}");
+    }
+    assert_eq!(out[2][0], f64::INFINITY);
+    assert!(out[2][1].is_nan());
+    assert_eq!(out[2][2].to_bits(), 0);
 }
 
 /// The dense Jacobian of `f` at `inputs` in forward and in reverse mode.
@@ -223,5 +228,34 @@ fn a_zero_cotangent_keeps_its_tangent_at_second_order() {
         let hess = ad::hessian(&f, None).unwrap();
         let out = run(&hess, &[vec![1.0]]);
         assert!((out[2][0] - want).abs() < 1e-15, "{name}: Hessian {out:?}");
+    }
+}
+
+#[test]
+fn branches_a_select_discards_pass_back_zero_at_second_order() {
+    // where(x > 0, u(x), 0) at x = 0, where u's first and second partials are infinite: the
+    // hvp in both modes and the Hessian are zero, as the gradient is.
+    let cases: Vec<(&str, Box<Inner>)> = vec![
+        ("log", Box::new(|x| x.log())),
+        ("sqrt", Box::new(|x| x.sqrt())),
+        ("div", Box::new(|x| (x * 0.0 + 1.0) / x)),
+        ("asin", Box::new(|x| (x + 1.0).asin())),
+    ];
+    for (name, inner) in cases {
+        let b = Builder::new(name);
+        let x = b.param("x", &[]);
+        let zero = b.splat(0.0, &[]);
+        let f = b.finish(&[b.select(x.gt(zero), inner(x), zero)]).unwrap();
+        for mode in ad::HvpMode::ALL {
+            let h = ad::hvp_with(&f, None, mode).unwrap();
+            let out = run(&h, &[vec![0.0], vec![1.0]]);
+            assert_eq!(
+                (out[1][0], out[2][0]),
+                (0.0, 0.0),
+                "{name}, {mode}: {out:?}"
+            );
+        }
+        let out = run(&ad::hessian(&f, None).unwrap(), &[vec![0.0]]);
+        assert_eq!(out[2], vec![0.0], "{name}: Hessian {out:?}");
     }
 }

@@ -55,10 +55,10 @@ op_table! {
         Min = "min";
         /// `atan2 y, x`: the angle of the point `(x, y)`, in `[-pi, pi]` (C's `atan2(y, x)`).
         Atan2 = "atan2", host adjit_atan2;
-        /// `azmul a, b`: `a b`, but `+0` wherever `a` is zero, even where `b` is infinite or
-        /// NaN (an "absolute zero" product). Derivative rules multiply a tangent or cotangent
-        /// by a partial derivative that may not be finite with it, so that a zero tangent
-        /// contributes zero.
+        /// `azmul a, b`: `a b`, but `+0` wherever either operand is zero, even where the other
+        /// is infinite or NaN (an "absolute zero" product). Derivative rules multiply a tangent
+        /// or cotangent by a partial derivative that may not be finite with it, so that a zero
+        /// on either side contributes zero.
         Azmul = "azmul";
     }
     compare {

@@ -7,13 +7,14 @@
 //!   `-0 < +0`, so `max(-0, +0) = +0` and `min(-0, +0) = -0`. (Rust's `f64::max` differs: it
 //!   drops a NaN operand.)
 //! - `pow` is the C library's `pow` (Rust's `powf`): `pow(x, 0) = 1` even for NaN `x`.
-//! - `azmul a, b` is `a * b`, but `+0` wherever `a` is `±0`, even where `b` is infinite or NaN.
+//! - `azmul a, b` is `a * b`, but `+0` wherever `a` or `b` is `±0`, even where the other is
+//!   infinite or NaN.
 //! - `atan2 y, x` is the C library's `atan2(y, x)`, in `[-pi, pi]`, with its signed zeros:
 //!   `atan2(±0, +0) = ±0`, `atan2(±0, -0) = ±pi`.
 //! - Comparisons with a NaN operand are false, except `ne`, which is true.
 //! - `select c, a, b` takes `a` where `c` is true (stored as 1.0) and `b` where false (0.0).
 
-use super::{refuse, ShapeError};
+use super::{refuse, times_partial, ShapeError};
 use crate::ir::{Binary, Compare, DType, Op, Type, Var};
 
 pub(crate) fn binary_shape(op: &Op, a: Type, b: Type) -> Result<Type, ShapeError> {
@@ -114,9 +115,9 @@ pub fn apply(op: Binary, a: f64, b: f64) -> f64 {
     }
 }
 
-/// `a b`, but `+0` where `a` is zero (whatever `b` is, infinities and NaN included).
+/// `a b`, but `+0` where either is zero (whatever the other is, infinities and NaN included).
 pub fn azmul(a: f64, b: f64) -> f64 {
-    if a == 0.0 {
+    if a == 0.0 || b == 0.0 {
         0.0
     } else {
         a * b
@@ -186,7 +187,10 @@ pub fn select_kernel(c: &[f64], a: &[f64], b: &[f64], out: &mut [f64]) {
 /// `div`, `pow` and `atan2` multiply by their partials with `azmul`, so a zero cotangent (or
 /// tangent) gives zero where a partial is infinite or NaN: `atan2` at the origin or `pow` of a
 /// negative base leaves the derivatives along other inputs exact, and forward and reverse mode
-/// agree. `azmul(a, b)` itself has the product's derivatives, `azmul(ta, b) + azmul(a, tb)`.
+/// agree. `azmul(a, b)` itself has the product's derivatives, `azmul(ta, b) + azmul(a, tb)`:
+/// a zero on either side of each term absorbs the other, at every order (a discarded branch's
+/// zero cotangent against an infinite partial's tangent, or a zero tangent against an infinite
+/// cotangent).
 pub fn vjp<'b>(
     op: Binary,
     a: Var<'b>,
@@ -203,8 +207,8 @@ pub fn vjp<'b>(
         Binary::Mul => [need_a.then(|| g * b), need_b.then(|| g * a)],
         Binary::Azmul => [need_a.then(|| g.azmul(b)), need_b.then(|| g.azmul(a))],
         Binary::Div => {
-            let t = g.azmul(super::recip(b));
-            [Some(t), need_b.then(|| -t.azmul(y))]
+            let t = times_partial(g, super::recip(b));
+            [Some(t), need_b.then(|| -times_partial(t, y))]
         }
         Binary::Pow => {
             // The branch a select discards gets a zero cotangent, which times an infinite
@@ -215,20 +219,20 @@ pub fn vjp<'b>(
             let da = need_a.then(|| {
                 let b_zero = b.eq(zero());
                 let b_safe = s.select(b_zero, one(), b);
-                g.azmul(s.select(b_zero, zero(), b_safe * a.pow(b_safe - 1.0)))
+                times_partial(g, s.select(b_zero, zero(), b_safe * a.pow(b_safe - 1.0)))
             });
             let db = need_b.then(|| {
                 let a_zero = a.eq(zero());
                 let log_a = s.select(a_zero, one(), a).log();
-                g.azmul(s.select(a_zero, zero(), y * log_a))
+                times_partial(g, s.select(a_zero, zero(), y * log_a))
             });
             [da, db]
         }
         Binary::Atan2 => {
             let r = a * a + b * b;
             [
-                need_a.then(|| g.azmul(b / r)),
-                need_b.then(|| -g.azmul(a / r)),
+                need_a.then(|| times_partial(g, b / r)),
+                need_b.then(|| -times_partial(g, a / r)),
             ]
         }
         Binary::Max | Binary::Min => {
@@ -266,7 +270,7 @@ pub fn jvp<'b>(
     tb: Option<Var<'b>>,
 ) -> Option<Var<'b>> {
     if let (Binary::Div, Some(ta), Some(tb)) = (op, ta, tb) {
-        return Some((ta - tb.azmul(y)).azmul(super::recip(b)));
+        return Some(times_partial(ta - times_partial(tb, y), super::recip(b)));
     }
     let da = ta.and_then(|t| vjp(op, a, b, y, t, true, false)[0]);
     let db = tb.and_then(|t| vjp(op, a, b, y, t, false, true)[1]);

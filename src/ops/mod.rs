@@ -244,6 +244,23 @@ pub(crate) fn check_axes(axes: Dims, rank: usize) -> Result<(), String> {
 /// rules dividing by the same value (a quotient's and a square root's, as in `c / sqrt(u)`), and
 /// in vector mode between every direction, where dividing each tangent would take one per
 /// direction. (A product by it rounds once more than the quotient would.)
+/// A tangent or cotangent `g` times a partial derivative `p` that may be infinite or NaN:
+/// `azmul`, so that a zero on either side gives zero; a plain product where either is a
+/// constant that is finite and nonzero, as the two then differ at most in the sign of a zero.
+pub(crate) fn times_partial<'b>(g: Var<'b>, p: Var<'b>) -> Var<'b> {
+    let b = g.builder();
+    let plain = |v: Var<'b>| {
+        b.literal(v.value())
+            .and_then(|l| l.as_splat())
+            .is_some_and(|c| c.is_finite() && c != 0.0)
+    };
+    if plain(g) || plain(p) {
+        g * p
+    } else {
+        g.azmul(p)
+    }
+}
+
 pub(crate) fn recip(x: Var<'_>) -> Var<'_> {
     x.builder().splat(1.0, &x.shape()) / x
 }

@@ -4,15 +4,15 @@
 //! - constant folding: an op on constants becomes a constant, computed by the same kernels the
 //!   interpreter runs (splats of any size, other constants up to `FOLD_LIMIT` elements);
 //! - `x * 1`, `1 * x`, `x / 1`, `x - 0`, `x + (-0)` are `x`; `x * -1` is `-x`; `azmul(0, x)`
-//!   is `+0` and `azmul(c, x)` is `c * x` for a splat `c` other than zero;
+//!   and `azmul(x, 0)` are `+0`;
 //!   `--x` is `x`; `a + (-b)` is `a - b` and `a - (-b)` is `a + b`;
 //! - `select(c, a, a)` is `a`; a constant mask picks its branch;
 //! - broadcast of broadcast, reshape of reshape and transpose of transpose become one op; a
 //!   broadcast, reshape, transpose, slice, pad, reduction or concat that changes nothing is
 //!   dropped; a slice that undoes a pad is its operand; a concat of adjacent slices of one value
 //!   is one slice; a slice within one part of a concat is a slice of that part;
-//! - the operands of `add` and `mul` are put in a canonical order so CSE sees `a*b` and `b*a`
-//!   as one value.
+//! - the operands of `add`, `mul` and `azmul` are put in a canonical order so CSE sees `a*b`
+//!   and `b*a` as one value.
 //!
 //! Not rewritten, because IEEE forbids it: `x + 0` (wrong for `x = -0`), `x * 0` (wrong for
 //! infinite or NaN `x`), `x - x` (NaN for infinite `x`), and anything that reassociates.
@@ -32,7 +32,7 @@ const SPLAT_SUM_LIMIT: usize = 1 << 20;
 /// The simplifier's rewrite hook for `Builder::with_rewrite`: a value equal to `op` on `args`,
 /// or `None` to emit the op as it is. Ill-typed ops are left alone for the builder to report.
 pub fn rewrite(b: &Builder, op: &Op, args: &[Value]) -> Option<Value> {
-    if matches!(op, Op::Binary(Binary::Add | Binary::Mul)) && args[0] > args[1] {
+    if matches!(op, Op::Binary(Binary::Add | Binary::Mul | Binary::Azmul)) && args[0] > args[1] {
         return Some(emit(b, op, &[args[1], args[0]]));
     }
     let mut types = [Type::scalar(); 3];
@@ -267,14 +267,11 @@ fn times_one(b: &Builder, args: &[Value]) -> Option<Value> {
     None
 }
 
-/// `azmul(0, x) = +0`; `azmul(c, x) = c * x` for a constant `c` nowhere zero.
+/// `azmul(0, x) = azmul(x, 0) = +0`.
 fn absolute_zero(b: &Builder, args: &[Value]) -> Option<Value> {
-    let c = splat_of(b, args[0])?;
-    Some(if c == 0.0 {
-        b.splat(0.0, &b.type_of(args[0]).shape.to_vec()).value()
-    } else {
-        emit(b, &Op::Binary(Binary::Mul), args)
-    })
+    let zero = |v: Value| splat_of(b, v).is_some_and(|c| c == 0.0);
+    (zero(args[0]) || zero(args[1]))
+        .then(|| b.splat(0.0, &b.type_of(args[0]).shape.to_vec()).value())
 }
 
 /// `x - 0 = x`, `x - (-y) = x + y`.

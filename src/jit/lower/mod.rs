@@ -411,7 +411,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
                     // NotEqual holds for NaN too, which keeps the product's NaN.
                     let product = self.fb.ins().fmul(a[0], a[1]);
                     let zero = self.float(0.0, lanes);
-                    let nonzero = self.compare(FloatCC::NotEqual, a[0], zero, lanes);
+                    let a_nonzero = self.compare(FloatCC::NotEqual, a[0], zero, lanes);
+                    let b_nonzero = self.compare(FloatCC::NotEqual, a[1], zero, lanes);
+                    let nonzero = self.fb.ins().band(a_nonzero, b_nonzero);
                     if lanes == 1 {
                         self.fb.ins().select(nonzero, product, zero)
                     } else {
