@@ -2,6 +2,9 @@
 //! for bit (same operations in the same order, the directions only broadcast along); Jacobians
 //! in both modes and Hessians match central differences on every shipped model small enough,
 //! the two Jacobian modes agree to 1e-13, and compiled code equals the interpreter bit for bit.
+//! Beyond the limits of a value (a block, an identity seed, what a scan stacks along its steps,
+//! with or without directions) a transform is `TooLarge`, naming the value; zero directions
+//! pass through scans; an empty `wrt` list is its own error.
 
 mod common;
 
@@ -301,4 +304,152 @@ fn too_large_is_an_error_not_a_panic() {
     let f = b.finish(&[x.exp()]).unwrap();
     let e = ad::jacobian(&f, None, JacobianMode::Auto).unwrap_err();
     assert!(e.to_string().contains("beyond the limits"), "{e}");
+}
+
+/// A scan whose body returns a rank-7 value per step (stacked: rank 8), and one whose body
+/// computes rank-8 values (the reverse sweep would save them per step: rank 9).
+const RANK7_YS: &str = "\
+func @step(c0: f64[1,1,1,1,1,1,2], h0: f64[], x0: f64[]) -> (f64[], f64[1,1,1,1,1,1,2]) {
+    b: f64[1,1,1,1,1,1,2] = broadcast x0 [axes=[0,1,2,3,4,5,6], shape=[1,1,1,1,1,1,2]]
+    y: f64[1,1,1,1,1,1,2] = mul c0, b
+    s: f64[] = reduce_sum y [axes=[0,1,2,3,4,5,6]]
+    h1: f64[] = add h0, s
+    return h1, y
+}
+
+func @main(w: f64[1,1,1,1,1,1,2], h: f64[], xs: f64[3]) -> (f64[]) {
+    s: f64[7] = scan w, h, xs [body=@step, carries=1, consts=1, length=3]
+    ys: f64[6] = slice s [start=[1], stop=[7]]
+    q: f64[6] = mul ys, ys
+    l: f64[] = reduce_sum q [axes=[0]]
+    return l
+}
+";
+
+const RANK8_BODY: &str = "\
+func @step(c0: f64[1,1,1,1,1,1,1,2], h0: f64[], x0: f64[]) -> (f64[]) {
+    b: f64[1,1,1,1,1,1,1,2] = broadcast h0 [axes=[0,1,2,3,4,5,6,7], shape=[1,1,1,1,1,1,1,2]]
+    y: f64[1,1,1,1,1,1,1,2] = mul c0, b
+    z: f64[1,1,1,1,1,1,1,2] = sin y
+    s: f64[] = reduce_sum z [axes=[0,1,2,3,4,5,6,7]]
+    h1: f64[] = add s, x0
+    return h1
+}
+
+func @main(w: f64[1,1,1,1,1,1,1,2], h: f64[], xs: f64[3]) -> (f64[]) {
+    s: f64[1] = scan w, h, xs [body=@step, carries=1, consts=1, length=3]
+    l: f64[] = reduce_sum s [axes=[0]]
+    return l
+}
+";
+
+fn too_large(r: Result<Func, ad::AdError>, want: &str) {
+    match r {
+        Err(e @ ad::AdError::TooLarge { .. }) => {
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        other => panic!("expected TooLarge with {want:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn what_scans_stack_beyond_the_rank_limit_is_too_large() {
+    let f = ir::parse(RANK7_YS).unwrap();
+    // Its gradient works; in vector mode the stacked outputs gain the directions: rank 9.
+    ad::grad(&f, None).unwrap();
+    let want = "value 'y' (f64[1,1,1,1,1,1,2]) of @step, stacked over 3 steps, of rank 9";
+    for mode in [
+        JacobianMode::Forward,
+        JacobianMode::Reverse,
+        JacobianMode::Auto,
+    ] {
+        too_large(ad::jacobian(&f, None, mode), want);
+    }
+    too_large(ad::jvp_vector(&f, None, 2), want);
+    too_large(ad::hessian(&f, Some(&["h"])), "rank 9");
+    // Reverse mode saves the body's rank-8 values per step.
+    let g = ir::parse(RANK8_BODY).unwrap();
+    ad::jvp(&g, None).unwrap();
+    let want = "value 'b' (f64[1,1,1,1,1,1,1,2]) of @step, stacked over 3 steps, of rank 9";
+    too_large(ad::grad(&g, None), want);
+    too_large(ad::vjp(&g, None), want);
+    too_large(ad::hvp(&g, None), want);
+}
+
+#[test]
+fn identity_seeds_beyond_the_element_limit_are_too_large() {
+    // 2^16 directions: the block (2^32 elements) fits, the [n, n + 1] identity it is cut from
+    // does not.
+    let b = ir::Builder::new("big");
+    let x = b.param("x", &[1 << 16]);
+    let f = b.finish(&[(x * x).sum()]).unwrap();
+    let want = "the identity of 65536 directions, built as a [65536, 65537] value";
+    too_large(ad::hessian(&f, None), want);
+    let b = ir::Builder::new("bigj");
+    let x = b.param("x", &[1 << 16]);
+    let f = b.finish(&[x.sin()]).unwrap();
+    for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
+        too_large(ad::jacobian(&f, None, mode), want);
+    }
+}
+
+/// A scan, with an empty input `e` added (as its sum, 0) into the scan's constant.
+const SCAN_WITH_EMPTY: &str = "\
+func @step(c0: f64[], h0: f64[2], x0: f64[]) -> (f64[2], f64[]) {
+    a: f64[2] = broadcast c0 [axes=[0], shape=[2]]
+    b: f64[2] = broadcast x0 [axes=[0], shape=[2]]
+    p: f64[2] = mul a, h0
+    q: f64[2] = add p, b
+    h1: f64[2] = tanh q
+    y: f64[] = reduce_sum h1 [axes=[0]]
+    return h1, y
+}
+
+func @main(w: f64[], h: f64[2], e: f64[0], data xs: f64[3]) -> (f64[]) {
+    se: f64[] = reduce_sum e [axes=[0]]
+    ww: f64[] = add w, se
+    s: f64[5] = scan ww, h, xs [body=@step, carries=1, consts=1, length=3]
+    q: f64[5] = mul s, s
+    l: f64[] = reduce_sum q [axes=[0]]
+    return l
+}
+";
+
+#[test]
+fn no_directions_pass_through_scans() {
+    // Zero directions through a scan, and the Jacobian and Hessian by an empty input that
+    // feeds one: empty blocks.
+    let f = ir::parse(SCAN_WITH_EMPTY).unwrap();
+    let v = ad::jvp_vector(&f, None, 0).unwrap();
+    let out = eval(&v, &defaults(&v, 0)).unwrap();
+    assert_eq!((out.len(), out[1].len()), (2, 0), "{out:?}");
+    let value = eval(&f, &defaults(&f, 0)).unwrap()[0][0];
+    for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
+        let jac = ad::jacobian(&f, Some(&["e"]), mode).unwrap();
+        let out = eval(&jac, &defaults(&jac, 0)).unwrap();
+        assert_eq!((out[0][0], out[1].len()), (value, 0), "{mode:?}: {out:?}");
+    }
+    let hess = ad::hessian(&f, Some(&["e"])).unwrap();
+    let out = eval(&hess, &defaults(&hess, 0)).unwrap();
+    assert!(out[1].is_empty() && out[2].is_empty(), "{out:?}");
+    // With w beside it, the blocks by w are the ordinary ones.
+    let hess = ad::hessian(&f, Some(&["e", "w"])).unwrap();
+    let out = eval(&hess, &defaults(&hess, 0)).unwrap();
+    assert_eq!(out[6].len(), 1, "{out:?}");
+    assert!(out[6][0].is_finite() && out[6][0] != 0.0, "{out:?}");
+}
+
+#[test]
+fn an_empty_wrt_list_is_its_own_error() {
+    let f = adjit::models::rosenbrock(4);
+    for r in [
+        ad::jvp(&f, Some(&[])),
+        ad::grad(&f, Some(&[])),
+        ad::jacobian(&f, Some(&[]), JacobianMode::Auto),
+        ad::hessian(&f, Some(&[])),
+    ] {
+        let e = r.unwrap_err();
+        assert!(matches!(e, ad::AdError::EmptyWrt { .. }), "{e:?}");
+        assert!(e.to_string().contains("an empty list"), "{e}");
+    }
 }

@@ -11,8 +11,9 @@
 //! - `hessian`: forward vector mode over the gradient function (forward-over-reverse).
 
 use super::jvp::{emit, or_zero, tshape};
+use super::limits::{fits, fits_vector};
 use super::{check_scalar, finish, resolve_wrt, transform, verified, AdError, Seed};
-use crate::ir::{Builder, DType, Func, Op, Type, Value, Var, MAX_ELEMENTS, MAX_RANK};
+use crate::ir::{Builder, DType, Func, Type, Value, Var};
 use crate::simplify::simplifying_builder;
 
 /// How `jacobian` computes: one forward pass over the inputs' unit vectors, one reverse pass
@@ -61,9 +62,12 @@ pub fn jacobian(f: &Func, wrt: Option<&[&str]>, mode: JacobianMode) -> Result<Fu
     }
     if forward {
         fits_vector(f, n_in)?;
+        fits_seeds(&f.name, inputs.iter().map(|t| t.numel()), n_in)?;
         forward_jacobian(f, &wrt, n_in)
     } else {
         fits_vector(f, n_out)?;
+        let f64_results = results.iter().filter(|t| t.dtype == DType::F64);
+        fits_seeds(&f.name, f64_results.map(|t| t.numel()), n_out)?;
         reverse_jacobian(f, &wrt, n_out)
     }
 }
@@ -98,6 +102,7 @@ pub fn hessian(f: &Func, wrt: Option<&[&str]>) -> Result<Func, AdError> {
         &[0],
     )?)?;
     fits_vector(&g, k)?;
+    fits_seeds(&f.name, inputs.iter().map(|t| t.numel()), k)?;
     let b = simplifying_builder(format!("{}.hessian", f.name), 3 * g.insts.len());
     let params = copy_params(&b, &g);
     let tangents = unit_seeds(&b, g.params.len(), &wrt, &inputs, k);
@@ -151,6 +156,8 @@ fn reverse_jacobian(f: &Func, wrt: &[usize], k: usize) -> Result<Func, AdError> 
         Seed::Params,
         &keep,
     )?)?;
+    // The forward sweep runs over the vjp function, whose adjoint scans stack their own.
+    fits_vector(&v, k)?;
     let b = simplifying_builder(format!("{}.jacobian", f.name), 3 * v.insts.len());
     let np = f.params.len();
     let mut params = copy_params(&b, f);
@@ -239,40 +246,17 @@ fn unit_cols(b: &Builder, k: usize, off: usize, n: usize) -> Var<'_> {
     eye.pad(&[off, 0], &[k - off - n, 0])
 }
 
-/// Checks that a value of `rank` axes and `numel` elements, which `what` describes, can exist.
-fn fits(
-    func: &str,
-    what: impl FnOnce() -> String,
-    rank: usize,
-    numel: usize,
-) -> Result<(), AdError> {
-    let beyond = if rank > MAX_RANK {
-        format!("rank {rank} (at most {MAX_RANK})")
-    } else if numel as u64 > MAX_ELEMENTS {
-        format!("{numel} elements (at most {MAX_ELEMENTS})")
-    } else {
-        return Ok(());
-    };
-    Err(AdError::TooLarge {
-        func: func.to_string(),
-        what: format!("{}, of {beyond}", what()),
-    })
-}
-
-/// Checks that every value of `f` (and of the scan bodies it calls) with `k` directions in
-/// front fits a value.
-pub(super) fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
-    for v in (0..f.num_values()).map(|i| Value(i as u32)) {
-        let t = f.value_type(v);
-        let name = f.value_name(v).map_or_else(|| v.to_string(), String::from);
-        let s = if k == 1 { "" } else { "s" };
-        let what = || format!("value '{name}' ({t}) with an axis of {k} direction{s} in front");
-        fits(&f.name, what, t.rank() + 1, t.numel().saturating_mul(k))?;
-    }
-    for inst in &f.insts {
-        if let Op::Scan { body, .. } = &inst.op {
-            fits_vector(body.func(), k)?;
-        }
+/// Checks that the unit seeds of blocks of `sizes` directions among `k` can be built: a block
+/// of `n` past `SMALL_SEED` elements is built from an `[n, n + 1]` value (`unit_cols`).
+fn fits_seeds(func: &str, sizes: impl Iterator<Item = usize>, k: usize) -> Result<(), AdError> {
+    for n in sizes.filter(|&n| n > 0 && k.saturating_mul(n) > SMALL_SEED) {
+        let what = || {
+            format!(
+                "the identity of {n} directions, built as a [{n}, {}] value",
+                n + 1
+            )
+        };
+        fits(func, what, 2, n.saturating_mul(n + 1))?;
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn jvp_vector(f: &Func, wrt: Option<&[&str]>, k: usize) -> Result<Func, AdEr
 fn jvp_with(f: &Func, wrt: Option<&[&str]>, k: Option<usize>) -> Result<Func, AdError> {
     verified(f)?;
     if let Some(k) = k {
-        super::jacobian::fits_vector(f, k)?;
+        super::limits::fits_vector(f, k)?;
     }
     let wrt = resolve_wrt(f, wrt)?;
     let b = simplifying_builder(format!("{}.jvp", f.name), 3 * f.insts.len());
@@ -252,10 +252,11 @@ fn scan_jvp<'b>(
     let ys_t = out.ys[ny..].iter().map(|&y| swap_lead(y, k));
     let mut carried = out.carries[nc..].iter().copied().chain(ys_t);
     let mut tangent = Vec::with_capacity(primal.len());
-    let tflat = |v: Var<'b>| v.reshape(&tshape(k, Type::f64(&[v.ty().numel() / k.unwrap_or(1)])));
     for (j, p) in primal.iter().enumerate() {
         let t = if out_on[j] { carried.next() } else { None };
-        tangent.push(t.map_or_else(|| b.splat(0.0, &tshape(k, p.ty())), tflat));
+        // `p` is flat: its tangent is `[k, p.numel()]` (also with no direction at all).
+        let flat_like_p = |t: Var<'b>| t.reshape(&tshape(k, p.ty()));
+        tangent.push(t.map_or_else(|| b.splat(0.0, &tshape(k, p.ty())), flat_like_p));
     }
     let axis = usize::from(k.is_some());
     Ok((b.concat(&primal, 0), Some(b.concat(&tangent, axis))))

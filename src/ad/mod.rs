@@ -17,6 +17,7 @@
 
 mod jacobian;
 mod jvp;
+mod limits;
 mod scan;
 mod scan_sums;
 
@@ -49,6 +50,10 @@ pub enum AdError {
         func: String,
         data_inputs: usize,
     },
+    /// `wrt` is an empty list (where `None` means every f64 input not marked data).
+    EmptyWrt {
+        func: String,
+    },
     NotScalar {
         func: String,
         results: Vec<Type>,
@@ -63,8 +68,9 @@ pub enum AdError {
     Invalid(VerifyError),
     /// A transform produced a function that fails verification: a bug in adjit.
     Internal(VerifyError),
-    /// A dense Jacobian or Hessian (or a value with its directions) exceeds the limits of a
-    /// value (rank, elements).
+    /// A value the derivative needs exceeds the limits of a value (rank, elements): a dense
+    /// Jacobian or Hessian block, a value with its directions in vector mode, or what a scan
+    /// stacks along its steps (`limits`).
     TooLarge {
         func: String,
         what: String,
@@ -96,6 +102,11 @@ impl fmt::Display for AdError {
                 "@{func} has no input to differentiate: every f64 input is marked data (choose \
                  inputs with wrt, `--wrt NAMES` on the command line)"
             ),
+            AdError::EmptyWrt { func } => write!(
+                f,
+                "@{func}: the inputs to differentiate (wrt) are an empty list; name at least one, \
+                 or give none (None) for every f64 input not marked data"
+            ),
             AdError::NotScalar { func, results } => {
                 let types: Vec<String> = results.iter().map(|t| t.to_string()).collect();
                 write!(
@@ -110,7 +121,7 @@ impl fmt::Display for AdError {
             AdError::Invalid(e) => write!(f, "cannot differentiate an invalid function: {e}"),
             AdError::TooLarge { func, what } => write!(
                 f,
-                "@{func}: the dense derivative needs {what}, beyond the limits of a value"
+                "@{func}: the derivative needs {what}, beyond the limits of a value"
             ),
             AdError::Internal(e) => write!(
                 f,
@@ -131,6 +142,11 @@ fn verified(f: &Func) -> Result<(), AdError> {
 /// The inputs to differentiate: the named ones, or by default every f64 input not marked data.
 /// Reads only the parameters, so it needs (and does) no verification.
 pub fn resolve_wrt(f: &Func, wrt: Option<&[&str]>) -> Result<Vec<usize>, AdError> {
+    if wrt.is_some_and(|names| names.is_empty()) {
+        return Err(AdError::EmptyWrt {
+            func: f.name.clone(),
+        });
+    }
     let indices: Vec<usize> = match wrt {
         Some(names) => names
             .iter()
@@ -228,6 +244,7 @@ fn transform(
 ) -> Result<Func, AdError> {
     let expanded = scan::expand_replays(f, wrt)?;
     let f = expanded.as_ref().unwrap_or(f);
+    limits::scan_stacks_fit(f, None, true)?;
     let b = simplifying_builder(name, 3 * f.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(f.num_values());
     for p in &f.params {

@@ -301,6 +301,7 @@ fn transform_failure(e: AdError) -> Failure {
         AdError::NoSuchInput { .. }
         | AdError::NotDifferentiable { .. }
         | AdError::NothingToDifferentiate { .. }
+        | AdError::EmptyWrt { .. }
         | AdError::NotScalar { .. }
         | AdError::Invalid(_)
         | AdError::TooLarge { .. } => ADJIT_ERR_TRANSFORM,
