@@ -206,6 +206,11 @@ pub fn vjp<'b>(
         Binary::Sub => [Some(g), need_b.then(|| -g)],
         Binary::Mul => [need_a.then(|| g * b), need_b.then(|| g * a)],
         Binary::Azmul => [need_a.then(|| g.azmul(b)), need_b.then(|| g.azmul(a))],
+        Binary::Div if !need_a => {
+            // The divisor alone (a data numerator, or one operand's tangent): one product by
+            // the partial `y / b`, not two.
+            [None, Some(-times_partial(g, y * super::recip(b)))]
+        }
         Binary::Div => {
             let t = times_partial(g, super::recip(b));
             [Some(t), need_b.then(|| -times_partial(t, y))]
