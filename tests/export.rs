@@ -154,6 +154,11 @@ fn every_model_exported_equals_the_interpreter_bit_for_bit() {
             assert_eq!(outputs.len(), 1, "the test names one result's blocks");
             jn.extend(names(&[], &format!("jac_{}", outputs[0]), &f));
             check_entry(&dir.0, m.name, &format!("{}_jac", m.name), &j, &jn);
+            // --jac-mode picks the mode (auto chose forward: as many inputs as results).
+            let rev = format!("{}_rev", m.name);
+            export(&dir.0, &file, &rev, &["--jac", "--jac-mode", "rev"]);
+            let j = ad::jacobian(&f, None, JacobianMode::Reverse).unwrap();
+            check_entry(&dir.0, &rev, &format!("{rev}_jac"), &j, &jn);
         }
     }
 }

@@ -2,9 +2,10 @@
 //! into one object file with a C header (`jit::export`), and optionally a shared library
 //! linked by the system C compiler.
 
+use crate::cli::jac::Mode;
 use crate::cli::{load, CliError, CliResult};
 use crate::{ad_error, wrt_slots, WrtArgs};
-use adjit::ad::{self, JacobianMode};
+use adjit::ad;
 use adjit::ir::Func;
 use adjit::jit::export::{check_export_name, Entry};
 use adjit::jit::{Jit, JitError};
@@ -30,6 +31,10 @@ pub struct ExportArgs {
     /// differentiated input, of shape result.shape + input.shape.
     #[arg(long)]
     jac: bool,
+    /// How NAME_jac computes: forward or reverse vector mode, or whichever has fewer
+    /// directions (as `adjit jac --mode`; the two agree to rounding).
+    #[arg(long, value_enum, default_value = "auto", requires = "jac")]
+    jac_mode: Mode,
     #[command(flatten)]
     wrt: WrtArgs,
     /// Also link DIR/NAME.so with the system C compiler ($CC, else cc).
@@ -88,8 +93,8 @@ fn entries(f: &Func, args: &ExportArgs, name: &str) -> CliResult<Vec<(String, Fu
         out.push((format!("{name}_hvp"), h, names));
     }
     if args.jac {
-        let j =
-            ad::jacobian(f, wrt.as_deref(), JacobianMode::Auto).map_err(|e| ad_error(file, e))?;
+        let j = ad::jacobian(f, wrt.as_deref(), args.jac_mode.jacobian_mode())
+            .map_err(|e| ad_error(file, e))?;
         let mut names = values.clone();
         for v in &values {
             names.extend(per_input(&format!("jac_{v}")));

@@ -21,6 +21,16 @@ pub enum Mode {
     Auto,
 }
 
+impl Mode {
+    pub fn jacobian_mode(self) -> JacobianMode {
+        match self {
+            Mode::Fwd => JacobianMode::Forward,
+            Mode::Rev => JacobianMode::Reverse,
+            Mode::Auto => JacobianMode::Auto,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct JacArgs {
     /// The .ir file (any results).
@@ -64,13 +74,9 @@ fn block(r: Type, a: Type) -> Type {
 pub fn jac(args: &JacArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let mode = match args.mode {
-        Mode::Fwd => JacobianMode::Forward,
-        Mode::Rev => JacobianMode::Reverse,
-        Mode::Auto => JacobianMode::Auto,
-    };
     let names = args.wrt.names();
-    let j = ad::jacobian(&f, names.as_deref(), mode).map_err(|e| ad_error(&args.file, e))?;
+    let j = ad::jacobian(&f, names.as_deref(), args.mode.jacobian_mode())
+        .map_err(|e| ad_error(&args.file, e))?;
     let inputs = gather_inputs(&f, &args.inputs)?;
     let outs = execute(&j, &inputs, args.engine.interp)?;
     let types = f.result_types();
