@@ -128,8 +128,15 @@ struct WrtArgs {
 }
 
 impl WrtArgs {
-    fn names(&self) -> Option<Vec<&str>> {
-        (!self.wrt.is_empty()).then(|| self.wrt.iter().map(String::as_str).collect())
+    /// The names given, or `None` for the default; a name given twice is an error (as an
+    /// input or a tangent given twice is).
+    fn names(&self) -> CliResult<Option<Vec<&str>>> {
+        for (i, name) in self.wrt.iter().enumerate() {
+            if self.wrt[..i].contains(name) {
+                return Err(CliError(format!("--wrt names '{name}' twice")));
+            }
+        }
+        Ok((!self.wrt.is_empty()).then(|| self.wrt.iter().map(String::as_str).collect()))
     }
 }
 
@@ -319,7 +326,7 @@ fn ad_error(file: &Path, e: ad::AdError) -> CliError {
 
 /// The differentiated inputs of `f`, as (name, type) in order.
 fn wrt_slots(f: &Func, wrt: &WrtArgs, file: &Path) -> CliResult<Vec<(String, Type)>> {
-    let names = wrt.names();
+    let names = wrt.names()?;
     let idx = ad::resolve_wrt(f, names.as_deref()).map_err(|e| ad_error(file, e))?;
     Ok(idx
         .iter()
@@ -476,7 +483,7 @@ fn eval(args: &EvalArgs) -> CliResult<()> {
 fn grad(args: &GradArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let g = ad::grad(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let g = ad::grad(&f, args.wrt.names()?.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let inputs = gather_inputs(&f, &args.inputs)?;
     let outs = execute(&g, &inputs, args.engine.interp)?;
     if args.json {
@@ -494,7 +501,7 @@ fn grad(args: &GradArgs) -> CliResult<()> {
 fn hvp(args: &HvpArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let h = ad::hvp_with(&f, args.wrt.names().as_deref(), args.mode)
+    let h = ad::hvp_with(&f, args.wrt.names()?.as_deref(), args.mode)
         .map_err(|e| ad_error(&args.file, e))?;
     let mut inputs = gather_inputs(&f, &args.inputs)?;
     // The directions are the hvp function's last parameters, one per differentiated input:
@@ -607,7 +614,7 @@ fn cotangents_by_label(f: &Func, cts: &[String]) -> CliResult<Vec<String>> {
 fn vjp(args: &VjpArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let v = ad::vjp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let v = ad::vjp(&f, args.wrt.names()?.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let mut inputs = gather_inputs(&f, &args.inputs)?;
     // The cotangents are the vjp function's last parameters, one per result.
     let types = f.result_types();
@@ -656,7 +663,7 @@ fn vjp(args: &VjpArgs) -> CliResult<()> {
 fn jvp(args: &JvpArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let j = ad::jvp(&f, args.wrt.names().as_deref()).map_err(|e| ad_error(&args.file, e))?;
+    let j = ad::jvp(&f, args.wrt.names()?.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let mut inputs = gather_inputs(&f, &args.inputs)?;
     // The tangents are the jvp function's last parameters, one per differentiated input.
     let t_slots = Slots {
@@ -699,7 +706,7 @@ fn jvp(args: &JvpArgs) -> CliResult<()> {
 
 fn show(args: &ShowArgs) -> CliResult<()> {
     let f = load(&args.file)?;
-    let wrt = args.wrt.names();
+    let wrt = args.wrt.names()?;
     let shown = if args.transform.grad {
         ad::grad(&f, wrt.as_deref()).map_err(|e| ad_error(&args.file, e))?
     } else if args.transform.hvp {

@@ -421,6 +421,8 @@ fn value_arguments_name_what_they_give() {
     ] {
         assert_fails(&adjit(&args), &args, 1, want);
     }
+    let args = ["jvp", f, "--wrt", "x,y,x"];
+    assert_fails(&adjit(&args), &args, 1, "--wrt names 'x' twice");
     // Spaces around --wrt's names are dropped, as around -i's values.
     let o = adjit(&["jvp", f, "--wrt", "x, y", "--t", "y=2"]);
     assert!(stdout(&o).contains("tangent 1: f64[] = "), "{}", stderr(&o));

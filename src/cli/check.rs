@@ -50,7 +50,7 @@ fn jit_vs_interp(
     inputs: &[Vec<f64>],
     jac: Option<&JacobianCalls>,
 ) -> CliResult<(usize, f64)> {
-    let names = args.wrt.names();
+    let names = args.wrt.names()?;
     let g = ad::grad(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let h = ad::hvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let j = ad::jvp(f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
@@ -244,7 +244,7 @@ pub fn check_command(args: &CheckArgs) -> CliResult<()> {
         CheckError::Ad(e) => ad_error(&args.file, e),
         other => CliError(format!("{}: {other}", args.file.display())),
     };
-    let names = args.wrt.names();
+    let names = args.wrt.names()?;
     let r = check(&f, names.as_deref(), &inputs, &opts).map_err(failed)?;
     // `check` has reported a Jacobian beyond the limits of a value as skipped.
     let jac = match r.jacobian.skipped {

@@ -55,7 +55,7 @@ pub struct ExportArgs {
 /// `y` or the results' own names, `grad_x`, `hvp_x`, `jac_y_x`).
 fn entries(f: &Func, args: &ExportArgs, name: &str) -> CliResult<Vec<(String, Func, Vec<String>)>> {
     let file = &args.file;
-    let wrt = args.wrt.names();
+    let wrt = args.wrt.names()?;
     let values = f.result_names();
     let mut out = vec![(name.to_string(), f.clone(), values.clone())];
     if !(args.grad || args.hvp || args.jac) {

@@ -74,7 +74,7 @@ fn block(r: Type, a: Type) -> Type {
 pub fn jac(args: &JacArgs) -> CliResult<()> {
     let f = load(&args.file)?;
     let slots = wrt_slots(&f, &args.wrt, &args.file)?;
-    let names = args.wrt.names();
+    let names = args.wrt.names()?;
     let j = ad::jacobian(&f, names.as_deref(), args.mode.jacobian_mode())
         .map_err(|e| ad_error(&args.file, e))?;
     let inputs = gather_inputs(&f, &args.inputs)?;
@@ -131,7 +131,7 @@ pub fn hessian(args: &HessianArgs) -> CliResult<()> {
             types.join(", ")
         )));
     }
-    let names = args.wrt.names();
+    let names = args.wrt.names()?;
     let h = ad::hessian(&f, names.as_deref()).map_err(|e| ad_error(&args.file, e))?;
     let inputs = gather_inputs(&f, &args.inputs)?;
     let outs = execute(&h, &inputs, args.engine.interp)?;
