@@ -6,34 +6,23 @@
 //! order stays right where a cotangent is zero but its tangent is not, and a discarded branch
 //! stays zero at second order in both hvp modes.
 
-use adjit::call::Executor;
+mod common;
+
 use adjit::ir::{Binary, Builder, Func, Op, Var};
 use adjit::ops::binary::azmul;
-use adjit::{ad, interp, jit};
+use adjit::{ad, interp};
+use common::agree::{check_agrees, difference};
 
-/// `f` on `inputs`, interpreted and compiled, which must agree bit for bit.
+/// `f` on `inputs` by the interpreter, after checking that compiled code, in both tiers,
+/// agrees bit for bit.
 fn run(f: &Func, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let interpreted = interp::eval(f, inputs).unwrap();
-    let compiled = jit::compile(f).unwrap().eval(inputs).unwrap();
-    for (i, (p, q)) in interpreted.iter().zip(&compiled).enumerate() {
-        let same = p.iter().zip(q).all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(
-            same,
-            "{}: output {i}: interpreter {p:?}, compiled {q:?}",
-            f.name
-        );
-    }
-    interpreted
+    check_agrees(&f.name, f, inputs);
+    interp::eval(f, inputs).unwrap()
 }
 
+/// Bit for bit, NaN matching NaN.
 fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(p, q)| {
-            p.len() == q.len()
-                && p.iter()
-                    .zip(q)
-                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
-        })
+    difference(a, b) == 0.0
 }
 
 #[test]
