@@ -219,8 +219,8 @@ fn kink_mark<'b>(op: &Op, args: &[Var<'b>], y: Var<'b>) -> Option<Var<'b>> {
             // atan2 jumps across y = 0 where x < 0. No mark can change there alone (the plane
             // without that half-line is connected), so mark the side of y = 0: conservative.
             Binary::Atan2 => Some(args[0].ge(args[0].builder().splat(0.0, &args[0].shape()))),
-            // azmul jumps to 0 where its first operand is 0, but it only multiplies
-            // derivatives, which `check` does not difference.
+            // azmul is the product wherever both operands are finite (where one is not, the
+            // difference is not finite either): no kink.
             Binary::Add | Binary::Sub | Binary::Mul | Binary::Div | Binary::Pow | Binary::Azmul => {
                 None
             }

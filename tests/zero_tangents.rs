@@ -228,7 +228,10 @@ fn branches_a_select_discards_pass_back_zero_at_second_order() {
         ("log", Box::new(|x| x.log())),
         ("sqrt", Box::new(|x| x.sqrt())),
         ("div", Box::new(|x| (x * 0.0 + 1.0) / x)),
+        // A constant numerator: the divisor's rule alone.
+        ("recip", Box::new(|x| x.builder().splat(1.0, &[]) / x)),
         ("asin", Box::new(|x| (x + 1.0).asin())),
+        ("pow", Box::new(|x| x.pow(x + 0.5))),
     ];
     for (name, inner) in cases {
         let b = Builder::new(name);

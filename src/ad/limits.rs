@@ -1,8 +1,8 @@
 //! The limits a transform's values must stay within (`MAX_RANK` axes, `MAX_ELEMENTS`
 //! elements), checked before building so that a function whose derivative would pass them gets
 //! `AdError::TooLarge`, naming the value, rather than a failure inside the builder: vector
-//! mode's directions axis in front of every value, and the steps a scan stacks its per-step
-//! outputs and, differentiated in reverse, its residuals along.
+//! mode's directions axis in front of every value and beside the steps a scan stacks its
+//! per-step outputs along, and the residuals a scan's adjoint stores per step.
 
 use super::AdError;
 use crate::ir::{Func, Op, Value, MAX_ELEMENTS, MAX_RANK};
@@ -42,62 +42,60 @@ pub(super) fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
             fits_vector(body.func(), k)?;
         }
     }
-    scan_stacks_fit(f, Some(k), false)
+    scan_outputs_fit(f, k)
 }
 
-/// Checks that what the scans of `f` stack along their steps fits a value: the per-step
-/// outputs of each body, and in reverse mode (`residuals`) any value of a body, which the
-/// adjoint may save per step; in vector mode (`k`) with the directions axis besides. A scan
-/// nested in a body is stacked by its own steps and again by the outer scan's.
-pub(super) fn scan_stacks_fit(f: &Func, k: Option<usize>, residuals: bool) -> Result<(), AdError> {
-    stacks_fit(f, k, residuals, Outer { axes: 0, steps: 1 })
-}
-
-/// The stacking the scans around a body add to its values.
-#[derive(Clone, Copy)]
-struct Outer {
-    axes: usize,
-    steps: usize,
-}
-
-fn stacks_fit(f: &Func, k: Option<usize>, residuals: bool, outer: Outer) -> Result<(), AdError> {
+/// Checks that the per-step outputs the scans of `f` (not of their bodies: `fits_vector`
+/// recurses) stack along their steps fit a value with `k` directions beside the steps.
+fn scan_outputs_fit(f: &Func, k: usize) -> Result<(), AdError> {
     for inst in &f.insts {
         let Op::Scan {
             body,
             length,
-            consts,
+            carries,
             ..
         } = &inst.op
         else {
             continue;
         };
         let b = body.func();
-        let here = Outer {
-            axes: outer.axes + 1,
-            steps: outer.steps.saturating_mul(*length as usize),
-        };
-        // Every value but the constants (the same at every step) may be saved per step.
-        let stacked: Vec<Value> = if residuals {
-            (*consts as usize..b.num_values())
-                .map(|i| Value(i as u32))
-                .collect()
-        } else {
-            b.results.clone()
-        };
-        let (extra, wide) = (usize::from(k.is_some()), k.unwrap_or(1));
-        for v in stacked {
+        for &v in &b.results[*carries as usize..] {
             let t = b.value_type(v);
             let name = b.value_name(v).map_or_else(|| v.to_string(), String::from);
+            let s = if k == 1 { "" } else { "s" };
             let what = || {
                 format!(
-                    "value '{name}' ({t}) of @{}, stacked over {length} steps",
+                    "value '{name}' ({t}) of @{}, stacked over {length} steps with {k} direction{s}",
                     b.name
                 )
             };
-            let numel = t.numel().saturating_mul(here.steps).saturating_mul(wide);
-            fits(&f.name, what, t.rank() + here.axes + extra, numel)?;
+            let numel = t.numel().saturating_mul(*length as usize).saturating_mul(k);
+            fits(&f.name, what, t.rank() + 2, numel)?;
         }
-        stacks_fit(b, k, residuals, here)?;
+    }
+    Ok(())
+}
+
+/// Checks that each of `values` of a scan body `body`, stored at each of `length` steps (the
+/// residuals its adjoint reads), fits a value.
+pub(super) fn stored_fit(body: &Func, values: &[Value], length: u32) -> Result<(), AdError> {
+    for &v in values {
+        let t = body.value_type(v);
+        let name = body
+            .value_name(v)
+            .map_or_else(|| v.to_string(), String::from);
+        let what = || {
+            format!(
+                "value '{name}' ({t}) of @{}, stored at each of {length} steps",
+                body.name
+            )
+        };
+        fits(
+            &body.name,
+            what,
+            t.rank() + 1,
+            t.numel().saturating_mul(length as usize),
+        )?;
     }
     Ok(())
 }

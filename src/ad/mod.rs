@@ -244,7 +244,6 @@ fn transform(
 ) -> Result<Func, AdError> {
     let expanded = scan::expand_replays(f, wrt)?;
     let f = expanded.as_ref().unwrap_or(f);
-    limits::scan_stacks_fit(f, None, true)?;
     let b = simplifying_builder(name, 3 * f.insts.len());
     let mut map: Vec<Value> = Vec::with_capacity(f.num_values());
     for p in &f.params {

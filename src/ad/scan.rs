@@ -125,6 +125,7 @@ pub(super) fn forward<'b>(
             .collect(),
         Policy::Replay(_) => Vec::new(),
     };
+    super::limits::stored_fit(&vjp, &stored, a.length)?;
     let fwd = if stored.is_empty() {
         a.body.clone()
     } else {

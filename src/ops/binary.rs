@@ -208,8 +208,12 @@ pub fn vjp<'b>(
         Binary::Azmul => [need_a.then(|| g.azmul(b)), need_b.then(|| g.azmul(a))],
         Binary::Div if !need_a => {
             // The divisor alone (a data numerator, or one operand's tangent): one product by
-            // the partial `y / b`, not two.
-            [None, Some(-times_partial(g, y * super::recip(b)))]
+            // the partial `y / b` (itself zero-absorbing, for the second order), whose factors
+            // are the primal's, so forward over reverse shares it.
+            [
+                None,
+                Some(-times_partial(g, times_partial(y, super::recip(b)))),
+            ]
         }
         Binary::Div => {
             let t = times_partial(g, super::recip(b));
@@ -224,12 +228,13 @@ pub fn vjp<'b>(
             let da = need_a.then(|| {
                 let b_zero = b.eq(zero());
                 let b_safe = s.select(b_zero, one(), b);
-                times_partial(g, s.select(b_zero, zero(), b_safe * a.pow(b_safe - 1.0)))
+                let partial = times_partial(b_safe, a.pow(b_safe - 1.0));
+                times_partial(g, s.select(b_zero, zero(), partial))
             });
             let db = need_b.then(|| {
                 let a_zero = a.eq(zero());
                 let log_a = s.select(a_zero, one(), a).log();
-                times_partial(g, s.select(a_zero, zero(), y * log_a))
+                times_partial(g, s.select(a_zero, zero(), times_partial(y, log_a)))
             });
             [da, db]
         }
