@@ -32,9 +32,8 @@ pub(super) fn fits(
 pub(super) fn fits_vector(f: &Func, k: usize) -> Result<(), AdError> {
     for v in (0..f.num_values()).map(|i| Value(i as u32)) {
         let t = f.value_type(v);
-        let name = f.value_name(v).map_or_else(|| v.to_string(), String::from);
-        let s = if k == 1 { "" } else { "s" };
-        let what = || format!("value '{name}' ({t}) with an axis of {k} direction{s} in front");
+        let (name, k_dirs) = (label(f, v), directions(k));
+        let what = || format!("value '{name}' ({t}) with an axis of {k_dirs} in front");
         fits(&f.name, what, t.rank() + 1, t.numel().saturating_mul(k))?;
     }
     for inst in &f.insts {
@@ -61,11 +60,10 @@ fn scan_outputs_fit(f: &Func, k: usize) -> Result<(), AdError> {
         let b = body.func();
         for &v in &b.results[*carries as usize..] {
             let t = b.value_type(v);
-            let name = b.value_name(v).map_or_else(|| v.to_string(), String::from);
-            let s = if k == 1 { "" } else { "s" };
+            let (name, k_dirs) = (label(b, v), directions(k));
             let what = || {
                 format!(
-                    "value '{name}' ({t}) of @{}, stacked over {length} steps with {k} direction{s}",
+                    "value '{name}' ({t}) of @{}, stacked over {length} steps with {k_dirs}",
                     b.name
                 )
             };
@@ -81,9 +79,7 @@ fn scan_outputs_fit(f: &Func, k: usize) -> Result<(), AdError> {
 pub(super) fn stored_fit(body: &Func, values: &[Value], length: u32) -> Result<(), AdError> {
     for &v in values {
         let t = body.value_type(v);
-        let name = body
-            .value_name(v)
-            .map_or_else(|| v.to_string(), String::from);
+        let name = label(body, v);
         let what = || {
             format!(
                 "value '{name}' ({t}) of @{}, stored at each of {length} steps",
@@ -98,4 +94,14 @@ pub(super) fn stored_fit(body: &Func, values: &[Value], length: u32) -> Result<(
         )?;
     }
     Ok(())
+}
+
+/// A value's name as messages give it: its own, else `v<n>`.
+fn label(f: &Func, v: Value) -> String {
+    f.value_name(v).map_or_else(|| v.to_string(), String::from)
+}
+
+/// "1 direction" or "k directions".
+fn directions(k: usize) -> String {
+    format!("{k} direction{}", if k == 1 { "" } else { "s" })
 }
